@@ -1,0 +1,57 @@
+//! Cryptography on aws-lc-rs: key loading, RSA PKCS#1 v1.5 SHA-256 signatures,
+//! hashing and randomness. Platform modules build their protocols on these.
+
+pub mod keys;
+pub mod rsa;
+
+use base64::Engine as _;
+
+/// Standard Base64 with padding (RFC 4648 §4).
+pub fn b64_encode(data: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+/// Strict standard Base64: padding required, no whitespace. `None` on any error.
+pub fn b64_decode_strict(text: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD.decode(text.as_bytes()).ok()
+}
+
+/// Lower-case hex SHA-256 of `data`.
+pub fn sha256_hex(data: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Fills `buf` from the system CSPRNG.
+pub fn random_bytes(buf: &mut [u8]) {
+    // aws-lc's RNG only fails if the OS gives no entropy at all; nothing sane to do then.
+    aws_lc_rs::rand::fill(buf).expect("system random number generator failed");
+}
+
+/// A uniformly random number in `0..bound` (bound > 0), for backoff jitter.
+pub fn random_below(bound: u64) -> u64 {
+    let mut b = [0u8; 8];
+    random_bytes(&mut b);
+    u64::from_le_bytes(b) % bound.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_base64_rejects_garbage_and_missing_padding() {
+        assert_eq!(b64_decode_strict("QQ=="), Some(b"A".to_vec()));
+        assert_eq!(b64_decode_strict("QQ"), None);
+        assert_eq!(b64_decode_strict("!!!"), None);
+        assert_eq!(b64_decode_strict("Q Q=="), None);
+    }
+
+    #[test]
+    fn sha256_known_answer() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! Loopback platform emulator (in progress).

@@ -1,0 +1,237 @@
+//! Plain HTTP values shared by the clients, the inbound handlers and the
+//! emulator, plus the one outbound transport (ureq on rustls + aws-lc-rs).
+//!
+//! TLS verification is always on. Plain `http://` is accepted only for
+//! loopback addresses, which is where the bundled emulator listens.
+
+use crate::error::{Error, ErrorKind, Result};
+use std::io::Read as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One HTTP header as a (name, value) pair; names compare case-insensitively.
+pub type Header = (String, String);
+
+/// Finds a header by case-insensitive name; the first one wins.
+pub fn find_header<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
+/// An HTTP request as the library sees it: method, request-target (path and
+/// raw query), headers and the exact body bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HttpRequest {
+    /// Upper-case method, e.g. `POST`.
+    pub method: String,
+    /// Request-target as on the wire: path plus `?query`, still percent-encoded.
+    pub target: String,
+    /// Headers in the order received.
+    pub headers: Vec<Header>,
+    /// Raw body bytes.
+    pub body: Vec<u8>,
+}
+
+/// A complete HTTP response: status, headers and the exact body bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HttpResponse {
+    /// HTTP status code.
+    pub status: u16,
+    /// Headers to send (or as received).
+    pub headers: Vec<Header>,
+    /// Raw body bytes.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// Case-insensitive header lookup.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+}
+
+/// Connection settings for outbound calls.
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    /// TCP + TLS connect timeout (SDK default 15 s).
+    pub connect_timeout: Duration,
+    /// Time to wait for the response (SDK default 15 s).
+    pub read_timeout: Duration,
+    /// Extra trusted CA certificates (PEM), added to the public web roots.
+    pub extra_ca_pem: Option<String>,
+    /// `User-Agent` header value.
+    pub user_agent: String,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig {
+            connect_timeout: Duration::from_secs(15),
+            read_timeout: Duration::from_secs(15),
+            extra_ca_pem: None,
+            user_agent: format!(
+                "cardbridge/{} ({}; {})",
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::OS,
+                std::env::consts::ARCH
+            ),
+        }
+    }
+}
+
+/// Largest response body we read; platform answers are a few KiB.
+const MAX_RESPONSE_BYTES: u64 = 1 << 20;
+
+/// The outbound HTTP transport. Cheap to clone; safe to share between threads.
+#[derive(Clone)]
+pub struct Transport {
+    agent: ureq::Agent,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Transport")
+    }
+}
+
+impl Transport {
+    /// Builds the transport: rustls with the aws-lc-rs provider, verification
+    /// on, no redirects, no transparent retries, statuses returned as values.
+    pub fn new(config: &TransportConfig) -> Result<Self> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let roots = match &config.extra_ca_pem {
+            None => ureq::tls::RootCerts::WebPki,
+            Some(pem_text) => {
+                let mut certs: Vec<ureq::tls::Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                    .iter()
+                    .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+                    .collect();
+                let extra = pem::parse_many(pem_text)
+                    .map_err(|e| Error::config(format!("extra CA bundle: malformed PEM ({e})")))?;
+                let extra: Vec<_> = extra.into_iter().filter(|p| p.tag() == "CERTIFICATE").collect();
+                if extra.is_empty() {
+                    return Err(Error::config("extra CA bundle: no CERTIFICATE found"));
+                }
+                certs.extend(extra.iter().map(|p| ureq::tls::Certificate::from_der(p.contents()).to_owned()));
+                ureq::tls::RootCerts::Specific(Arc::new(certs))
+            }
+        };
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .unversioned_rustls_crypto_provider(provider)
+            .root_certs(roots)
+            .build();
+        let agent = ureq::Agent::config_builder()
+            .tls_config(tls)
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(config.connect_timeout))
+            .timeout_recv_response(Some(config.read_timeout))
+            .timeout_recv_body(Some(config.read_timeout))
+            .user_agent(config.user_agent.as_str())
+            .accept_encoding("identity")
+            .build()
+            .new_agent();
+        Ok(Transport { agent })
+    }
+
+    /// Sends one request and returns the response, whatever its status.
+    /// Timeouts map to [`ErrorKind::Timeout`], everything else that prevents an
+    /// answer to [`ErrorKind::Transport`].
+    pub fn send(&self, url: &str, method: &str, headers: &[Header], body: &[u8]) -> Result<HttpResponse> {
+        check_url(url)?;
+        let mut builder = ureq::http::Request::builder().method(method).uri(url);
+        for (n, v) in headers {
+            builder = builder.header(n.as_str(), v.as_str());
+        }
+        let request = builder
+            .body(body.to_vec())
+            .map_err(|e| Error::new(ErrorKind::InvalidParameter, format!("cannot build HTTP request: {e}")))?;
+        let response = self.agent.run(request).map_err(map_ureq_error)?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        let mut body = Vec::new();
+        response
+            .into_body()
+            .into_reader()
+            .take(MAX_RESPONSE_BYTES)
+            .read_to_end(&mut body)
+            .map_err(|e| map_io_error(&e))?;
+        Ok(HttpResponse { status, headers, body })
+    }
+}
+
+/// Only `https://`, or `http://` to a loopback host (the local emulator).
+pub fn check_url(url: &str) -> Result<()> {
+    if url.starts_with("https://") {
+        return Ok(());
+    }
+    if let Some(rest) = url.strip_prefix("http://") {
+        let authority = rest.split(['/', '?']).next().unwrap_or("");
+        let host = if let Some(v6) = authority.strip_prefix('[') {
+            v6.split(']').next().unwrap_or("")
+        } else {
+            authority.rsplit_once(':').map(|(h, _)| h).unwrap_or(authority)
+        };
+        let loopback = host == "localhost"
+            || host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false);
+        if loopback {
+            return Ok(());
+        }
+        return Err(Error::config(format!(
+            "plain http is only allowed for loopback hosts (the local emulator); use https for {host}"
+        )));
+    }
+    Err(Error::config("base URL must start with https://"))
+}
+
+fn map_ureq_error(e: ureq::Error) -> Error {
+    match e {
+        ureq::Error::Timeout(t) => Error::new(ErrorKind::Timeout, format!("timed out ({t})")),
+        ureq::Error::Io(io) => map_io_error(&io),
+        other => Error::new(ErrorKind::Transport, format!("transport error: {other}")),
+    }
+}
+
+fn map_io_error(e: &std::io::Error) -> Error {
+    match e.kind() {
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+            Error::new(ErrorKind::Timeout, format!("timed out ({e})"))
+        }
+        _ => Error::new(ErrorKind::Transport, format!("transport error: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_lookup_is_case_insensitive() {
+        let h = vec![("Signature".to_string(), "a".to_string()), ("signature".to_string(), "b".to_string())];
+        assert_eq!(find_header(&h, "SIGNATURE"), Some("a"));
+        assert_eq!(find_header(&h, "Response-Time"), None);
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback() {
+        assert!(check_url("https://open-sea-global.alipay.com/api").is_ok());
+        assert!(check_url("http://127.0.0.1:8080/x").is_ok());
+        assert!(check_url("http://localhost:1/x").is_ok());
+        assert!(check_url("http://[::1]:9/x").is_ok());
+        let e = check_url("http://example.com/x").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+        assert!(check_url("ftp://x").is_err());
+        assert!(check_url("http://10.0.0.1/x").is_err());
+    }
+
+    #[test]
+    fn extra_ca_bundle_must_hold_a_certificate() {
+        let cfg = TransportConfig { extra_ca_pem: Some("nope".into()), ..Default::default() };
+        assert_eq!(Transport::new(&cfg).unwrap_err().kind(), ErrorKind::InvalidConfig);
+        assert!(Transport::new(&TransportConfig::default()).is_ok());
+    }
+}

@@ -1,0 +1,32 @@
+//! cardbridge: membership-card integration for the Alipay+ Mini Program
+//! Platform and WeChat Pay APIv3, as a synchronous Rust core with a C ABI.
+//!
+//! Module map (see `ARCHITECTURE.md`):
+//! * cross-cutting: [`error`], [`crypto`], [`http`], [`retry`], [`store`], [`validate`];
+//! * platforms: [`alipayplus`];
+//! * test support: [`emulator`] (loopback platform emulator and request driver);
+//! * the C ABI: `ffi` (the only module with `unsafe`).
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod alipayplus;
+pub mod crypto;
+pub mod emulator;
+pub mod error;
+pub mod http;
+pub mod retry;
+pub mod store;
+pub mod validate;
+
+#[allow(unsafe_code)]
+pub mod ffi;
+
+pub use error::{Error, ErrorKind, Result};
+
+/// The crate version, e.g. `0.1.0`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The generated C header, for `tests/header.rs`.
+#[doc(hidden)]
+pub const GENERATED_HEADER: &str = include_str!(concat!(env!("OUT_DIR"), "/include/cardbridge.h"));

@@ -1,0 +1,1 @@
+//! Field validation helpers shared by every platform model.
