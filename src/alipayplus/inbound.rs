@@ -1,1 +1,368 @@
-//! (in progress)
+//! The handler for the four platform → merchant calls (`alipayplus-mpp.md`
+//! §4.4, §4.8, §7, §8.1, §9.3), in two steps so the host keeps control
+//! without callbacks:
+//!
+//! 1. [`InboundHandler::begin`] takes the raw HTTP request. It verifies the
+//!    platform's signature, validates the body and, for
+//!    `notifyCardRegistration`, claims the requestId in the durable store. It
+//!    returns either a finished answer ([`Begin::Respond`]: bad signature,
+//!    invalid field, duplicate, in-flight duplicate) or a [`PendingCall`] that
+//!    needs the host's business decision ([`Begin::Decide`]).
+//! 2. [`InboundHandler::finish`] takes the host's decision (the response body
+//!    in wire format, `result` defaulting to success), validates it, stores it
+//!    durably when it is final (`S`/`F`), and returns the signed answer.
+//!
+//! Every answer is HTTP 200 with a `result` body (§2), signed with the
+//! merchant key unless `sign_responses` is off.
+
+use super::config::Config;
+use super::model::{
+    self, Direction, InquireCardDetailRequest, InquireCardDetailResponse, InquireMemberAssetsRequest,
+    InquireMemberAssetsResponse, NotifyCardRegistrationRequest, NotifyCardRegistrationResponse, ResultInfo,
+    UpdateCardDetailRequest, UpdateCardDetailResponse,
+};
+use super::signature;
+use super::time::{format_request_time, parse_header_time};
+use crate::crypto::sha256_hex;
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{HttpRequest, HttpResponse, find_header};
+use crate::store::{Claim, Store};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// Common prefix of the membership restfulPaths.
+pub const MEMBERSHIP_PATH: &str = "/v2/pds/memberships/";
+
+/// The four APIs the platform calls on the merchant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum InboundApi {
+    /// A user registered as a member; create the member (idempotent by requestId).
+    NotifyCardRegistration = 1,
+    /// Query a member card's details.
+    InquireCardDetail = 2,
+    /// Update a member card's details (partial overwrite).
+    UpdateCardDetail = 3,
+    /// Query a member's assets (benefits, points, balance).
+    InquireMemberAssets = 4,
+}
+
+impl InboundApi {
+    /// Every API, in numeric order.
+    pub const ALL: [InboundApi; 4] = [
+        InboundApi::NotifyCardRegistration,
+        InboundApi::InquireCardDetail,
+        InboundApi::UpdateCardDetail,
+        InboundApi::InquireMemberAssets,
+    ];
+
+    /// The API name as in the restfulPath.
+    pub fn name(self) -> &'static str {
+        match self {
+            InboundApi::NotifyCardRegistration => "notifyCardRegistration",
+            InboundApi::InquireCardDetail => "inquireCardDetail",
+            InboundApi::UpdateCardDetail => "updateCardDetail",
+            InboundApi::InquireMemberAssets => "inquireMemberAssets",
+        }
+    }
+
+    fn from_path(path: &str) -> Option<Self> {
+        let (_, name) = path.rsplit_once(MEMBERSHIP_PATH)?;
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+}
+
+/// A validated platform request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InboundRequest {
+    /// `notifyCardRegistration`.
+    NotifyCardRegistration(NotifyCardRegistrationRequest),
+    /// `inquireCardDetail`.
+    InquireCardDetail(InquireCardDetailRequest),
+    /// `updateCardDetail`.
+    UpdateCardDetail(UpdateCardDetailRequest),
+    /// `inquireMemberAssets`.
+    InquireMemberAssets(InquireMemberAssetsRequest),
+}
+
+/// What `begin` decided.
+#[derive(Debug)]
+pub enum Begin {
+    /// Send this answer now; the host's business logic is not involved.
+    Respond(HttpResponse),
+    /// The host must decide, then call [`InboundHandler::finish`].
+    Decide(PendingCall),
+}
+
+/// A verified, validated platform call waiting for the host's decision.
+///
+/// Dropping it undecided releases a `notifyCardRegistration` claim at once, so
+/// the platform's next retry asks the host again.
+pub struct PendingCall {
+    api: InboundApi,
+    request: InboundRequest,
+    body: Vec<u8>,
+    uri: String,
+    claim: Option<(String, Arc<dyn Store>)>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for PendingCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingCall").field("api", &self.api).field("finished", &self.finished).finish_non_exhaustive()
+    }
+}
+
+impl PendingCall {
+    /// Which API this is.
+    pub fn api(&self) -> InboundApi {
+        self.api
+    }
+    /// The typed request.
+    pub fn request(&self) -> &InboundRequest {
+        &self.request
+    }
+    /// The request body exactly as received (validated JSON, wire format).
+    pub fn request_json(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+impl Drop for PendingCall {
+    fn drop(&mut self) {
+        if let (false, Some((key, store))) = (self.finished, &self.claim) {
+            // Best effort: if this fails the lease still expires on its own.
+            let _ = store.release_inbound(key);
+        }
+    }
+}
+
+/// Handles platform → merchant calls. Thread-safe; share it freely.
+pub struct InboundHandler {
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for InboundHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboundHandler").field("client_id", &self.config.client_id).finish_non_exhaustive()
+    }
+}
+
+/// An early answer: status, code and a message that never holds personal data.
+struct Refusal(&'static str, &'static str, String);
+
+impl Refusal {
+    fn param(msg: impl Into<String>) -> Self {
+        Refusal("F", "PARAM_ILLEGAL", msg.into())
+    }
+    fn denied(msg: impl Into<String>) -> Self {
+        Refusal("F", "ACCESS_DENIED", msg.into())
+    }
+    fn unknown(msg: impl Into<String>) -> Self {
+        Refusal("U", "UNKNOWN_EXCEPTION", msg.into())
+    }
+}
+
+/// `resultMessage` is at most 256 characters (§9.3).
+fn truncate_message(msg: &str) -> String {
+    msg.chars().take(256).collect()
+}
+
+fn result_body(status: &str, code: &str, message: &str) -> Vec<u8> {
+    let result = ResultInfo::new(status, code, &truncate_message(message));
+    serde_json::to_vec(&serde_json::json!({ "result": result })).unwrap_or_default()
+}
+
+impl InboundHandler {
+    /// Builds the handler.
+    pub fn new(config: Arc<Config>, store: Arc<dyn Store>) -> Result<Self> {
+        config.check()?;
+        Ok(InboundHandler { config, store })
+    }
+
+    /// Step 1: verify, validate, deduplicate. `now_ms` is the current Unix
+    /// time in milliseconds (for the optional skew check, leases and the
+    /// `Response-Time` of early answers). Never fails: problems become answers.
+    pub fn begin(&self, request: &HttpRequest, now_ms: i64) -> Begin {
+        let path = request.target.split('?').next().unwrap_or_default();
+        let uri = self.signed_uri(request, path);
+        match self.begin_inner(request, path, &uri, now_ms) {
+            Ok(b) => b,
+            Err(Refusal(status, code, msg)) => Begin::Respond(self.respond(&uri, result_body(status, code, &msg), now_ms)),
+        }
+    }
+
+    /// The URI the platform signed: the received request-target, or the
+    /// configured public prefix + restfulPath behind a path-rewriting proxy.
+    fn signed_uri(&self, request: &HttpRequest, path: &str) -> String {
+        match (&self.config.inbound_public_prefix, path.rsplit_once(MEMBERSHIP_PATH)) {
+            (Some(prefix), Some((_, api))) => {
+                let query = request.target.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+                format!("{prefix}{MEMBERSHIP_PATH}{api}{query}")
+            }
+            _ => request.target.clone(),
+        }
+    }
+
+    fn begin_inner(&self, req: &HttpRequest, path: &str, uri: &str, now_ms: i64) -> std::result::Result<Begin, Refusal> {
+        let c = &self.config;
+        let api = InboundApi::from_path(path).ok_or_else(|| Refusal::param("unknown API path"))?;
+        if !req.method.eq_ignore_ascii_case("POST") {
+            return Err(Refusal::param("method must be POST"));
+        }
+        if find_header(&req.headers, "Encrypt").is_some() {
+            return Err(Refusal::param("the Encrypt header is not supported"));
+        }
+        let client_id = find_header(&req.headers, "Client-Id").ok_or_else(|| Refusal::param("Client-Id header is required"))?;
+        if client_id != c.client_id {
+            return Err(Refusal::denied("signature invalid (unknown_client_id)"));
+        }
+        let time = find_header(&req.headers, "Request-Time").ok_or_else(|| Refusal::param("Request-Time header is required"))?;
+        let sig_header = find_header(&req.headers, "Signature");
+        let key = sig_header
+            .and_then(|h| signature::parse_header(h).ok())
+            .map(|p| c.platform_key(p.key_version.as_deref()))
+            .unwrap_or(&c.platform_public_key);
+        signature::verify(key, sig_header, "POST", uri, client_id, time, &req.body)
+            .map_err(|f| Refusal::denied(format!("signature invalid ({})", f.reason())))?;
+        if let Some(skew) = c.max_clock_skew {
+            let t = parse_header_time(time).ok_or_else(|| Refusal::param("Request-Time is not a recognised time"))?;
+            let off = now_ms.abs_diff(t);
+            if u128::from(off) > skew.as_millis() {
+                return Err(Refusal::param(format!("Request-Time is outside the accepted window of {} ms", skew.as_millis())));
+            }
+        }
+        let request = parse_request(api, &req.body).map_err(|e| Refusal::param(e.message().to_string()))?;
+        let mut pending = PendingCall { api, request, body: req.body.clone(), uri: uri.to_string(), claim: None, finished: false };
+        if let InboundRequest::NotifyCardRegistration(r) = &pending.request {
+            let key = format!("alipayplus.notifyCardRegistration/{}/{}", r.app_id, r.request_id);
+            let lease = i64::try_from(c.claim_lease.as_millis()).unwrap_or(i64::MAX);
+            match self.store.claim_inbound(&key, &sha256_hex(&req.body), now_ms, lease) {
+                Ok(Claim::Claimed) => pending.claim = Some((key, self.store.clone())),
+                Ok(Claim::InFlight) => return Err(Refusal::unknown("a request with this requestId is being processed")),
+                Ok(Claim::Done { response, .. }) => {
+                    // Same requestId ⇒ same result, byte for byte, even if the payload differs (§8.1).
+                    return Ok(Begin::Respond(self.respond(uri, response, now_ms)));
+                }
+                Err(_) => return Err(Refusal::unknown("temporary storage problem")),
+            }
+        }
+        Ok(Begin::Decide(pending))
+    }
+
+    /// Step 2: turn the host's decision into the signed answer.
+    ///
+    /// `decision` is the response body in wire format; `result` may be left out
+    /// for success. Allowed results (§9.3): `S SUCCESS`, `F PROCESS_FAIL`,
+    /// `F PARAM_ILLEGAL`, `F ACCESS_DENIED`, `U UNKNOWN_EXCEPTION`.
+    /// An invalid decision returns an error and leaves `pending` usable, so the
+    /// host can correct it; a second finish returns `AlreadyUsed`.
+    pub fn finish(&self, pending: &mut PendingCall, decision: &[u8], now_ms: i64) -> Result<HttpResponse> {
+        if pending.finished {
+            return Err(Error::new(ErrorKind::AlreadyUsed, "this call was already finished"));
+        }
+        let body = build_answer(pending.api, decision)?;
+        let status = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.pointer("/result/resultStatus").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_default();
+        if let Some((key, store)) = &pending.claim {
+            if status == "U" {
+                store.release_inbound(key)?;
+            } else {
+                // Durable before it is sent: a crash after this replays the same answer.
+                store.complete_inbound(key, &body, now_ms)?;
+            }
+        }
+        pending.finished = true;
+        Ok(self.respond(&pending.uri, body, now_ms))
+    }
+
+    /// An answer saying "unknown, call again" for a pending call the host
+    /// cannot decide now (host error, timeout). Releases the claim.
+    pub fn finish_unknown(&self, pending: &mut PendingCall, now_ms: i64) -> Result<HttpResponse> {
+        self.finish(pending, br#"{"result":{"resultStatus":"U","resultCode":"UNKNOWN_EXCEPTION","resultMessage":"temporary problem, please retry"}}"#, now_ms)
+    }
+
+    /// Deletes idempotency records older than the configured retention.
+    pub fn purge_expired(&self, now_ms: i64) -> Result<usize> {
+        let keep = i64::try_from(self.config.idempotency_retention.as_millis()).unwrap_or(i64::MAX);
+        self.store.purge_inbound(now_ms.saturating_sub(keep))
+    }
+
+    /// HTTP 200 with JSON body, signed unless signing is off.
+    fn respond(&self, uri: &str, body: Vec<u8>, now_ms: i64) -> HttpResponse {
+        let c = &self.config;
+        let mut headers = vec![("Content-Type".to_string(), "application/json; charset=UTF-8".to_string())];
+        if c.sign_responses {
+            let time = format_request_time(now_ms, c.time_offset_minutes);
+            // Signing with an already-loaded key cannot fail short of an aws-lc fault;
+            // then the answer goes out unsigned rather than not at all.
+            if let Ok(sig) = signature::sign_base64(&c.merchant_private_key, "POST", uri, &c.client_id, &time, &body) {
+                headers.push(("Response-Time".to_string(), time));
+                headers.push(("Client-Id".to_string(), c.client_id.clone()));
+                headers.push(("Signature".to_string(), signature::header_value(&c.key_version, &sig)));
+            }
+        }
+        HttpResponse { status: 200, headers, body }
+    }
+}
+
+fn parse_request(api: InboundApi, body: &[u8]) -> Result<InboundRequest> {
+    let d = Direction::Inbound;
+    Ok(match api {
+        InboundApi::NotifyCardRegistration => InboundRequest::NotifyCardRegistration(model::parse(body, d)?),
+        InboundApi::InquireCardDetail => InboundRequest::InquireCardDetail(model::parse(body, d)?),
+        InboundApi::UpdateCardDetail => InboundRequest::UpdateCardDetail(model::parse(body, d)?),
+        InboundApi::InquireMemberAssets => InboundRequest::InquireMemberAssets(model::parse(body, d)?),
+    })
+}
+
+/// Checks the host's decision and serialises the answer body.
+fn build_answer(api: InboundApi, decision: &[u8]) -> Result<Vec<u8>> {
+    let root = format!("{}Response", api.name());
+    let value: Value = serde_json::from_slice(decision)
+        .map_err(|e| Error::new(ErrorKind::InvalidJson, format!("{root}: not valid JSON ({e})")))?;
+    let Value::Object(mut map) = value else {
+        return Err(Error::validation(root, "must be a JSON object", None));
+    };
+    let result = match map.remove("result") {
+        None => serde_json::to_value(ResultInfo::success()).map_err(|e| Error::internal("answer", e))?,
+        Some(Value::Object(mut r)) => {
+            let status = r.get("resultStatus").and_then(Value::as_str).unwrap_or_default().to_string();
+            let code = r.get("resultCode").and_then(Value::as_str).unwrap_or_default().to_string();
+            let allowed: &[&str] = match status.as_str() {
+                "S" => &["SUCCESS"],
+                "F" => &["PROCESS_FAIL", "PARAM_ILLEGAL", "ACCESS_DENIED"],
+                "U" => &["UNKNOWN_EXCEPTION"],
+                _ => return Err(Error::validation(format!("{root}.result.resultStatus"), "must be one of S, F, U", None)),
+            };
+            if !allowed.contains(&code.as_str()) {
+                return Err(Error::validation(
+                    format!("{root}.result.resultCode"),
+                    format!("must be one of {} when resultStatus is {status}", allowed.join(", ")),
+                    None,
+                ));
+            }
+            if let Some(Value::String(m)) = r.get("resultMessage") {
+                let t = truncate_message(m);
+                r.insert("resultMessage".into(), Value::String(t));
+            }
+            Value::Object(r)
+        }
+        Some(_) => return Err(Error::validation(format!("{root}.result"), "must be an object", None)),
+    };
+    let mut ordered = Map::new();
+    ordered.insert("result".into(), result);
+    ordered.extend(map);
+    let bytes = serde_json::to_vec(&Value::Object(ordered)).map_err(|e| Error::internal("answer", e))?;
+    let d = Direction::Outbound;
+    // Parse into the typed response (validates every limit) and serialise compactly.
+    match api {
+        InboundApi::NotifyCardRegistration => model::to_json(&model::parse::<NotifyCardRegistrationResponse>(&bytes, d)?, d),
+        InboundApi::InquireCardDetail => model::to_json(&model::parse::<InquireCardDetailResponse>(&bytes, d)?, d),
+        InboundApi::UpdateCardDetail => model::to_json(&model::parse::<UpdateCardDetailResponse>(&bytes, d)?, d),
+        InboundApi::InquireMemberAssets => model::to_json(&model::parse::<InquireMemberAssetsResponse>(&bytes, d)?, d),
+    }
+}

@@ -13,3 +13,74 @@ pub mod inbound;
 pub mod model;
 pub mod signature;
 pub mod time;
+
+use crate::error::{Error, Result};
+use crate::http::{HttpRequest, HttpResponse};
+use crate::store::{SqliteStore, Store};
+use std::sync::Arc;
+
+pub use client::{IssueCardClient, IssuedCard};
+pub use config::Config;
+pub use inbound::{Begin, InboundApi, InboundHandler, InboundRequest, PendingCall};
+
+/// One merchant's Alipay+ integration: the outbound `issueCard` client and the
+/// inbound handler, sharing configuration, keys and the durable store.
+/// Thread-safe: share one instance (e.g. in an `Arc`) between threads.
+#[derive(Debug)]
+pub struct AlipayPlus {
+    client: Option<IssueCardClient>,
+    inbound: InboundHandler,
+}
+
+impl AlipayPlus {
+    /// Builds the integration. With `store = None`, the SQLite store at
+    /// `config.store_path` is opened (created if needed).
+    pub fn new(config: Config, store: Option<Arc<dyn Store>>) -> Result<Self> {
+        config.check()?;
+        let store: Arc<dyn Store> = match (store, &config.store_path) {
+            (Some(s), _) => s,
+            (None, Some(path)) => Arc::new(SqliteStore::open(path)?),
+            (None, None) => return Err(Error::config("config.store_path: is required when no store is given")),
+        };
+        let config = Arc::new(config);
+        let client = match config.base_url {
+            Some(_) => Some(IssueCardClient::new(config.clone(), store.clone())?),
+            None => None,
+        };
+        Ok(AlipayPlus { client, inbound: InboundHandler::new(config, store)? })
+    }
+
+    fn client(&self) -> Result<&IssueCardClient> {
+        self.client.as_ref().ok_or_else(|| Error::config("config.base_url: is required to call issueCard"))
+    }
+
+    /// See [`IssueCardClient::issue_card`].
+    pub fn issue_card(&self, request: &model::IssueCardRequest) -> Result<IssuedCard> {
+        self.client()?.issue_card(request)
+    }
+
+    /// See [`IssueCardClient::resume_pending`].
+    pub fn resume_pending(&self) -> Result<Vec<(String, Result<IssuedCard>)>> {
+        self.client()?.resume_pending()
+    }
+
+    /// See [`InboundHandler::begin`].
+    pub fn begin(&self, request: &HttpRequest, now_ms: i64) -> Begin {
+        self.inbound.begin(request, now_ms)
+    }
+
+    /// See [`InboundHandler::finish`].
+    pub fn finish(&self, pending: &mut PendingCall, decision: &[u8], now_ms: i64) -> Result<HttpResponse> {
+        self.inbound.finish(pending, decision, now_ms)
+    }
+
+    /// See [`InboundHandler::finish_unknown`].
+    pub fn finish_unknown(&self, pending: &mut PendingCall, now_ms: i64) -> Result<HttpResponse> {
+        self.inbound.finish_unknown(pending, now_ms)
+    }
+
+    /// See [`InboundHandler::purge_expired`].
+    pub fn purge_expired(&self, now_ms: i64) -> Result<usize> {
+        self.inbound.purge_expired(now_ms)
+    }
+}
