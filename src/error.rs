@@ -152,7 +152,7 @@ pub struct Error {
     message: String,
     field: Option<String>,
     limit: Option<String>,
-    remote: Option<RemoteDetail>,
+    remote: Option<Box<RemoteDetail>>,
 }
 
 /// Result alias used throughout the crate.
@@ -181,7 +181,7 @@ impl Error {
 
     /// Adds the platform's answer to the error.
     pub fn with_remote(mut self, remote: RemoteDetail) -> Self {
-        self.remote = Some(remote);
+        self.remote = Some(Box::new(remote));
         self
     }
 
@@ -209,7 +209,7 @@ impl Error {
     }
     /// The platform's answer, for remote errors.
     pub fn remote(&self) -> Option<&RemoteDetail> {
-        self.remote.as_ref()
+        self.remote.as_deref()
     }
 
     pub(crate) fn internal(context: &str, err: impl fmt::Display) -> Self {

@@ -144,10 +144,6 @@ impl PrivateKey {
     pub fn to_pkcs8_pem(&self) -> String {
         pem::encode(&pem::Pem::new("PRIVATE KEY", self.pkcs8.0.clone()))
     }
-
-    pub(crate) fn pkcs8_der(&self) -> &[u8] {
-        &self.pkcs8.0
-    }
 }
 
 impl PublicKey {
