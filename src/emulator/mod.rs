@@ -1,1 +1,28 @@
-//! Loopback platform emulator (in progress).
+//! Loopback platform emulator: test support, not production code.
+//!
+//! Lets the Rust tests, the C/Python/C# tests (through the C ABI) and the demo
+//! exercise the full protocol without a real platform account:
+//!
+//! * [`AlipayPlatformEmulator`] plays the Alipay+ platform's `issueCard`
+//!   endpoint: it verifies the merchant's signature exactly as the platform
+//!   does, issues cards idempotently by `requestId`, signs its answers with a
+//!   test platform key, and can inject [`Fault`]s (`U`/`F` answers, HTTP
+//!   errors, lost or delayed answers, missing or bad signatures) to prove the
+//!   client's retry and verification rules.
+//! * [`PlatformDriver`] plays the platform as a caller: it builds signed (or
+//!   deliberately spoiled, see [`Tamper`]) platform → merchant requests, sends
+//!   them to a merchant endpoint and checks the merchant's signed answer.
+//! * [`HttpServer`] is the tiny HTTP/1.1 server underneath, usable on its own
+//!   as a stub endpoint.
+//!
+//! Everything listens on `127.0.0.1` only, speaks plain HTTP (which the
+//! library's transport accepts for loopback hosts only) and uses test keys.
+
+pub mod alipayplus;
+pub mod server;
+
+pub use alipayplus::{
+    AlipayPlatformEmulator, EmulatorConfig, Fault, ISSUE_CARD_PATH, PlatformDriver, Tamper,
+    sample_registration,
+};
+pub use server::{Action, HttpServer, MAX_BODY_BYTES, text_response};
