@@ -113,6 +113,7 @@ struct State {
     faults: VecDeque<Fault>,
     issue_card_hits: usize,
     hits: HashMap<String, usize>,
+    bodies: HashMap<String, Vec<Vec<u8>>>,
     issued: HashMap<String, Issued>,
     next_card: u64,
     last_request: Option<HttpRequest>,
@@ -153,7 +154,8 @@ impl Platform {
             }
             st.issue_card_hits += 1;
             if let Some(id) = request_id_of(&request.body) {
-                *st.hits.entry(id).or_default() += 1;
+                *st.hits.entry(id.clone()).or_default() += 1;
+                st.bodies.entry(id).or_default().push(request.body.clone());
             }
             st.faults.pop_front()
         };
@@ -411,6 +413,11 @@ impl AlipayPlatformEmulator {
     /// Distinct `requestId`s that got a card.
     pub fn cards_issued(&self) -> usize {
         self.platform.lock().issued.len()
+    }
+
+    /// Every issueCard body received for `request_id`, in arrival order.
+    pub fn bodies_for(&self, request_id: &str) -> Vec<Vec<u8>> {
+        self.platform.lock().bodies.get(request_id).cloned().unwrap_or_default()
     }
 
     /// The card issued for `request_id`, if any (also when its answer was lost).
