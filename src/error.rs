@@ -161,7 +161,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// A new error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), field: None, limit: None, remote: None }
+        Error {
+            kind,
+            message: message.into(),
+            field: None,
+            limit: None,
+            remote: None,
+        }
     }
 
     /// A validation error: `path: rule`, with the limit kept separately.
@@ -258,7 +264,10 @@ mod tests {
             "must not contain '@', '#' or '?'",
             None,
         );
-        assert_eq!(e.message(), "issueCard.cardFields[3].fieldCode: must not contain '@', '#' or '?'");
+        assert_eq!(
+            e.message(),
+            "issueCard.cardFields[3].fieldCode: must not contain '@', '#' or '?'"
+        );
         assert_eq!(e.field(), Some("issueCard.cardFields[3].fieldCode"));
         assert_eq!(e.kind(), ErrorKind::Validation);
     }

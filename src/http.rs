@@ -14,7 +14,10 @@ pub type Header = (String, String);
 
 /// Finds a header by case-insensitive name; the first one wins.
 pub fn find_header<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// An HTTP request as the library sees it: method, request-target (path and
@@ -111,7 +114,11 @@ impl Transport {
                 if extra.is_empty() {
                     return Err(Error::config("extra CA bundle: no CERTIFICATE found"));
                 }
-                certs.extend(extra.iter().map(|p| ureq::tls::Certificate::from_der(p.contents()).to_owned()));
+                certs.extend(
+                    extra
+                        .iter()
+                        .map(|p| ureq::tls::Certificate::from_der(p.contents()).to_owned()),
+                );
                 ureq::tls::RootCerts::Specific(Arc::new(certs))
             }
         };
@@ -151,7 +158,12 @@ impl Transport {
         let headers = response
             .headers()
             .iter()
-            .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let mut body = Vec::new();
         response
@@ -177,7 +189,10 @@ pub fn check_url(url: &str) -> Result<()> {
             authority.rsplit_once(':').map(|(h, _)| h).unwrap_or(authority)
         };
         let loopback = host == "localhost"
-            || host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false);
+            || host
+                .parse::<std::net::IpAddr>()
+                .map(|ip| ip.is_loopback())
+                .unwrap_or(false);
         if loopback {
             return Ok(());
         }
@@ -211,7 +226,10 @@ mod tests {
 
     #[test]
     fn header_lookup_is_case_insensitive() {
-        let h = vec![("Signature".to_string(), "a".to_string()), ("signature".to_string(), "b".to_string())];
+        let h = vec![
+            ("Signature".to_string(), "a".to_string()),
+            ("signature".to_string(), "b".to_string()),
+        ];
         assert_eq!(find_header(&h, "SIGNATURE"), Some("a"));
         assert_eq!(find_header(&h, "Response-Time"), None);
     }
@@ -230,7 +248,10 @@ mod tests {
 
     #[test]
     fn extra_ca_bundle_must_hold_a_certificate() {
-        let cfg = TransportConfig { extra_ca_pem: Some("nope".into()), ..Default::default() };
+        let cfg = TransportConfig {
+            extra_ca_pem: Some("nope".into()),
+            ..Default::default()
+        };
         assert_eq!(Transport::new(&cfg).unwrap_err().kind(), ErrorKind::InvalidConfig);
         assert!(Transport::new(&TransportConfig::default()).is_ok());
     }

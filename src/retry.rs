@@ -59,7 +59,11 @@ pub struct Attempts {
 impl Attempts {
     /// Starts counting now.
     pub fn new(policy: RetryPolicy) -> Self {
-        Attempts { policy, started: Instant::now(), made: 0 }
+        Attempts {
+            policy,
+            started: Instant::now(),
+            made: 0,
+        }
     }
 
     /// Records that an attempt is being made.
@@ -99,16 +103,26 @@ mod tests {
 
     #[test]
     fn jitter_stays_between_half_and_full() {
-        let p = RetryPolicy { base_delay: Duration::from_millis(400), ..Default::default() };
+        let p = RetryPolicy {
+            base_delay: Duration::from_millis(400),
+            ..Default::default()
+        };
         for _ in 0..200 {
             let d = p.jittered_delay(3); // nominal 800 ms
-            assert!(d >= Duration::from_millis(400) && d <= Duration::from_millis(800), "{d:?}");
+            assert!(
+                d >= Duration::from_millis(400) && d <= Duration::from_millis(800),
+                "{d:?}"
+            );
         }
     }
 
     #[test]
     fn attempts_are_bounded_by_count() {
-        let p = RetryPolicy { max_attempts: 3, base_delay: Duration::ZERO, ..Default::default() };
+        let p = RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::ZERO,
+            ..Default::default()
+        };
         let mut a = Attempts::new(p);
         a.record();
         assert!(a.next_delay().is_some());

@@ -21,7 +21,11 @@ fn request(request_id: &str) -> IssueCardRequest {
     model::parse(json.as_bytes(), Direction::Outbound).unwrap()
 }
 
-fn setup() -> (cardbridge::emulator::AlipayPlatformEmulator, AlipayPlus, Arc<MemoryStore>) {
+fn setup() -> (
+    cardbridge::emulator::AlipayPlatformEmulator,
+    AlipayPlus,
+    Arc<MemoryStore>,
+) {
     let emu = start_emulator();
     let store = Arc::new(MemoryStore::new());
     let ap = AlipayPlus::new(config(Some(emu.base_url())), Some(store.clone())).unwrap();
@@ -119,13 +123,19 @@ fn transient_faults_are_retried_with_identical_bytes() {
 #[test]
 fn f_answer_is_final_and_remembered() {
     let (emu, ap, store) = setup();
-    emu.push_fault(Fault::Fail { code: "PROCESS_FAIL".into(), message: "member blocked".into() });
+    emu.push_fault(Fault::Fail {
+        code: "PROCESS_FAIL".into(),
+        message: "member blocked".into(),
+    });
     let e = ap.issue_card(&request("REQ-F")).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RemoteFailed);
     assert_eq!(remote_code(&e), "PROCESS_FAIL");
     assert_eq!(e.remote().unwrap().status, "F");
     assert_eq!(emu.hits_for("REQ-F"), 1, "F is not retried");
-    assert_eq!(store.outbox_get(&outbox_id("REQ-F")).unwrap().unwrap().state, OutboxState::Failed);
+    assert_eq!(
+        store.outbox_get(&outbox_id("REQ-F")).unwrap().unwrap().state,
+        OutboxState::Failed
+    );
     let again = ap.issue_card(&request("REQ-F")).unwrap_err();
     assert_eq!(again.kind(), ErrorKind::RemoteFailed);
     assert_eq!(remote_code(&again), "PROCESS_FAIL");
@@ -140,7 +150,11 @@ fn exhausted_retries_report_unknown_and_a_later_call_finishes_it() {
     }
     let e = ap.issue_card(&request("REQ-U")).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RemoteUnknown);
-    assert!(e.message().contains("retry later with the same requestId"), "{}", e.message());
+    assert!(
+        e.message().contains("retry later with the same requestId"),
+        "{}",
+        e.message()
+    );
     assert_eq!(remote_code(&e), "UNKNOWN_EXCEPTION");
     assert_eq!(emu.hits_for("REQ-U"), 4);
     let entry = store.outbox_get(&outbox_id("REQ-U")).unwrap().unwrap();
@@ -148,7 +162,11 @@ fn exhausted_retries_report_unknown_and_a_later_call_finishes_it() {
     assert_eq!(entry.attempts, 4);
     let card = ap.issue_card(&request("REQ-U")).unwrap();
     assert_eq!(emu.hits_for("REQ-U"), 5);
-    assert_eq!(store.outbox_attempts(&entry.id).unwrap().len(), 5, "attempt numbers continue");
+    assert_eq!(
+        store.outbox_attempts(&entry.id).unwrap().len(),
+        5,
+        "attempt numbers continue"
+    );
     assert!(!card.card_no.is_empty());
 }
 
@@ -180,7 +198,10 @@ fn pending_requests_resume_after_a_restart() {
         for _ in 0..4 {
             emu.push_fault(Fault::HttpStatus(502));
         }
-        assert_eq!(ap.issue_card(&request("REQ-RESTART")).unwrap_err().kind(), ErrorKind::RemoteUnknown);
+        assert_eq!(
+            ap.issue_card(&request("REQ-RESTART")).unwrap_err().kind(),
+            ErrorKind::RemoteUnknown
+        );
     } // "crash": everything dropped
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
     let ap = AlipayPlus::new(config(Some(emu.base_url())), Some(store.clone())).unwrap();
@@ -189,7 +210,10 @@ fn pending_requests_resume_after_a_restart() {
     assert_eq!(outcomes[0].0, outbox_id("REQ-RESTART"));
     let card = outcomes[0].1.as_ref().unwrap();
     assert_eq!(emu.cards_issued(), 1);
-    assert_eq!(store.outbox_get(&outcomes[0].0).unwrap().unwrap().state, OutboxState::Succeeded);
+    assert_eq!(
+        store.outbox_get(&outcomes[0].0).unwrap().unwrap().state,
+        OutboxState::Succeeded
+    );
     assert!(ap.resume_pending().unwrap().is_empty());
     assert_eq!(ap.issue_card(&request("REQ-RESTART")).unwrap().card_no, card.card_no);
     let _ = std::fs::remove_file(&db);
@@ -220,7 +244,14 @@ fn connection_refused_is_unknown_not_failed() {
 #[test]
 fn client_requires_a_base_url_and_refuses_plain_http_off_loopback() {
     let ap = AlipayPlus::new(config(None), Some(Arc::new(MemoryStore::new()))).unwrap();
-    assert_eq!(ap.issue_card(&request("X")).unwrap_err().kind(), ErrorKind::InvalidConfig);
-    let e = AlipayPlus::new(config(Some("http://example.com".into())), Some(Arc::new(MemoryStore::new()))).unwrap_err();
+    assert_eq!(
+        ap.issue_card(&request("X")).unwrap_err().kind(),
+        ErrorKind::InvalidConfig
+    );
+    let e = AlipayPlus::new(
+        config(Some("http://example.com".into())),
+        Some(Arc::new(MemoryStore::new())),
+    )
+    .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidConfig);
 }

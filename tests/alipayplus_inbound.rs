@@ -29,7 +29,12 @@ fn handler() -> AlipayPlus {
 
 fn notify(rid: &str, tamper: Tamper) -> HttpRequest {
     driver()
-        .request("/v2/pds/memberships/notifyCardRegistration", &sample_registration(rid), T, tamper)
+        .request(
+            "/v2/pds/memberships/notifyCardRegistration",
+            &sample_registration(rid),
+            T,
+            tamper,
+        )
         .unwrap()
 }
 
@@ -50,7 +55,7 @@ fn expect_respond(b: Begin) -> HttpResponse {
     }
 }
 
-fn expect_decide(b: Begin) -> PendingCall {
+fn expect_decide(b: Begin) -> Box<PendingCall> {
     match b {
         Begin::Decide(p) => p,
         Begin::Respond(r) => panic!("expected a host decision, got {:?}", result_of(&r)),
@@ -87,14 +92,24 @@ fn registration_reaches_the_host_and_the_answer_is_signed() {
 fn duplicate_after_decision_gets_the_byte_identical_body_without_the_host() {
     let ap = handler();
     let mut p = expect_decide(ap.begin(&notify("R-DUP", Tamper::None), now_ms()));
-    let first = ap.finish(&mut p, br#"{"extendInfo":"{\"memberId\":\"M1\"}"}"#, now_ms()).unwrap();
+    let first = ap
+        .finish(&mut p, br#"{"extendInfo":"{\"memberId\":\"M1\"}"}"#, now_ms())
+        .unwrap();
     let req2 = notify("R-DUP", Tamper::None);
     let second = expect_respond(ap.begin(&req2, now_ms() + 5));
     assert_eq!(second.body, first.body);
-    assert!(PlatformDriver::verify_response(&merchant_public(), &req2, &second), "replay is re-signed");
+    assert!(
+        PlatformDriver::verify_response(&merchant_public(), &req2, &second),
+        "replay is re-signed"
+    );
     // A duplicate carrying a different payload still gets the stored result (§8.1).
-    let other = sample_registration("R-DUP").into_iter().chain(b" ".iter().copied()).collect::<Vec<u8>>();
-    let req3 = driver().request("/v2/pds/memberships/notifyCardRegistration", &other, T, Tamper::None).unwrap();
+    let other = sample_registration("R-DUP")
+        .into_iter()
+        .chain(b" ".iter().copied())
+        .collect::<Vec<u8>>();
+    let req3 = driver()
+        .request("/v2/pds/memberships/notifyCardRegistration", &other, T, Tamper::None)
+        .unwrap();
     assert_eq!(expect_respond(ap.begin(&req3, now_ms())).body, first.body);
 }
 
@@ -104,8 +119,14 @@ fn refusal_is_final_and_replayed_too() {
     let mut p = expect_decide(ap.begin(&notify("R-REFUSE", Tamper::None), now_ms()));
     let decision = br#"{"result":{"resultStatus":"F","resultCode":"PROCESS_FAIL","resultMessage":"member exists"}}"#;
     let first = ap.finish(&mut p, decision, now_ms()).unwrap();
-    assert_eq!(result_of(&first), ("F".into(), "PROCESS_FAIL".into(), "member exists".into()));
-    assert_eq!(expect_respond(ap.begin(&notify("R-REFUSE", Tamper::None), now_ms())).body, first.body);
+    assert_eq!(
+        result_of(&first),
+        ("F".into(), "PROCESS_FAIL".into(), "member exists".into())
+    );
+    assert_eq!(
+        expect_respond(ap.begin(&notify("R-REFUSE", Tamper::None), now_ms())).body,
+        first.body
+    );
 }
 
 #[test]
@@ -143,12 +164,24 @@ fn u_decision_is_not_stored() {
 #[test]
 fn bad_signatures_never_reach_the_host() {
     let ap = handler();
-    for tamper in [Tamper::BodyByte, Tamper::WrongKey, Tamper::Unsigned, Tamper::MalformedHeader, Tamper::WrongClientId] {
+    for tamper in [
+        Tamper::BodyByte,
+        Tamper::WrongKey,
+        Tamper::Unsigned,
+        Tamper::MalformedHeader,
+        Tamper::WrongClientId,
+    ] {
+        let wrong_client = matches!(tamper, Tamper::WrongClientId);
         let req = notify("R-SIG", tamper);
         let resp = expect_respond(ap.begin(&req, now_ms()));
         let (status, code, msg) = result_of(&resp);
         assert_eq!((status.as_str(), code.as_str()), ("F", "ACCESS_DENIED"), "{msg}");
-        assert!(PlatformDriver::verify_response(&merchant_public(), &req, &resp), "refusals are signed too");
+        // Refusals are signed too, always under our own Client-Id (§4.8).
+        assert_eq!(
+            PlatformDriver::verify_response(&merchant_public(), &req, &resp),
+            !wrong_client
+        );
+        assert_eq!(resp.header("Client-Id"), Some(CLIENT_ID));
     }
     // None of them claimed the requestId.
     expect_decide(ap.begin(&notify("R-SIG", Tamper::None), now_ms()));
@@ -170,13 +203,29 @@ fn signature_covers_the_received_path() {
 #[test]
 fn invalid_fields_get_param_illegal_naming_the_field() {
     let ap = handler();
-    let body = String::from_utf8(sample_registration("R-INVALID")).unwrap().replace("\"2102010113769000\"", &format!("\"{}\"", "9".repeat(33)));
-    let req = driver().request("/v2/pds/memberships/notifyCardRegistration", body.as_bytes(), T, Tamper::None).unwrap();
+    let body = String::from_utf8(sample_registration("R-INVALID"))
+        .unwrap()
+        .replace("\"2102010113769000\"", &format!("\"{}\"", "9".repeat(33)));
+    let req = driver()
+        .request(
+            "/v2/pds/memberships/notifyCardRegistration",
+            body.as_bytes(),
+            T,
+            Tamper::None,
+        )
+        .unwrap();
     let (s, code, msg) = result_of(&expect_respond(ap.begin(&req, now_ms())));
     assert_eq!((s.as_str(), code.as_str()), ("F", "PARAM_ILLEGAL"));
     assert!(msg.starts_with("notifyCardRegistration.appId:"), "{msg}");
     assert!(msg.contains("32"), "{msg}");
-    let req = driver().request("/v2/pds/memberships/notifyCardRegistration", b"not json", T, Tamper::None).unwrap();
+    let req = driver()
+        .request(
+            "/v2/pds/memberships/notifyCardRegistration",
+            b"not json",
+            T,
+            Tamper::None,
+        )
+        .unwrap();
     assert_eq!(result_of(&expect_respond(ap.begin(&req, now_ms()))).1, "PARAM_ILLEGAL");
 }
 
@@ -184,7 +233,8 @@ fn invalid_fields_get_param_illegal_naming_the_field() {
 fn protocol_level_refusals() {
     let ap = handler();
     let mut req = notify("R-P", Tamper::None);
-    req.headers.push(("Encrypt".into(), "algorithm=RSA_AES,keyVersion=1,symmetricKey=x".into()));
+    req.headers
+        .push(("Encrypt".into(), "algorithm=RSA_AES,keyVersion=1,symmetricKey=x".into()));
     assert_eq!(result_of(&expect_respond(ap.begin(&req, now_ms()))).1, "PARAM_ILLEGAL");
     let mut req = notify("R-P", Tamper::None);
     req.target = "/v2/pds/memberships/deleteCard".into();
@@ -209,7 +259,9 @@ fn optional_clock_skew_window() {
     let mut c = config(None);
     c.max_clock_skew = Some(std::time::Duration::from_secs(300));
     let ap = handler_with(c);
-    let t = chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00+00:00").unwrap().timestamp_millis();
+    let t = chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00+00:00")
+        .unwrap()
+        .timestamp_millis();
     expect_decide(ap.begin(&notify("R-SKEW1", Tamper::None), t + 300_000));
     let resp = expect_respond(ap.begin(&notify("R-SKEW2", Tamper::None), t + 300_001));
     assert_eq!(result_of(&resp).1, "PARAM_ILLEGAL");
@@ -229,18 +281,35 @@ fn answers_can_be_left_unsigned_by_configuration() {
 fn host_decisions_are_validated() {
     let ap = handler();
     let mut p = expect_decide(ap.begin(&notify("R-DECIDE", Tamper::None), now_ms()));
-    let e = ap.finish(&mut p, br#"{"result":{"resultStatus":"F","resultCode":"NOPE"}}"#, now_ms()).unwrap_err();
+    let e = ap
+        .finish(
+            &mut p,
+            br#"{"result":{"resultStatus":"F","resultCode":"NOPE"}}"#,
+            now_ms(),
+        )
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Validation);
     assert_eq!(e.field(), Some("notifyCardRegistrationResponse.result.resultCode"));
     let e = ap.finish(&mut p, b"[1]", now_ms()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Validation);
-    assert_eq!(ap.finish(&mut p, b"{oops", now_ms()).unwrap_err().kind(), ErrorKind::InvalidJson);
+    assert_eq!(
+        ap.finish(&mut p, b"{oops", now_ms()).unwrap_err().kind(),
+        ErrorKind::InvalidJson
+    );
     // Still usable after a rejected decision, and only once.
     let long = "x".repeat(300);
-    let decision = format!(r#"{{"result":{{"resultStatus":"F","resultCode":"PROCESS_FAIL","resultMessage":"{long}"}}}}"#);
+    let decision =
+        format!(r#"{{"result":{{"resultStatus":"F","resultCode":"PROCESS_FAIL","resultMessage":"{long}"}}}}"#);
     let resp = ap.finish(&mut p, decision.as_bytes(), now_ms()).unwrap();
-    assert_eq!(result_of(&resp).2.chars().count(), 256, "resultMessage is truncated to 256");
-    assert_eq!(ap.finish(&mut p, b"{}", now_ms()).unwrap_err().kind(), ErrorKind::AlreadyUsed);
+    assert_eq!(
+        result_of(&resp).2.chars().count(),
+        256,
+        "resultMessage is truncated to 256"
+    );
+    assert_eq!(
+        ap.finish(&mut p, b"{}", now_ms()).unwrap_err().kind(),
+        ErrorKind::AlreadyUsed
+    );
 }
 
 #[test]
@@ -248,26 +317,51 @@ fn the_other_three_apis_reach_the_host_with_their_answers_validated() {
     let ap = handler();
     let d = driver();
     let cases: [(&str, &str, &str); 3] = [
-        ("inquireCardDetail", r#"{"appId":"2102010113769000","cardNo":"C1"}"#,
-            r#"{"cardFields":[{"fieldCode":"POINT","fieldValue":"10"},{"fieldCode":"BALANCE","fieldValue":{"value":5,"currency":"SGD"}}]}"#),
-        ("updateCardDetail", r#"{"cardNo":"C1","requestTime":"2019-06-12T14:07:05+08:00","cardFields":[{"fieldCode":"EMAIL","fieldValue":"a@b.c"}]}"#, "{}"),
-        ("inquireMemberAssets", r#"{"cardNo":"C1","assetTypes":["POINT","BALANCE"]}"#,
-            r#"{"assetDetails":[{"assetType":"BALANCE","assetValue":"{\"value\":5,\"currency\":\"SGD\"}"}]}"#),
+        (
+            "inquireCardDetail",
+            r#"{"appId":"2102010113769000","cardNo":"C1"}"#,
+            r#"{"cardFields":[{"fieldCode":"POINT","fieldValue":"10"},{"fieldCode":"BALANCE","fieldValue":{"value":5,"currency":"SGD"}}]}"#,
+        ),
+        (
+            "updateCardDetail",
+            r#"{"cardNo":"C1","requestTime":"2019-06-12T14:07:05+08:00","cardFields":[{"fieldCode":"EMAIL","fieldValue":"a@b.c"}]}"#,
+            "{}",
+        ),
+        (
+            "inquireMemberAssets",
+            r#"{"cardNo":"C1","assetTypes":["POINT","BALANCE"]}"#,
+            r#"{"assetDetails":[{"assetType":"BALANCE","assetValue":"{\"value\":5,\"currency\":\"SGD\"}"}]}"#,
+        ),
     ];
     for (api, body, answer) in cases {
-        let req = d.request(&format!("/v2/pds/memberships/{api}"), body.as_bytes(), T, Tamper::None).unwrap();
+        let req = d
+            .request(&format!("/v2/pds/memberships/{api}"), body.as_bytes(), T, Tamper::None)
+            .unwrap();
         let mut p = expect_decide(ap.begin(&req, now_ms()));
         assert_eq!(p.api().name(), api);
         let resp = ap.finish(&mut p, answer.as_bytes(), now_ms()).unwrap();
         assert_eq!(result_of(&resp).0, "S", "{api}");
-        assert!(PlatformDriver::verify_response(&merchant_public(), &req, &resp), "{api}");
+        assert!(
+            PlatformDriver::verify_response(&merchant_public(), &req, &resp),
+            "{api}"
+        );
         // Not idempotency-keyed: a repeat goes to the host again.
         expect_decide(ap.begin(&req, now_ms()));
     }
     let too_many = r#"{"cardFields":[1,2,3,4,5,6,7,8,9,10,11]}"#;
-    let req = d.request("/v2/pds/memberships/inquireCardDetail", br#"{"appId":"A","cardNo":"C1"}"#, T, Tamper::None).unwrap();
+    let req = d
+        .request(
+            "/v2/pds/memberships/inquireCardDetail",
+            br#"{"appId":"A","cardNo":"C1"}"#,
+            T,
+            Tamper::None,
+        )
+        .unwrap();
     let mut p = expect_decide(ap.begin(&req, now_ms()));
-    assert_eq!(ap.finish(&mut p, too_many.as_bytes(), now_ms()).unwrap_err().kind(), ErrorKind::Validation);
+    assert_eq!(
+        ap.finish(&mut p, too_many.as_bytes(), now_ms()).unwrap_err().kind(),
+        ErrorKind::Validation
+    );
 }
 
 /// A store whose every call fails, to show that internal trouble answers U.
@@ -311,5 +405,8 @@ fn internal_failure_answers_u() {
     let resp = expect_respond(ap.begin(&notify("R-BROKEN", Tamper::None), now_ms()));
     assert_eq!(result_of(&resp).0, "U");
     assert_eq!(result_of(&resp).1, "UNKNOWN_EXCEPTION");
-    assert!(!String::from_utf8_lossy(&resp.body).contains("fire"), "internal detail is not leaked");
+    assert!(
+        !String::from_utf8_lossy(&resp.body).contains("fire"),
+        "internal detail is not leaked"
+    );
 }

@@ -6,12 +6,9 @@ use cardbridge::ErrorKind;
 use cardbridge::alipayplus::signature::{self, SignatureFailure};
 use cardbridge::crypto::keys::{PrivateKey, PublicKey};
 use cardbridge::emulator::{
-    Action, AlipayPlatformEmulator, EmulatorConfig, Fault, HttpServer, PlatformDriver, Tamper,
-    sample_registration,
+    Action, AlipayPlatformEmulator, EmulatorConfig, Fault, HttpServer, PlatformDriver, Tamper, sample_registration,
 };
-use cardbridge::http::{
-    Header, HttpRequest, HttpResponse, Transport, TransportConfig, find_header,
-};
+use cardbridge::http::{Header, HttpRequest, HttpResponse, Transport, TransportConfig, find_header};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -33,11 +30,7 @@ fn keys() -> &'static Keys {
     static KEYS: OnceLock<Keys> = OnceLock::new();
     KEYS.get_or_init(|| {
         let read = |name: &str| {
-            std::fs::read_to_string(format!(
-                "{}/tests/fixtures/keys/{name}",
-                env!("CARGO_MANIFEST_DIR")
-            ))
-            .unwrap()
+            std::fs::read_to_string(format!("{}/tests/fixtures/keys/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
         };
         Keys {
             platform_private: PrivateKey::from_pem(&read("test_platform_private.pem")).unwrap(),
@@ -50,11 +43,7 @@ fn keys() -> &'static Keys {
 
 fn config() -> EmulatorConfig {
     let k = keys();
-    EmulatorConfig::new(
-        k.platform_private.clone(),
-        k.merchant_public.clone(),
-        CLIENT,
-    )
+    EmulatorConfig::new(k.platform_private.clone(), k.merchant_public.clone(), CLIENT)
 }
 
 fn emulator() -> AlipayPlatformEmulator {
@@ -70,19 +59,10 @@ fn issue_body(request_id: &str) -> Vec<u8> {
 }
 
 /// Headers of a merchant request signed with `key` for `client_id`.
-fn signed_headers(
-    key: &PrivateKey,
-    target: &str,
-    client_id: &str,
-    time: &str,
-    body: &[u8],
-) -> Vec<Header> {
+fn signed_headers(key: &PrivateKey, target: &str, client_id: &str, time: &str, body: &[u8]) -> Vec<Header> {
     let sig = signature::sign_base64(key, "POST", target, client_id, time, body).unwrap();
     vec![
-        (
-            "Content-Type".into(),
-            "application/json; charset=UTF-8".into(),
-        ),
+        ("Content-Type".into(), "application/json; charset=UTF-8".into()),
         ("Client-Id".into(), client_id.into()),
         ("Request-Time".into(), time.into()),
         ("Signature".into(), signature::header_value("1", &sig)),
@@ -104,12 +84,7 @@ fn post(
     headers: &[Header],
     body: &[u8],
 ) -> cardbridge::Result<HttpResponse> {
-    transport(Duration::from_secs(10)).send(
-        &format!("{}{target}", emu.base_url()),
-        "POST",
-        headers,
-        body,
-    )
+    transport(Duration::from_secs(10)).send(&format!("{}{target}", emu.base_url()), "POST", headers, body)
 }
 
 /// A correctly signed issueCard call.
@@ -117,21 +92,14 @@ fn issue(emu: &AlipayPlatformEmulator, body: &[u8]) -> cardbridge::Result<HttpRe
     issue_at(emu, body, REQUEST_TIME)
 }
 
-fn issue_at(
-    emu: &AlipayPlatformEmulator,
-    body: &[u8],
-    time: &str,
-) -> cardbridge::Result<HttpResponse> {
+fn issue_at(emu: &AlipayPlatformEmulator, body: &[u8], time: &str) -> cardbridge::Result<HttpResponse> {
     let headers = signed_headers(&keys().merchant_private, ISSUE_TARGET, CLIENT, time, body);
     post(emu, ISSUE_TARGET, &headers, body)
 }
 
 /// Verifies a platform answer as the merchant must (§4.7).
 fn platform_signature_ok(response: &HttpResponse, target: &str) -> bool {
-    let (Some(client), Some(time)) = (
-        response.header("Client-Id"),
-        response.header("Response-Time"),
-    ) else {
+    let (Some(client), Some(time)) = (response.header("Client-Id"), response.header("Response-Time")) else {
         return false;
     };
     signature::verify(
@@ -167,10 +135,7 @@ fn assert_signed_status(response: &HttpResponse, status: &str, code: &str) {
         "{}",
         String::from_utf8_lossy(&response.body)
     );
-    assert!(
-        platform_signature_ok(response, ISSUE_TARGET),
-        "answer must be signed"
-    );
+    assert!(platform_signature_ok(response, ISSUE_TARGET), "answer must be signed");
 }
 
 #[test]
@@ -180,10 +145,7 @@ fn success_is_signed_by_the_platform_and_counted() {
     let resp = issue(&emu, &body).unwrap();
 
     assert_eq!(resp.status, 200);
-    assert_eq!(
-        resp.header("Content-Type"),
-        Some("application/json; charset=UTF-8")
-    );
+    assert_eq!(resp.header("Content-Type"), Some("application/json; charset=UTF-8"));
     assert_eq!(resp.header("Client-Id"), Some(CLIENT));
     let time = resp.header("Response-Time").unwrap();
     assert_eq!(time.len(), "2019-04-04T12:08:56.253+00:00".len(), "{time}");
@@ -216,11 +178,7 @@ fn success_is_signed_by_the_platform_and_counted() {
         ("S", "SUCCESS", "Success")
     );
     let card = card.unwrap();
-    assert!(
-        card.starts_with("EMU")
-            && card.len() == 27
-            && card[3..].bytes().all(|b| b.is_ascii_digit())
-    );
+    assert!(card.starts_with("EMU") && card.len() == 27 && card[3..].bytes().all(|b| b.is_ascii_digit()));
     assert_eq!(
         String::from_utf8(resp.body.clone()).unwrap(),
         format!(
@@ -237,10 +195,7 @@ fn success_is_signed_by_the_platform_and_counted() {
     assert_eq!(last.method, "POST");
     assert_eq!(last.target, ISSUE_TARGET);
     assert_eq!(last.body, body);
-    assert_eq!(
-        find_header(&last.headers, "request-time"),
-        Some(REQUEST_TIME)
-    );
+    assert_eq!(find_header(&last.headers, "request-time"), Some(REQUEST_TIME));
 }
 
 #[test]
@@ -276,34 +231,12 @@ fn bad_merchant_signatures_are_denied_and_not_processed() {
     let emu = emulator();
     let body = issue_body("req-badsig");
     let k = keys();
-    let good = signed_headers(
-        &k.merchant_private,
-        ISSUE_TARGET,
-        CLIENT,
-        REQUEST_TIME,
-        &body,
-    );
+    let good = signed_headers(&k.merchant_private, ISSUE_TARGET, CLIENT, REQUEST_TIME, &body);
 
     let mut changed = body.clone();
-    *changed
-        .iter_mut()
-        .rev()
-        .find(|b| b.is_ascii_alphabetic())
-        .unwrap() ^= 0x20;
-    let wrong_key = signed_headers(
-        &k.platform_private,
-        ISSUE_TARGET,
-        CLIENT,
-        REQUEST_TIME,
-        &body,
-    );
-    let wrong_client = signed_headers(
-        &k.merchant_private,
-        ISSUE_TARGET,
-        "OTHER_CLIENT",
-        REQUEST_TIME,
-        &body,
-    );
+    *changed.iter_mut().rev().find(|b| b.is_ascii_alphabetic()).unwrap() ^= 0x20;
+    let wrong_key = signed_headers(&k.platform_private, ISSUE_TARGET, CLIENT, REQUEST_TIME, &body);
+    let wrong_client = signed_headers(&k.merchant_private, ISSUE_TARGET, "OTHER_CLIENT", REQUEST_TIME, &body);
     let no_prefix = signed_headers(
         &k.merchant_private,
         "/v2/pds/memberships/issueCard",
@@ -321,22 +254,14 @@ fn bad_merchant_signatures_are_denied_and_not_processed() {
             }
         })
         .collect();
-    let unsigned: Vec<Header> = good
-        .iter()
-        .filter(|(n, _)| n != "Signature")
-        .cloned()
-        .collect();
+    let unsigned: Vec<Header> = good.iter().filter(|(n, _)| n != "Signature").cloned().collect();
 
     let cases: Vec<(&str, Vec<Header>, Vec<u8>)> = vec![
         ("body changed after signing", good.clone(), changed),
         ("signed with the wrong key", wrong_key, body.clone()),
         ("unknown Client-Id", wrong_client, body.clone()),
         ("URI signed without the prefix", no_prefix, body.clone()),
-        (
-            "Request-Time changed after signing",
-            other_time,
-            body.clone(),
-        ),
+        ("Request-Time changed after signing", other_time, body.clone()),
         ("no Signature header", unsigned, body.clone()),
     ];
     for (what, headers, payload) in cases {
@@ -387,16 +312,10 @@ fn missing_fields_are_param_illegal_naming_the_field() {
 
     // Request-Time is required before a signature can even be checked.
     let body = issue_body("req-fields");
-    let headers: Vec<Header> = signed_headers(
-        &keys().merchant_private,
-        ISSUE_TARGET,
-        CLIENT,
-        REQUEST_TIME,
-        &body,
-    )
-    .into_iter()
-    .filter(|(n, _)| n != "Request-Time")
-    .collect();
+    let headers: Vec<Header> = signed_headers(&keys().merchant_private, ISSUE_TARGET, CLIENT, REQUEST_TIME, &body)
+        .into_iter()
+        .filter(|(n, _)| n != "Request-Time")
+        .collect();
     let resp = post(&emu, ISSUE_TARGET, &headers, &body).unwrap();
     assert_signed_status(&resp, "F", "PARAM_ILLEGAL");
     assert!(outcome(&resp).2.contains("Request-Time"));
@@ -421,13 +340,7 @@ fn unknown_paths_are_invalid_api_and_the_prefix_is_configurable() {
 
     // The signed URI is the full request-target, query included.
     let target = "/acl/api/v2/pds/memberships/issueCard?trace=1";
-    let headers = signed_headers(
-        &keys().merchant_private,
-        target,
-        CLIENT,
-        REQUEST_TIME,
-        &body,
-    );
+    let headers = signed_headers(&keys().merchant_private, target, CLIENT, REQUEST_TIME, &body);
     let resp = post(&emu, target, &headers, &body).unwrap();
     assert_eq!(outcome(&resp).0, "S");
     assert!(platform_signature_ok(&resp, target));
@@ -476,20 +389,13 @@ fn faults_are_consumed_in_order_and_status_faults_do_not_process() {
     let r = issue(&emu, &body).unwrap();
     assert_eq!(r.status, 503);
     assert!(r.header("Signature").is_none() && r.header("Response-Time").is_none());
-    assert!(
-        serde_json::from_slice::<Value>(&r.body).is_err(),
-        "plain body"
-    );
+    assert!(serde_json::from_slice::<Value>(&r.body).is_err(), "plain body");
 
     let r = issue(&emu, &body).unwrap();
     assert_signed_status(&r, "S", "SUCCESS");
     assert!(outcome(&r).3.is_none(), "no cardNo");
 
-    assert_eq!(
-        emu.cards_issued(),
-        0,
-        "none of these faults processes the request"
-    );
+    assert_eq!(emu.cards_issued(), 0, "none of these faults processes the request");
 
     // The queue is empty: the same requestId now gets a card (the F was not stored).
     let r = issue(&emu, &body).unwrap();
@@ -505,24 +411,14 @@ fn delayed_answer_times_out_but_the_card_is_issued_once() {
     let emu = emulator();
     let body = issue_body("req-delay");
     emu.push_fault(Fault::DelayThenAnswer(Duration::from_secs(1)));
-    let headers = signed_headers(
-        &keys().merchant_private,
-        ISSUE_TARGET,
-        CLIENT,
-        REQUEST_TIME,
-        &body,
-    );
+    let headers = signed_headers(&keys().merchant_private, ISSUE_TARGET, CLIENT, REQUEST_TIME, &body);
     let url = format!("{}{ISSUE_TARGET}", emu.base_url());
 
     let err = transport(Duration::from_millis(300))
         .send(&url, "POST", &headers, &body)
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert_eq!(
-        emu.cards_issued(),
-        1,
-        "processed before the answer was delayed"
-    );
+    assert_eq!(emu.cards_issued(), 1, "processed before the answer was delayed");
     let card = emu.card_no_for("req-delay").unwrap();
 
     let retry = issue(&emu, &body).unwrap();
@@ -617,8 +513,7 @@ fn concurrent_duplicates_get_one_card() {
 }
 
 fn merchant_accepts(request: &HttpRequest) -> std::result::Result<(), SignatureFailure> {
-    let client =
-        find_header(&request.headers, "Client-Id").ok_or(SignatureFailure::HeaderMissing)?;
+    let client = find_header(&request.headers, "Client-Id").ok_or(SignatureFailure::HeaderMissing)?;
     if client != CLIENT {
         return Err(SignatureFailure::UnknownClientId);
     }
@@ -655,23 +550,15 @@ fn driver_requests_verify_and_every_tamper_breaks_them() {
         .iter()
         .map(|f| f["fieldCode"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        codes,
-        ["USER_NAME", "GENDER", "BIRTH_DATE", "MOBILE_PHONE", "EMAIL"]
-    );
+    assert_eq!(codes, ["USER_NAME", "GENDER", "BIRTH_DATE", "MOBILE_PHONE", "EMAIL"]);
     assert_eq!(body, serde_json::to_vec(&v).unwrap(), "compact JSON");
 
-    let ok = d
-        .request(&target, &body, REQUEST_TIME, Tamper::None)
-        .unwrap();
+    let ok = d.request(&target, &body, REQUEST_TIME, Tamper::None).unwrap();
     assert_eq!(ok.method, "POST");
     assert_eq!(ok.target, target);
     assert_eq!(ok.body, body);
     let names: Vec<&str> = ok.headers.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(
-        names,
-        ["Content-Type", "Client-Id", "Request-Time", "Signature"]
-    );
+    assert_eq!(names, ["Content-Type", "Client-Id", "Request-Time", "Signature"]);
     assert_eq!(find_header(&ok.headers, "Request-Time"), Some(REQUEST_TIME));
     assert!(
         find_header(&ok.headers, "Signature")
@@ -692,9 +579,7 @@ fn driver_requests_verify_and_every_tamper_breaks_them() {
         assert_eq!(merchant_accepts(&req), Err(failure), "{tamper:?}");
     }
 
-    let tampered = d
-        .request(&target, &body, REQUEST_TIME, Tamper::BodyByte)
-        .unwrap();
+    let tampered = d.request(&target, &body, REQUEST_TIME, Tamper::BodyByte).unwrap();
     assert_ne!(tampered.body, body);
     assert_eq!(tampered.body.len(), body.len());
     assert!(
@@ -703,9 +588,7 @@ fn driver_requests_verify_and_every_tamper_breaks_them() {
     );
 
     // WrongClientId is consistently signed for the other id: only the id lookup catches it.
-    let other = d
-        .request(&target, &body, REQUEST_TIME, Tamper::WrongClientId)
-        .unwrap();
+    let other = d.request(&target, &body, REQUEST_TIME, Tamper::WrongClientId).unwrap();
     let other_id = find_header(&other.headers, "Client-Id").unwrap();
     assert_ne!(other_id, CLIENT);
     let sig = find_header(&other.headers, "Signature");
@@ -758,23 +641,13 @@ fn driver_sends_to_a_merchant_and_verifies_its_answer() {
     let target = PlatformDriver::target_for("inquireCardDetail");
     let body = br#"{"cardNo":"EMU000000000000000000000001","appId":"2102010113769000"}"#;
 
-    let req = d
-        .request(&target, body, REQUEST_TIME, Tamper::None)
-        .unwrap();
+    let req = d.request(&target, body, REQUEST_TIME, Tamper::None).unwrap();
     let resp = d
-        .send(
-            &format!("{}/", merchant.base_url()),
-            &req,
-            Duration::from_secs(5),
-        )
+        .send(&format!("{}/", merchant.base_url()), &req, Duration::from_secs(5))
         .unwrap();
     assert_eq!(resp.status, 200);
     assert!(String::from_utf8_lossy(&resp.body).contains(r#""resultStatus":"S""#));
-    assert!(PlatformDriver::verify_response(
-        &k.merchant_public,
-        &req,
-        &resp
-    ));
+    assert!(PlatformDriver::verify_response(&k.merchant_public, &req, &resp));
     {
         let seen = seen.lock().unwrap();
         let got = seen.last().unwrap();
@@ -831,20 +704,12 @@ fn driver_sends_to_a_merchant_and_verifies_its_answer() {
     );
 
     // Tampered bytes really go over the wire.
-    let bad = d
-        .request(&target, body, REQUEST_TIME, Tamper::BodyByte)
-        .unwrap();
-    let resp = d
-        .send(&merchant.base_url(), &bad, Duration::from_secs(5))
-        .unwrap();
+    let bad = d.request(&target, body, REQUEST_TIME, Tamper::BodyByte).unwrap();
+    let resp = d.send(&merchant.base_url(), &bad, Duration::from_secs(5)).unwrap();
     assert!(String::from_utf8_lossy(&resp.body).contains("ACCESS_DENIED"));
 
     // Loopback only.
-    for url in [
-        "http://example.com",
-        "https://example.com",
-        "ftp://127.0.0.1",
-    ] {
+    for url in ["http://example.com", "https://example.com", "ftp://127.0.0.1"] {
         let err = d.send(url, &req, Duration::from_secs(1)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{url}");
     }
@@ -888,11 +753,7 @@ fn server_answers_malformed_requests_and_survives() {
     let mut oversized_head = b"POST / HTTP/1.1\r\nX-Big: ".to_vec();
     oversized_head.extend(std::iter::repeat_n(b'a', 70 * 1024));
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        (
-            "garbage",
-            b"GARBAGE\r\n\r\n".to_vec(),
-            "HTTP/1.1 400 Bad Request",
-        ),
+        ("garbage", b"GARBAGE\r\n\r\n".to_vec(), "HTTP/1.1 400 Bad Request"),
         (
             "binary",
             b"\xff\xfe\x00\x01\r\n\r\n".to_vec(),
@@ -974,12 +835,7 @@ fn server_answers_malformed_requests_and_survives() {
     // Still serving, with a body of exactly 1 MiB (the cap).
     let body = vec![b'x'; 1 << 20];
     let resp = transport(Duration::from_secs(10))
-        .send(
-            &format!("{}/echo?q=1", server.base_url()),
-            "POST",
-            &[],
-            &body,
-        )
+        .send(&format!("{}/echo?q=1", server.base_url()), "POST", &[], &body)
         .unwrap();
     assert_eq!(resp.status, 201);
     assert_eq!(resp.body, body);
@@ -1036,15 +892,8 @@ fn server_keeps_header_case_and_order_and_handles_expect_continue() {
 #[test]
 fn emulator_answers_garbage_with_400_and_keeps_working() {
     let emu = emulator();
-    let addr: SocketAddr = emu
-        .base_url()
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
-    let answer = raw(
-        addr,
-        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
-    );
+    let addr: SocketAddr = emu.base_url().trim_start_matches("http://").parse().unwrap();
+    let answer = raw(addr, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n");
     assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
     let answer = raw(
         addr,
@@ -1058,14 +907,9 @@ fn emulator_answers_garbage_with_400_and_keeps_working() {
 
 #[test]
 fn stopping_closes_pending_connections_promptly() {
-    let server = HttpServer::start(|_| {
-        Action::RespondAfter(Duration::from_secs(60), HttpResponse::default())
-    })
-    .unwrap();
+    let server = HttpServer::start(|_| Action::RespondAfter(Duration::from_secs(60), HttpResponse::default())).unwrap();
     let url = format!("{}/slow", server.base_url());
-    let client = std::thread::spawn(move || {
-        transport(Duration::from_secs(30)).send(&url, "POST", &[], b"x")
-    });
+    let client = std::thread::spawn(move || transport(Duration::from_secs(30)).send(&url, "POST", &[], b"x"));
     // Let the request reach the handler (a late arrival is refused, which the assertions below accept too).
     std::thread::sleep(Duration::from_millis(200));
     let addr = server.local_addr();
@@ -1077,10 +921,7 @@ fn stopping_closes_pending_connections_promptly() {
     );
     let result = client.join().unwrap();
     assert!(result.is_err(), "the pending request was never answered");
-    assert!(
-        TcpStream::connect(addr).is_err(),
-        "nothing listens after stop"
-    );
+    assert!(TcpStream::connect(addr).is_err(), "nothing listens after stop");
 
     let emu = emulator();
     let url = emu.base_url();

@@ -69,24 +69,12 @@ fn ids(entries: &[OutboxEntry]) -> Vec<&str> {
 // ------------------------------------------------- the shared behaviour suite
 
 fn claim_first_sight_in_flight_and_done_replay(s: &dyn Store) {
-    assert_eq!(
-        s.claim_inbound("k1", "fp-a", 1_000, 30_000).unwrap(),
-        Claim::Claimed
-    );
+    assert_eq!(s.claim_inbound("k1", "fp-a", 1_000, 30_000).unwrap(), Claim::Claimed);
     // Same key while the lease runs, whatever the fingerprint: someone is on it.
-    assert_eq!(
-        s.claim_inbound("k1", "fp-a", 1_001, 30_000).unwrap(),
-        Claim::InFlight
-    );
-    assert_eq!(
-        s.claim_inbound("k1", "fp-b", 30_999, 30_000).unwrap(),
-        Claim::InFlight
-    );
+    assert_eq!(s.claim_inbound("k1", "fp-a", 1_001, 30_000).unwrap(), Claim::InFlight);
+    assert_eq!(s.claim_inbound("k1", "fp-b", 30_999, 30_000).unwrap(), Claim::InFlight);
     // Other keys are independent.
-    assert_eq!(
-        s.claim_inbound("k2", "fp-z", 1_002, 30_000).unwrap(),
-        Claim::Claimed
-    );
+    assert_eq!(s.claim_inbound("k2", "fp-z", 1_002, 30_000).unwrap(), Claim::Claimed);
 
     let response = b"{\"result\":{\"resultStatus\":\"S\"}}\x00\xff";
     s.complete_inbound("k1", response, 2_000).unwrap();
@@ -96,32 +84,16 @@ fn claim_first_sight_in_flight_and_done_replay(s: &dyn Store) {
     };
     assert_eq!(s.claim_inbound("k1", "fp-a", 2_001, 30_000).unwrap(), done);
     // A different fingerprint still gets the stored one back, for the caller to compare.
-    assert_eq!(
-        s.claim_inbound("k1", "fp-other", 999_999_999, 30_000)
-            .unwrap(),
-        done
-    );
+    assert_eq!(s.claim_inbound("k1", "fp-other", 999_999_999, 30_000).unwrap(), done);
 }
 
 fn claim_lease_expiry_takeover(s: &dyn Store) {
-    assert_eq!(
-        s.claim_inbound("k", "fp-old", 1_000, 500).unwrap(),
-        Claim::Claimed
-    );
-    assert_eq!(
-        s.claim_inbound("k", "fp-new", 1_499, 500).unwrap(),
-        Claim::InFlight
-    );
+    assert_eq!(s.claim_inbound("k", "fp-old", 1_000, 500).unwrap(), Claim::Claimed);
+    assert_eq!(s.claim_inbound("k", "fp-new", 1_499, 500).unwrap(), Claim::InFlight);
     // Lease ends at 1_500: from then on the claim can be taken over.
-    assert_eq!(
-        s.claim_inbound("k", "fp-new", 1_500, 500).unwrap(),
-        Claim::Claimed
-    );
+    assert_eq!(s.claim_inbound("k", "fp-new", 1_500, 500).unwrap(), Claim::Claimed);
     // The takeover renewed the lease...
-    assert_eq!(
-        s.claim_inbound("k", "fp-x", 1_999, 500).unwrap(),
-        Claim::InFlight
-    );
+    assert_eq!(s.claim_inbound("k", "fp-x", 1_999, 500).unwrap(), Claim::InFlight);
     // ...and replaced the fingerprint.
     s.complete_inbound("k", b"resp", 1_600).unwrap();
     assert_eq!(
@@ -134,20 +106,11 @@ fn claim_lease_expiry_takeover(s: &dyn Store) {
 }
 
 fn release_then_reclaim_and_done_untouched(s: &dyn Store) {
-    assert_eq!(
-        s.claim_inbound("k", "fp", 1_000, 60_000).unwrap(),
-        Claim::Claimed
-    );
+    assert_eq!(s.claim_inbound("k", "fp", 1_000, 60_000).unwrap(), Claim::Claimed);
     s.release_inbound("k").unwrap();
     // Released: the next duplicate claims afresh even though the lease had not run out.
-    assert_eq!(
-        s.claim_inbound("k", "fp2", 1_001, 60_000).unwrap(),
-        Claim::Claimed
-    );
-    assert_eq!(
-        s.claim_inbound("k", "fp2", 1_002, 60_000).unwrap(),
-        Claim::InFlight
-    );
+    assert_eq!(s.claim_inbound("k", "fp2", 1_001, 60_000).unwrap(), Claim::Claimed);
+    assert_eq!(s.claim_inbound("k", "fp2", 1_002, 60_000).unwrap(), Claim::InFlight);
 
     s.complete_inbound("k", b"final", 1_003).unwrap();
     s.release_inbound("k").unwrap();
@@ -185,10 +148,7 @@ fn complete_without_claim_and_twice(s: &dyn Store) {
         }
     );
     // An empty response is a valid response.
-    assert_eq!(
-        s.claim_inbound("empty", "fp", 1, 1_000).unwrap(),
-        Claim::Claimed
-    );
+    assert_eq!(s.claim_inbound("empty", "fp", 1, 1_000).unwrap(), Claim::Claimed);
     s.complete_inbound("empty", b"", 2).unwrap();
     assert_eq!(
         s.claim_inbound("empty", "fp", 3, 1_000).unwrap(),
@@ -205,21 +165,12 @@ fn purge_respects_cutoff_and_state(s: &dyn Store) {
         s.complete_inbound(key, key.as_bytes(), at).unwrap();
     }
     // A claim, even an old one with an expired lease, is never purged.
-    assert_eq!(
-        s.claim_inbound("claimed", "fp", 50, 1).unwrap(),
-        Claim::Claimed
-    );
+    assert_eq!(s.claim_inbound("claimed", "fp", 50, 1).unwrap(), Claim::Claimed);
 
     assert_eq!(s.purge_inbound(200).unwrap(), 2);
     assert_eq!(s.purge_inbound(200).unwrap(), 0);
-    assert_eq!(
-        s.claim_inbound("old1", "fp", 400, 1_000).unwrap(),
-        Claim::Claimed
-    );
-    assert_eq!(
-        s.claim_inbound("old2", "fp", 400, 1_000).unwrap(),
-        Claim::Claimed
-    );
+    assert_eq!(s.claim_inbound("old1", "fp", 400, 1_000).unwrap(), Claim::Claimed);
+    assert_eq!(s.claim_inbound("old2", "fp", 400, 1_000).unwrap(), Claim::Claimed);
     assert!(matches!(
         s.claim_inbound("edge", "fp", 400, 1_000).unwrap(),
         Claim::Done { .. }
@@ -229,23 +180,12 @@ fn purge_respects_cutoff_and_state(s: &dyn Store) {
         Claim::Done { .. }
     ));
     // The old claim survived the purge (its lease expired, so it is taken over).
-    assert_eq!(
-        s.claim_inbound("claimed", "fp", 400, 1_000).unwrap(),
-        Claim::Claimed
-    );
-    assert_eq!(
-        s.claim_inbound("claimed", "fp", 401, 1_000).unwrap(),
-        Claim::InFlight
-    );
+    assert_eq!(s.claim_inbound("claimed", "fp", 400, 1_000).unwrap(), Claim::Claimed);
+    assert_eq!(s.claim_inbound("claimed", "fp", 401, 1_000).unwrap(), Claim::InFlight);
 }
 
 fn outbox_insert_is_idempotent(s: &dyn Store) {
-    let original = entry(
-        "issue/app/req-1",
-        "alipayplus.issueCard",
-        b"{\"a\":1}",
-        1_000,
-    );
+    let original = entry("issue/app/req-1", "alipayplus.issueCard", b"{\"a\":1}", 1_000);
     assert_eq!(s.outbox_get(&original.id).unwrap(), None);
     assert_eq!(s.outbox_insert(&original).unwrap(), original);
 
@@ -275,14 +215,10 @@ fn outbox_attempts_counted_and_ordered(s: &dyn Store) {
     assert_eq!(got.state, OutboxState::Pending);
     assert_eq!(got.body, b"body");
 
-    s.outbox_record_attempt("e1", &attempt(3, 1_300, "S"), None)
-        .unwrap();
+    s.outbox_record_attempt("e1", &attempt(3, 1_300, "S"), None).unwrap();
     let got = s.outbox_get("e1").unwrap().unwrap();
     assert_eq!(got.attempts, 3);
-    assert_eq!(
-        got.last_error, None,
-        "a successful attempt clears last_error"
-    );
+    assert_eq!(got.last_error, None, "a successful attempt clears last_error");
     assert_eq!(
         s.outbox_attempts("e1").unwrap(),
         vec![
@@ -297,11 +233,7 @@ fn outbox_attempts_counted_and_ordered(s: &dyn Store) {
         .outbox_record_attempt("e1", &attempt(2, 1_400, "dup"), Some("x"))
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidParameter);
-    assert!(
-        err.message().contains("attempt number 2"),
-        "{}",
-        err.message()
-    );
+    assert!(err.message().contains("attempt number 2"), "{}", err.message());
     let got = s.outbox_get("e1").unwrap().unwrap();
     assert_eq!((got.attempts, got.last_error), (3, None));
     assert_eq!(s.outbox_attempts("e1").unwrap().len(), 3);
@@ -338,14 +270,9 @@ fn outbox_finish_sets_state_and_result(s: &dyn Store) {
     assert_eq!(ko.result.as_deref(), Some(&b"{\"ok\":false}"[..]));
 
     // "Finishing" back to Pending is a caller bug.
-    let err = s
-        .outbox_finish("ok", OutboxState::Pending, b"", 3_000)
-        .unwrap_err();
+    let err = s.outbox_finish("ok", OutboxState::Pending, b"", 3_000).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidParameter);
-    assert_eq!(
-        s.outbox_get("ok").unwrap().unwrap().state,
-        OutboxState::Succeeded
-    );
+    assert_eq!(s.outbox_get("ok").unwrap().unwrap().state, OutboxState::Succeeded);
 }
 
 fn outbox_pending_filtered_and_ordered(s: &dyn Store) {
@@ -357,17 +284,11 @@ fn outbox_pending_filtered_and_ordered(s: &dyn Store) {
     s.outbox_insert(&entry("x", "update", b"", 50)).unwrap();
     s.outbox_insert(&entry("done", "issue", b"", 10)).unwrap();
     s.outbox_insert(&entry("failed", "issue", b"", 20)).unwrap();
-    s.outbox_finish("done", OutboxState::Succeeded, b"r", 400)
-        .unwrap();
-    s.outbox_finish("failed", OutboxState::Failed, b"r", 400)
-        .unwrap();
+    s.outbox_finish("done", OutboxState::Succeeded, b"r", 400).unwrap();
+    s.outbox_finish("failed", OutboxState::Failed, b"r", 400).unwrap();
     // Attempts do not take an entry out of the pending list.
-    s.outbox_record_attempt(
-        "c",
-        &attempt(1, 500, "U UNKNOWN_EXCEPTION"),
-        Some("unknown"),
-    )
-    .unwrap();
+    s.outbox_record_attempt("c", &attempt(1, 500, "U UNKNOWN_EXCEPTION"), Some("unknown"))
+        .unwrap();
 
     let pending = s.outbox_pending("issue").unwrap();
     assert_eq!(ids(&pending), vec!["a", "b1", "b2", "c"]);
@@ -382,9 +303,7 @@ fn outbox_pending_filtered_and_ordered(s: &dyn Store) {
 }
 
 fn unknown_ids_are_invalid_parameters(s: &dyn Store) {
-    let err = s
-        .outbox_record_attempt("ghost", &attempt(1, 1, "S"), None)
-        .unwrap_err();
+    let err = s.outbox_record_attempt("ghost", &attempt(1, 1, "S"), None).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidParameter);
     assert!(
         err.message().contains("outbox_record_attempt") && err.message().contains("ghost"),
@@ -392,9 +311,7 @@ fn unknown_ids_are_invalid_parameters(s: &dyn Store) {
         err.message()
     );
 
-    let err = s
-        .outbox_finish("ghost", OutboxState::Succeeded, b"r", 1)
-        .unwrap_err();
+    let err = s.outbox_finish("ghost", OutboxState::Succeeded, b"r", 1).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidParameter);
     assert!(
         err.message().contains("outbox_finish") && err.message().contains("ghost"),
@@ -422,14 +339,8 @@ fn run_suite(make: &dyn Fn() -> Box<dyn Store>) {
             "release_then_reclaim_and_done_untouched",
             release_then_reclaim_and_done_untouched,
         ),
-        (
-            "complete_without_claim_and_twice",
-            complete_without_claim_and_twice,
-        ),
-        (
-            "purge_respects_cutoff_and_state",
-            purge_respects_cutoff_and_state,
-        ),
+        ("complete_without_claim_and_twice", complete_without_claim_and_twice),
+        ("purge_respects_cutoff_and_state", purge_respects_cutoff_and_state),
         ("outbox_insert_is_idempotent", outbox_insert_is_idempotent),
         (
             "outbox_attempts_counted_and_ordered",
@@ -443,10 +354,7 @@ fn run_suite(make: &dyn Fn() -> Box<dyn Store>) {
             "outbox_pending_filtered_and_ordered",
             outbox_pending_filtered_and_ordered,
         ),
-        (
-            "unknown_ids_are_invalid_parameters",
-            unknown_ids_are_invalid_parameters,
-        ),
+        ("unknown_ids_are_invalid_parameters", unknown_ids_are_invalid_parameters),
     ];
     for &(name, test) in tests {
         eprintln!("  {name}");
@@ -473,9 +381,7 @@ fn sqlite_file_behaviour() {
     let dir = TempDir::new("suite");
     let n = AtomicU32::new(0);
     run_suite(&|| {
-        let path = dir
-            .0
-            .join(format!("suite-{}.db", n.fetch_add(1, Ordering::Relaxed)));
+        let path = dir.0.join(format!("suite-{}.db", n.fetch_add(1, Ordering::Relaxed)));
         Box::new(SqliteStore::open(path).unwrap())
     });
 }
@@ -495,23 +401,17 @@ fn sqlite_data_survives_restart() {
     let path = dir.db();
     {
         let s = SqliteStore::open(&path).unwrap();
-        assert_eq!(
-            s.claim_inbound("done", "fp-d", 1_000, 60_000).unwrap(),
-            Claim::Claimed
-        );
+        assert_eq!(s.claim_inbound("done", "fp-d", 1_000, 60_000).unwrap(), Claim::Claimed);
         s.complete_inbound("done", b"resp\x00bytes", 1_001).unwrap();
         assert_eq!(
             s.claim_inbound("inflight", "fp-i", 1_000, 60_000).unwrap(),
             Claim::Claimed
         );
-        s.outbox_insert(&entry("o1", "issue", b"\x01body\xfe", 1_000))
-            .unwrap();
+        s.outbox_insert(&entry("o1", "issue", b"\x01body\xfe", 1_000)).unwrap();
         s.outbox_record_attempt("o1", &attempt(1, 1_100, "timeout"), Some("timed out"))
             .unwrap();
-        s.outbox_insert(&entry("o2", "issue", b"b2", 1_000))
-            .unwrap();
-        s.outbox_finish("o2", OutboxState::Succeeded, b"ok", 1_200)
-            .unwrap();
+        s.outbox_insert(&entry("o2", "issue", b"b2", 1_000)).unwrap();
+        s.outbox_finish("o2", OutboxState::Succeeded, b"ok", 1_200).unwrap();
     }
     let s = SqliteStore::open(&path).unwrap();
     assert_eq!(
@@ -527,14 +427,8 @@ fn sqlite_data_survives_restart() {
     );
     let o1 = s.outbox_get("o1").unwrap().unwrap();
     assert_eq!(o1.body, b"\x01body\xfe");
-    assert_eq!(
-        (o1.attempts, o1.last_error.as_deref()),
-        (1, Some("timed out"))
-    );
-    assert_eq!(
-        s.outbox_attempts("o1").unwrap(),
-        vec![attempt(1, 1_100, "timeout")]
-    );
+    assert_eq!((o1.attempts, o1.last_error.as_deref()), (1, Some("timed out")));
+    assert_eq!(s.outbox_attempts("o1").unwrap(), vec![attempt(1, 1_100, "timeout")]);
     assert_eq!(ids(&s.outbox_pending("issue").unwrap()), vec!["o1"]);
     let o2 = s.outbox_get("o2").unwrap().unwrap();
     assert_eq!(
@@ -552,11 +446,7 @@ fn sqlite_pragmas() {
     let dir = TempDir::new("pragmas");
     let s = SqliteStore::open(dir.db()).unwrap();
     assert_eq!(s.pragma("journal_mode").unwrap(), "wal");
-    assert_eq!(
-        s.pragma("synchronous").unwrap(),
-        "2",
-        "synchronous must be FULL"
-    );
+    assert_eq!(s.pragma("synchronous").unwrap(), "2", "synchronous must be FULL");
     assert_eq!(s.pragma("foreign_keys").unwrap(), "1");
     assert_eq!(s.pragma("busy_timeout").unwrap(), "5000");
     assert_eq!(
@@ -592,20 +482,14 @@ fn sqlite_refuses_newer_schema() {
     assert!(msg.contains("upgrade cardbridge"), "{msg}");
     // Refusing did not touch the file's version.
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let v: u32 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .unwrap();
+    let v: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
     assert_eq!(v, newer);
 }
 
 fn assert_open_refused(path: &Path) {
     let err = SqliteStore::open(path).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{}", err.message());
-    assert!(
-        err.message().contains(&path.display().to_string()),
-        "{}",
-        err.message()
-    );
+    assert!(err.message().contains(&path.display().to_string()), "{}", err.message());
 }
 
 #[test]
@@ -665,15 +549,11 @@ fn sqlite_two_handles_see_each_others_writes() {
     let b = SqliteStore::open(dir.db()).unwrap();
     a.outbox_insert(&entry("o", "issue", b"from-a", 1)).unwrap();
     assert_eq!(
-        b.outbox_insert(&entry("o", "issue", b"from-b", 2))
-            .unwrap()
-            .body,
+        b.outbox_insert(&entry("o", "issue", b"from-b", 2)).unwrap().body,
         b"from-a"
     );
-    b.outbox_record_attempt("o", &attempt(1, 3, "S"), None)
-        .unwrap();
-    a.outbox_finish("o", OutboxState::Succeeded, b"done", 4)
-        .unwrap();
+    b.outbox_record_attempt("o", &attempt(1, 3, "S"), None).unwrap();
+    a.outbox_finish("o", OutboxState::Succeeded, b"done", 4).unwrap();
     let seen = b.outbox_get("o").unwrap().unwrap();
     assert_eq!((seen.state, seen.attempts), (OutboxState::Succeeded, 1));
     assert_eq!(a.outbox_attempts("o").unwrap(), vec![attempt(1, 3, "S")]);

@@ -47,7 +47,9 @@ pub struct IssueCardClient {
 
 impl std::fmt::Debug for IssueCardClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssueCardClient").field("client_id", &self.config.client_id).finish_non_exhaustive()
+        f.debug_struct("IssueCardClient")
+            .field("client_id", &self.config.client_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -72,7 +74,12 @@ impl IssueCardClient {
             return Err(Error::config("config.base_url: is required to call issueCard"));
         }
         let transport = Transport::new(&config.transport)?;
-        Ok(IssueCardClient { config, store, transport, in_flight: Mutex::new(HashMap::new()) })
+        Ok(IssueCardClient {
+            config,
+            store,
+            transport,
+            in_flight: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Issues a card. Validation runs before anything is stored, signed or sent.
@@ -116,11 +123,17 @@ impl IssueCardClient {
     /// Returns one outcome per entry, keyed by outbox id.
     pub fn resume_pending(&self) -> Result<Vec<(String, Result<IssuedCard>)>> {
         let pending = self.store.outbox_pending(OUTBOX_KIND)?;
-        Ok(pending.into_iter().map(|e| (e.id.clone(), self.deliver(&e.id))).collect())
+        Ok(pending
+            .into_iter()
+            .map(|e| (e.id.clone(), self.deliver(&e.id)))
+            .collect())
     }
 
     fn lock_for(&self, id: &str) -> Result<Arc<Mutex<()>>> {
-        let mut map = self.in_flight.lock().map_err(|_| Error::internal("issueCard", "lock poisoned"))?;
+        let mut map = self
+            .in_flight
+            .lock()
+            .map_err(|_| Error::internal("issueCard", "lock poisoned"))?;
         Ok(map.entry(id.to_string()).or_default().clone())
     }
 
@@ -154,10 +167,19 @@ impl IssueCardClient {
                 Verdict::Success(_) => None,
                 _ => Some(outcome.as_str()),
             };
-            self.store.outbox_record_attempt(id, &Attempt { number, started_ms: started, outcome: outcome.clone() }, last_error)?;
+            self.store.outbox_record_attempt(
+                id,
+                &Attempt {
+                    number,
+                    started_ms: started,
+                    outcome: outcome.clone(),
+                },
+                last_error,
+            )?;
             match verdict {
                 Verdict::Success(card) => {
-                    self.store.outbox_finish(id, OutboxState::Succeeded, &card.response_body, now_ms())?;
+                    self.store
+                        .outbox_finish(id, OutboxState::Succeeded, &card.response_body, now_ms())?;
                     return Ok(card);
                 }
                 Verdict::Failed(body, remote) => {
@@ -188,18 +210,31 @@ impl IssueCardClient {
     fn attempt(&self, entry: &OutboxEntry) -> Verdict {
         let c = &self.config;
         let time = format_request_time(now_ms(), c.time_offset_minutes);
-        let sig = match signature::sign_base64(&c.merchant_private_key, "POST", &entry.target, &c.client_id, &time, &entry.body) {
+        let sig = match signature::sign_base64(
+            &c.merchant_private_key,
+            "POST",
+            &entry.target,
+            &c.client_id,
+            &time,
+            &entry.body,
+        ) {
             Ok(s) => s,
             Err(e) => return Verdict::Retry(format!("signing failed: {}", e.message()), None),
         };
         let headers = vec![
-            ("Content-Type".to_string(), "application/json; charset=UTF-8".to_string()),
+            (
+                "Content-Type".to_string(),
+                "application/json; charset=UTF-8".to_string(),
+            ),
             ("Client-Id".to_string(), c.client_id.clone()),
             ("Request-Time".to_string(), time),
             ("Signature".to_string(), signature::header_value(&c.key_version, &sig)),
         ];
         let base = c.base_url.as_deref().unwrap_or_default();
-        match self.transport.send(&format!("{base}{}", entry.target), "POST", &headers, &entry.body) {
+        match self
+            .transport
+            .send(&format!("{base}{}", entry.target), "POST", &headers, &entry.body)
+        {
             Ok(resp) => self.judge(entry, resp),
             Err(e) if e.kind() == ErrorKind::Timeout => Verdict::Retry("timeout".into(), None),
             Err(e) => Verdict::Retry(format!("transport: {}", e.message()), None),
@@ -229,9 +264,12 @@ impl IssueCardClient {
         match parsed.result.result_status.as_str() {
             "S" if !signed => Verdict::Retry("unsigned success".into(), Some(remote)),
             "S" => match parsed.card_no.clone() {
-                Some(card_no) if !card_no.is_empty() => {
-                    Verdict::Success(IssuedCard { card_no, response: parsed, response_body: resp.body, signed })
-                }
+                Some(card_no) if !card_no.is_empty() => Verdict::Success(IssuedCard {
+                    card_no,
+                    response: parsed,
+                    response_body: resp.body,
+                    signed,
+                }),
                 _ => Verdict::Retry("S without cardNo".into(), Some(remote)),
             },
             "F" if remote.code == "REQUEST_TRAFFIC_EXCEED_LIMIT" => {
@@ -266,7 +304,12 @@ impl IssueCardClient {
         let body = entry.result.clone().unwrap_or_default();
         let response: IssueCardResponse = model::parse(&body, Direction::Inbound)?;
         let card_no = response.card_no.clone().unwrap_or_default();
-        Ok(IssuedCard { card_no, response, response_body: body, signed: true })
+        Ok(IssuedCard {
+            card_no,
+            response,
+            response_body: body,
+            signed: true,
+        })
     }
 
     fn replay_failure(&self, entry: &OutboxEntry) -> Error {
@@ -285,6 +328,9 @@ impl IssueCardClient {
 }
 
 fn failed_error(remote: RemoteDetail) -> Error {
-    Error::new(ErrorKind::RemoteFailed, format!("issueCard refused by the platform: {} {}", remote.code, remote.message))
-        .with_remote(remote)
+    Error::new(
+        ErrorKind::RemoteFailed,
+        format!("issueCard refused by the platform: {} {}", remote.code, remote.message),
+    )
+    .with_remote(remote)
 }

@@ -92,8 +92,15 @@ impl Config {
         }
         if let Some(url) = &self.base_url {
             crate::http::check_url(url).map_err(|e| Error::config(format!("config.base_url: {}", e.message())))?;
-            if url.trim_end_matches('/').split("://").nth(1).is_some_and(|rest| rest.contains('/')) {
-                return Err(Error::config("config.base_url: must be scheme and host only; put the path in path_prefix"));
+            if url
+                .trim_end_matches('/')
+                .split("://")
+                .nth(1)
+                .is_some_and(|rest| rest.contains('/'))
+            {
+                return Err(Error::config(
+                    "config.base_url: must be scheme and host only; put the path in path_prefix",
+                ));
             }
         }
         if !self.path_prefix.is_empty() && !self.path_prefix.starts_with('/') {
@@ -155,7 +162,8 @@ fn key_in(field: &str, e: Error) -> Error {
 
 impl RawConfig {
     fn into_config(self) -> Result<Config> {
-        let private = PrivateKey::from_pem(&self.merchant_private_key).map_err(|e| key_in("merchant_private_key", e))?;
+        let private =
+            PrivateKey::from_pem(&self.merchant_private_key).map_err(|e| key_in("merchant_private_key", e))?;
         let public = PublicKey::from_pem(&self.platform_public_key).map_err(|e| key_in("platform_public_key", e))?;
         let mut c = Config::new(self.client_id, private, public);
         for (version, pem) in self.platform_public_keys_by_version {

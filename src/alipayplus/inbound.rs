@@ -91,7 +91,7 @@ pub enum Begin {
     /// Send this answer now; the host's business logic is not involved.
     Respond(HttpResponse),
     /// The host must decide, then call [`InboundHandler::finish`].
-    Decide(PendingCall),
+    Decide(Box<PendingCall>),
 }
 
 /// A verified, validated platform call waiting for the host's decision.
@@ -109,7 +109,10 @@ pub struct PendingCall {
 
 impl std::fmt::Debug for PendingCall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PendingCall").field("api", &self.api).field("finished", &self.finished).finish_non_exhaustive()
+        f.debug_struct("PendingCall")
+            .field("api", &self.api)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
     }
 }
 
@@ -145,7 +148,9 @@ pub struct InboundHandler {
 
 impl std::fmt::Debug for InboundHandler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InboundHandler").field("client_id", &self.config.client_id).finish_non_exhaustive()
+        f.debug_struct("InboundHandler")
+            .field("client_id", &self.config.client_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -170,7 +175,7 @@ fn truncate_message(msg: &str) -> String {
 }
 
 fn result_body(status: &str, code: &str, message: &str) -> Vec<u8> {
-    let result = ResultInfo::new(status, code, &truncate_message(message));
+    let result = ResultInfo::new(status, code, message);
     serde_json::to_vec(&serde_json::json!({ "result": result })).unwrap_or_default()
 }
 
@@ -189,7 +194,9 @@ impl InboundHandler {
         let uri = self.signed_uri(request, path);
         match self.begin_inner(request, path, &uri, now_ms) {
             Ok(b) => b,
-            Err(Refusal(status, code, msg)) => Begin::Respond(self.respond(&uri, result_body(status, code, &msg), now_ms)),
+            Err(Refusal(status, code, msg)) => {
+                Begin::Respond(self.respond(&uri, result_body(status, code, &msg), now_ms))
+            }
         }
     }
 
@@ -198,14 +205,24 @@ impl InboundHandler {
     fn signed_uri(&self, request: &HttpRequest, path: &str) -> String {
         match (&self.config.inbound_public_prefix, path.rsplit_once(MEMBERSHIP_PATH)) {
             (Some(prefix), Some((_, api))) => {
-                let query = request.target.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+                let query = request
+                    .target
+                    .split_once('?')
+                    .map(|(_, q)| format!("?{q}"))
+                    .unwrap_or_default();
                 format!("{prefix}{MEMBERSHIP_PATH}{api}{query}")
             }
             _ => request.target.clone(),
         }
     }
 
-    fn begin_inner(&self, req: &HttpRequest, path: &str, uri: &str, now_ms: i64) -> std::result::Result<Begin, Refusal> {
+    fn begin_inner(
+        &self,
+        req: &HttpRequest,
+        path: &str,
+        uri: &str,
+        now_ms: i64,
+    ) -> std::result::Result<Begin, Refusal> {
         let c = &self.config;
         let api = InboundApi::from_path(path).ok_or_else(|| Refusal::param("unknown API path"))?;
         if !req.method.eq_ignore_ascii_case("POST") {
@@ -214,11 +231,13 @@ impl InboundHandler {
         if find_header(&req.headers, "Encrypt").is_some() {
             return Err(Refusal::param("the Encrypt header is not supported"));
         }
-        let client_id = find_header(&req.headers, "Client-Id").ok_or_else(|| Refusal::param("Client-Id header is required"))?;
+        let client_id =
+            find_header(&req.headers, "Client-Id").ok_or_else(|| Refusal::param("Client-Id header is required"))?;
         if client_id != c.client_id {
             return Err(Refusal::denied("signature invalid (unknown_client_id)"));
         }
-        let time = find_header(&req.headers, "Request-Time").ok_or_else(|| Refusal::param("Request-Time header is required"))?;
+        let time = find_header(&req.headers, "Request-Time")
+            .ok_or_else(|| Refusal::param("Request-Time header is required"))?;
         let sig_header = find_header(&req.headers, "Signature");
         let key = sig_header
             .and_then(|h| signature::parse_header(h).ok())
@@ -230,17 +249,29 @@ impl InboundHandler {
             let t = parse_header_time(time).ok_or_else(|| Refusal::param("Request-Time is not a recognised time"))?;
             let off = now_ms.abs_diff(t);
             if u128::from(off) > skew.as_millis() {
-                return Err(Refusal::param(format!("Request-Time is outside the accepted window of {} ms", skew.as_millis())));
+                return Err(Refusal::param(format!(
+                    "Request-Time is outside the accepted window of {} ms",
+                    skew.as_millis()
+                )));
             }
         }
         let request = parse_request(api, &req.body).map_err(|e| Refusal::param(e.message().to_string()))?;
-        let mut pending = PendingCall { api, request, body: req.body.clone(), uri: uri.to_string(), claim: None, finished: false };
+        let mut pending = PendingCall {
+            api,
+            request,
+            body: req.body.clone(),
+            uri: uri.to_string(),
+            claim: None,
+            finished: false,
+        };
         if let InboundRequest::NotifyCardRegistration(r) = &pending.request {
             let key = format!("alipayplus.notifyCardRegistration/{}/{}", r.app_id, r.request_id);
             let lease = i64::try_from(c.claim_lease.as_millis()).unwrap_or(i64::MAX);
             match self.store.claim_inbound(&key, &sha256_hex(&req.body), now_ms, lease) {
                 Ok(Claim::Claimed) => pending.claim = Some((key, self.store.clone())),
-                Ok(Claim::InFlight) => return Err(Refusal::unknown("a request with this requestId is being processed")),
+                Ok(Claim::InFlight) => {
+                    return Err(Refusal::unknown("a request with this requestId is being processed"));
+                }
                 Ok(Claim::Done { response, .. }) => {
                     // Same requestId ⇒ same result, byte for byte, even if the payload differs (§8.1).
                     return Ok(Begin::Respond(self.respond(uri, response, now_ms)));
@@ -248,7 +279,7 @@ impl InboundHandler {
                 Err(_) => return Err(Refusal::unknown("temporary storage problem")),
             }
         }
-        Ok(Begin::Decide(pending))
+        Ok(Begin::Decide(Box::new(pending)))
     }
 
     /// Step 2: turn the host's decision into the signed answer.
@@ -265,7 +296,11 @@ impl InboundHandler {
         let body = build_answer(pending.api, decision)?;
         let status = serde_json::from_slice::<Value>(&body)
             .ok()
-            .and_then(|v| v.pointer("/result/resultStatus").and_then(Value::as_str).map(str::to_string))
+            .and_then(|v| {
+                v.pointer("/result/resultStatus")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
             .unwrap_or_default();
         if let Some((key, store)) = &pending.claim {
             if status == "U" {
@@ -294,7 +329,10 @@ impl InboundHandler {
     /// HTTP 200 with JSON body, signed unless signing is off.
     fn respond(&self, uri: &str, body: Vec<u8>, now_ms: i64) -> HttpResponse {
         let c = &self.config;
-        let mut headers = vec![("Content-Type".to_string(), "application/json; charset=UTF-8".to_string())];
+        let mut headers = vec![(
+            "Content-Type".to_string(),
+            "application/json; charset=UTF-8".to_string(),
+        )];
         if c.sign_responses {
             let time = format_request_time(now_ms, c.time_offset_minutes);
             // Signing with an already-loaded key cannot fail short of an aws-lc fault;
@@ -305,7 +343,11 @@ impl InboundHandler {
                 headers.push(("Signature".to_string(), signature::header_value(&c.key_version, &sig)));
             }
         }
-        HttpResponse { status: 200, headers, body }
+        HttpResponse {
+            status: 200,
+            headers,
+            body,
+        }
     }
 }
 
@@ -330,13 +372,27 @@ fn build_answer(api: InboundApi, decision: &[u8]) -> Result<Vec<u8>> {
     let result = match map.remove("result") {
         None => serde_json::to_value(ResultInfo::success()).map_err(|e| Error::internal("answer", e))?,
         Some(Value::Object(mut r)) => {
-            let status = r.get("resultStatus").and_then(Value::as_str).unwrap_or_default().to_string();
-            let code = r.get("resultCode").and_then(Value::as_str).unwrap_or_default().to_string();
+            let status = r
+                .get("resultStatus")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let code = r
+                .get("resultCode")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             let allowed: &[&str] = match status.as_str() {
                 "S" => &["SUCCESS"],
                 "F" => &["PROCESS_FAIL", "PARAM_ILLEGAL", "ACCESS_DENIED"],
                 "U" => &["UNKNOWN_EXCEPTION"],
-                _ => return Err(Error::validation(format!("{root}.result.resultStatus"), "must be one of S, F, U", None)),
+                _ => {
+                    return Err(Error::validation(
+                        format!("{root}.result.resultStatus"),
+                        "must be one of S, F, U",
+                        None,
+                    ));
+                }
             };
             if !allowed.contains(&code.as_str()) {
                 return Err(Error::validation(
@@ -360,7 +416,9 @@ fn build_answer(api: InboundApi, decision: &[u8]) -> Result<Vec<u8>> {
     let d = Direction::Outbound;
     // Parse into the typed response (validates every limit) and serialise compactly.
     match api {
-        InboundApi::NotifyCardRegistration => model::to_json(&model::parse::<NotifyCardRegistrationResponse>(&bytes, d)?, d),
+        InboundApi::NotifyCardRegistration => {
+            model::to_json(&model::parse::<NotifyCardRegistrationResponse>(&bytes, d)?, d)
+        }
         InboundApi::InquireCardDetail => model::to_json(&model::parse::<InquireCardDetailResponse>(&bytes, d)?, d),
         InboundApi::UpdateCardDetail => model::to_json(&model::parse::<UpdateCardDetailResponse>(&bytes, d)?, d),
         InboundApi::InquireMemberAssets => model::to_json(&model::parse::<InquireMemberAssetsResponse>(&bytes, d)?, d),

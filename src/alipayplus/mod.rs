@@ -47,11 +47,16 @@ impl AlipayPlus {
             Some(_) => Some(IssueCardClient::new(config.clone(), store.clone())?),
             None => None,
         };
-        Ok(AlipayPlus { client, inbound: InboundHandler::new(config, store)? })
+        Ok(AlipayPlus {
+            client,
+            inbound: InboundHandler::new(config, store)?,
+        })
     }
 
     fn client(&self) -> Result<&IssueCardClient> {
-        self.client.as_ref().ok_or_else(|| Error::config("config.base_url: is required to call issueCard"))
+        self.client
+            .as_ref()
+            .ok_or_else(|| Error::config("config.base_url: is required to call issueCard"))
     }
 
     /// See [`IssueCardClient::issue_card`].

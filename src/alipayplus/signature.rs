@@ -68,7 +68,14 @@ pub fn content_to_sign(method: &str, uri: &str, client_id: &str, time: &str, bod
 }
 
 /// Signs and returns the Base64 signature (not yet URL-encoded).
-pub fn sign_base64(key: &PrivateKey, method: &str, uri: &str, client_id: &str, time: &str, body: &[u8]) -> Result<String> {
+pub fn sign_base64(
+    key: &PrivateKey,
+    method: &str,
+    uri: &str,
+    client_id: &str,
+    time: &str,
+    body: &[u8],
+) -> Result<String> {
     let sig = rsa::sign_sha256(key, &content_to_sign(method, uri, client_id, time, body))?;
     Ok(b64_encode(&sig))
 }
@@ -127,12 +134,18 @@ pub fn parse_header(value: &str) -> std::result::Result<ParsedSignature, Signatu
         }
         *slot = Some(v.to_string());
     }
-    let signature = signature.filter(|s| !s.is_empty()).ok_or(SignatureFailure::HeaderMissing)?;
+    let signature = signature
+        .filter(|s| !s.is_empty())
+        .ok_or(SignatureFailure::HeaderMissing)?;
     let algorithm = algorithm.unwrap_or_else(|| "RSA256".to_string());
     if !algorithm.eq_ignore_ascii_case("RSA256") {
         return Err(SignatureFailure::UnsupportedAlgorithm);
     }
-    Ok(ParsedSignature { algorithm, key_version, signature })
+    Ok(ParsedSignature {
+        algorithm,
+        key_version,
+        signature,
+    })
 }
 
 /// Decodes a signature value: percent-decoding only when it contains `%`
@@ -188,7 +201,10 @@ mod tests {
     const HEADER_B: &str = "algorithm=RSA256,keyVersion=1,signature=eAOUrGPq8ZWIkPnT43FAgreRRdYQk30uklIbVu5%2BeNi4G9oLTVV8JlVT%2FMehfbqeoXXo5hVanTeXI7TZRJWYxX8wSjy%2BSU9poFRBvq5NhxodYXyKGf1PzQ9g82OTfeIfi%2Fn4X4fVDe1LhJ4UtpOoyMSGmjacgqXxzpsFfcYUfrBIit4XP49VEeesYBNlHhG39pFcnljDS%2BZxRd3Lj4pE6uBe8wDp200Nx%2BYN2PxKZcEjhO2Pa4FPWaF0YlrMLzu0ajmNE4fRH5xUQ9mW6J0y9L0pLrIu3VE5%2FAl7WHlWLnvX9iRHWdzUIezw2CXUpCzSQZSAEgDbp3rC3hGf8ty98g%3D%3D";
 
     fn keys() -> (PrivateKey, PublicKey) {
-        (PrivateKey::from_pem(SPEC_PRIVATE_PEM).unwrap(), PublicKey::from_pem(SPEC_PUBLIC_PEM).unwrap())
+        (
+            PrivateKey::from_pem(SPEC_PRIVATE_PEM).unwrap(),
+            PublicKey::from_pem(SPEC_PUBLIC_PEM).unwrap(),
+        )
     }
 
     #[test]
@@ -196,7 +212,10 @@ mod tests {
         let (k, _) = keys();
         let content = content_to_sign("POST", URI_A, CLIENT, TIME_A, BODY_A.as_bytes());
         assert_eq!(content.len(), 369);
-        assert_eq!(sha256_hex(&content), "b3378e72e2e53350e7d10fef575858baf1200805f4066900d969bdf462c1b3ed");
+        assert_eq!(
+            sha256_hex(&content),
+            "b3378e72e2e53350e7d10fef575858baf1200805f4066900d969bdf462c1b3ed"
+        );
         let sig = sign_base64(&k, "POST", URI_A, CLIENT, TIME_A, BODY_A.as_bytes()).unwrap();
         assert_eq!(sig, SIG_A);
         assert_eq!(header_value("1", &sig), HEADER_A);
@@ -207,7 +226,10 @@ mod tests {
         let (k, p) = keys();
         let content = content_to_sign("POST", URI_B, CLIENT, TIME_B, BODY_B.as_bytes());
         assert_eq!(content.len(), 179);
-        assert_eq!(sha256_hex(&content), "d18cd0e2db7d61272959d0d37649445866a558040e92957662f46538abfa585d");
+        assert_eq!(
+            sha256_hex(&content),
+            "d18cd0e2db7d61272959d0d37649445866a558040e92957662f46538abfa585d"
+        );
         let sig = sign_base64(&k, "POST", URI_B, CLIENT, TIME_B, BODY_B.as_bytes()).unwrap();
         assert_eq!(sig, SIG_B);
         assert_eq!(header_value("1", &sig), HEADER_B);
@@ -215,20 +237,46 @@ mod tests {
     }
 
     fn verify_a(header: &str) -> std::result::Result<ParsedSignature, SignatureFailure> {
-        verify(&keys().1, Some(header), "POST", URI_A, CLIENT, TIME_A, BODY_A.as_bytes())
+        verify(
+            &keys().1,
+            Some(header),
+            "POST",
+            URI_A,
+            CLIENT,
+            TIME_A,
+            BODY_A.as_bytes(),
+        )
     }
 
     #[test]
     fn verifier_accepts_every_documented_form() {
         assert!(verify_a(HEADER_A).is_ok());
-        assert!(verify_a(&format!("algorithm=RSA256,keyVersion=1,signature={SIG_A}")).is_ok(), "raw base64");
-        let lower = HEADER_A.replace("%2B", "%2b").replace("%2F", "%2f").replace("%3D", "%3d");
+        assert!(
+            verify_a(&format!("algorithm=RSA256,keyVersion=1,signature={SIG_A}")).is_ok(),
+            "raw base64"
+        );
+        let lower = HEADER_A
+            .replace("%2B", "%2b")
+            .replace("%2F", "%2f")
+            .replace("%3D", "%3d");
         assert!(verify_a(&lower).is_ok(), "lower-case hex");
         assert!(verify_a(&HEADER_A.replace(',', ", ")).is_ok(), "documented spaced form");
         let sig_part = HEADER_A.split(',').nth(2).unwrap();
-        assert!(verify_a(&format!("{sig_part},keyVersion=1,algorithm=RSA256")).is_ok(), "any key order");
-        assert!(verify_a(&format!("ALGORITHM=rsa256, KeyVersion=1, Signature={}", &sig_part[10..])).is_ok());
-        assert!(verify_a(&format!("algorithm=RSA256,signature=\"{}\"", &sig_part[10..])).is_ok(), "quoted value");
+        assert!(
+            verify_a(&format!("{sig_part},keyVersion=1,algorithm=RSA256")).is_ok(),
+            "any key order"
+        );
+        assert!(
+            verify_a(&format!(
+                "ALGORITHM=rsa256, KeyVersion=1, Signature={}",
+                &sig_part[10..]
+            ))
+            .is_ok()
+        );
+        assert!(
+            verify_a(&format!("algorithm=RSA256,signature=\"{}\"", &sig_part[10..])).is_ok(),
+            "quoted value"
+        );
         assert!(verify_a(&format!("{sig_part},foo=bar")).is_ok(), "unknown key ignored");
     }
 
@@ -245,12 +293,26 @@ mod tests {
         let mut nl = body.to_vec();
         nl.push(b'\n');
         assert_eq!(check(URI_A, CLIENT, TIME_A, &nl), Err(SignatureFailure::Mismatch));
-        assert_eq!(check("/v2/pds/memberships/issueCard", CLIENT, TIME_A, body), Err(SignatureFailure::Mismatch));
-        assert_eq!(check(URI_A, "2022XXXX_TEST_CLIENX", TIME_A, body), Err(SignatureFailure::Mismatch));
-        assert_eq!(check(URI_A, CLIENT, "2019-04-04T12:08:56.254+05:30", body), Err(SignatureFailure::Mismatch));
-        assert_eq!(verify(&p, Some(HEADER_A), "GET", URI_A, CLIENT, TIME_A, body), Err(SignatureFailure::Mismatch));
+        assert_eq!(
+            check("/v2/pds/memberships/issueCard", CLIENT, TIME_A, body),
+            Err(SignatureFailure::Mismatch)
+        );
+        assert_eq!(
+            check(URI_A, "2022XXXX_TEST_CLIENX", TIME_A, body),
+            Err(SignatureFailure::Mismatch)
+        );
+        assert_eq!(
+            check(URI_A, CLIENT, "2019-04-04T12:08:56.254+05:30", body),
+            Err(SignatureFailure::Mismatch)
+        );
+        assert_eq!(
+            verify(&p, Some(HEADER_A), "GET", URI_A, CLIENT, TIME_A, body),
+            Err(SignatureFailure::Mismatch)
+        );
         // \n -> \r\n in the content itself
-        let crlf = String::from_utf8(content_to_sign("POST", URI_A, CLIENT, TIME_A, body)).unwrap().replacen('\n', "\r\n", 1);
+        let crlf = String::from_utf8(content_to_sign("POST", URI_A, CLIENT, TIME_A, body))
+            .unwrap()
+            .replacen('\n', "\r\n", 1);
         let raw = decode_signature_value(SIG_A).unwrap();
         assert!(!rsa::verify_sha256(&p, crlf.as_bytes(), &raw));
         // '+' decoded to a space by a careless URL decoder
@@ -261,13 +323,34 @@ mod tests {
     #[test]
     fn parser_rejections_are_clean() {
         let sig_part = HEADER_A.split(',').nth(2).unwrap();
-        assert_eq!(verify_a(&format!("{sig_part},{sig_part}")), Err(SignatureFailure::HeaderMalformed));
-        assert_eq!(verify_a(&format!("algorithm=ECC224,{sig_part}")), Err(SignatureFailure::UnsupportedAlgorithm));
-        assert_eq!(verify_a("algorithm=RSA256,signature=!!!"), Err(SignatureFailure::BadEncoding));
-        assert_eq!(verify_a("algorithm=RSA256,signature=%ZZ%"), Err(SignatureFailure::BadEncoding));
-        assert_eq!(verify_a("algorithm=RSA256,keyVersion=1"), Err(SignatureFailure::HeaderMissing));
-        assert_eq!(verify_a("algorithm=RSA256,signature="), Err(SignatureFailure::HeaderMissing));
+        assert_eq!(
+            verify_a(&format!("{sig_part},{sig_part}")),
+            Err(SignatureFailure::HeaderMalformed)
+        );
+        assert_eq!(
+            verify_a(&format!("algorithm=ECC224,{sig_part}")),
+            Err(SignatureFailure::UnsupportedAlgorithm)
+        );
+        assert_eq!(
+            verify_a("algorithm=RSA256,signature=!!!"),
+            Err(SignatureFailure::BadEncoding)
+        );
+        assert_eq!(
+            verify_a("algorithm=RSA256,signature=%ZZ%"),
+            Err(SignatureFailure::BadEncoding)
+        );
+        assert_eq!(
+            verify_a("algorithm=RSA256,keyVersion=1"),
+            Err(SignatureFailure::HeaderMissing)
+        );
+        assert_eq!(
+            verify_a("algorithm=RSA256,signature="),
+            Err(SignatureFailure::HeaderMissing)
+        );
         assert_eq!(verify_a("garbage"), Err(SignatureFailure::HeaderMalformed));
-        assert_eq!(verify(&keys().1, None, "POST", URI_A, CLIENT, TIME_A, b""), Err(SignatureFailure::HeaderMissing));
+        assert_eq!(
+            verify(&keys().1, None, "POST", URI_A, CLIENT, TIME_A, b""),
+            Err(SignatureFailure::HeaderMissing)
+        );
     }
 }

@@ -5,8 +5,8 @@
 //! never echo key material.
 
 use crate::error::{Error, ErrorKind, Result};
-use aws_lc_rs::rsa::{KeyPair, PublicEncryptingKey};
 use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::{KeyPair, PublicEncryptingKey};
 use aws_lc_rs::signature::KeyPair as _;
 use std::fmt;
 use std::sync::Arc;
@@ -59,7 +59,10 @@ fn key_error(what: &str, detail: impl fmt::Display) -> Error {
     let detail = detail.to_string();
     if detail.contains("TooSmall") {
         // aws-lc refuses weak keys before we can measure them
-        return Error::new(ErrorKind::InvalidKey, format!("{what}: RSA key is too small; at least {MIN_RSA_BITS} bits are required"));
+        return Error::new(
+            ErrorKind::InvalidKey,
+            format!("{what}: RSA key is too small; at least {MIN_RSA_BITS} bits are required"),
+        );
     }
     Error::new(ErrorKind::InvalidKey, format!("{what}: {detail}"))
 }
@@ -88,19 +91,29 @@ impl PrivateKey {
         const WHAT: &str = "private key";
         let (label, der) = decode_pem_or_base64(text, WHAT)?;
         let pair = match label.as_deref() {
-            Some("PRIVATE KEY") => KeyPair::from_pkcs8(&der)
-                .map_err(|e| key_error(WHAT, format!("not an RSA PKCS#8 key ({e})")))?,
+            Some("PRIVATE KEY") => {
+                KeyPair::from_pkcs8(&der).map_err(|e| key_error(WHAT, format!("not an RSA PKCS#8 key ({e})")))?
+            }
             Some("RSA PRIVATE KEY") => {
                 if text.contains("Proc-Type: 4,ENCRYPTED") {
-                    return Err(key_error(WHAT, "encrypted PEM is not supported; export the key without a passphrase"));
+                    return Err(key_error(
+                        WHAT,
+                        "encrypted PEM is not supported; export the key without a passphrase",
+                    ));
                 }
                 KeyPair::from_der(&der).map_err(|e| key_error(WHAT, format!("not an RSA PKCS#1 key ({e})")))?
             }
             Some("ENCRYPTED PRIVATE KEY") => {
-                return Err(key_error(WHAT, "encrypted PEM is not supported; export the key without a passphrase"));
+                return Err(key_error(
+                    WHAT,
+                    "encrypted PEM is not supported; export the key without a passphrase",
+                ));
             }
             Some(other) => {
-                return Err(key_error(WHAT, format!("expected PEM type PRIVATE KEY or RSA PRIVATE KEY, got {other}")));
+                return Err(key_error(
+                    WHAT,
+                    format!("expected PEM type PRIVATE KEY or RSA PRIVATE KEY, got {other}"),
+                ));
             }
             None => KeyPair::from_pkcs8(&der)
                 .or_else(|_| KeyPair::from_der(&der))
@@ -108,7 +121,10 @@ impl PrivateKey {
         };
         let bits = pair.public_modulus_len() * 8;
         if bits < MIN_RSA_BITS {
-            return Err(key_error(WHAT, format!("RSA key has {bits} bits; at least {MIN_RSA_BITS} are required")));
+            return Err(key_error(
+                WHAT,
+                format!("RSA key has {bits} bits; at least {MIN_RSA_BITS} are required"),
+            ));
         }
         let pkcs8 = match label.as_deref() {
             Some("PRIVATE KEY") | None if KeyPair::from_pkcs8(&der).is_ok() => der,
@@ -117,7 +133,10 @@ impl PrivateKey {
                 .map(|d| d.as_ref().to_vec())
                 .map_err(|_| key_error(WHAT, "cannot re-encode key as PKCS#8"))?,
         };
-        Ok(PrivateKey { pair: Arc::new(pair), pkcs8: Arc::new(Zeroizing(pkcs8)) })
+        Ok(PrivateKey {
+            pair: Arc::new(pair),
+            pkcs8: Arc::new(Zeroizing(pkcs8)),
+        })
     }
 
     /// Generates a fresh RSA-2048 key (used by the emulator and tests).
@@ -126,7 +145,10 @@ impl PrivateKey {
             .map_err(|_| Error::internal("key generation", "aws-lc refused"))?;
         let der = pair.as_der().map_err(|_| Error::internal("key generation", "encode"))?;
         let pkcs8 = der.as_ref().to_vec();
-        Ok(PrivateKey { pair: Arc::new(pair), pkcs8: Arc::new(Zeroizing(pkcs8)) })
+        Ok(PrivateKey {
+            pair: Arc::new(pair),
+            pkcs8: Arc::new(Zeroizing(pkcs8)),
+        })
     }
 
     /// The modulus size in bits.
@@ -155,7 +177,10 @@ impl PublicKey {
         match label.as_deref() {
             Some("PUBLIC KEY") | Some("RSA PUBLIC KEY") | None => {}
             Some("CERTIFICATE") => {
-                return Err(key_error(WHAT, "got a CERTIFICATE; pass the public key (PEM PUBLIC KEY) instead"));
+                return Err(key_error(
+                    WHAT,
+                    "got a CERTIFICATE; pass the public key (PEM PUBLIC KEY) instead",
+                ));
             }
             Some(other) => return Err(key_error(WHAT, format!("expected PEM type PUBLIC KEY, got {other}"))),
         }
@@ -172,15 +197,24 @@ impl PublicKey {
     }
 
     fn from_aws(key: aws_lc_rs::rsa::PublicKey) -> Result<Self> {
-        let spki = key.as_der().map_err(|_| key_error("public key", "cannot encode as SPKI"))?;
+        let spki = key
+            .as_der()
+            .map_err(|_| key_error("public key", "cannot encode as SPKI"))?;
         let spki_der = spki.as_ref().to_vec();
         let bits = PublicEncryptingKey::from_der(&spki_der)
             .map_err(|e| key_error("public key", e))?
             .key_size_bits();
         if bits < MIN_RSA_BITS {
-            return Err(key_error("public key", format!("RSA key has {bits} bits; at least {MIN_RSA_BITS} are required")));
+            return Err(key_error(
+                "public key",
+                format!("RSA key has {bits} bits; at least {MIN_RSA_BITS} are required"),
+            ));
         }
-        Ok(PublicKey { key: Arc::new(key), spki_der: Arc::new(spki_der), bits })
+        Ok(PublicKey {
+            key: Arc::new(key),
+            spki_der: Arc::new(spki_der),
+            bits,
+        })
     }
 
     /// The modulus size in bits.
@@ -227,17 +261,28 @@ pub(crate) mod tests {
         let pem = pem::parse(SPEC_PRIVATE_PEM).unwrap();
         let b64 = crate::crypto::b64_encode(pem.contents());
         let k = PrivateKey::from_pem(&b64).unwrap();
-        let p = PublicKey::from_pem(&crate::crypto::b64_encode(pem::parse(SPEC_PUBLIC_PEM).unwrap().contents())).unwrap();
+        let p = PublicKey::from_pem(&crate::crypto::b64_encode(
+            pem::parse(SPEC_PUBLIC_PEM).unwrap().contents(),
+        ))
+        .unwrap();
         assert_eq!(k.public_key(), p);
     }
 
     #[test]
     fn loads_pkcs1_private_and_public() {
         let k = PrivateKey::from_pem(SPEC_PRIVATE_PEM).unwrap();
-        let pkcs1_pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys/spec_alipay_private_pkcs1.pem")).unwrap();
+        let pkcs1_pem = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/keys/spec_alipay_private_pkcs1.pem"
+        ))
+        .unwrap();
         let k1 = PrivateKey::from_pem(&pkcs1_pem).unwrap();
         assert_eq!(k1.public_key(), k.public_key());
-        let pub_pkcs1 = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys/spec_alipay_public_pkcs1.pem")).unwrap();
+        let pub_pkcs1 = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/keys/spec_alipay_public_pkcs1.pem"
+        ))
+        .unwrap();
         assert_eq!(PublicKey::from_pem(&pub_pkcs1).unwrap(), k.public_key());
     }
 
@@ -245,24 +290,46 @@ pub(crate) mod tests {
     fn clear_errors_for_wrong_inputs() {
         let err = PrivateKey::from_pem(SPEC_PUBLIC_PEM).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidKey);
-        assert!(err.message().contains("expected PEM type PRIVATE KEY"), "{}", err.message());
+        assert!(
+            err.message().contains("expected PEM type PRIVATE KEY"),
+            "{}",
+            err.message()
+        );
 
-        let enc = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBvTBXBgkqhkiG9w0BBQ0w\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        let enc =
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBvTBXBgkqhkiG9w0BBQ0w\n-----END ENCRYPTED PRIVATE KEY-----\n";
         let err = PrivateKey::from_pem(enc).unwrap_err();
-        assert!(err.message().contains("encrypted PEM is not supported"), "{}", err.message());
+        assert!(
+            err.message().contains("encrypted PEM is not supported"),
+            "{}",
+            err.message()
+        );
 
         let err = PublicKey::from_pem(SPEC_PRIVATE_PEM).unwrap_err();
-        assert!(err.message().contains("expected PEM type PUBLIC KEY"), "{}", err.message());
+        assert!(
+            err.message().contains("expected PEM type PUBLIC KEY"),
+            "{}",
+            err.message()
+        );
 
         assert!(PrivateKey::from_pem("").unwrap_err().message().contains("empty"));
-        assert!(PrivateKey::from_pem("not a key!").unwrap_err().message().contains("neither PEM nor Base64"));
+        assert!(
+            PrivateKey::from_pem("not a key!")
+                .unwrap_err()
+                .message()
+                .contains("neither PEM nor Base64")
+        );
         let broken = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
         assert_eq!(PrivateKey::from_pem(broken).unwrap_err().kind(), ErrorKind::InvalidKey);
     }
 
     #[test]
     fn rejects_keys_below_2048_bits() {
-        let small = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys/rsa1024_private.pem")).unwrap();
+        let small = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/keys/rsa1024_private.pem"
+        ))
+        .unwrap();
         let err = PrivateKey::from_pem(&small).unwrap_err();
         assert!(err.message().contains("at least 2048"), "{}", err.message());
     }

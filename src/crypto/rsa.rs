@@ -9,7 +9,12 @@ use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, Unparse
 pub fn sign_sha256(key: &PrivateKey, message: &[u8]) -> Result<Vec<u8>> {
     let mut sig = vec![0u8; key.pair.public_modulus_len()];
     key.pair
-        .sign(&RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), message, &mut sig)
+        .sign(
+            &RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            message,
+            &mut sig,
+        )
         .map_err(|_| Error::internal("RSA signing", "aws-lc refused"))?;
     Ok(sig)
 }

@@ -53,11 +53,7 @@ pub struct EmulatorConfig {
 
 impl EmulatorConfig {
     /// A configuration with the default prefix `/api/open` and key version `1`.
-    pub fn new(
-        platform_private_key: PrivateKey,
-        merchant_public_key: PublicKey,
-        client_id: impl Into<String>,
-    ) -> Self {
+    pub fn new(platform_private_key: PrivateKey, merchant_public_key: PublicKey, client_id: impl Into<String>) -> Self {
         EmulatorConfig {
             platform_private_key,
             merchant_public_key,
@@ -145,11 +141,7 @@ impl Platform {
             let path = request.target.split('?').next().unwrap_or_default();
             if request.method != "POST" || path != self.issue_card_path {
                 drop(st);
-                let body = result_body(
-                    "F",
-                    "INVALID_API",
-                    "The called API is invalid or not active.",
-                );
+                let body = result_body("F", "INVALID_API", "The called API is invalid or not active.");
                 return Action::Respond(self.answer(request, body, Signing::Valid));
             }
             st.issue_card_hits += 1;
@@ -173,13 +165,9 @@ impl Platform {
                 "REQUEST_TRAFFIC_EXCEED_LIMIT",
                 "The request traffic exceeds the limit.",
             )),
-            Some(Fault::HttpStatus(status)) => {
-                Action::Respond(text_response(status, "emulated platform HTTP failure"))
-            }
+            Some(Fault::HttpStatus(status)) => Action::Respond(text_response(status, "emulated platform HTTP failure")),
             Some(Fault::SuccessWithoutCardNo) => signed(result_body("S", "SUCCESS", "Success")),
-            Some(Fault::DelayThenAnswer(delay)) => {
-                Action::RespondAfter(delay, self.process(request, Signing::Valid))
-            }
+            Some(Fault::DelayThenAnswer(delay)) => Action::RespondAfter(delay, self.process(request, Signing::Valid)),
             Some(Fault::DropAfterProcessing) => {
                 // The card is issued; only the answer is lost.
                 let _ = self.process(request, Signing::Valid);
@@ -203,10 +191,10 @@ impl Platform {
     fn check(&self, request: &HttpRequest) -> std::result::Result<String, Vec<u8>> {
         let denied = |why: &str| result_body("F", "ACCESS_DENIED", why);
         let illegal = |why: &str| result_body("F", "PARAM_ILLEGAL", why);
-        let client_id = find_header(&request.headers, "Client-Id")
-            .ok_or_else(|| illegal("Client-Id header is required"))?;
-        let request_time = find_header(&request.headers, "Request-Time")
-            .ok_or_else(|| illegal("Request-Time header is required"))?;
+        let client_id =
+            find_header(&request.headers, "Client-Id").ok_or_else(|| illegal("Client-Id header is required"))?;
+        let request_time =
+            find_header(&request.headers, "Request-Time").ok_or_else(|| illegal("Request-Time header is required"))?;
         if client_id != self.config.client_id {
             return Err(denied("unknown Client-Id"));
         }
@@ -222,8 +210,8 @@ impl Platform {
         )
         .map_err(|_| denied("signature verification failed"))?;
 
-        let json: Value = serde_json::from_slice(&request.body)
-            .map_err(|_| illegal("request body is not valid JSON"))?;
+        let json: Value =
+            serde_json::from_slice(&request.body).map_err(|_| illegal("request body is not valid JSON"))?;
         let Some(fields) = json.as_object() else {
             return Err(illegal("request body must be a JSON object"));
         };
@@ -295,10 +283,7 @@ impl Platform {
                 value = corrupt_signature(&value);
             }
             headers.push(("Response-Time".into(), time));
-            headers.push((
-                "Signature".into(),
-                signature::header_value(&cfg.key_version, &value),
-            ));
+            headers.push(("Signature".into(), signature::header_value(&cfg.key_version, &value)));
         }
         HttpResponse {
             status: 200,
@@ -334,9 +319,7 @@ fn request_id_of(body: &[u8]) -> Option<String> {
 
 /// Current UTC time as `YYYY-MM-DDTHH:MM:SS.sss+00:00` (§4.6 emission format).
 fn response_time_now() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3f+00:00")
-        .to_string()
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3f+00:00").to_string()
 }
 
 /// A loopback emulator of the Alipay+ platform's `issueCard` endpoint.
@@ -402,12 +385,7 @@ impl AlipayPlatformEmulator {
     /// `issueCard` requests whose body carried this `requestId` (faulted and
     /// refused ones included).
     pub fn hits_for(&self, request_id: &str) -> usize {
-        self.platform
-            .lock()
-            .hits
-            .get(request_id)
-            .copied()
-            .unwrap_or(0)
+        self.platform.lock().hits.get(request_id).copied().unwrap_or(0)
     }
 
     /// Distinct `requestId`s that got a card.
@@ -422,11 +400,7 @@ impl AlipayPlatformEmulator {
 
     /// The card issued for `request_id`, if any (also when its answer was lost).
     pub fn card_no_for(&self, request_id: &str) -> Option<String> {
-        self.platform
-            .lock()
-            .issued
-            .get(request_id)
-            .map(|i| i.card_no.clone())
+        self.platform.lock().issued.get(request_id).map(|i| i.card_no.clone())
     }
 
     /// The last request received on any path, as the server saw it.
@@ -470,11 +444,7 @@ pub struct PlatformDriver {
 impl PlatformDriver {
     /// A driver signing with `platform_private_key` for `client_id`, emitting
     /// `keyVersion=<key_version>`.
-    pub fn new(
-        platform_private_key: PrivateKey,
-        client_id: impl Into<String>,
-        key_version: impl Into<String>,
-    ) -> Self {
+    pub fn new(platform_private_key: PrivateKey, client_id: impl Into<String>, key_version: impl Into<String>) -> Self {
         PlatformDriver {
             platform_private_key,
             client_id: client_id.into(),
@@ -492,13 +462,7 @@ impl PlatformDriver {
     /// [`PlatformDriver::target_for`]) carrying `body`, with headers
     /// `Content-Type`, `Client-Id`, `Request-Time` and `Signature`, spoiled as
     /// `tamper` says.
-    pub fn request(
-        &self,
-        target: &str,
-        body: &[u8],
-        request_time: &str,
-        tamper: Tamper,
-    ) -> Result<HttpRequest> {
+    pub fn request(&self, target: &str, body: &[u8], request_time: &str, tamper: Tamper) -> Result<HttpRequest> {
         let client_id = match tamper {
             Tamper::WrongClientId => format!("{}_OTHER", self.client_id),
             _ => self.client_id.clone(),
@@ -540,17 +504,10 @@ impl PlatformDriver {
 
     /// Sends `request` to `base_url` (`http://` to a loopback host only) and
     /// returns the answer, whatever its status; `timeout` bounds connect and read.
-    pub fn send(
-        &self,
-        base_url: &str,
-        request: &HttpRequest,
-        timeout: Duration,
-    ) -> Result<HttpResponse> {
+    pub fn send(&self, base_url: &str, request: &HttpRequest, timeout: Duration) -> Result<HttpResponse> {
         crate::http::check_url(base_url)?;
         if !base_url.starts_with("http://") {
-            return Err(Error::config(
-                "driver base URL: must be http:// to a loopback host",
-            ));
+            return Err(Error::config("driver base URL: must be http:// to a loopback host"));
         }
         let transport = Transport::new(&TransportConfig {
             connect_timeout: timeout,
@@ -565,11 +522,7 @@ impl PlatformDriver {
     /// §4.8 says: `Signature` and `Response-Time` present, `Client-Id` (if
     /// present) equal to the request's, signature over the request's method
     /// and target, the response time and the exact body.
-    pub fn verify_response(
-        merchant_public_key: &PublicKey,
-        request: &HttpRequest,
-        response: &HttpResponse,
-    ) -> bool {
+    pub fn verify_response(merchant_public_key: &PublicKey, request: &HttpRequest, response: &HttpResponse) -> bool {
         let Some(client_id) = find_header(&request.headers, "Client-Id") else {
             return false;
         };

@@ -22,7 +22,6 @@ pub mod alipayplus;
 pub mod server;
 
 pub use alipayplus::{
-    AlipayPlatformEmulator, EmulatorConfig, Fault, ISSUE_CARD_PATH, PlatformDriver, Tamper,
-    sample_registration,
+    AlipayPlatformEmulator, EmulatorConfig, Fault, ISSUE_CARD_PATH, PlatformDriver, Tamper, sample_registration,
 };
 pub use server::{Action, HttpServer, MAX_BODY_BYTES, text_response};

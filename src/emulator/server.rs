@@ -66,9 +66,7 @@ struct Shared {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Connections> {
         // A panicking connection thread cannot leave the registry inconsistent.
-        self.connections
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.connections.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Sleeps for `delay` unless the server stops first; true if it did not stop.
@@ -110,12 +108,9 @@ impl HttpServer {
                 format!("emulator: cannot listen on 127.0.0.1 ({e})"),
             )
         })?;
-        let addr = listener.local_addr().map_err(|e| {
-            Error::new(
-                ErrorKind::Transport,
-                format!("emulator: no local address ({e})"),
-            )
-        })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::new(ErrorKind::Transport, format!("emulator: no local address ({e})")))?;
         let shared = Arc::new(Shared {
             handler: Box::new(handler),
             connections: Mutex::new(Connections::default()),
@@ -265,10 +260,7 @@ fn bad_request(why: &str) -> ReadFailure {
 /// Position of the blank line ending the head, and its length (`\r\n\r\n`,
 /// or `\n\n` from lenient clients).
 fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
-    let crlf = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| (p, 4));
+    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| (p, 4));
     let lf = buf.windows(2).position(|w| w == b"\n\n").map(|p| (p, 2));
     match (crlf, lf) {
         (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
@@ -290,10 +282,7 @@ fn read_request(stream: &mut TcpStream) -> std::result::Result<HttpRequest, Read
             break end;
         }
         if buf.len() > MAX_HEAD_BYTES {
-            return Err(ReadFailure::Reply(text_response(
-                431,
-                "request head too large",
-            )));
+            return Err(ReadFailure::Reply(text_response(431, "request head too large")));
         }
         match stream.read(&mut chunk) {
             Ok(0) if buf.is_empty() => return Err(ReadFailure::Close),
@@ -304,13 +293,9 @@ fn read_request(stream: &mut TcpStream) -> std::result::Result<HttpRequest, Read
         }
     };
     if head_len > MAX_HEAD_BYTES {
-        return Err(ReadFailure::Reply(text_response(
-            431,
-            "request head too large",
-        )));
+        return Err(ReadFailure::Reply(text_response(431, "request head too large")));
     }
-    let head = std::str::from_utf8(&buf[..head_len])
-        .map_err(|_| bad_request("request head is not UTF-8"))?;
+    let head = std::str::from_utf8(&buf[..head_len]).map_err(|_| bad_request("request head is not UTF-8"))?;
     let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     // RFC 9112 §2.2: ignore empty lines before the request line.
     let request_line = lines.by_ref().find(|l| !l.is_empty()).unwrap_or("");
@@ -328,10 +313,7 @@ fn read_request(stream: &mut TcpStream) -> std::result::Result<HttpRequest, Read
         "HTTP/1.1" => true,
         "HTTP/1.0" => false,
         v if v.starts_with("HTTP/") => {
-            return Err(ReadFailure::Reply(text_response(
-                505,
-                "only HTTP/1.x is supported",
-            )));
+            return Err(ReadFailure::Reply(text_response(505, "only HTTP/1.x is supported")));
         }
         _ => return Err(bad_request("malformed HTTP version")),
     };
@@ -361,10 +343,7 @@ fn read_request(stream: &mut TcpStream) -> std::result::Result<HttpRequest, Read
         )));
     }
     let mut content_length: Option<usize> = None;
-    for (_, v) in headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("Content-Length"))
-    {
+    for (_, v) in headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("Content-Length")) {
         if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad_request("malformed Content-Length"));
         }
@@ -387,8 +366,7 @@ fn read_request(stream: &mut TcpStream) -> std::result::Result<HttpRequest, Read
     // Extra pipelined bytes are ignored: we answer one request per connection.
     body.truncate(content_length);
     if body.len() < content_length {
-        let expects_continue =
-            find_header(&headers, "Expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+        let expects_continue = find_header(&headers, "Expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
         if http11 && expects_continue {
             stream
                 .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -459,13 +437,7 @@ fn write_response(stream: &mut TcpStream, response: &HttpResponse) {
         }
         out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
     }
-    out.extend_from_slice(
-        format!(
-            "Content-Length: {}\r\nConnection: close\r\n\r\n",
-            response.body.len()
-        )
-        .as_bytes(),
-    );
+    out.extend_from_slice(format!("Content-Length: {}\r\nConnection: close\r\n\r\n", response.body.len()).as_bytes());
     out.extend_from_slice(&response.body);
     if stream.write_all(&out).is_ok() {
         let _ = stream.flush();
@@ -495,10 +467,7 @@ mod tests {
     #[test]
     fn head_end_prefers_the_first_blank_line() {
         assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\nbody"), Some((14, 4)));
-        assert_eq!(
-            find_head_end(b"GET / HTTP/1.1\n\nbody\r\n\r\n"),
-            Some((14, 2))
-        );
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\n\nbody\r\n\r\n"), Some((14, 2)));
         assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nHost: x\r\n"), None);
     }
 

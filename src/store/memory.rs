@@ -45,9 +45,7 @@ impl MemoryStore {
         self.inner.lock().map_err(|_| {
             Error::new(
                 ErrorKind::Internal,
-                format!(
-                    "store: {op}: store lock poisoned (a thread panicked while using the store)"
-                ),
+                format!("store: {op}: store lock poisoned (a thread panicked while using the store)"),
             )
         })
     }
@@ -61,13 +59,7 @@ fn unknown_id(op: &str, id: &str) -> Error {
 }
 
 impl Store for MemoryStore {
-    fn claim_inbound(
-        &self,
-        key: &str,
-        fingerprint: &str,
-        now_ms: i64,
-        lease_ms: i64,
-    ) -> Result<Claim> {
+    fn claim_inbound(&self, key: &str, fingerprint: &str, now_ms: i64, lease_ms: i64) -> Result<Claim> {
         let mut inner = self.lock("claim_inbound")?;
         let lease_until_ms = now_ms.saturating_add(lease_ms);
         match inner.inbound.get_mut(key) {
@@ -106,15 +98,12 @@ impl Store for MemoryStore {
     /// (empty fingerprint); an already-done key keeps its first response.
     fn complete_inbound(&self, key: &str, response: &[u8], now_ms: i64) -> Result<()> {
         let mut inner = self.lock("complete_inbound")?;
-        let rec = inner
-            .inbound
-            .entry(key.to_owned())
-            .or_insert_with(|| Inbound {
-                fingerprint: String::new(),
-                response: None,
-                lease_until_ms: 0,
-                updated_ms: now_ms,
-            });
+        let rec = inner.inbound.entry(key.to_owned()).or_insert_with(|| Inbound {
+            fingerprint: String::new(),
+            response: None,
+            lease_until_ms: 0,
+            updated_ms: now_ms,
+        });
         if rec.response.is_none() {
             rec.response = Some(response.to_vec());
             rec.updated_ms = now_ms;
@@ -124,11 +113,7 @@ impl Store for MemoryStore {
 
     fn release_inbound(&self, key: &str) -> Result<()> {
         let mut inner = self.lock("release_inbound")?;
-        if inner
-            .inbound
-            .get(key)
-            .is_some_and(|rec| rec.response.is_none())
-        {
+        if inner.inbound.get(key).is_some_and(|rec| rec.response.is_none()) {
             inner.inbound.remove(key);
         }
         Ok(())
@@ -145,13 +130,10 @@ impl Store for MemoryStore {
 
     fn outbox_insert(&self, entry: &OutboxEntry) -> Result<OutboxEntry> {
         let mut inner = self.lock("outbox_insert")?;
-        let stored = inner
-            .outbox
-            .entry(entry.id.clone())
-            .or_insert_with(|| Outbox {
-                entry: entry.clone(),
-                attempts: Vec::new(),
-            });
+        let stored = inner.outbox.entry(entry.id.clone()).or_insert_with(|| Outbox {
+            entry: entry.clone(),
+            attempts: Vec::new(),
+        });
         Ok(stored.entry.clone())
     }
 
@@ -160,19 +142,11 @@ impl Store for MemoryStore {
         Ok(inner.outbox.get(id).map(|o| o.entry.clone()))
     }
 
-    fn outbox_record_attempt(
-        &self,
-        id: &str,
-        attempt: &Attempt,
-        last_error: Option<&str>,
-    ) -> Result<()> {
+    fn outbox_record_attempt(&self, id: &str, attempt: &Attempt, last_error: Option<&str>) -> Result<()> {
         const OP: &str = "outbox_record_attempt";
         let mut inner = self.lock(OP)?;
         let o = inner.outbox.get_mut(id).ok_or_else(|| unknown_id(OP, id))?;
-        let at = match o
-            .attempts
-            .binary_search_by_key(&attempt.number, |a| a.number)
-        {
+        let at = match o.attempts.binary_search_by_key(&attempt.number, |a| a.number) {
             Ok(_) => {
                 return Err(Error::new(
                     ErrorKind::InvalidParameter,
@@ -191,13 +165,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn outbox_finish(
-        &self,
-        id: &str,
-        state: OutboxState,
-        result: &[u8],
-        now_ms: i64,
-    ) -> Result<()> {
+    fn outbox_finish(&self, id: &str, state: OutboxState, result: &[u8], now_ms: i64) -> Result<()> {
         const OP: &str = "outbox_finish";
         if state == OutboxState::Pending {
             return Err(Error::new(
@@ -228,11 +196,7 @@ impl Store for MemoryStore {
 
     fn outbox_attempts(&self, id: &str) -> Result<Vec<Attempt>> {
         let inner = self.lock("outbox_attempts")?;
-        Ok(inner
-            .outbox
-            .get(id)
-            .map(|o| o.attempts.clone())
-            .unwrap_or_default())
+        Ok(inner.outbox.get(id).map(|o| o.attempts.clone()).unwrap_or_default())
     }
 }
 
@@ -252,10 +216,6 @@ mod tests {
         });
         let err = store.outbox_get("id").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Internal);
-        assert!(
-            err.message().starts_with("store: outbox_get: "),
-            "{}",
-            err.message()
-        );
+        assert!(err.message().starts_with("store: outbox_get: "), "{}", err.message());
     }
 }

@@ -59,8 +59,7 @@ const MIGRATIONS: &[&str] = &[
 /// [`SqliteStore::SCHEMA_VERSION`]).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
-const OUTBOX_COLUMNS: &str =
-    "id, kind, target, body, state, attempts, result, last_error, created_ms, updated_ms";
+const OUTBOX_COLUMNS: &str = "id, kind, target, body, state, attempts, result, last_error, created_ms, updated_ms";
 
 /// Durable store on an embedded SQLite database (the default store).
 ///
@@ -85,14 +84,12 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let shown = path.display().to_string();
-        let fail = |step: &str, e: rusqlite::Error| {
-            Error::config(format!("store: cannot open database {shown}: {step}: {e}"))
-        };
+        let fail =
+            |step: &str, e: rusqlite::Error| Error::config(format!("store: cannot open database {shown}: {step}: {e}"));
         let mut conn = Connection::open(path).map_err(|e| fail("open", e))?;
         // The busy timeout comes first: switching to WAL needs a lock another
         // handle may hold for a moment.
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| fail("busy_timeout", e))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| fail("busy_timeout", e))?;
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
             .map_err(|e| fail("journal_mode", e))?;
@@ -104,9 +101,7 @@ impl SqliteStore {
         }
         configure(&conn).map_err(|e| fail("pragmas", e))?;
         migrate(&mut conn, &shown)?;
-        Ok(SqliteStore {
-            conn: Mutex::new(conn),
-        })
+        Ok(SqliteStore { conn: Mutex::new(conn) })
     }
 
     /// Opens a private in-memory database (for tests). It uses SQLite's
@@ -115,13 +110,9 @@ impl SqliteStore {
         const SHOWN: &str = ":memory:";
         let mut conn = Connection::open_in_memory()
             .map_err(|e| Error::config(format!("store: cannot open database {SHOWN}: {e}")))?;
-        configure(&conn).map_err(|e| {
-            Error::config(format!("store: cannot open database {SHOWN}: pragmas: {e}"))
-        })?;
+        configure(&conn).map_err(|e| Error::config(format!("store: cannot open database {SHOWN}: pragmas: {e}")))?;
         migrate(&mut conn, SHOWN)?;
-        Ok(SqliteStore {
-            conn: Mutex::new(conn),
-        })
+        Ok(SqliteStore { conn: Mutex::new(conn) })
     }
 
     /// The current value of `PRAGMA <name>` as text (for tests and diagnostics).
@@ -129,9 +120,7 @@ impl SqliteStore {
     pub fn pragma(&self, name: &str) -> Result<String> {
         const OP: &str = "pragma";
         let conn = self.lock(OP)?;
-        let value: Value = conn
-            .pragma_query_value(None, name, |row| row.get(0))
-            .map_err(sql(OP))?;
+        let value: Value = conn.pragma_query_value(None, name, |row| row.get(0)).map_err(sql(OP))?;
         Ok(match value {
             Value::Null => String::new(),
             Value::Integer(i) => i.to_string(),
@@ -161,8 +150,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 /// transaction, re-reading the version under the lock so two handles opening
 /// a fresh file concurrently do not both migrate.
 fn migrate(conn: &mut Connection, shown: &str) -> Result<()> {
-    let fail =
-        |e: rusqlite::Error| Error::config(format!("store: cannot migrate database {shown}: {e}"));
+    let fail = |e: rusqlite::Error| Error::config(format!("store: cannot migrate database {shown}: {e}"));
     loop {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -182,8 +170,7 @@ fn migrate(conn: &mut Connection, shown: &str) -> Result<()> {
             return tx.commit().map_err(fail);
         };
         tx.execute_batch(step).map_err(fail)?;
-        tx.pragma_update(None, "user_version", version + 1)
-            .map_err(fail)?;
+        tx.pragma_update(None, "user_version", version + 1).map_err(fail)?;
         tx.commit().map_err(fail)?;
     }
 }
@@ -208,11 +195,7 @@ fn immediate<'c>(conn: &'c mut Connection, op: &'static str) -> Result<Transacti
 fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
     let state: String = row.get(4)?;
     let state = OutboxState::parse(&state).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            4,
-            Type::Text,
-            format!("unknown outbox state {state:?}").into(),
-        )
+        rusqlite::Error::FromSqlConversionFailure(4, Type::Text, format!("unknown outbox state {state:?}").into())
     })?;
     Ok(OutboxEntry {
         id: row.get(0)?,
@@ -238,13 +221,7 @@ fn get_entry(conn: &Connection, id: &str) -> rusqlite::Result<Option<OutboxEntry
 }
 
 impl Store for SqliteStore {
-    fn claim_inbound(
-        &self,
-        key: &str,
-        fingerprint: &str,
-        now_ms: i64,
-        lease_ms: i64,
-    ) -> Result<Claim> {
+    fn claim_inbound(&self, key: &str, fingerprint: &str, now_ms: i64, lease_ms: i64) -> Result<Claim> {
         const OP: &str = "claim_inbound";
         let mut conn = self.lock(OP)?;
         let tx = immediate(&mut conn, OP)?;
@@ -337,7 +314,9 @@ impl Store for SqliteStore {
         let tx = immediate(&mut conn, OP)?;
         // OR IGNORE: an existing id keeps its original body and state.
         tx.execute(
-            &format!("INSERT OR IGNORE INTO outbox ({OUTBOX_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+            &format!(
+                "INSERT OR IGNORE INTO outbox ({OUTBOX_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ),
             params![
                 entry.id,
                 entry.kind,
@@ -352,9 +331,9 @@ impl Store for SqliteStore {
             ],
         )
         .map_err(sql(OP))?;
-        let stored = get_entry(&tx, &entry.id).map_err(sql(OP))?.ok_or_else(|| {
-            Error::internal(&format!("store: {OP}"), "entry vanished right after insert")
-        })?;
+        let stored = get_entry(&tx, &entry.id)
+            .map_err(sql(OP))?
+            .ok_or_else(|| Error::internal(&format!("store: {OP}"), "entry vanished right after insert"))?;
         tx.commit().map_err(sql(OP))?;
         Ok(stored)
     }
@@ -369,12 +348,7 @@ impl Store for SqliteStore {
     /// `last_error`, and `updated_ms` to the attempt's start (never moving it
     /// backwards). Unknown ids and already-recorded numbers are
     /// [`ErrorKind::InvalidParameter`].
-    fn outbox_record_attempt(
-        &self,
-        id: &str,
-        attempt: &Attempt,
-        last_error: Option<&str>,
-    ) -> Result<()> {
+    fn outbox_record_attempt(&self, id: &str, attempt: &Attempt, last_error: Option<&str>) -> Result<()> {
         const OP: &str = "outbox_record_attempt";
         let mut conn = self.lock(OP)?;
         let tx = immediate(&mut conn, OP)?;
@@ -415,13 +389,7 @@ impl Store for SqliteStore {
 
     /// `state` must be `Succeeded` or `Failed` ([`ErrorKind::InvalidParameter`]
     /// otherwise, and for unknown ids).
-    fn outbox_finish(
-        &self,
-        id: &str,
-        state: OutboxState,
-        result: &[u8],
-        now_ms: i64,
-    ) -> Result<()> {
+    fn outbox_finish(&self, id: &str, state: OutboxState, result: &[u8], now_ms: i64) -> Result<()> {
         const OP: &str = "outbox_finish";
         if state == OutboxState::Pending {
             return Err(Error::new(
@@ -493,10 +461,6 @@ mod tests {
         });
         let err = store.claim_inbound("k", "fp", 0, 1).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Internal);
-        assert!(
-            err.message().starts_with("store: claim_inbound: "),
-            "{}",
-            err.message()
-        );
+        assert!(err.message().starts_with("store: claim_inbound: "), "{}", err.message());
     }
 }
