@@ -12,7 +12,7 @@ use super::model::{self, Direction, IssueCardRequest, IssueCardResponse};
 use super::signature::{self, SignatureFailure};
 use super::time::format_request_time;
 use crate::error::{Error, ErrorKind, RemoteDetail, Result};
-use crate::http::{HttpResponse, Transport};
+use crate::http::{Header, HttpRequest, HttpResponse, Transport};
 use crate::retry::Attempts;
 use crate::store::{Attempt, OutboxEntry, OutboxState, Store};
 use std::collections::HashMap;
@@ -210,26 +210,10 @@ impl IssueCardClient {
     fn attempt(&self, entry: &OutboxEntry) -> Verdict {
         let c = &self.config;
         let time = format_request_time(now_ms(), c.time_offset_minutes);
-        let sig = match signature::sign_base64(
-            &c.merchant_private_key,
-            "POST",
-            &entry.target,
-            &c.client_id,
-            &time,
-            &entry.body,
-        ) {
-            Ok(s) => s,
+        let headers = match signed_headers(c, &entry.target, &entry.body, &time) {
+            Ok(h) => h,
             Err(e) => return Verdict::Retry(format!("signing failed: {}", e.message()), None),
         };
-        let headers = vec![
-            (
-                "Content-Type".to_string(),
-                "application/json; charset=UTF-8".to_string(),
-            ),
-            ("Client-Id".to_string(), c.client_id.clone()),
-            ("Request-Time".to_string(), time),
-            ("Signature".to_string(), signature::header_value(&c.key_version, &sig)),
-        ];
         let base = c.base_url.as_deref().unwrap_or_default();
         match self
             .transport
@@ -325,6 +309,26 @@ impl IssueCardClient {
             Err(e) => e,
         }
     }
+}
+
+/// The four headers of a signed Alipay+ request (§3.1), for `body` sent to `target`.
+fn signed_headers(c: &Config, target: &str, body: &[u8], time: &str) -> Result<Vec<Header>> {
+    let sig = signature::sign_base64(&c.merchant_private_key, "POST", target, &c.client_id, time, body)?;
+    Ok(vec![
+        ("Content-Type".to_string(), "application/json; charset=UTF-8".to_string()),
+        ("Client-Id".to_string(), c.client_id.clone()),
+        ("Request-Time".to_string(), time.to_string()),
+        ("Signature".to_string(), signature::header_value(&c.key_version, &sig)),
+    ])
+}
+
+/// Validates, serialises and signs an issueCard request exactly as the client
+/// sends it, without storing or sending it (for inspection and benchmarks).
+pub fn build_signed_request(c: &Config, request: &IssueCardRequest, request_time: &str) -> Result<HttpRequest> {
+    let body = model::to_json(request, Direction::Outbound)?;
+    let target = format!("{}{ISSUE_CARD_PATH}", c.path_prefix);
+    let headers = signed_headers(c, &target, &body, request_time)?;
+    Ok(HttpRequest { method: "POST".to_string(), target, headers, body })
 }
 
 fn failed_error(remote: RemoteDetail) -> Error {
