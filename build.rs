@@ -20,7 +20,7 @@ fn main() {
         .expect("include/cbindgen.toml is readable and valid");
     let generated = include_out.join("cardbridge.h");
     cbindgen::Builder::new()
-        .with_crate(&crate_dir)
+        .with_src(crate_dir.join("src/ffi/mod.rs"))
         .with_config(config)
         .generate()
         .expect("cbindgen could not generate the header")

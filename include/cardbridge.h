@@ -275,10 +275,6 @@ typedef struct cardbridge_header {
   size_t value_len;
 } cardbridge_header;
 
-
-
-
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
