@@ -4,12 +4,13 @@
 //!
 //! 1. A signed issueCard request build (validate, serialise, sign) next to one
 //!    bare aws-lc RSA-2048 signature of the same content.
-//! 2. Handling one notifyCardRegistration end to end (verify, validate, durable
-//!    claim, host decision, durable answer, signed response) next to one bare
-//!    signature plus one bare SQLite commit (WAL, synchronous=FULL), measured in
-//!    the same run on the same disk.
+//! 2. Handling one notifyCardRegistration end to end (verify, validate, claim,
+//!    host decision, durable answer, signed response) next to one bare
+//!    signature plus one bare SQLite commit (WAL, synchronous=FULL) on the same
+//!    disk.
 //!
-//! Prints the median per operation and the ratio to the bare cost.
+//! All operations are measured interleaved, round-robin, in the same run, so
+//! disk and CPU noise hits them alike. Prints medians and ratios.
 
 use cardbridge::alipayplus::client::build_signed_request;
 use cardbridge::alipayplus::model::{self, Direction, IssueCardRequest};
@@ -21,30 +22,23 @@ use cardbridge::store::{SqliteStore, Store};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+const WARMUP: usize = 20;
+const TIME: &str = "2026-11-23T10:00:00.000+00:00";
+const TARGET: &str = "/v2/pds/memberships/notifyCardRegistration";
+
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
 }
 
-/// Runs `op` 20 times to warm up, then `iterations` timed times; `op` gets a
-/// call counter that never repeats (0 .. iterations + 20).
-fn measure(iterations: usize, mut op: impl FnMut(usize)) -> Duration {
-    (0..WARMUP).for_each(&mut op);
-    median(
-        (WARMUP..WARMUP + iterations)
-            .map(|i| {
-                let t = Instant::now();
-                op(i);
-                t.elapsed()
-            })
-            .collect(),
-    )
-}
-
-const WARMUP: usize = 20;
-
 fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
+}
+
+fn time(op: impl FnOnce()) -> Duration {
+    let t = Instant::now();
+    op();
+    t.elapsed()
 }
 
 fn main() {
@@ -61,66 +55,70 @@ fn main() {
     let mut config = Config::new("BENCH_CLIENT", merchant.clone(), platform.public_key());
     config.base_url = Some("https://platform.invalid".into());
 
-    // 1. signed issueCard request build vs bare sign
     let request: IssueCardRequest = model::parse(
         br#"{"appId":"2102010113769000","customerBelongsTo":"TNG","requestId":"20191127190741010007013213123000","customerId":"210911290000","externalCustomerId":"M-000123","registerDate":"2019-11-27T19:07:41+08:00","cardFields":[{"fieldCode":"POINT","fieldValue":"123"},{"fieldCode":"BALANCE","fieldValue":{"value":100,"currency":"SGD"}},{"fieldCode":"LEVEL","fieldValue":"GOLD"}]}"#,
         Direction::Outbound,
     )
     .expect("valid request");
-    let time = "2026-11-23T10:00:00.000+00:00";
-    let built = build_signed_request(&config, &request, time).expect("build");
-    let content = signature::content_to_sign("POST", &built.target, "BENCH_CLIENT", time, &built.body);
-    let bare_sign = measure(iterations, |_| {
-        std::hint::black_box(rsa::sign_sha256(&merchant, &content).expect("sign"));
-    });
-    let build = measure(iterations, |_| {
-        std::hint::black_box(build_signed_request(&config, &request, time).expect("build"));
-    });
+    let built = build_signed_request(&config, &request, TIME).expect("build");
+    let request_content = signature::content_to_sign("POST", &built.target, "BENCH_CLIENT", TIME, &built.body);
 
-    // 2. notification handling vs bare sign + bare SQLite commit
-    let answer = br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"Success"}}"#;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.join("handler.db")).expect("store"));
     let ap = AlipayPlus::new(config.clone(), Some(store)).expect("integration");
     let driver = PlatformDriver::new(platform.clone(), "BENCH_CLIENT", "1");
-    let target = "/v2/pds/memberships/notifyCardRegistration";
-    let requests: Vec<_> = (0..iterations + WARMUP)
-        .map(|i| driver.request(target, &sample_registration(&format!("BENCH-{i}")), time, Tamper::None).expect("req"))
+    let notifications: Vec<_> = (0..iterations + WARMUP)
+        .map(|i| driver.request(TARGET, &sample_registration(&format!("BENCH-{i}")), TIME, Tamper::None).expect("req"))
         .collect();
-    let now = chrono::Utc::now().timestamp_millis();
-    let handle = measure(iterations, |i| {
-        let req = &requests[i];
-        let Begin::Decide(mut pending) = ap.begin(req, now) else { panic!("expected a host decision") };
-        std::hint::black_box(ap.finish(&mut pending, b"{}", now).expect("finish"));
-    });
-
+    let answer = br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"Success"}}"#;
+    let answer_content = signature::content_to_sign("POST", TARGET, "BENCH_CLIENT", TIME, answer);
     let bare_db = bare_database(&dir.join("bare.db"));
-    let bare_commit = measure(iterations, |i| {
-        bare_db
-            .execute("INSERT INTO t (k, v) VALUES (?1, ?2)", rusqlite::params![format!("bare-{i}"), &answer[..]])
-            .expect("commit");
-    });
-    let answer_content = signature::content_to_sign("POST", target, "BENCH_CLIENT", time, answer);
-    let bare_sign_answer = measure(iterations, |_| {
-        std::hint::black_box(rsa::sign_sha256(&merchant, &answer_content).expect("sign"));
-    });
+    let now = chrono::Utc::now().timestamp_millis();
+
+    let mut samples: [Vec<Duration>; 5] = Default::default();
+    for i in 0..iterations + WARMUP {
+        let round = [
+            time(|| {
+                std::hint::black_box(rsa::sign_sha256(&merchant, &request_content).expect("sign"));
+            }),
+            time(|| {
+                std::hint::black_box(build_signed_request(&config, &request, TIME).expect("build"));
+            }),
+            time(|| {
+                std::hint::black_box(rsa::sign_sha256(&merchant, &answer_content).expect("sign"));
+            }),
+            time(|| {
+                bare_db
+                    .execute("INSERT INTO t (k, v) VALUES (?1, ?2)", rusqlite::params![format!("bare-{i}"), &answer[..]])
+                    .expect("commit");
+            }),
+            time(|| {
+                let Begin::Decide(mut pending) = ap.begin(&notifications[i], now) else {
+                    panic!("expected a host decision")
+                };
+                std::hint::black_box(ap.finish(&mut pending, b"{}", now).expect("finish"));
+            }),
+        ];
+        if i >= WARMUP {
+            for (s, d) in samples.iter_mut().zip(round) {
+                s.push(d);
+            }
+        }
+    }
+    let [sign_req, build, sign_answer, commit, handle] = samples.map(median);
 
     let row = |name: &str, ours: Duration, bare: Duration| {
         println!(
-            "{name:<58} {:>9.1} µs   bare {:>9.1} µs   ratio {:.3}",
+            "{name:<52} {:>8.1} µs  bare {:>8.1} µs  ratio {:.3}",
             micros(ours),
             micros(bare),
             ours.as_secs_f64() / bare.as_secs_f64()
         );
     };
-    println!("cardbridge bench, {iterations} iterations, medians");
-    println!("{:<58} {:>9.1} µs", "bare RSA-2048 sign (aws-lc)", micros(bare_sign));
-    println!("{:<58} {:>9.1} µs", "bare SQLite commit (WAL, synchronous=FULL)", micros(bare_commit));
-    row("signed issueCard build (validate + serialise + sign)", build, bare_sign);
-    row(
-        "notification handled (verify+validate+store+sign) vs sign+commit",
-        handle,
-        bare_sign_answer + bare_commit,
-    );
+    println!("cardbridge bench: {iterations} interleaved iterations, medians");
+    println!("{:<52} {:>8.1} µs", "bare RSA-2048 sign (aws-lc)", micros(sign_req));
+    println!("{:<52} {:>8.1} µs", "bare SQLite commit (WAL, synchronous=FULL)", micros(commit));
+    row("signed issueCard build (validate+serialise+sign)", build, sign_req);
+    row("notification handled vs bare sign + bare commit", handle, sign_answer + commit);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

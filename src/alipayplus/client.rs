@@ -315,7 +315,10 @@ impl IssueCardClient {
 fn signed_headers(c: &Config, target: &str, body: &[u8], time: &str) -> Result<Vec<Header>> {
     let sig = signature::sign_base64(&c.merchant_private_key, "POST", target, &c.client_id, time, body)?;
     Ok(vec![
-        ("Content-Type".to_string(), "application/json; charset=UTF-8".to_string()),
+        (
+            "Content-Type".to_string(),
+            "application/json; charset=UTF-8".to_string(),
+        ),
         ("Client-Id".to_string(), c.client_id.clone()),
         ("Request-Time".to_string(), time.to_string()),
         ("Signature".to_string(), signature::header_value(&c.key_version, &sig)),
@@ -328,7 +331,12 @@ pub fn build_signed_request(c: &Config, request: &IssueCardRequest, request_time
     let body = model::to_json(request, Direction::Outbound)?;
     let target = format!("{}{ISSUE_CARD_PATH}", c.path_prefix);
     let headers = signed_headers(c, &target, &body, request_time)?;
-    Ok(HttpRequest { method: "POST".to_string(), target, headers, body })
+    Ok(HttpRequest {
+        method: "POST".to_string(),
+        target,
+        headers,
+        body,
+    })
 }
 
 fn failed_error(remote: RemoteDetail) -> Error {
