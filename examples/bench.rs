@@ -67,7 +67,11 @@ fn main() {
     let ap = AlipayPlus::new(config.clone(), Some(store)).expect("integration");
     let driver = PlatformDriver::new(platform.clone(), "BENCH_CLIENT", "1");
     let notifications: Vec<_> = (0..iterations + WARMUP)
-        .map(|i| driver.request(TARGET, &sample_registration(&format!("BENCH-{i}")), TIME, Tamper::None).expect("req"))
+        .map(|i| {
+            driver
+                .request(TARGET, &sample_registration(&format!("BENCH-{i}")), TIME, Tamper::None)
+                .expect("req")
+        })
         .collect();
     let answer = br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"Success"}}"#;
     let answer_content = signature::content_to_sign("POST", TARGET, "BENCH_CLIENT", TIME, answer);
@@ -75,7 +79,7 @@ fn main() {
     let now = chrono::Utc::now().timestamp_millis();
 
     let mut samples: [Vec<Duration>; 5] = Default::default();
-    for i in 0..iterations + WARMUP {
+    for (i, notification) in notifications.iter().enumerate() {
         let round = [
             time(|| {
                 std::hint::black_box(rsa::sign_sha256(&merchant, &request_content).expect("sign"));
@@ -88,11 +92,14 @@ fn main() {
             }),
             time(|| {
                 bare_db
-                    .execute("INSERT INTO t (k, v) VALUES (?1, ?2)", rusqlite::params![format!("bare-{i}"), &answer[..]])
+                    .execute(
+                        "INSERT INTO t (k, v) VALUES (?1, ?2)",
+                        rusqlite::params![format!("bare-{i}"), &answer[..]],
+                    )
                     .expect("commit");
             }),
             time(|| {
-                let Begin::Decide(mut pending) = ap.begin(&notifications[i], now) else {
+                let Begin::Decide(mut pending) = ap.begin(notification, now) else {
                     panic!("expected a host decision")
                 };
                 std::hint::black_box(ap.finish(&mut pending, b"{}", now).expect("finish"));
@@ -116,9 +123,17 @@ fn main() {
     };
     println!("cardbridge bench: {iterations} interleaved iterations, medians");
     println!("{:<52} {:>8.1} µs", "bare RSA-2048 sign (aws-lc)", micros(sign_req));
-    println!("{:<52} {:>8.1} µs", "bare SQLite commit (WAL, synchronous=FULL)", micros(commit));
+    println!(
+        "{:<52} {:>8.1} µs",
+        "bare SQLite commit (WAL, synchronous=FULL)",
+        micros(commit)
+    );
     row("signed issueCard build (validate+serialise+sign)", build, sign_req);
-    row("notification handled vs bare sign + bare commit", handle, sign_answer + commit);
+    row(
+        "notification handled vs bare sign + bare commit",
+        handle,
+        sign_answer + commit,
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -127,6 +142,7 @@ fn bare_database(path: &std::path::Path) -> rusqlite::Connection {
     let db = rusqlite::Connection::open(path).expect("bare db");
     db.pragma_update(None, "journal_mode", "WAL").expect("wal");
     db.pragma_update(None, "synchronous", "FULL").expect("full");
-    db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB)", []).expect("table");
+    db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB)", [])
+        .expect("table");
     db
 }
