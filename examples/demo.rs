@@ -1,0 +1,261 @@
+//! The whole Alipay+ membership flow against the bundled loopback emulator,
+//! with the embedded SQLite store — what a POS/CRM integration does, end to end.
+//!
+//! Run: `cargo run --example demo [-- --db PATH]`
+//!
+//! 1. The platform notifies a registration; we verify, validate, let the "CRM"
+//!    decide, and answer (signed). A duplicate gets the byte-identical answer;
+//!    a forged one is refused before the CRM sees it.
+//! 2. We issue the card back (the emulator first answers `U`, so the client
+//!    retries with the same requestId and bytes).
+//! 3. The platform inquires the card, updates it and asks for the member's assets.
+//! 4. A crash mid-issueCard: the pending request is resumed after "restart".
+
+use cardbridge::alipayplus::model::{Amount, CardField, IssueCardRequest};
+use cardbridge::alipayplus::{AlipayPlus, Begin, Config, InboundRequest};
+use cardbridge::crypto::keys::PrivateKey;
+use cardbridge::emulator::{
+    AlipayPlatformEmulator, EmulatorConfig, Fault, PlatformDriver, Tamper, sample_registration,
+};
+use cardbridge::http::HttpRequest;
+use cardbridge::store::{SqliteStore, Store};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+const CLIENT_ID: &str = "2022DEMO_CLIENT";
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn now_iso() -> String {
+    cardbridge::alipayplus::time::format_request_time(now_ms(), 8 * 60)
+}
+
+fn check(ok: bool, what: &str) -> Result<(), String> {
+    if ok {
+        println!("  ok   {what}");
+        Ok(())
+    } else {
+        Err(format!("FAILED: {what}"))
+    }
+}
+
+fn result_status(body: &[u8]) -> String {
+    let v: Value = serde_json::from_slice(body).unwrap_or_default();
+    format!(
+        "{} {}",
+        v.pointer("/result/resultStatus").and_then(Value::as_str).unwrap_or("?"),
+        v.pointer("/result/resultCode").and_then(Value::as_str).unwrap_or("?")
+    )
+}
+
+/// The merchant's CRM, reduced to what the demo needs.
+#[derive(Default)]
+struct Crm {
+    members: HashMap<String, (String, u32)>, // customerId -> (level, points)
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+}
+
+fn open(db: &std::path::Path, config: &Config) -> Result<AlipayPlus, String> {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).map_err(|e| e.to_string())?);
+    AlipayPlus::new(config.clone(), Some(store)).map_err(|e| e.to_string())
+}
+
+fn run() -> Result<(), String> {
+    let db = std::env::args()
+        .skip_while(|a| a != "--db")
+        .nth(1)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("cardbridge-demo-{}.db", std::process::id())));
+    let e = |e: cardbridge::Error| e.to_string();
+
+    println!(
+        "== setup: fresh RSA-2048 keys, emulator on loopback, store at {}",
+        db.display()
+    );
+    let merchant_key = PrivateKey::generate_rsa2048().map_err(e)?;
+    let platform_key = PrivateKey::generate_rsa2048().map_err(e)?;
+    let emulator = AlipayPlatformEmulator::start(EmulatorConfig::new(
+        platform_key.clone(),
+        merchant_key.public_key(),
+        CLIENT_ID,
+    ))
+    .map_err(e)?;
+    let mut config = Config::new(CLIENT_ID, merchant_key.clone(), platform_key.public_key());
+    config.base_url = Some(emulator.base_url());
+    config.time_offset_minutes = 8 * 60;
+    config.retry.base_delay = Duration::from_millis(50);
+    config.transport.read_timeout = Duration::from_secs(2);
+    let ap = open(&db, &config)?;
+    let platform = PlatformDriver::new(platform_key, CLIENT_ID, "1");
+    let mut crm = Crm::default();
+
+    println!("== 1. platform -> merchant: notifyCardRegistration");
+    let request_id = format!("DEMO{}", now_ms());
+    let notify = platform
+        .request(
+            &PlatformDriver::target_for("notifyCardRegistration"),
+            &sample_registration(&request_id),
+            &now_iso(),
+            Tamper::None,
+        )
+        .map_err(e)?;
+    let registration = match ap.begin(&notify, now_ms()) {
+        Begin::Decide(mut call) => {
+            let InboundRequest::NotifyCardRegistration(reg) = call.request().clone() else {
+                return Err("expected a registration".into());
+            };
+            println!(
+                "  CRM creates member for customerId {} ({} fields received)",
+                reg.customer_id,
+                reg.registration_fields.len()
+            );
+            crm.members.insert(reg.customer_id.clone(), ("GOLD".into(), 120));
+            let answer = ap
+                .finish(&mut call, br#"{"extendInfo":"{\"memberId\":\"M-000123\"}"}"#, now_ms())
+                .map_err(e)?;
+            check(result_status(&answer.body) == "S SUCCESS", "answered S SUCCESS")?;
+            check(
+                PlatformDriver::verify_response(&merchant_key.public_key(), &notify, &answer),
+                "answer signed with the merchant key",
+            )?;
+            let Begin::Respond(replay) = ap.begin(&notify, now_ms()) else {
+                return Err("a duplicate reached the CRM".into());
+            };
+            check(
+                replay.body == answer.body,
+                "duplicate requestId answered byte-identically, CRM not called",
+            )?;
+            reg
+        }
+        Begin::Respond(r) => return Err(format!("refused: {}", result_status(&r.body))),
+    };
+    let forged = platform
+        .request(
+            &PlatformDriver::target_for("notifyCardRegistration"),
+            &sample_registration("FORGED"),
+            &now_iso(),
+            Tamper::WrongKey,
+        )
+        .map_err(e)?;
+    match ap.begin(&forged, now_ms()) {
+        Begin::Respond(r) => check(
+            result_status(&r.body) == "F ACCESS_DENIED",
+            "forged notification refused (F ACCESS_DENIED)",
+        )?,
+        Begin::Decide(_) => return Err("a forged request reached the CRM".into()),
+    }
+
+    println!("== 2. merchant -> platform: issueCard (first answer U, retried)");
+    let issue = IssueCardRequest::from_registration(
+        &registration,
+        "M-000123".into(),
+        cardbridge::alipayplus::time::format_datetime(now_ms() / 1000, 8 * 60),
+        vec![
+            CardField::text("LEVEL", "GOLD"),
+            CardField::text("POINT", "120"),
+            CardField::balance(Amount::new(1500, "SGD")),
+        ],
+    );
+    emulator.push_fault(Fault::Unknown);
+    let card = ap.issue_card(&issue).map_err(e)?;
+    println!("  cardNo {}", card.card_no);
+    check(
+        emulator.hits_for(&request_id) == 2,
+        "U answer retried once with the same requestId",
+    )?;
+    check(emulator.cards_issued() == 1, "platform issued exactly one card")?;
+
+    println!("== 3. platform -> merchant: inquireCardDetail, updateCardDetail, inquireMemberAssets");
+    let calls = [
+        (
+            "inquireCardDetail",
+            json!({"appId": registration.app_id, "cardNo": card.card_no}),
+        ),
+        (
+            "updateCardDetail",
+            json!({"cardNo": card.card_no, "requestTime": now_iso(), "cardFields": [{"fieldCode": "USER_NAME", "fieldValue": "Jane"}]}),
+        ),
+        (
+            "inquireMemberAssets",
+            json!({"cardNo": card.card_no, "assetTypes": ["POINT", "BALANCE"]}),
+        ),
+    ];
+    for (api, body) in calls {
+        let body = serde_json::to_vec(&body).map_err(|x| x.to_string())?;
+        let req: HttpRequest = platform
+            .request(&PlatformDriver::target_for(api), &body, &now_iso(), Tamper::None)
+            .map_err(e)?;
+        let Begin::Decide(mut call) = ap.begin(&req, now_ms()) else {
+            return Err(format!("{api} refused"));
+        };
+        let (level, points) = crm.members.get(&registration.customer_id).cloned().unwrap_or_default();
+        let decision = match call.request() {
+            InboundRequest::InquireCardDetail(_) => json!({"cardFields": [
+                {"fieldCode": "LEVEL", "fieldValue": level},
+                {"fieldCode": "POINT", "fieldValue": points.to_string()},
+                {"fieldCode": "BALANCE", "fieldValue": {"value": 1500, "currency": "SGD"}}]}),
+            InboundRequest::UpdateCardDetail(u) => {
+                println!("  CRM applies {} changed field(s)", u.card_fields.len());
+                json!({})
+            }
+            InboundRequest::InquireMemberAssets(_) => json!({"assetDetails": [
+                {"assetType": "POINT", "assetValue": json!({"balance": points}).to_string()},
+                {"assetType": "BALANCE", "assetValue": json!({"value": 1500, "currency": "SGD"}).to_string()}]}),
+            InboundRequest::NotifyCardRegistration(_) => json!({}),
+        };
+        let answer = ap
+            .finish(&mut call, decision.to_string().as_bytes(), now_ms())
+            .map_err(e)?;
+        check(
+            result_status(&answer.body) == "S SUCCESS",
+            &format!("{api} answered S SUCCESS"),
+        )?;
+    }
+
+    println!("== 4. platform unreachable during issueCard; resumed after a restart");
+    drop(ap);
+    let mut impatient = config.clone();
+    impatient.retry.max_attempts = 2;
+    let mut second = issue.clone();
+    second.request_id = format!("{request_id}B");
+    emulator.push_fault(Fault::HttpStatus(503));
+    emulator.push_fault(Fault::HttpStatus(503));
+    let err = open(&db, &impatient)?
+        .issue_card(&second)
+        .map_err(|x| x.kind())
+        .unwrap_err();
+    check(
+        err == cardbridge::ErrorKind::RemoteUnknown,
+        "outcome unknown after retries: kept pending in the outbox",
+    )?;
+    // "restart": a new process opens the same store and resumes what is pending.
+    let ap = open(&db, &config)?;
+    let resumed = ap.resume_pending().map_err(e)?;
+    check(
+        resumed.len() == 1 && resumed[0].1.is_ok(),
+        "pending issueCard resumed and completed after restart",
+    )?;
+    check(
+        emulator.hits_for(&second.request_id) == 3,
+        "same requestId on every attempt",
+    )?;
+    check(emulator.cards_issued() == 2, "still exactly one card per requestId")?;
+
+    println!("demo finished: every flow behaved as specified");
+    if !std::env::args().any(|a| a == "--db") {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+    }
+    Ok(())
+}
