@@ -46,6 +46,56 @@
 
 
 /**
+ * `cardbridge_alipayplus_call_api` value for `notifyCardRegistration`.
+ */
+#define CARDBRIDGE_ALIPAYPLUS_API_NOTIFY_CARD_REGISTRATION 1
+
+/**
+ * `cardbridge_alipayplus_call_api` value for `inquireCardDetail`.
+ */
+#define CARDBRIDGE_ALIPAYPLUS_API_INQUIRE_CARD_DETAIL 2
+
+/**
+ * `cardbridge_alipayplus_call_api` value for `updateCardDetail`.
+ */
+#define CARDBRIDGE_ALIPAYPLUS_API_UPDATE_CARD_DETAIL 3
+
+/**
+ * `cardbridge_alipayplus_call_api` value for `inquireMemberAssets`.
+ */
+#define CARDBRIDGE_ALIPAYPLUS_API_INQUIRE_MEMBER_ASSETS 4
+
+/**
+ * `tamper` value of `cardbridge_platform_driver_request`: correctly signed.
+ */
+#define CARDBRIDGE_TAMPER_NONE 0
+
+/**
+ * `tamper` value: one letter or digit of the body changed after signing.
+ */
+#define CARDBRIDGE_TAMPER_BODY_BYTE 1
+
+/**
+ * `tamper` value: signed with a freshly generated key (slow: generates an RSA key).
+ */
+#define CARDBRIDGE_TAMPER_WRONG_KEY 2
+
+/**
+ * `tamper` value: no `Signature` header.
+ */
+#define CARDBRIDGE_TAMPER_UNSIGNED 3
+
+/**
+ * `tamper` value: a `Signature` header without its `signature=` key.
+ */
+#define CARDBRIDGE_TAMPER_MALFORMED_HEADER 4
+
+/**
+ * `tamper` value: signed for, and carrying, another `Client-Id`.
+ */
+#define CARDBRIDGE_TAMPER_WRONG_CLIENT_ID 5
+
+/**
  * Major version of the library the header was generated from.
  */
 #define CARDBRIDGE_VERSION_MAJOR 0
@@ -190,6 +240,37 @@ typedef uint32_t cardbridge_result;
 #endif // __cplusplus
 
 /**
+ * One merchant's Alipay+ integration: configuration, keys, the store, the
+ * `issueCard` client and the inbound handler.
+ *
+ * Immutable and shareable: every function taking a
+ * `const cardbridge_alipayplus *` may run on several threads at once on the
+ * same handle (concurrent duplicates are arbitrated by the store).
+ */
+typedef struct cardbridge_alipayplus cardbridge_alipayplus;
+
+/**
+ * A verified, validated platform call waiting for the host's decision,
+ * returned by `cardbridge_alipayplus_begin`.
+ *
+ * One owner: it must not be used from two threads at the same time. While it
+ * exists, a `notifyCardRegistration` holds a claim on its requestId, so
+ * duplicates are answered "unknown, retry"; freeing it undecided releases the
+ * claim at once.
+ */
+typedef struct cardbridge_alipayplus_call cardbridge_alipayplus_call;
+
+/**
+ * Test support: a loopback emulator of the Alipay+ platform's `issueCard`
+ * endpoint (plain HTTP on `127.0.0.1`, a free port). It verifies the
+ * merchant's signature, issues cards idempotently by requestId, signs its
+ * answers with the test platform key and can inject faults.
+ *
+ * Functions taking a `const cardbridge_emulator *` may run concurrently.
+ */
+typedef struct cardbridge_emulator cardbridge_emulator;
+
+/**
  * Detail of a failed call: result code, message and, when relevant, the
  * field path, the broken limit and what the remote platform answered.
  *
@@ -203,6 +284,18 @@ typedef uint32_t cardbridge_result;
 typedef struct cardbridge_error cardbridge_error;
 
 /**
+ * An HTTP request owned by the library: method, request-target, headers in
+ * order, and the exact body bytes. Test support hands these out (see
+ * `cardbridge_platform_driver_request`) so a C host can feed them to its
+ * inbound handler.
+ *
+ * Ownership: functions that return one say so; the caller releases it with
+ * `cardbridge_http_request_free`. Accessors only read it, so they may run
+ * concurrently on one request.
+ */
+typedef struct cardbridge_http_request cardbridge_http_request;
+
+/**
  * An HTTP response owned by the library: status, headers in order, and the
  * exact body bytes.
  *
@@ -211,6 +304,13 @@ typedef struct cardbridge_error cardbridge_error;
  * concurrently on one response.
  */
 typedef struct cardbridge_http_response cardbridge_http_response;
+
+/**
+ * Test support: builds platform → merchant requests the way the platform
+ * does, signed with the (test) platform key or deliberately spoiled.
+ * Immutable and shareable between threads.
+ */
+typedef struct cardbridge_platform_driver cardbridge_platform_driver;
 
 /**
  * An RSA private key (at least 2048 bits), immutable and shareable between
@@ -222,6 +322,13 @@ typedef struct cardbridge_private_key cardbridge_private_key;
  * An RSA public key (at least 2048 bits), immutable and shareable between threads.
  */
 typedef struct cardbridge_public_key cardbridge_public_key;
+
+/**
+ * A durable store: an embedded SQLite database (production) or memory
+ * (tests). Immutable and shareable between threads; several integrations
+ * may use one store, and each keeps its own reference.
+ */
+typedef struct cardbridge_store cardbridge_store;
 
 /**
  * A byte buffer allocated by the library.
@@ -292,6 +399,294 @@ CARDBRIDGE_API cardbridge_result cardbridge_test_panic(struct cardbridge_error *
 #endif
 
 /**
+ * Builds an Alipay+ integration from a JSON configuration.
+ *
+ * `config_json` (UTF-8, `config_json_len` bytes, only read during the call)
+ * holds `client_id`, `merchant_private_key` and `platform_public_key` (PEM
+ * text) and optionally `base_url` (needed for `issueCard`), `path_prefix`,
+ * `key_version`, `platform_public_keys_by_version`, `sign_responses`,
+ * `inbound_public_prefix`, `max_clock_skew_ms`, `time_offset_minutes`,
+ * `connect_timeout_ms`, `read_timeout_ms`, `extra_ca_pem`,
+ * `retry` (`max_attempts`, `base_delay_ms`, `max_delay_ms`, `deadline_ms`),
+ * `idempotency_retention_days`, `claim_lease_ms` and `store_path`.
+ *
+ * `store` may be NULL: then the SQLite store at `store_path` is opened
+ * (created if needed). Otherwise the integration keeps its own reference to
+ * `store` (Borrowed: `store` is only read during the call; the caller may
+ * free it right after) and `store_path` is ignored.
+ *
+ * On success `*alipayplus_out` receives the integration. Ownership: the
+ * caller owns `*alipayplus_out` and must release it with
+ * `cardbridge_alipayplus_free`.
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8`,
+ * `CARDBRIDGE_RESULT_INVALID_CONFIG` (bad JSON, unknown member, missing
+ * member, inconsistent value, no `store_path` without `store`, store cannot
+ * be opened), `CARDBRIDGE_RESULT_INVALID_KEY` (the message names the key
+ * member and never echoes key material). On failure `*alipayplus_out` is
+ * unchanged and, if `error_out` is not NULL, `*error_out` receives an error
+ * the caller must release with `cardbridge_error_free`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_alipayplus_new(const char *config_json,
+                                            size_t config_json_len,
+                                            const struct cardbridge_store *store,
+                                            const struct cardbridge_alipayplus **alipayplus_out,
+                                            struct cardbridge_error **error_out);
+
+/**
+ * Releases the caller's reference to an integration. NULL is a no-op.
+ *
+ * Ownership: takes `alipayplus`, which must not be used afterwards. Calls
+ * still pending (`cardbridge_alipayplus_call`) stay valid objects, but are
+ * finished through an integration handle, so keep one until they are done.
+ */
+CARDBRIDGE_API void cardbridge_alipayplus_free(const struct cardbridge_alipayplus *alipayplus);
+
+/**
+ * Issues a membership card (`issueCard`): validates the request, records it
+ * in the durable outbox, signs and sends it, retrying ambiguous outcomes
+ * (`U`, rate limiting, HTTP errors, timeouts, unverifiable answers) with
+ * backoff and the very same body. Blocks for the whole retry budget at most.
+ *
+ * `request_json` (UTF-8, `request_json_len` bytes, only read during the
+ * call) is the `issueCard` request in wire format, e.g. the output of
+ * `cardbridge_alipayplus_build_issue_card`. The same requestId always means
+ * the same request: a later call returns the stored outcome without sending.
+ *
+ * On success `*response_out` receives the platform's verified answer body
+ * (wire JSON, `result` `S` and `cardNo`), byte for byte, followed by a NUL.
+ * Ownership: the caller owns `*response_out` and must release it with
+ * `cardbridge_bytes_free`.
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8`,
+ * `CARDBRIDGE_RESULT_INVALID_JSON`, `CARDBRIDGE_RESULT_VALIDATION` (field
+ * path such as `issueCard.externalCustomerId` and limit in the error; nothing
+ * was stored or sent), `CARDBRIDGE_RESULT_INVALID_CONFIG` (no `base_url`),
+ * `CARDBRIDGE_RESULT_IDEMPOTENCY_CONFLICT` (requestId already used with
+ * another body), `CARDBRIDGE_RESULT_REMOTE_FAILED` (final `F`; the platform's
+ * code and message are in the error), `CARDBRIDGE_RESULT_REMOTE_UNKNOWN`
+ * (no definite answer within the budget: call again later with the same
+ * request, or use `cardbridge_alipayplus_resume_pending`),
+ * `CARDBRIDGE_RESULT_INTERNAL` (store failure). On failure `*response_out`
+ * is unchanged; `error_out` as for `cardbridge_alipayplus_new`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_alipayplus_issue_card(const struct cardbridge_alipayplus *alipayplus,
+                                                   const char *request_json,
+                                                   size_t request_json_len,
+                                                   struct cardbridge_bytes *response_out,
+                                                   struct cardbridge_error **error_out);
+
+/**
+ * Builds a validated `issueCard` request from the `notifyCardRegistration`
+ * request it answers, reusing its `appId`, `customerBelongsTo`, `requestId`
+ * and `customerId` as `alipayplus-mpp.md` §7.2 recommends.
+ *
+ * Inputs (UTF-8, pointer plus length, only read during the call):
+ * `registration_json`, the registration body as received (e.g.
+ * `cardbridge_alipayplus_call_request`); `external_customer_id`, the
+ * merchant's user ID; `register_date`, an ISO 8601 date-time with offset;
+ * `card_fields_json`, a JSON array of `{"fieldCode":..,"fieldValue":..}`
+ * objects (`BALANCE` takes an Amount object).
+ *
+ * On success `*request_out` receives the request as compact wire JSON
+ * followed by a NUL, ready for `cardbridge_alipayplus_issue_card` (add
+ * optional members such as `externalCardNo` there if needed). Ownership: the
+ * caller owns `*request_out` and must release it with `cardbridge_bytes_free`.
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8`,
+ * `CARDBRIDGE_RESULT_INVALID_JSON` (field `notifyCardRegistration` or
+ * `card_fields_json`), `CARDBRIDGE_RESULT_VALIDATION` (field path such as
+ * `issueCard.externalCustomerId` or `issueCard.cardFields[1].fieldCode`, and
+ * the limit). On failure `*request_out` is unchanged; `error_out` as for
+ * `cardbridge_alipayplus_new`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_alipayplus_build_issue_card(const char *registration_json,
+                                                         size_t registration_json_len,
+                                                         const char *external_customer_id,
+                                                         size_t external_customer_id_len,
+                                                         const char *register_date,
+                                                         size_t register_date_len,
+                                                         const char *card_fields_json,
+                                                         size_t card_fields_json_len,
+                                                         struct cardbridge_bytes *request_out,
+                                                         struct cardbridge_error **error_out);
+
+/**
+ * Re-sends every pending `issueCard` of the store (e.g. at start-up after a
+ * crash), each with its original body and the usual retry budget. Blocks
+ * until every entry has been tried.
+ *
+ * On success `*report_out` receives a JSON array (followed by a NUL), one
+ * element per pending entry, oldest first:
+ * `{"id":"<outbox id>","ok":true,"response":<verified answer JSON>}` or
+ * `{"id":"<outbox id>","ok":false,"code":<result code>,"name":"CARDBRIDGE_RESULT_...","message":"..."}`;
+ * `[]` when nothing was pending. Entries still unknown stay pending for the
+ * next call. Ownership: the caller owns `*report_out` and must release it
+ * with `cardbridge_bytes_free`.
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_CONFIG`
+ * (no `base_url`), `CARDBRIDGE_RESULT_INTERNAL` (the store cannot be read).
+ * On failure `*report_out` is unchanged; `error_out` as for
+ * `cardbridge_alipayplus_new`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_alipayplus_resume_pending(const struct cardbridge_alipayplus *alipayplus,
+                                                       struct cardbridge_bytes *report_out,
+                                                       struct cardbridge_error **error_out);
+
+/**
+ * Step 1 of handling a platform → merchant call: verifies the signature,
+ * validates the body and, for `notifyCardRegistration`, claims its requestId
+ * in the store.
+ *
+ * Inputs, all only read during the call: `method` and `target` (the
+ * request-target as received: path plus `?query`) as UTF-8; `headers`, an
+ * array of `headers_len` header views (NULL allowed when 0); `body`, the raw
+ * body bytes exactly as received (`body_len` bytes, NULL allowed when 0);
+ * `now_unix_ms`, the current Unix time in milliseconds.
+ *
+ * On success exactly one of the two outputs is non-NULL and the other is set
+ * to NULL:
+ * * `*response_out`: the answer to send now (HTTP 200, signed), without
+ *   involving the host: bad signature (`ACCESS_DENIED`), invalid field
+ *   (`PARAM_ILLEGAL`), unknown path, the stored answer of a duplicate
+ *   (byte-identical body), or `U` for a duplicate still in progress.
+ *   Ownership: the caller owns `*response_out` and must release it with
+ *   `cardbridge_http_response_free`.
+ * * `*call_out`: the host must decide: read `cardbridge_alipayplus_call_api`
+ *   and `cardbridge_alipayplus_call_request`, then call
+ *   `cardbridge_alipayplus_finish` (or `cardbridge_alipayplus_finish_unknown`).
+ *   Ownership: the caller owns `*call_out` and must release it with
+ *   `cardbridge_alipayplus_call_free`.
+ *
+ * Problems with the platform's request are answers, not errors. Errors:
+ * `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8` (method,
+ * target or a header). On failure neither output is written; `error_out` as
+ * for `cardbridge_alipayplus_new`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_alipayplus_begin(const struct cardbridge_alipayplus *alipayplus,
+                                              const char *method,
+                                              size_t method_len,
+                                              const char *target,
+                                              size_t target_len,
+                                              const struct cardbridge_header *headers,
+                                              size_t headers_len,
+                                              const uint8_t *body,
+                                              size_t body_len,
+                                              int64_t now_unix_ms,
+                                              struct cardbridge_http_response **response_out,
+                                              struct cardbridge_alipayplus_call **call_out,
+                                              struct cardbridge_error **error_out);
+
+/**
+ * Which API a pending call is: `CARDBRIDGE_ALIPAYPLUS_API_NOTIFY_CARD_REGISTRATION`
+ * (1), `_INQUIRE_CARD_DETAIL` (2), `_UPDATE_CARD_DETAIL` (3) or
+ * `_INQUIRE_MEMBER_ASSETS` (4); 0 when `call` is NULL.
+ */
+CARDBRIDGE_API
+uint32_t cardbridge_alipayplus_call_api(const struct cardbridge_alipayplus_call *call);
+
+/**
+ * Gives a view of the request body of a pending call: the validated JSON
+ * exactly as received (wire format), `*json_out` (never NULL on success) and
+ * `*json_len_out`.
+ *
+ * Borrowed: the bytes are valid until `call` is freed; they are not
+ * NUL-terminated. Both outputs are written only on success. Errors:
+ * `CARDBRIDGE_RESULT_NULL_PARAMETER`; `error_out` as for
+ * `cardbridge_alipayplus_new`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_alipayplus_call_request(const struct cardbridge_alipayplus_call *call,
+                                                     const uint8_t **json_out,
+                                                     size_t *json_len_out,
+                                                     struct cardbridge_error **error_out);
+
+/**
+ * Step 2: turns the host's decision into the signed answer for a pending
+ * call. Does not consume `call` (free it afterwards with
+ * `cardbridge_alipayplus_call_free`).
+ *
+ * `decision_json` (UTF-8, only read during the call) is the answer body in
+ * wire format; `result` may be left out for success, so `{}` means
+ * `S SUCCESS`. Allowed results: `S SUCCESS`, `F PROCESS_FAIL`,
+ * `F PARAM_ILLEGAL`, `F ACCESS_DENIED`, `U UNKNOWN_EXCEPTION`. A final answer
+ * (`S`/`F`) of a `notifyCardRegistration` is stored durably before this
+ * returns, so duplicates get the same bytes; `U` releases the claim.
+ * `now_unix_ms` is the current Unix time in milliseconds.
+ *
+ * On success `*response_out` receives the answer (HTTP 200, signed).
+ * Ownership: the caller owns `*response_out` and must release it with
+ * `cardbridge_http_response_free`.
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8`,
+ * `CARDBRIDGE_RESULT_INVALID_JSON` and `CARDBRIDGE_RESULT_VALIDATION` (field
+ * path such as `notifyCardRegistrationResponse.result.resultCode`; the call
+ * stays usable, so the host can correct its decision),
+ * `CARDBRIDGE_RESULT_ALREADY_USED` (the call was already finished; field
+ * `call`), `CARDBRIDGE_RESULT_INTERNAL` (store failure; the call stays
+ * usable). On failure `*response_out` is unchanged; `error_out` as for
+ * `cardbridge_alipayplus_new`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_alipayplus_finish(const struct cardbridge_alipayplus *alipayplus,
+                                               struct cardbridge_alipayplus_call *call,
+                                               const char *decision_json,
+                                               size_t decision_json_len,
+                                               int64_t now_unix_ms,
+                                               struct cardbridge_http_response **response_out,
+                                               struct cardbridge_error **error_out);
+
+/**
+ * Finishes a pending call the host cannot decide now (its own error or
+ * timeout) with `U UNKNOWN_EXCEPTION`, so the platform retries later; a
+ * `notifyCardRegistration` claim is released. Does not consume `call`.
+ *
+ * On success `*response_out` receives the answer (HTTP 200, signed).
+ * Ownership: the caller owns `*response_out` and must release it with
+ * `cardbridge_http_response_free`.
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_ALREADY_USED`
+ * (field `call`), `CARDBRIDGE_RESULT_INTERNAL`. On failure `*response_out`
+ * is unchanged; `error_out` as for `cardbridge_alipayplus_new`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_alipayplus_finish_unknown(const struct cardbridge_alipayplus *alipayplus,
+                                                       struct cardbridge_alipayplus_call *call,
+                                                       int64_t now_unix_ms,
+                                                       struct cardbridge_http_response **response_out,
+                                                       struct cardbridge_error **error_out);
+
+/**
+ * Releases a pending call. NULL is a no-op. A call freed without a decision
+ * releases its `notifyCardRegistration` claim, so the platform's next retry
+ * reaches the host again.
+ *
+ * Ownership: takes `call`; it and every view obtained from it must not be
+ * used afterwards.
+ */
+CARDBRIDGE_API void cardbridge_alipayplus_call_free(struct cardbridge_alipayplus_call *call);
+
+/**
+ * Deletes inbound idempotency records older than the configured retention
+ * (`idempotency_retention_days`, default 30) at `now_unix_ms`.
+ *
+ * On success `*purged_out` receives the number of records deleted.
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INTERNAL`
+ * (store failure). On failure `*purged_out` is unchanged; `error_out` as for
+ * `cardbridge_alipayplus_new`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_alipayplus_purge_expired(const struct cardbridge_alipayplus *alipayplus,
+                                                      int64_t now_unix_ms,
+                                                      size_t *purged_out,
+                                                      struct cardbridge_error **error_out);
+
+/**
  * Releases the buffer held by `bytes` (wiping it first, since it may hold
  * personal data) and sets `data` to NULL and `len` to 0.
  *
@@ -349,6 +744,267 @@ cardbridge_result cardbridge_http_response_body(const struct cardbridge_http_res
  * be used afterwards.
  */
 CARDBRIDGE_API void cardbridge_http_response_free(struct cardbridge_http_response *response);
+
+/**
+ * Gives a view of the request method (e.g. `POST`): `*method_out` (never
+ * NULL on success) and `*method_len_out`.
+ *
+ * Borrowed: the text is valid until `request` is freed; it is not
+ * NUL-terminated. Both outputs are written only on success. Errors:
+ * `CARDBRIDGE_RESULT_NULL_PARAMETER`; `error_out` as for every fallible function.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_http_request_method(const struct cardbridge_http_request *request,
+                                                 const char **method_out,
+                                                 size_t *method_len_out,
+                                                 struct cardbridge_error **error_out);
+
+/**
+ * Gives a view of the request-target (path plus `?query`, as on the wire):
+ * `*target_out` (never NULL on success) and `*target_len_out`.
+ *
+ * Borrowed: the text is valid until `request` is freed; it is not
+ * NUL-terminated. Both outputs are written only on success. Errors:
+ * `CARDBRIDGE_RESULT_NULL_PARAMETER`; `error_out` as for every fallible function.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_http_request_target(const struct cardbridge_http_request *request,
+                                                 const char **target_out,
+                                                 size_t *target_len_out,
+                                                 struct cardbridge_error **error_out);
+
+/**
+ * The number of headers in `request` (0 when `request` is NULL).
+ */
+CARDBRIDGE_API
+size_t cardbridge_http_request_header_count(const struct cardbridge_http_request *request);
+
+/**
+ * Writes a view of header number `index` (from 0, in order) into
+ * `*header_out`.
+ *
+ * Borrowed: the name and value pointers are valid until `request` is freed;
+ * they are not NUL-terminated. Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`,
+ * `CARDBRIDGE_RESULT_INVALID_PARAMETER` when `index` is not below
+ * `cardbridge_http_request_header_count`. `*header_out` is written only on
+ * success; `error_out` as for every fallible function.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_http_request_header(const struct cardbridge_http_request *request,
+                                                 size_t index,
+                                                 struct cardbridge_header *header_out,
+                                                 struct cardbridge_error **error_out);
+
+/**
+ * Gives a view of the body bytes: `*body_out` (never NULL on success, even
+ * for an empty body) and `*body_len_out`.
+ *
+ * Borrowed: the bytes are valid until `request` is freed. Both outputs are
+ * written only on success. Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`;
+ * `error_out` as for every fallible function.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_http_request_body(const struct cardbridge_http_request *request,
+                                               const uint8_t **body_out,
+                                               size_t *body_len_out,
+                                               struct cardbridge_error **error_out);
+
+/**
+ * Releases a request. NULL is a no-op.
+ *
+ * Ownership: takes `request`; it and every view obtained from it must not
+ * be used afterwards.
+ */
+CARDBRIDGE_API void cardbridge_http_request_free(struct cardbridge_http_request *request);
+
+/**
+ * Test support: starts the emulator on `127.0.0.1` on a free port.
+ *
+ * `config_json` (UTF-8, only read during the call):
+ * `{"platform_private_key":"<PEM>","merchant_public_key":"<PEM>","client_id":"...",
+ * "path_prefix":"/api/open","key_version":"1"}`; the last two are optional
+ * (defaults shown). Point the integration's `base_url` at
+ * `cardbridge_emulator_base_url` and use the same `path_prefix`.
+ *
+ * On success `*emulator_out` receives the running emulator. Ownership: the
+ * caller owns `*emulator_out` and must release it with
+ * `cardbridge_emulator_free`, which stops it.
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8`,
+ * `CARDBRIDGE_RESULT_INVALID_CONFIG` (bad JSON, missing or unknown member,
+ * empty `client_id` or `key_version`, bad `path_prefix`, no free port),
+ * `CARDBRIDGE_RESULT_INVALID_KEY`. On failure `*emulator_out` is unchanged
+ * and, if `error_out` is not NULL, `*error_out` receives an error the caller
+ * must release with `cardbridge_error_free`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_emulator_alipayplus_start(const char *config_json,
+                                                       size_t config_json_len,
+                                                       struct cardbridge_emulator **emulator_out,
+                                                       struct cardbridge_error **error_out);
+
+/**
+ * Test support: writes the emulator's base URL, `http://127.0.0.1:<port>`
+ * (no path), into `*url_out` as text followed by a NUL.
+ *
+ * Ownership: the caller owns `*url_out` and must release it with
+ * `cardbridge_bytes_free`. Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`;
+ * `error_out` as for `cardbridge_emulator_alipayplus_start`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_emulator_base_url(const struct cardbridge_emulator *emulator,
+                                               struct cardbridge_bytes *url_out,
+                                               struct cardbridge_error **error_out);
+
+/**
+ * Test support: queues a fault for a later `issueCard` request (first in,
+ * first out; each fault is used up by exactly one request).
+ *
+ * `fault_json` (UTF-8, only read during the call) is an object whose
+ * `"fault"` is one of: `"unknown"` (answer `U`), `"fail"` (answer `F` with
+ * optional `"code"`, default `PROCESS_FAIL`, and `"message"`),
+ * `"traffic_limit"` (`F REQUEST_TRAFFIC_EXCEED_LIMIT`), `"http_status"`
+ * (plain-text answer with `"status"`, 100–599), `"delay"` (process, then
+ * answer after `"delay_ms"`, at most 600000), `"drop"` (process, then close
+ * without answering), `"unsigned"` / `"bad_signature"` (process, then answer
+ * without / with a wrong signature), `"no_card_no"` (`S` without `cardNo`).
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8`,
+ * `CARDBRIDGE_RESULT_INVALID_JSON`, `CARDBRIDGE_RESULT_VALIDATION` (field
+ * path such as `fault_json.fault` or `fault_json.status`, and the limit);
+ * nothing is queued then. `error_out` as for
+ * `cardbridge_emulator_alipayplus_start`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_emulator_push_fault(const struct cardbridge_emulator *emulator,
+                                                 const char *fault_json,
+                                                 size_t fault_json_len,
+                                                 struct cardbridge_error **error_out);
+
+/**
+ * Test support: how many `issueCard` requests carried this requestId
+ * (faulted and refused ones included). 0 when a pointer is NULL or the text
+ * is not UTF-8. `request_id` is only read during the call.
+ */
+CARDBRIDGE_API
+size_t cardbridge_emulator_hits(const struct cardbridge_emulator *emulator,
+                                const char *request_id,
+                                size_t request_id_len);
+
+/**
+ * Test support: every `issueCard` request received, including refused and
+ * faulted ones (0 when `emulator` is NULL).
+ */
+CARDBRIDGE_API
+size_t cardbridge_emulator_issue_card_hits(const struct cardbridge_emulator *emulator);
+
+/**
+ * Test support: distinct requestIds that got a card (0 when `emulator` is NULL).
+ */
+CARDBRIDGE_API size_t cardbridge_emulator_cards_issued(const struct cardbridge_emulator *emulator);
+
+/**
+ * Test support: stops the emulator (joining its threads) and releases it.
+ * NULL is a no-op.
+ *
+ * Ownership: takes `emulator`, which must not be used afterwards.
+ */
+CARDBRIDGE_API void cardbridge_emulator_free(struct cardbridge_emulator *emulator);
+
+/**
+ * Test support: a driver signing platform → merchant requests with
+ * `platform_private_key_pem` for `client_id`, emitting
+ * `keyVersion=<key_version>` (an empty `key_version` means `1`).
+ *
+ * All three texts are UTF-8, pointer plus length, only read during the call.
+ * On success `*driver_out` receives the driver. Ownership: the caller owns
+ * `*driver_out` and must release it with `cardbridge_platform_driver_free`.
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8`,
+ * `CARDBRIDGE_RESULT_INVALID_KEY`, `CARDBRIDGE_RESULT_INVALID_CONFIG` (empty
+ * `client_id`). On failure `*driver_out` is unchanged; `error_out` as for
+ * `cardbridge_emulator_alipayplus_start`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_platform_driver_new(const char *platform_private_key_pem,
+                                                 size_t platform_private_key_pem_len,
+                                                 const char *client_id,
+                                                 size_t client_id_len,
+                                                 const char *key_version,
+                                                 size_t key_version_len,
+                                                 const struct cardbridge_platform_driver **driver_out,
+                                                 struct cardbridge_error **error_out);
+
+/**
+ * Test support: releases the caller's reference to a driver. NULL is a no-op.
+ *
+ * Ownership: takes `driver`, which must not be used afterwards.
+ */
+CARDBRIDGE_API
+void cardbridge_platform_driver_free(const struct cardbridge_platform_driver *driver);
+
+/**
+ * Test support: builds a platform → merchant `POST` to `target` (the
+ * merchant-side request-target, e.g.
+ * `/v2/pds/memberships/notifyCardRegistration`) carrying `body`, with the
+ * headers `Content-Type`, `Client-Id`, `Request-Time` (= `request_time`, e.g.
+ * `2026-11-23T10:00:00.000+00:00`) and `Signature`, spoiled as `tamper`
+ * says (`CARDBRIDGE_TAMPER_*`).
+ *
+ * `target` and `request_time` are UTF-8 and `body` raw bytes, each pointer
+ * plus length, only read during the call. On success `*request_out`
+ * receives the request; pass its parts to `cardbridge_alipayplus_begin`.
+ * Ownership: the caller owns `*request_out` and must release it with
+ * `cardbridge_http_request_free`.
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8`,
+ * `CARDBRIDGE_RESULT_INVALID_PARAMETER` (unknown `tamper`, field `tamper`).
+ * On failure `*request_out` is unchanged; `error_out` as for
+ * `cardbridge_emulator_alipayplus_start`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_platform_driver_request(const struct cardbridge_platform_driver *driver,
+                                                     const char *target,
+                                                     size_t target_len,
+                                                     const uint8_t *body,
+                                                     size_t body_len,
+                                                     const char *request_time,
+                                                     size_t request_time_len,
+                                                     uint32_t tamper,
+                                                     struct cardbridge_http_request **request_out,
+                                                     struct cardbridge_error **error_out);
+
+/**
+ * Test support: whether `response` is the merchant's answer to `request`
+ * signed with `merchant_key` as `alipayplus-mpp.md` §4.8 requires
+ * (`Signature` and `Response-Time` present, matching `Client-Id`, signature
+ * over the request's method and target, the response time and the exact
+ * body). False when a pointer is NULL.
+ *
+ * Borrowed: all three objects are only read during the call.
+ */
+CARDBRIDGE_API
+bool cardbridge_platform_driver_verify_response(const struct cardbridge_public_key *merchant_key,
+                                                const struct cardbridge_http_request *request,
+                                                const struct cardbridge_http_response *response);
+
+/**
+ * Test support: a valid `notifyCardRegistration` body for `request_id`
+ * (modelled on the official sample; it holds personal-looking test data).
+ *
+ * `request_id` is UTF-8, only read during the call. On success `*body_out`
+ * receives compact JSON followed by a NUL. Ownership: the caller owns
+ * `*body_out` and must release it with `cardbridge_bytes_free`.
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8`.
+ * On failure `*body_out` is unchanged; `error_out` as for
+ * `cardbridge_emulator_alipayplus_start`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_emulator_sample_registration(const char *request_id,
+                                                          size_t request_id_len,
+                                                          struct cardbridge_bytes *body_out,
+                                                          struct cardbridge_error **error_out);
 
 /**
  * The constant name of a result code, e.g. `"CARDBRIDGE_RESULT_VALIDATION"`
@@ -538,6 +1194,51 @@ cardbridge_result cardbridge_public_key_from_pem(const char *pem,
  * Ownership: takes `key`, which must not be used afterwards.
  */
 CARDBRIDGE_API void cardbridge_public_key_free(const struct cardbridge_public_key *key);
+
+/**
+ * Opens (creating it if needed) the SQLite store at `path`: WAL journal,
+ * `synchronous=FULL`, schema migrated to the current version.
+ *
+ * `path` is a UTF-8 file path of `path_len` bytes, no NUL terminator needed;
+ * it is only read during the call. On success `*store_out` receives the
+ * store. Ownership: the caller owns `*store_out` and must release it with
+ * `cardbridge_store_free`.
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8`,
+ * `CARDBRIDGE_RESULT_INVALID_CONFIG` (empty path; the file cannot be opened
+ * or written, is not an SQLite database, cannot use WAL, or was written by a
+ * newer cardbridge; the message names the path and says why). On failure `*store_out` is unchanged and, if
+ * `error_out` is not NULL, `*error_out` receives an error the caller must
+ * release with `cardbridge_error_free`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_store_open_sqlite(const char *path,
+                                               size_t path_len,
+                                               const struct cardbridge_store **store_out,
+                                               struct cardbridge_error **error_out);
+
+/**
+ * Creates an in-memory store (lost when the last reference is released), for
+ * tests and demos.
+ *
+ * On success `*store_out` receives the store. Ownership: the caller owns
+ * `*store_out` and must release it with `cardbridge_store_free`.
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`. On failure `*store_out` is
+ * unchanged; `error_out` as for `cardbridge_store_open_sqlite`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_store_new_memory(const struct cardbridge_store **store_out,
+                                              struct cardbridge_error **error_out);
+
+/**
+ * Releases the caller's reference to a store. NULL is a no-op.
+ *
+ * Ownership: takes `store`, which must not be used afterwards. Integrations
+ * built on the store keep their own reference, so this may be called as soon
+ * as they exist; the database closes when the last one is released.
+ */
+CARDBRIDGE_API void cardbridge_store_free(const struct cardbridge_store *store);
 
 /**
  * The library name and version, e.g. `"cardbridge/0.1.0"`. Wrappers compare

@@ -1,11 +1,11 @@
 //! Byte and text exchange (`ffi-conventions.md` §3.4, §5.2): owned output
 //! buffers, borrowed header views, caller-buffer text copies, and the owned
-//! HTTP response handle.
+//! HTTP response and request handles.
 
 use crate::error::{Error, ErrorKind};
 use crate::ffi::error::{cardbridge_error, cardbridge_result};
 use crate::ffi::handle::{Castable, OutParam, OwnershipBox, free_box, to_box_ptr};
-use crate::http::HttpResponse;
+use crate::http::{Header, HttpRequest, HttpResponse};
 use std::ffi::c_char;
 
 /// A byte buffer allocated by the library.
@@ -179,20 +179,7 @@ pub extern "C" fn cardbridge_http_response_header(
     ffi_boundary!(error_out, {
         let response = try_ref!(response);
         let header_out = try_out!(header_out);
-        let (name, value) = response.headers.get(index).ok_or_else(|| {
-            let count = response.headers.len();
-            Error::new(
-                ErrorKind::InvalidParameter,
-                format!("index: {index} is out of range; the response has {count} headers"),
-            )
-            .with_field("index")
-        })?;
-        header_out.write(cardbridge_header {
-            name: name.as_ptr().cast::<c_char>(),
-            name_len: name.len(),
-            value: value.as_ptr().cast::<c_char>(),
-            value_len: value.len(),
-        });
+        header_out.write(header_view(&response.headers, index, "response")?);
         Ok(())
     })
 }
@@ -229,5 +216,159 @@ pub extern "C" fn cardbridge_http_response_free(response: *mut cardbridge_http_r
     ffi_boundary!({
         // SAFETY: `response` is NULL or a response the caller owns and gives up.
         unsafe { free_box(response) }
+    })
+}
+
+/// A borrowed view of header number `index` of `headers`, or
+/// `INVALID_PARAMETER` naming `index` (`owner` says whose headers they are).
+fn header_view(headers: &[Header], index: usize, owner: &str) -> crate::Result<cardbridge_header> {
+    let (name, value) = headers.get(index).ok_or_else(|| {
+        let count = headers.len();
+        Error::new(
+            ErrorKind::InvalidParameter,
+            format!("index: {index} is out of range; the {owner} has {count} headers"),
+        )
+        .with_field("index")
+    })?;
+    Ok(cardbridge_header {
+        name: name.as_ptr().cast::<c_char>(),
+        name_len: name.len(),
+        value: value.as_ptr().cast::<c_char>(),
+        value_len: value.len(),
+    })
+}
+
+/// An HTTP request owned by the library: method, request-target, headers in
+/// order, and the exact body bytes. Test support hands these out (see
+/// `cardbridge_platform_driver_request`) so a C host can feed them to its
+/// inbound handler.
+///
+/// Ownership: functions that return one say so; the caller releases it with
+/// `cardbridge_http_request_free`. Accessors only read it, so they may run
+/// concurrently on one request.
+pub struct cardbridge_http_request {
+    _private: [u8; 0],
+}
+
+impl Castable for cardbridge_http_request {
+    type Ownership = OwnershipBox;
+    type RustType = HttpRequest;
+}
+
+impl cardbridge_http_request {
+    /// Hands `request` to C; the pointer must be released with
+    /// [`cardbridge_http_request_free`].
+    pub fn into_raw(request: HttpRequest) -> *mut cardbridge_http_request {
+        to_box_ptr(request)
+    }
+}
+
+/// Gives a view of the request method (e.g. `POST`): `*method_out` (never
+/// NULL on success) and `*method_len_out`.
+///
+/// Borrowed: the text is valid until `request` is freed; it is not
+/// NUL-terminated. Both outputs are written only on success. Errors:
+/// `CARDBRIDGE_RESULT_NULL_PARAMETER`; `error_out` as for every fallible function.
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_http_request_method(
+    request: *const cardbridge_http_request,
+    method_out: *mut *const c_char,
+    method_len_out: *mut usize,
+    error_out: *mut *mut cardbridge_error,
+) -> cardbridge_result {
+    ffi_boundary!(error_out, {
+        let request = try_ref!(request);
+        let method_out = try_out!(method_out);
+        let method_len_out = try_out!(method_len_out);
+        method_out.write(request.method.as_ptr().cast::<c_char>());
+        method_len_out.write(request.method.len());
+        Ok(())
+    })
+}
+
+/// Gives a view of the request-target (path plus `?query`, as on the wire):
+/// `*target_out` (never NULL on success) and `*target_len_out`.
+///
+/// Borrowed: the text is valid until `request` is freed; it is not
+/// NUL-terminated. Both outputs are written only on success. Errors:
+/// `CARDBRIDGE_RESULT_NULL_PARAMETER`; `error_out` as for every fallible function.
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_http_request_target(
+    request: *const cardbridge_http_request,
+    target_out: *mut *const c_char,
+    target_len_out: *mut usize,
+    error_out: *mut *mut cardbridge_error,
+) -> cardbridge_result {
+    ffi_boundary!(error_out, {
+        let request = try_ref!(request);
+        let target_out = try_out!(target_out);
+        let target_len_out = try_out!(target_len_out);
+        target_out.write(request.target.as_ptr().cast::<c_char>());
+        target_len_out.write(request.target.len());
+        Ok(())
+    })
+}
+
+/// The number of headers in `request` (0 when `request` is NULL).
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_http_request_header_count(request: *const cardbridge_http_request) -> usize {
+    ffi_boundary!({ try_ref!(request).headers.len() })
+}
+
+/// Writes a view of header number `index` (from 0, in order) into
+/// `*header_out`.
+///
+/// Borrowed: the name and value pointers are valid until `request` is freed;
+/// they are not NUL-terminated. Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`,
+/// `CARDBRIDGE_RESULT_INVALID_PARAMETER` when `index` is not below
+/// `cardbridge_http_request_header_count`. `*header_out` is written only on
+/// success; `error_out` as for every fallible function.
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_http_request_header(
+    request: *const cardbridge_http_request,
+    index: usize,
+    header_out: *mut cardbridge_header,
+    error_out: *mut *mut cardbridge_error,
+) -> cardbridge_result {
+    ffi_boundary!(error_out, {
+        let request = try_ref!(request);
+        let header_out = try_out!(header_out);
+        header_out.write(header_view(&request.headers, index, "request")?);
+        Ok(())
+    })
+}
+
+/// Gives a view of the body bytes: `*body_out` (never NULL on success, even
+/// for an empty body) and `*body_len_out`.
+///
+/// Borrowed: the bytes are valid until `request` is freed. Both outputs are
+/// written only on success. Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`;
+/// `error_out` as for every fallible function.
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_http_request_body(
+    request: *const cardbridge_http_request,
+    body_out: *mut *const u8,
+    body_len_out: *mut usize,
+    error_out: *mut *mut cardbridge_error,
+) -> cardbridge_result {
+    ffi_boundary!(error_out, {
+        let request = try_ref!(request);
+        let body_out = try_out!(body_out);
+        let body_len_out = try_out!(body_len_out);
+        body_out.write(request.body.as_ptr());
+        body_len_out.write(request.body.len());
+        Ok(())
+    })
+}
+
+/// Releases a request. NULL is a no-op.
+///
+/// Ownership: takes `request`; it and every view obtained from it must not
+/// be used afterwards.
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_http_request_free(request: *mut cardbridge_http_request) {
+    ffi_boundary!({
+        // SAFETY: `request` is NULL or a request the caller owns and gives up.
+        unsafe { free_box(request) }
     })
 }

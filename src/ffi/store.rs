@@ -1,0 +1,100 @@
+//! The durable store handle: inbound idempotency records and the issueCard
+//! outbox, shared by the integrations built on it.
+
+use crate::ffi::error::{cardbridge_error, cardbridge_result};
+use crate::ffi::handle::{Castable, OwnershipArc, free_arc};
+use crate::store::{MemoryStore, SqliteStore, Store};
+use std::ffi::c_char;
+use std::sync::Arc;
+
+/// The Rust value behind a `cardbridge_store`: a shared store of any kind.
+pub(crate) struct StoreRef(pub(crate) Arc<dyn Store>);
+
+/// A durable store: an embedded SQLite database (production) or memory
+/// (tests). Immutable and shareable between threads; several integrations
+/// may use one store, and each keeps its own reference.
+pub struct cardbridge_store {
+    _private: [u8; 0],
+}
+
+impl Castable for cardbridge_store {
+    type Ownership = OwnershipArc;
+    type RustType = StoreRef;
+}
+
+/// Opens (creating it if needed) the SQLite store at `path`: WAL journal,
+/// `synchronous=FULL`, schema migrated to the current version.
+///
+/// `path` is a UTF-8 file path of `path_len` bytes, no NUL terminator needed;
+/// it is only read during the call. On success `*store_out` receives the
+/// store. Ownership: the caller owns `*store_out` and must release it with
+/// `cardbridge_store_free`.
+///
+/// Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8`,
+/// `CARDBRIDGE_RESULT_INVALID_CONFIG` (empty path; the file cannot be opened
+/// or written, is not an SQLite database, cannot use WAL, or was written by a
+/// newer cardbridge; the message names the path and says why). On failure `*store_out` is unchanged and, if
+/// `error_out` is not NULL, `*error_out` receives an error the caller must
+/// release with `cardbridge_error_free`.
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_store_open_sqlite(
+    path: *const c_char,
+    path_len: usize,
+    store_out: *mut *const cardbridge_store,
+    error_out: *mut *mut cardbridge_error,
+) -> cardbridge_result {
+    ffi_boundary!(error_out, {
+        let store_out = try_out!(store_out);
+        let path = try_str!(path, path_len);
+        if path.is_empty() {
+            return Err(crate::Error::config("path: must not be empty").with_field("path"));
+        }
+        store_out.write_arc(StoreRef(Arc::new(SqliteStore::open(path)?)));
+        Ok(())
+    })
+}
+
+/// Creates an in-memory store (lost when the last reference is released), for
+/// tests and demos.
+///
+/// On success `*store_out` receives the store. Ownership: the caller owns
+/// `*store_out` and must release it with `cardbridge_store_free`.
+///
+/// Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`. On failure `*store_out` is
+/// unchanged; `error_out` as for `cardbridge_store_open_sqlite`.
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_store_new_memory(
+    store_out: *mut *const cardbridge_store,
+    error_out: *mut *mut cardbridge_error,
+) -> cardbridge_result {
+    ffi_boundary!(error_out, {
+        let store_out = try_out!(store_out);
+        store_out.write_arc(StoreRef(Arc::new(MemoryStore::new())));
+        Ok(())
+    })
+}
+
+/// Releases the caller's reference to a store. NULL is a no-op.
+///
+/// Ownership: takes `store`, which must not be used afterwards. Integrations
+/// built on the store keep their own reference, so this may be called as soon
+/// as they exist; the database closes when the last one is released.
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_store_free(store: *const cardbridge_store) {
+    ffi_boundary!({
+        // SAFETY: `store` is NULL or a store reference the caller owns and gives up.
+        unsafe { free_arc(store) }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Arc handles may be used from several threads at once (§5.4).
+    #[test]
+    fn store_handle_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<<cardbridge_store as Castable>::RustType>();
+    }
+}

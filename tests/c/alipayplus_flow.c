@@ -1,0 +1,355 @@
+/* End-to-end Alipay+ flow through the C ABI, as a C host would write it:
+ * emulator, SQLite store, integration from JSON config, a signed
+ * notifyCardRegistration handled with begin -> decide -> finish, duplicate
+ * replay, a tampered request, issueCard built from the registration and sent
+ * through a fault, validation detail, NULL parameters, and every object freed.
+ *
+ * Usage: alipayplus_flow <keys dir with trailing '/'> [sqlite path]
+ * Prints one line per check; exits 0 only if every check passed.
+ * Built and run (also under valgrind) by tests/c_programs.rs. */
+#define _POSIX_C_SOURCE 200809L /* mkstemp, unlink, close */
+
+#include <unistd.h>
+
+#include "common.h"
+
+#define CLIENT_ID "2022TEST_CLIENT"
+#define NOTIFY "/v2/pds/memberships/notifyCardRegistration"
+#define REQUEST_TIME "2026-11-23T10:00:00.000+00:00"
+#define REQUEST_ID "C-REG-1"
+#define REGISTER_DATE "2026-11-23T18:00:00+08:00"
+#define CARD_FIELDS                                                                                \
+    "[{\"fieldCode\":\"POINT\",\"fieldValue\":\"120\"},"                                           \
+    "{\"fieldCode\":\"BALANCE\",\"fieldValue\":{\"value\":100,\"currency\":\"SGD\"}}]"
+
+#define S(lit) lit, sizeof(lit) - 1 /* a string literal as pointer + length */
+
+/* What cardbridge_alipayplus_begin produced. */
+typedef struct {
+    cardbridge_http_response *response;
+    cardbridge_alipayplus_call *call;
+} began;
+
+/* Feeds a driver-made request to the integration, reading it back through
+ * the request accessors as a host reads its HTTP server's request. */
+static began handle(const cardbridge_alipayplus *ap, const cardbridge_http_request *req) {
+    began out = {NULL, NULL};
+    cardbridge_error *err = NULL;
+    const char *method = NULL, *target = NULL;
+    size_t method_len = 0, target_len = 0, body_len = 0;
+    const uint8_t *body = NULL;
+    require(cardbridge_http_request_method(req, &method, &method_len, &err) == CARDBRIDGE_RESULT_OK, "request method");
+    require(cardbridge_http_request_target(req, &target, &target_len, &err) == CARDBRIDGE_RESULT_OK, "request target");
+    require(cardbridge_http_request_body(req, &body, &body_len, &err) == CARDBRIDGE_RESULT_OK, "request body");
+    size_t count = cardbridge_http_request_header_count(req);
+    cardbridge_header *headers = calloc(count ? count : 1, sizeof *headers);
+    require(headers != NULL, "calloc");
+    for (size_t i = 0; i < count; i++) {
+        require(cardbridge_http_request_header(req, i, &headers[i], &err) == CARDBRIDGE_RESULT_OK, "request header");
+    }
+    cardbridge_result rc = cardbridge_alipayplus_begin(ap, method, method_len, target, target_len, headers, count,
+                                                       body, body_len, now_unix_ms(), &out.response, &out.call, &err);
+    free(headers);
+    if (rc != CARDBRIDGE_RESULT_OK) {
+        report_error("begin", rc, err);
+        require(0, "cardbridge_alipayplus_begin");
+    }
+    require((out.response == NULL) != (out.call == NULL), "begin sets exactly one of response / call");
+    return out;
+}
+
+static cardbridge_http_request *mint(const cardbridge_platform_driver *driver, const char *body, size_t body_len,
+                                     uint32_t tamper) {
+    cardbridge_http_request *req = NULL;
+    cardbridge_error *err = NULL;
+    cardbridge_result rc = cardbridge_platform_driver_request(driver, S(NOTIFY), (const uint8_t *)body, body_len,
+                                                              S(REQUEST_TIME), tamper, &req, &err);
+    if (rc != CARDBRIDGE_RESULT_OK) {
+        report_error("driver request", rc, err);
+        require(0, "cardbridge_platform_driver_request");
+    }
+    return req;
+}
+
+/* A view of a response body. */
+static const uint8_t *response_body(const cardbridge_http_response *resp, size_t *len) {
+    const uint8_t *body = NULL;
+    cardbridge_error *err = NULL;
+    require(cardbridge_http_response_body(resp, &body, len, &err) == CARDBRIDGE_RESULT_OK, "response body");
+    return body;
+}
+
+/* Whether `needle` occurs in the `len` bytes at `hay` (bodies are not NUL-terminated). */
+static int contains(const uint8_t *hay, size_t len, const char *needle) {
+    size_t n = strlen(needle);
+    for (size_t i = 0; n <= len && i + n <= len; i++) {
+        if (memcmp(hay + i, needle, n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Removes the SQLite file and its WAL side files. */
+static void remove_db(const char *path) {
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        strbuf file = {0};
+        sb_append(&file, path);
+        sb_append(&file, suffixes[i]);
+        unlink(file.data);
+        sb_free(&file);
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s <keys dir/> [sqlite path]\n", argv[0]);
+        return 2;
+    }
+    const char *keys = argv[1];
+    char *platform_private = read_file(keys, "test_platform_private.pem");
+    char *platform_public = read_file(keys, "test_platform_public.pem");
+    char *merchant_private = read_file(keys, "test_merchant_private.pem");
+    char *merchant_public_pem = read_file(keys, "test_merchant_public.pem");
+
+    char db_path[256];
+    if (argc >= 3) {
+        snprintf(db_path, sizeof db_path, "%s", argv[2]);
+    } else {
+        snprintf(db_path, sizeof db_path, "/tmp/cardbridge-c-flow-XXXXXX");
+        int fd = mkstemp(db_path);
+        require(fd >= 0, "mkstemp");
+        close(fd);
+    }
+
+    const char *version = cardbridge_version();
+    check(version != NULL && strncmp(version, "cardbridge/", 11) == 0, "version is %s", version);
+
+    cardbridge_error *err = NULL;
+    cardbridge_result rc;
+
+    /* ---- emulator ---- */
+    strbuf emu_config = {0};
+    sb_append(&emu_config, "{");
+    sb_member(&emu_config, "platform_private_key", platform_private, 1);
+    sb_member(&emu_config, "merchant_public_key", merchant_public_pem, 0);
+    sb_member(&emu_config, "client_id", CLIENT_ID, 0);
+    sb_append(&emu_config, "}");
+    cardbridge_emulator *emulator = NULL;
+    rc = cardbridge_emulator_alipayplus_start(emu_config.data, emu_config.len, &emulator, &err);
+    require(check_ok(rc, err, "emulator started"), "emulator");
+    err = NULL;
+    cardbridge_bytes base_url = {NULL, 0};
+    rc = cardbridge_emulator_base_url(emulator, &base_url, &err);
+    require(check_ok(rc, err, "emulator base URL"), "base URL");
+    err = NULL;
+    check(strncmp((const char *)base_url.data, "http://127.0.0.1:", 17) == 0, "base URL is %s",
+          (const char *)base_url.data);
+
+    /* ---- store and integration ---- */
+    const cardbridge_store *store = NULL;
+    rc = cardbridge_store_open_sqlite(db_path, strlen(db_path), &store, &err);
+    require(check_ok(rc, err, "SQLite store opened"), "store");
+    err = NULL;
+
+    strbuf config = {0};
+    sb_append(&config, "{");
+    sb_member(&config, "client_id", CLIENT_ID, 1);
+    sb_member(&config, "merchant_private_key", merchant_private, 0);
+    sb_member(&config, "platform_public_key", platform_public, 0);
+    sb_member(&config, "base_url", (const char *)base_url.data, 0);
+    /* Generous timeouts: under valgrind everything runs ~50x slower. */
+    sb_append(&config, ",\"connect_timeout_ms\":10000,\"read_timeout_ms\":60000,"
+                       "\"retry\":{\"max_attempts\":4,\"base_delay_ms\":10,\"max_delay_ms\":50,"
+                       "\"deadline_ms\":300000}}");
+    const cardbridge_alipayplus *ap = NULL;
+    rc = cardbridge_alipayplus_new(config.data, config.len, store, &ap, &err);
+    require(check_ok(rc, err, "integration created from JSON config"), "integration");
+    err = NULL;
+    /* The integration keeps its own reference to the store. */
+    cardbridge_store_free(store);
+
+    const cardbridge_platform_driver *driver = NULL;
+    rc = cardbridge_platform_driver_new(platform_private, strlen(platform_private), S(CLIENT_ID), S("1"), &driver,
+                                        &err);
+    require(check_ok(rc, err, "platform driver created"), "driver");
+    err = NULL;
+    const cardbridge_public_key *merchant_public = NULL;
+    rc = cardbridge_public_key_from_pem(merchant_public_pem, strlen(merchant_public_pem), &merchant_public, &err);
+    require(check_ok(rc, err, "merchant public key loaded"), "public key");
+    err = NULL;
+
+    /* ---- notifyCardRegistration: begin -> decide -> finish ---- */
+    cardbridge_bytes registration = {NULL, 0};
+    rc = cardbridge_emulator_sample_registration(S(REQUEST_ID), &registration, &err);
+    require(check_ok(rc, err, "sample registration body"), "sample");
+    err = NULL;
+    cardbridge_http_request *req = mint(driver, (const char *)registration.data, registration.len,
+                                        CARDBRIDGE_TAMPER_NONE);
+    began b = handle(ap, req);
+    check(b.call != NULL && b.response == NULL, "signed registration reaches the host as a call");
+    require(b.call != NULL, "call");
+    check(cardbridge_alipayplus_call_api(b.call) == CARDBRIDGE_ALIPAYPLUS_API_NOTIFY_CARD_REGISTRATION,
+          "call API is notifyCardRegistration (%u)", cardbridge_alipayplus_call_api(b.call));
+    const uint8_t *request_json = NULL;
+    size_t request_json_len = 0;
+    rc = cardbridge_alipayplus_call_request(b.call, &request_json, &request_json_len, &err);
+    check_ok(rc, err, "call request JSON readable");
+    err = NULL;
+    check(request_json_len == registration.len && memcmp(request_json, registration.data, registration.len) == 0,
+          "call request JSON is the body as sent (%zu bytes)", request_json_len);
+
+    /* Build the issueCard from the registration while the view is alive. */
+    cardbridge_bytes issue_request = {NULL, 0};
+    rc = cardbridge_alipayplus_build_issue_card((const char *)request_json, request_json_len, S("M-000123"),
+                                                S(REGISTER_DATE), S(CARD_FIELDS), &issue_request, &err);
+    check_ok(rc, err, "issueCard request built from the registration");
+    err = NULL;
+    check(issue_request.data != NULL && strstr((const char *)issue_request.data, "\"requestId\":\"" REQUEST_ID "\"") != NULL,
+          "issueCard reuses the registration's requestId");
+
+    cardbridge_http_response *answer = NULL;
+    rc = cardbridge_alipayplus_finish(ap, b.call, S("{}"), now_unix_ms(), &answer, &err);
+    check_ok(rc, err, "finish with {} (success)");
+    err = NULL;
+    require(answer != NULL, "answer");
+    size_t answer_len = 0;
+    const uint8_t *answer_body = response_body(answer, &answer_len);
+    check(cardbridge_http_response_status(answer) == 200, "answer status 200");
+    check(contains(answer_body, answer_len, "\"resultCode\":\"SUCCESS\""), "answer says SUCCESS");
+    check(cardbridge_platform_driver_verify_response(merchant_public, req, answer),
+          "answer signature verifies with the merchant public key");
+
+    cardbridge_http_response *again = NULL;
+    rc = cardbridge_alipayplus_finish(ap, b.call, S("{}"), now_unix_ms(), &again, &err);
+    check_error(rc, err, CARDBRIDGE_RESULT_ALREADY_USED, "call", NULL, "second finish");
+    err = NULL;
+    check(again == NULL, "second finish wrote no response");
+    cardbridge_alipayplus_call_free(b.call);
+
+    /* ---- duplicate: answered from the store, byte-identical ---- */
+    cardbridge_http_request *dup = mint(driver, (const char *)registration.data, registration.len,
+                                        CARDBRIDGE_TAMPER_NONE);
+    began d = handle(ap, dup);
+    check(d.response != NULL && d.call == NULL, "duplicate is answered without the host");
+    if (d.response != NULL) {
+        size_t dup_len = 0;
+        const uint8_t *dup_body = response_body(d.response, &dup_len);
+        check(dup_len == answer_len && memcmp(dup_body, answer_body, answer_len) == 0,
+              "duplicate answer is byte-identical (%zu bytes)", dup_len);
+        check(cardbridge_platform_driver_verify_response(merchant_public, dup, d.response),
+              "duplicate answer is signed");
+    }
+    cardbridge_http_response_free(d.response);
+    cardbridge_alipayplus_call_free(d.call);
+    cardbridge_http_request_free(dup);
+
+    /* ---- tampered: ACCESS_DENIED, no call ---- */
+    cardbridge_http_request *bad = mint(driver, (const char *)registration.data, registration.len,
+                                        CARDBRIDGE_TAMPER_BODY_BYTE);
+    began t = handle(ap, bad);
+    check(t.response != NULL && t.call == NULL, "tampered request is answered without the host");
+    if (t.response != NULL) {
+        size_t len = 0;
+        const uint8_t *body = response_body(t.response, &len);
+        check(contains(body, len, "\"resultCode\":\"ACCESS_DENIED\""), "tampered request gets ACCESS_DENIED");
+    }
+    cardbridge_http_response_free(t.response);
+    cardbridge_alipayplus_call_free(t.call);
+    cardbridge_http_request_free(bad);
+
+    /* ---- issueCard through a fault ---- */
+    rc = cardbridge_emulator_push_fault(emulator, S("{\"fault\":\"unknown\"}"), &err);
+    check_ok(rc, err, "fault \"unknown\" queued");
+    err = NULL;
+    cardbridge_bytes card = {NULL, 0};
+    rc = cardbridge_alipayplus_issue_card(ap, (const char *)issue_request.data, issue_request.len, &card, &err);
+    check_ok(rc, err, "issueCard succeeded after the U answer");
+    err = NULL;
+    check(card.data != NULL && strstr((const char *)card.data, "\"cardNo\"") != NULL, "answer has cardNo: %s",
+          card.data ? (const char *)card.data : "(none)");
+    check(cardbridge_emulator_hits(emulator, S(REQUEST_ID)) == 2, "emulator saw the request twice (%zu)",
+          cardbridge_emulator_hits(emulator, S(REQUEST_ID)));
+    check(cardbridge_emulator_cards_issued(emulator) == 1, "one card issued");
+
+    /* ---- validation detail ---- */
+    static const char invalid[] =
+        "{\"appId\":\"2102010113769000\",\"customerBelongsTo\":\"TNG\",\"requestId\":\"C-BAD-1\","
+        "\"customerId\":\"1\",\"externalCustomerId\":\"M-1\",\"registerDate\":\"yesterday\",\"cardFields\":[]}";
+    rc = cardbridge_alipayplus_issue_card(ap, S(invalid), &card, &err);
+    check_error(rc, err, CARDBRIDGE_RESULT_VALIDATION, "issueCard.registerDate", NULL, "issueCard with a bad date");
+    err = NULL;
+    cardbridge_bytes unused = {NULL, 0};
+    char long_id[65];
+    memset(long_id, 'x', sizeof long_id);
+    rc = cardbridge_alipayplus_build_issue_card((const char *)registration.data, registration.len, long_id,
+                                                sizeof long_id, S(REGISTER_DATE), S(CARD_FIELDS), &unused, &err);
+    check_error(rc, err, CARDBRIDGE_RESULT_VALIDATION, "issueCard.externalCustomerId", "64",
+                "build_issue_card with a 65-character externalCustomerId");
+    err = NULL;
+    check(unused.data == NULL, "no output on failure");
+    rc = cardbridge_emulator_push_fault(emulator, S("{\"fault\":\"meltdown\"}"), &err);
+    check_error(rc, err, CARDBRIDGE_RESULT_VALIDATION, "fault_json.fault", NULL, "unknown emulator fault");
+    err = NULL;
+
+    /* ---- NULL parameters ---- */
+    const cardbridge_alipayplus *none = NULL;
+    rc = cardbridge_alipayplus_new(NULL, 5, NULL, &none, &err);
+    check_error(rc, err, CARDBRIDGE_RESULT_NULL_PARAMETER, "config_json", NULL, "new with NULL config");
+    err = NULL;
+    rc = cardbridge_alipayplus_issue_card(NULL, S("{}"), &unused, &err);
+    check_error(rc, err, CARDBRIDGE_RESULT_NULL_PARAMETER, "alipayplus", NULL, "issue_card with NULL integration");
+    err = NULL;
+    cardbridge_http_response *r = NULL;
+    rc = cardbridge_alipayplus_begin(ap, S("POST"), S(NOTIFY), NULL, 0, NULL, 0, now_unix_ms(), &r, NULL, &err);
+    check_error(rc, err, CARDBRIDGE_RESULT_NULL_PARAMETER, "call_out", NULL, "begin with NULL call_out");
+    err = NULL;
+    rc = cardbridge_alipayplus_finish(ap, NULL, S("{}"), 0, &r, &err);
+    check_error(rc, err, CARDBRIDGE_RESULT_NULL_PARAMETER, "call", NULL, "finish with NULL call");
+    err = NULL;
+    rc = cardbridge_store_open_sqlite(NULL, 3, &store, NULL);
+    check(rc == CARDBRIDGE_RESULT_NULL_PARAMETER, "store_open_sqlite with NULL path and NULL error_out -> %s",
+          cardbridge_result_name(rc));
+    check(none == NULL && r == NULL, "outputs untouched on failure");
+    check(cardbridge_alipayplus_call_api(NULL) == 0, "call_api(NULL) is 0");
+    check(!cardbridge_platform_driver_verify_response(merchant_public, NULL, answer), "verify_response(NULL) is false");
+    check(cardbridge_emulator_hits(NULL, S(REQUEST_ID)) == 0, "emulator_hits(NULL) is 0");
+    cardbridge_alipayplus_free(NULL);
+    cardbridge_alipayplus_call_free(NULL);
+    cardbridge_store_free(NULL);
+    cardbridge_emulator_free(NULL);
+    cardbridge_platform_driver_free(NULL);
+    cardbridge_http_request_free(NULL);
+    cardbridge_http_response_free(NULL);
+    cardbridge_bytes_free(NULL);
+
+    /* ---- clean up ---- */
+    size_t purged = 99;
+    rc = cardbridge_alipayplus_purge_expired(ap, now_unix_ms(), &purged, &err);
+    check_ok(rc, err, "purge_expired ran");
+    err = NULL;
+    check(purged == 0, "nothing old enough to purge (%zu)", purged);
+
+    cardbridge_bytes_free(&card);
+    cardbridge_bytes_free(&card); /* second free is a no-op */
+    cardbridge_bytes_free(&issue_request);
+    cardbridge_bytes_free(&registration);
+    cardbridge_bytes_free(&base_url);
+    cardbridge_http_response_free(answer);
+    cardbridge_http_request_free(req);
+    cardbridge_public_key_free(merchant_public);
+    cardbridge_platform_driver_free(driver);
+    cardbridge_alipayplus_free(ap);
+    cardbridge_emulator_free(emulator);
+    sb_free(&config);
+    sb_free(&emu_config);
+    free(platform_private);
+    free(platform_public);
+    free(merchant_private);
+    free(merchant_public_pem);
+    remove_db(db_path);
+
+    printf("%d checks, %d failed\n", checks_run, checks_failed);
+    return checks_failed == 0 ? 0 : 1;
+}
