@@ -336,7 +336,6 @@ macro_rules! try_ref {
 }
 
 /// `&mut RustType` from a Box handle pointer (mutable builders).
-#[allow(unused_macros, reason = "for mutable builder exports; covered by unit tests")]
 macro_rules! try_mut {
     ($ptr:ident) => {
         // SAFETY: the export's contract says `$ptr` is NULL or a live, unshared handle.
@@ -389,7 +388,6 @@ macro_rules! try_str {
 }
 
 /// `&[u8]` from `(const uint8_t *ptr, size_t len)`: NULL allowed when `len == 0`.
-#[allow(unused_macros, reason = "for exports taking raw bodies; covered by unit tests")]
 macro_rules! try_bytes {
     ($ptr:ident, $len:expr) => {
         // SAFETY: the export's contract says `$ptr` is valid for `$len` bytes (or NULL).
@@ -398,7 +396,6 @@ macro_rules! try_bytes {
 }
 
 /// `Vec<(String, String)>` from `(const cardbridge_header *ptr, size_t count)`.
-#[allow(unused_macros, reason = "for exports taking HTTP headers; covered by unit tests")]
 macro_rules! try_headers {
     ($ptr:ident, $count:expr) => {
         // SAFETY: the export's contract says `$ptr` is valid for `$count` headers (or NULL).
