@@ -66,6 +66,18 @@
 #define CARDBRIDGE_ALIPAYPLUS_API_INQUIRE_MEMBER_ASSETS 4
 
 /**
+ * Direction for [`cardbridge_alipayplus_validate`]: a body received from the platform
+ * (required fields, types, lengths, counts; character rules not enforced).
+ */
+#define CARDBRIDGE_DIRECTION_INBOUND 1
+
+/**
+ * Direction for [`cardbridge_alipayplus_validate`]: a body we send (every rule,
+ * including forbidden `@ # ?` and a known `customerBelongsTo`).
+ */
+#define CARDBRIDGE_DIRECTION_OUTBOUND 2
+
+/**
  * `tamper` value of `cardbridge_platform_driver_request`: correctly signed.
  */
 #define CARDBRIDGE_TAMPER_NONE 0
@@ -685,6 +697,33 @@ cardbridge_result cardbridge_alipayplus_purge_expired(const struct cardbridge_al
                                                       int64_t now_unix_ms,
                                                       size_t *purged_out,
                                                       struct cardbridge_error **error_out);
+
+/**
+ * Validates an Alipay+ membership body without sending anything, and returns
+ * it normalised (compact JSON, unknown members kept, `BALANCE` as an object).
+ *
+ * `message` names the body: an API (`notifyCardRegistration`, `issueCard`,
+ * `inquireCardDetail`, `updateCardDetail`, `inquireMemberAssets`) or its
+ * answer (`issueCardResponse`, ...). `direction` is
+ * `CARDBRIDGE_DIRECTION_INBOUND` or `CARDBRIDGE_DIRECTION_OUTBOUND`
+ * (anything else: `CARDBRIDGE_RESULT_INVALID_PARAMETER`). Inputs are UTF-8
+ * with explicit lengths and only read during the call.
+ *
+ * On success `*normalized_out` receives the JSON followed by a NUL.
+ * Ownership: the caller owns `*normalized_out` and must release it with
+ * `cardbridge_bytes_free`. Errors: `CARDBRIDGE_RESULT_VALIDATION` (field path
+ * and limit in the error), `CARDBRIDGE_RESULT_INVALID_JSON`,
+ * `CARDBRIDGE_RESULT_INVALID_PARAMETER`, `CARDBRIDGE_RESULT_NULL_PARAMETER`,
+ * `CARDBRIDGE_RESULT_INVALID_UTF8`. Thread-safe.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_alipayplus_validate(const char *message,
+                                                 size_t message_len,
+                                                 const char *json,
+                                                 size_t json_len,
+                                                 uint32_t direction,
+                                                 struct cardbridge_bytes *normalized_out,
+                                                 struct cardbridge_error **error_out);
 
 /**
  * Releases the buffer held by `bytes` (wiping it first, since it may hold

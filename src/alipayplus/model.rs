@@ -115,6 +115,32 @@ pub fn to_json<T: Payload>(value: &T, dir: Direction) -> Result<Vec<u8>> {
     serde_json::to_vec(&normalised).map_err(|e| Error::internal("serialising payload", e))
 }
 
+/// Validates a body of the message named `message` (an API name such as
+/// `issueCard`, or `<api>Response`) and returns its normalised compact JSON.
+/// The one entry point the C ABI and the cross-language conformance suite use.
+pub fn normalize(message: &str, body: &[u8], dir: Direction) -> Result<Vec<u8>> {
+    fn run<T: Payload>(body: &[u8], dir: Direction) -> Result<Vec<u8>> {
+        to_json(&parse::<T>(body, dir)?, dir)
+    }
+    match message {
+        "notifyCardRegistration" => run::<NotifyCardRegistrationRequest>(body, dir),
+        "notifyCardRegistrationResponse" => run::<NotifyCardRegistrationResponse>(body, dir),
+        "issueCard" => run::<IssueCardRequest>(body, dir),
+        "issueCardResponse" => run::<IssueCardResponse>(body, dir),
+        "inquireCardDetail" => run::<InquireCardDetailRequest>(body, dir),
+        "inquireCardDetailResponse" => run::<InquireCardDetailResponse>(body, dir),
+        "updateCardDetail" => run::<UpdateCardDetailRequest>(body, dir),
+        "updateCardDetailResponse" => run::<UpdateCardDetailResponse>(body, dir),
+        "inquireMemberAssets" => run::<InquireMemberAssetsRequest>(body, dir),
+        "inquireMemberAssetsResponse" => run::<InquireMemberAssetsResponse>(body, dir),
+        other => Err(Error::new(
+            ErrorKind::InvalidParameter,
+            format!("unknown message {other:?}; expected an Alipay+ membership API name or <api>Response"),
+        )
+        .with_field("message")),
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Common structures (§6)
 // ---------------------------------------------------------------------------

@@ -557,3 +557,56 @@ mod tests {
         );
     }
 }
+
+/// Direction for [`cardbridge_alipayplus_validate`]: a body received from the platform
+/// (required fields, types, lengths, counts; character rules not enforced).
+pub const CARDBRIDGE_DIRECTION_INBOUND: u32 = 1;
+/// Direction for [`cardbridge_alipayplus_validate`]: a body we send (every rule,
+/// including forbidden `@ # ?` and a known `customerBelongsTo`).
+pub const CARDBRIDGE_DIRECTION_OUTBOUND: u32 = 2;
+
+/// Validates an Alipay+ membership body without sending anything, and returns
+/// it normalised (compact JSON, unknown members kept, `BALANCE` as an object).
+///
+/// `message` names the body: an API (`notifyCardRegistration`, `issueCard`,
+/// `inquireCardDetail`, `updateCardDetail`, `inquireMemberAssets`) or its
+/// answer (`issueCardResponse`, ...). `direction` is
+/// `CARDBRIDGE_DIRECTION_INBOUND` or `CARDBRIDGE_DIRECTION_OUTBOUND`
+/// (anything else: `CARDBRIDGE_RESULT_INVALID_PARAMETER`). Inputs are UTF-8
+/// with explicit lengths and only read during the call.
+///
+/// On success `*normalized_out` receives the JSON followed by a NUL.
+/// Ownership: the caller owns `*normalized_out` and must release it with
+/// `cardbridge_bytes_free`. Errors: `CARDBRIDGE_RESULT_VALIDATION` (field path
+/// and limit in the error), `CARDBRIDGE_RESULT_INVALID_JSON`,
+/// `CARDBRIDGE_RESULT_INVALID_PARAMETER`, `CARDBRIDGE_RESULT_NULL_PARAMETER`,
+/// `CARDBRIDGE_RESULT_INVALID_UTF8`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_alipayplus_validate(
+    message: *const c_char,
+    message_len: usize,
+    json: *const c_char,
+    json_len: usize,
+    direction: u32,
+    normalized_out: *mut cardbridge_bytes,
+    error_out: *mut *mut cardbridge_error,
+) -> cardbridge_result {
+    ffi_boundary!(error_out, {
+        let normalized_out = try_out!(normalized_out);
+        let message = try_str!(message, message_len);
+        let json = try_str!(json, json_len);
+        let direction = match direction {
+            CARDBRIDGE_DIRECTION_INBOUND => Direction::Inbound,
+            CARDBRIDGE_DIRECTION_OUTBOUND => Direction::Outbound,
+            other => {
+                return Err(Error::new(
+                    ErrorKind::InvalidParameter,
+                    format!("direction: {other} is neither CARDBRIDGE_DIRECTION_INBOUND (1) nor _OUTBOUND (2)"),
+                )
+                .with_field("direction"));
+            }
+        };
+        normalized_out.write_bytes(model::normalize(message, json.as_bytes(), direction)?);
+        Ok(())
+    })
+}
