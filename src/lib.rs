@@ -3,7 +3,7 @@
 //!
 //! Module map (see `ARCHITECTURE.md`):
 //! * cross-cutting: [`error`], [`crypto`], [`http`], [`retry`], [`store`], [`validate`];
-//! * platforms: [`alipayplus`];
+//! * platforms: [`alipayplus`], [`wechatpay`];
 //! * test support: [`emulator`] (loopback platform emulator and request driver);
 //! * the C ABI: `ffi` (the only module with `unsafe`).
 
@@ -18,6 +18,7 @@ pub mod http;
 pub mod retry;
 pub mod store;
 pub mod validate;
+pub mod wechatpay;
 
 #[allow(unsafe_code)]
 pub mod ffi;

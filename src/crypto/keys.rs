@@ -21,8 +21,8 @@ pub struct PrivateKey {
     pkcs8: Arc<Zeroizing>,
 }
 
-/// Key bytes that are wiped when dropped.
-struct Zeroizing(Vec<u8>);
+/// Key bytes that are wiped when dropped (also used for the WeChat APIv3 key).
+pub(crate) struct Zeroizing(pub(crate) Vec<u8>);
 impl Drop for Zeroizing {
     fn drop(&mut self) {
         for b in self.0.iter_mut() {
@@ -160,6 +160,12 @@ impl PrivateKey {
     pub fn public_key(&self) -> PublicKey {
         let pk = self.pair.public_key().clone();
         PublicKey::from_aws(pk).expect("public half of a valid key pair is valid")
+    }
+
+    /// PKCS#8 DER of this key, for aws-lc APIs that load their own key type
+    /// (RSA-OAEP decryption in [`crate::crypto::oaep`]).
+    pub(crate) fn pkcs8_der(&self) -> &[u8] {
+        &self.pkcs8.0
     }
 
     /// PEM (PKCS#8) text of this key, for handing a generated key to a peer in tests.

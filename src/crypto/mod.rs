@@ -1,8 +1,12 @@
 //! Cryptography on aws-lc-rs: key loading, RSA PKCS#1 v1.5 SHA-256 signatures,
-//! hashing and randomness. Platform modules build their protocols on these.
+//! AES-GCM ([`aead`]), RSA-OAEP ([`oaep`]), X.509 parsing ([`x509`]), hashing
+//! and randomness. Platform modules build their protocols on these.
 
+pub mod aead;
 pub mod keys;
+pub mod oaep;
 pub mod rsa;
+pub mod x509;
 
 use base64::Engine as _;
 
