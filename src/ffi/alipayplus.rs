@@ -519,45 +519,6 @@ pub extern "C" fn cardbridge_alipayplus_purge_expired(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::alipayplus::InboundApi;
-
-    /// The integration is an Arc handle used from several threads at once
-    /// (§5.4); a pending call may move to another thread.
-    #[test]
-    fn handles_have_the_thread_bounds_they_promise() {
-        fn assert_send_sync<T: Send + Sync>() {}
-        fn assert_send<T: Send>() {}
-        assert_send_sync::<<cardbridge_alipayplus as Castable>::RustType>();
-        assert_send::<<cardbridge_alipayplus_call as Castable>::RustType>();
-    }
-
-    #[test]
-    fn api_constants_match_the_core_numbers() {
-        let constants = [
-            CARDBRIDGE_ALIPAYPLUS_API_NOTIFY_CARD_REGISTRATION,
-            CARDBRIDGE_ALIPAYPLUS_API_INQUIRE_CARD_DETAIL,
-            CARDBRIDGE_ALIPAYPLUS_API_UPDATE_CARD_DETAIL,
-            CARDBRIDGE_ALIPAYPLUS_API_INQUIRE_MEMBER_ASSETS,
-        ];
-        let core: Vec<u32> = InboundApi::ALL.iter().map(|a| *a as u32).collect();
-        assert_eq!(constants.to_vec(), core);
-    }
-
-    #[test]
-    fn failed_resume_entries_carry_code_name_and_message() {
-        let e = Error::new(ErrorKind::RemoteUnknown, "outcome unknown");
-        let v = report_entry("x/1".into(), Err(e));
-        assert_eq!(
-            v,
-            json!({"id": "x/1", "ok": false, "code": 501, "name": "CARDBRIDGE_RESULT_REMOTE_UNKNOWN",
-                   "message": "outcome unknown"})
-        );
-    }
-}
-
 /// Direction for [`cardbridge_alipayplus_validate`]: a body received from the platform
 /// (required fields, types, lengths, counts; character rules not enforced).
 pub const CARDBRIDGE_DIRECTION_INBOUND: u32 = 1;
@@ -609,4 +570,43 @@ pub extern "C" fn cardbridge_alipayplus_validate(
         normalized_out.write_bytes(model::normalize(message, json.as_bytes(), direction)?);
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alipayplus::InboundApi;
+
+    /// The integration is an Arc handle used from several threads at once
+    /// (§5.4); a pending call may move to another thread.
+    #[test]
+    fn handles_have_the_thread_bounds_they_promise() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        fn assert_send<T: Send>() {}
+        assert_send_sync::<<cardbridge_alipayplus as Castable>::RustType>();
+        assert_send::<<cardbridge_alipayplus_call as Castable>::RustType>();
+    }
+
+    #[test]
+    fn api_constants_match_the_core_numbers() {
+        let constants = [
+            CARDBRIDGE_ALIPAYPLUS_API_NOTIFY_CARD_REGISTRATION,
+            CARDBRIDGE_ALIPAYPLUS_API_INQUIRE_CARD_DETAIL,
+            CARDBRIDGE_ALIPAYPLUS_API_UPDATE_CARD_DETAIL,
+            CARDBRIDGE_ALIPAYPLUS_API_INQUIRE_MEMBER_ASSETS,
+        ];
+        let core: Vec<u32> = InboundApi::ALL.iter().map(|a| *a as u32).collect();
+        assert_eq!(constants.to_vec(), core);
+    }
+
+    #[test]
+    fn failed_resume_entries_carry_code_name_and_message() {
+        let e = Error::new(ErrorKind::RemoteUnknown, "outcome unknown");
+        let v = report_entry("x/1".into(), Err(e));
+        assert_eq!(
+            v,
+            json!({"id": "x/1", "ok": false, "code": 501, "name": "CARDBRIDGE_RESULT_REMOTE_UNKNOWN",
+                   "message": "outcome unknown"})
+        );
+    }
 }
