@@ -369,7 +369,7 @@ fn build_answer(api: InboundApi, decision: &[u8]) -> Result<Vec<u8>> {
     let Value::Object(mut map) = value else {
         return Err(Error::validation(root, "must be a JSON object", None));
     };
-    let result = match map.remove("result") {
+    let result = match map.shift_remove("result") {
         None => serde_json::to_value(ResultInfo::success()).map_err(|e| Error::internal("answer", e))?,
         Some(Value::Object(mut r)) => {
             let status = r

@@ -15,6 +15,7 @@
 
 pub mod certificates;
 pub mod keyring;
+pub mod model;
 pub mod sign;
 pub mod verify;
 
