@@ -51,6 +51,7 @@ fn entry(id: &str, kind: &str, body: &[u8], created_ms: i64) -> OutboxEntry {
         last_error: None,
         created_ms,
         updated_ms: created_ms,
+        fingerprint: format!("fp-{id}"),
     }
 }
 
@@ -557,4 +558,42 @@ fn sqlite_two_handles_see_each_others_writes() {
     let seen = b.outbox_get("o").unwrap().unwrap();
     assert_eq!((seen.state, seen.attempts), (OutboxState::Succeeded, 1));
     assert_eq!(a.outbox_attempts("o").unwrap(), vec![attempt(1, 3, "S")]);
+}
+
+#[test]
+fn a_version_1_database_is_migrated_and_keeps_its_rows() {
+    let path = std::env::temp_dir().join(format!("cardbridge-migrate-{}-{}.db", std::process::id(), line!()));
+    let _ = std::fs::remove_file(&path);
+    {
+        // The v1 schema exactly as the first release created it, with one pending entry.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE inbound_idempotency (key TEXT NOT NULL PRIMARY KEY, fingerprint TEXT NOT NULL,
+                 state TEXT NOT NULL CHECK (state IN ('claimed', 'done')), lease_until_ms INTEGER NOT NULL,
+                 response BLOB, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL) STRICT;
+             CREATE TABLE outbox (id TEXT NOT NULL PRIMARY KEY, kind TEXT NOT NULL, target TEXT NOT NULL,
+                 body BLOB NOT NULL, state TEXT NOT NULL CHECK (state IN ('pending', 'succeeded', 'failed')),
+                 attempts INTEGER NOT NULL CHECK (attempts >= 0), result BLOB, last_error TEXT,
+                 created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL) STRICT;
+             CREATE TABLE outbox_attempts (outbox_id TEXT NOT NULL REFERENCES outbox (id) ON DELETE CASCADE,
+                 number INTEGER NOT NULL, started_ms INTEGER NOT NULL, outcome TEXT NOT NULL,
+                 PRIMARY KEY (outbox_id, number)) STRICT;
+             INSERT INTO outbox VALUES ('old', 'k', '/t', x'7b7d', 'pending', 0, NULL, NULL, 1, 1);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        store.pragma("user_version").unwrap(),
+        SqliteStore::SCHEMA_VERSION.to_string()
+    );
+    let old = store.outbox_get("old").unwrap().unwrap();
+    assert_eq!(old.body, b"{}");
+    assert_eq!(old.fingerprint, "");
+    assert_eq!(store.outbox_pending("k").unwrap().len(), 1);
+    drop(store);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
 }

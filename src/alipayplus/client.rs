@@ -104,6 +104,7 @@ impl IssueCardClient {
             last_error: None,
             created_ms: now,
             updated_ms: now,
+            fingerprint: crate::crypto::sha256_hex(&body),
         })?;
         if stored.body != body {
             return Err(Error::new(

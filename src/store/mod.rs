@@ -84,6 +84,10 @@ pub struct OutboxEntry {
     pub created_ms: i64,
     /// Last update time, Unix milliseconds.
     pub updated_ms: i64,
+    /// What the entry stands for, as the caller fingerprints it (e.g. SHA-256
+    /// of the cleartext input when the body is encrypted); compared to detect a
+    /// key reused for a different request.
+    pub fingerprint: String,
 }
 
 /// One attempt to deliver an outbox entry.

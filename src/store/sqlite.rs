@@ -53,13 +53,17 @@ const MIGRATIONS: &[&str] = &[
         outcome    TEXT    NOT NULL,
         PRIMARY KEY (outbox_id, number)
     ) STRICT;",
+    // v2: the caller's fingerprint of what an outbox entry stands for (for payloads that are
+    // encrypted with randomised padding, the body bytes cannot show that two requests are the same).
+    "ALTER TABLE outbox ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';",
 ];
 
 /// The schema version this code creates and understands (also
 /// [`SqliteStore::SCHEMA_VERSION`]).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
-const OUTBOX_COLUMNS: &str = "id, kind, target, body, state, attempts, result, last_error, created_ms, updated_ms";
+const OUTBOX_COLUMNS: &str =
+    "id, kind, target, body, state, attempts, result, last_error, created_ms, updated_ms, fingerprint";
 
 /// Durable store on an embedded SQLite database (the default store).
 ///
@@ -253,6 +257,7 @@ fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
         last_error: row.get(7)?,
         created_ms: row.get(8)?,
         updated_ms: row.get(9)?,
+        fingerprint: row.get(10)?,
     })
 }
 
@@ -329,7 +334,7 @@ impl Store for SqliteStore {
         // OR IGNORE: an existing id keeps its original body and state.
         tx.execute(
             &format!(
-                "INSERT OR IGNORE INTO outbox ({OUTBOX_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                "INSERT OR IGNORE INTO outbox ({OUTBOX_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
             ),
             params![
                 entry.id,
@@ -342,6 +347,7 @@ impl Store for SqliteStore {
                 entry.last_error,
                 entry.created_ms,
                 entry.updated_ms,
+                entry.fingerprint,
             ],
         )
         .map_err(sql(OP))?;
