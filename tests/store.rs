@@ -52,6 +52,7 @@ fn entry(id: &str, kind: &str, body: &[u8], created_ms: i64) -> OutboxEntry {
         created_ms,
         updated_ms: created_ms,
         fingerprint: format!("fp-{id}"),
+        fixed_headers: vec![("Wechatpay-Serial".to_owned(), format!("PUB_KEY_ID_{created_ms}"))],
     }
 }
 
@@ -591,6 +592,7 @@ fn a_version_1_database_is_migrated_and_keeps_its_rows() {
     let old = store.outbox_get("old").unwrap().unwrap();
     assert_eq!(old.body, b"{}");
     assert_eq!(old.fingerprint, "");
+    assert!(old.fixed_headers.is_empty());
     assert_eq!(store.outbox_pending("k").unwrap().len(), 1);
     drop(store);
     for suffix in ["", "-wal", "-shm"] {

@@ -105,6 +105,7 @@ impl IssueCardClient {
             created_ms: now,
             updated_ms: now,
             fingerprint: crate::crypto::sha256_hex(&body),
+            fixed_headers: Vec::new(),
         })?;
         if stored.body != body {
             return Err(Error::new(

@@ -88,6 +88,9 @@ pub struct OutboxEntry {
     /// of the cleartext input when the body is encrypted); compared to detect a
     /// key reused for a different request.
     pub fingerprint: String,
+    /// Headers fixed when the entry was made, repeated on every attempt (e.g.
+    /// `Wechatpay-Serial`, naming the key that encrypted the body).
+    pub fixed_headers: Vec<crate::http::Header>,
 }
 
 /// One attempt to deliver an outbox entry.

@@ -55,7 +55,10 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;",
     // v2: the caller's fingerprint of what an outbox entry stands for (for payloads that are
     // encrypted with randomised padding, the body bytes cannot show that two requests are the same).
-    "ALTER TABLE outbox ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';",
+    // Also the headers fixed at enqueue time that every attempt must repeat (e.g. the serial of
+    // the key that encrypted the body), as a JSON array of [name, value] pairs.
+    "ALTER TABLE outbox ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
+     ALTER TABLE outbox ADD COLUMN fixed_headers TEXT NOT NULL DEFAULT '[]';",
 ];
 
 /// The schema version this code creates and understands (also
@@ -63,7 +66,7 @@ const MIGRATIONS: &[&str] = &[
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
 const OUTBOX_COLUMNS: &str =
-    "id, kind, target, body, state, attempts, result, last_error, created_ms, updated_ms, fingerprint";
+    "id, kind, target, body, state, attempts, result, last_error, created_ms, updated_ms, fingerprint, fixed_headers";
 
 /// Durable store on an embedded SQLite database (the default store).
 ///
@@ -179,6 +182,15 @@ fn migrate(conn: &mut Connection, shown: &str) -> Result<()> {
     }
 }
 
+fn headers_to_json(headers: &[crate::http::Header]) -> String {
+    serde_json::to_string(headers).unwrap_or_else(|_| "[]".to_string())
+}
+
+/// Unreadable stored headers read as none; they are only ever written by `headers_to_json`.
+fn headers_from_json(text: &str) -> Vec<crate::http::Header> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
 /// The claim transaction of [`SqliteStore::claim_inbound`].
 fn claim_in(conn: &mut Connection, key: &str, fingerprint: &str, now_ms: i64, lease_ms: i64) -> Result<Claim> {
     const OP: &str = "claim_inbound";
@@ -258,6 +270,7 @@ fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
         created_ms: row.get(8)?,
         updated_ms: row.get(9)?,
         fingerprint: row.get(10)?,
+        fixed_headers: headers_from_json(&row.get::<_, String>(11)?),
     })
 }
 
@@ -334,7 +347,7 @@ impl Store for SqliteStore {
         // OR IGNORE: an existing id keeps its original body and state.
         tx.execute(
             &format!(
-                "INSERT OR IGNORE INTO outbox ({OUTBOX_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                "INSERT OR IGNORE INTO outbox ({OUTBOX_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
             ),
             params![
                 entry.id,
@@ -348,6 +361,7 @@ impl Store for SqliteStore {
                 entry.created_ms,
                 entry.updated_ms,
                 entry.fingerprint,
+                headers_to_json(&entry.fixed_headers),
             ],
         )
         .map_err(sql(OP))?;

@@ -14,6 +14,7 @@
 //! (RSA-OAEP SHA-1 sensitive fields, §9) and [`crate::crypto::x509`].
 
 pub mod certificates;
+pub mod config;
 pub mod keyring;
 pub mod model;
 pub mod sign;
