@@ -1,6 +1,12 @@
 //! WeChat Pay APIv3 brand member cards for service providers
-//! (`wechatpay-card-member.md`): the cryptographic foundation.
+//! (`wechatpay-card-member.md`).
 //!
+//! * [`config`]: configuration (keys, key modes, wire switches, retries);
+//! * [`model`]: confirm / update / get / points-sync payloads, validation and
+//!   sensitive-field encryption hooks (§5, §4);
+//! * [`client`]: outbound calls with signing, verification, retries, the
+//!   durable outbox for `confirm`, and platform-certificate download (§5–§10);
+//! * [`callback`]: the card-event callback handler, two steps (§3);
 //! * [`sign`]: request signing and the `Authorization` header (§6), nonces,
 //!   path-segment encoding (§5.1);
 //! * [`verify`]: verification of responses and callbacks — message, headers,
@@ -13,7 +19,9 @@
 //! (AEAD_AES_256_GCM, [`crate::crypto::aead::ApiV3Key`]), [`crate::crypto::oaep`]
 //! (RSA-OAEP SHA-1 sensitive fields, §9) and [`crate::crypto::x509`].
 
+pub mod callback;
 pub mod certificates;
+pub mod client;
 pub mod config;
 pub mod keyring;
 pub mod model;
@@ -24,3 +32,77 @@ pub use certificates::decrypt_certificates;
 pub use keyring::KeyRing;
 pub use sign::{RequestSigner, SignedRequest};
 pub use verify::{Verified, VerifyFailure, VerifyOptions, VerifyReason};
+
+use crate::error::{Error, Result};
+use crate::http::{HttpRequest, HttpResponse};
+use crate::store::{SqliteStore, Store};
+use std::sync::Arc;
+
+pub use callback::{CallbackBegin, CallbackEvent, CallbackHandler, EventKind};
+pub use client::{ApiAnswer, WechatClient};
+pub use config::Config;
+
+/// One merchant's WeChat Pay card-member integration: the client and the
+/// callback handler over shared keys and one durable store. Thread-safe.
+#[derive(Debug)]
+pub struct WechatPay {
+    client: Arc<WechatClient>,
+    callbacks: CallbackHandler,
+}
+
+impl WechatPay {
+    /// Builds the integration; with `store = None` the SQLite store at
+    /// `config.store_path` is opened.
+    pub fn new(config: Config, store: Option<Arc<dyn Store>>) -> Result<Self> {
+        config.check()?;
+        let store: Arc<dyn Store> = match (store, &config.store_path) {
+            (Some(s), _) => s,
+            (None, Some(path)) => Arc::new(SqliteStore::open(path)?),
+            (None, None) => return Err(Error::config("config.store_path: is required when no store is given")),
+        };
+        let keys = Arc::new(client::SharedKeys::new(config.keys.clone()));
+        let config = Arc::new(config);
+        let client = Arc::new(WechatClient::new(config.clone(), keys.clone(), store.clone())?);
+        let callbacks = CallbackHandler::new(config, keys, store, Some(client.clone()));
+        Ok(WechatPay { client, callbacks })
+    }
+
+    /// See [`WechatClient::confirm`].
+    pub fn confirm(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.client.confirm(input)
+    }
+    /// See [`WechatClient::resume_pending`].
+    pub fn resume_pending(&self) -> Result<Vec<(String, Result<ApiAnswer>)>> {
+        self.client.resume_pending()
+    }
+    /// See [`WechatClient::get_user_card`].
+    pub fn get_user_card(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.client.get_user_card(input)
+    }
+    /// See [`WechatClient::update_user_card`].
+    pub fn update_user_card(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.client.update_user_card(input)
+    }
+    /// See [`WechatClient::sync_user_points`].
+    pub fn sync_user_points(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.client.sync_user_points(input)
+    }
+    /// See [`WechatClient::refresh_certificates`].
+    pub fn refresh_certificates(&self) -> Result<usize> {
+        self.client.refresh_certificates()
+    }
+    /// See [`CallbackHandler::begin`].
+    pub fn callback_begin(&self, request: &HttpRequest, now_unix: i64) -> CallbackBegin {
+        self.callbacks.begin(request, now_unix)
+    }
+    /// See [`CallbackHandler::finish`].
+    pub fn callback_finish(
+        &self,
+        event: &mut CallbackEvent,
+        accepted: bool,
+        reason: &str,
+        now_unix: i64,
+    ) -> Result<HttpResponse> {
+        self.callbacks.finish(event, accepted, reason, now_unix)
+    }
+}

@@ -1,0 +1,280 @@
+//! The card-event callback handler (`wechatpay-card-member.md` §3), in the
+//! same two steps as the Alipay+ handler:
+//!
+//! 1. [`CallbackHandler::begin`]: headers, signature type, 300 s skew, key by
+//!    `Wechatpay-Serial`, signature over the raw body (401 on any failure, so
+//!    probes and stale replays never reach the host); envelope and
+//!    AEAD_AES_256_GCM resource (400); sensitive fields decrypted for the host;
+//!    de-duplication by notification `id` in the durable store (a processed
+//!    duplicate is acknowledged without the host; one still being decided
+//!    gets 500 so WeChat redelivers later).
+//! 2. [`CallbackHandler::finish`]: the host accepts (200/204, stored) or asks
+//!    for redelivery (500 `{"code":"FAIL"}`, claim released).
+
+use super::client::{SharedKeys, WechatClient};
+use super::config::Config;
+use super::verify::{self, VerifyOptions, VerifyReason};
+use crate::crypto::oaep;
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{HttpRequest, HttpResponse};
+use crate::store::{Claim, Store};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Known card events; the `MEMBERCARDSP.*` aliases map to the same kinds (§3.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// A user opened a card: the merchant must `confirm`.
+    UserCardCreate,
+    /// A user deleted a card.
+    UserCardDelete,
+    /// WeChat asks for the point balance (`/user-points/sync`).
+    SyncUserPoint,
+    /// A points-for-coupon exchange to confirm.
+    PointExchangeCoupon,
+    /// Any other verified event, kept by its raw name.
+    Other(String),
+}
+
+impl EventKind {
+    /// Classifies a raw `event_type`.
+    pub fn from_event_type(raw: &str) -> Self {
+        match raw {
+            "BRAND_MEMBER_CARD_SP.USER_CARD.CREATE" | "MEMBERCARDSP.USER_CARD.CREATE" => EventKind::UserCardCreate,
+            "BRAND_MEMBER_CARD_SP.USER_CARD.DELETE" | "MEMBERCARDSP.USER_CARD.DELETE" => EventKind::UserCardDelete,
+            "BRAND_MEMBER_CARD_SP.SYNC_USER_POINT" => EventKind::SyncUserPoint,
+            "BRAND_MEMBER_CARD_SP.POINT_EXCHANGE_COUPON" => EventKind::PointExchangeCoupon,
+            other => EventKind::Other(other.to_string()),
+        }
+    }
+
+    /// Stable short name for the C ABI and logs.
+    pub fn name(&self) -> &str {
+        match self {
+            EventKind::UserCardCreate => "USER_CARD.CREATE",
+            EventKind::UserCardDelete => "USER_CARD.DELETE",
+            EventKind::SyncUserPoint => "SYNC_USER_POINT",
+            EventKind::PointExchangeCoupon => "POINT_EXCHANGE_COUPON",
+            EventKind::Other(raw) => raw,
+        }
+    }
+}
+
+/// A verified, decrypted event waiting for the host.
+pub struct CallbackEvent {
+    /// Notification `id` (the de-duplication key).
+    pub id: String,
+    /// Raw `event_type`.
+    pub event_type: String,
+    /// Classified event.
+    pub kind: EventKind,
+    /// The decrypted resource with sensitive fields in cleartext; unknown
+    /// fields and enum values (e.g. `user_card_state`) kept verbatim.
+    pub resource: Value,
+    /// Sensitive fields that failed to decrypt (left as received).
+    pub undecryptable: Vec<String>,
+    claim: Option<(String, Arc<dyn Store>)>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for CallbackEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The resource holds personal data: never printed.
+        f.debug_struct("CallbackEvent")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CallbackEvent {
+    /// The event as one JSON document for hosts in other languages:
+    /// `{"id","event_type","kind","resource","undecryptable"}`.
+    pub fn to_json(&self) -> Vec<u8> {
+        let v = json!({"id": self.id, "event_type": self.event_type, "kind": self.kind.name(),
+                       "resource": self.resource, "undecryptable": self.undecryptable});
+        serde_json::to_vec(&v).unwrap_or_default()
+    }
+}
+
+impl Drop for CallbackEvent {
+    fn drop(&mut self) {
+        if let (false, Some((key, store))) = (self.finished, &self.claim) {
+            let _ = store.release_inbound(key);
+        }
+    }
+}
+
+/// What `begin` decided.
+#[derive(Debug)]
+pub enum CallbackBegin {
+    /// Answer now (refusal, duplicate acknowledgement).
+    Respond(HttpResponse),
+    /// The host must handle the event, then call [`CallbackHandler::finish`].
+    Handle(Box<CallbackEvent>),
+}
+
+/// Handles WeChat Pay card-event callbacks. Thread-safe.
+pub struct CallbackHandler {
+    config: Arc<Config>,
+    keys: Arc<SharedKeys>,
+    store: Arc<dyn Store>,
+    client: Option<Arc<WechatClient>>,
+}
+
+impl std::fmt::Debug for CallbackHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackHandler").finish_non_exhaustive()
+    }
+}
+
+fn fail(status: u16, message: &str) -> HttpResponse {
+    HttpResponse {
+        status,
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: json!({"code": "FAIL", "message": message}).to_string().into_bytes(),
+    }
+}
+
+impl CallbackHandler {
+    /// Builds the handler; `client` (optional) lets it refresh platform
+    /// certificates on an unknown serial in certificate mode.
+    pub fn new(
+        config: Arc<Config>,
+        keys: Arc<SharedKeys>,
+        store: Arc<dyn Store>,
+        client: Option<Arc<WechatClient>>,
+    ) -> Self {
+        CallbackHandler {
+            config,
+            keys,
+            store,
+            client,
+        }
+    }
+
+    fn success(&self) -> HttpResponse {
+        if self.config.callback_success_body {
+            HttpResponse {
+                status: 200,
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                body: br#"{"code":"SUCCESS","message":"OK"}"#.to_vec(),
+            }
+        } else {
+            HttpResponse {
+                status: 204,
+                headers: Vec::new(),
+                body: Vec::new(),
+            }
+        }
+    }
+
+    /// Step 1. `now_unix` is the current Unix time in seconds (skew check),
+    /// also used in milliseconds for the claim lease. Never fails.
+    pub fn begin(&self, request: &HttpRequest, now_unix: i64) -> CallbackBegin {
+        match self.begin_inner(request, now_unix) {
+            Ok(b) => b,
+            Err(resp) => CallbackBegin::Respond(resp),
+        }
+    }
+
+    fn begin_inner(&self, req: &HttpRequest, now: i64) -> std::result::Result<CallbackBegin, HttpResponse> {
+        if !req.method.eq_ignore_ascii_case("POST") {
+            return Err(fail(405, "method must be POST"));
+        }
+        let options = VerifyOptions {
+            require_signature_type: true,
+        };
+        let mut verified = verify::verify(&self.keys.ring(), &req.headers, &req.body, now, options);
+        if let (Err(f), Some(client)) = (&verified, &self.client) {
+            if f.reason == VerifyReason::UnknownSerial {
+                client.maybe_refresh(true);
+                verified = verify::verify(&self.keys.ring(), &req.headers, &req.body, now, options);
+            }
+        }
+        if let Err(f) = verified {
+            let status = if f.reason == VerifyReason::HeaderMissing {
+                400
+            } else {
+                401
+            };
+            return Err(fail(status, "signature verification failed"));
+        }
+        let envelope: Value = serde_json::from_slice(&req.body).map_err(|_| fail(400, "body is not JSON"))?;
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        let id = text(&envelope, "id")
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| fail(400, "id is missing"))?;
+        let event_type = text(&envelope, "event_type").ok_or_else(|| fail(400, "event_type is missing"))?;
+        let resource = envelope
+            .get("resource")
+            .ok_or_else(|| fail(400, "resource is missing"))?;
+        if text(resource, "algorithm").as_deref() != Some("AEAD_AES_256_GCM") {
+            return Err(fail(400, "resource.algorithm must be AEAD_AES_256_GCM"));
+        }
+        let nonce = text(resource, "nonce").ok_or_else(|| fail(400, "resource.nonce is missing"))?;
+        let aad = text(resource, "associated_data").unwrap_or_default();
+        let ciphertext = text(resource, "ciphertext").ok_or_else(|| fail(400, "resource.ciphertext is missing"))?;
+        let plain = self
+            .config
+            .api_v3_key
+            .decrypt(nonce.as_bytes(), aad.as_bytes(), &ciphertext)
+            .map_err(|_| fail(400, "resource could not be decrypted"))?;
+        let mut resource: Value = serde_json::from_slice(&plain).map_err(|_| fail(400, "resource is not JSON"))?;
+        let key = &self.config.merchant_private_key;
+        let undecryptable = super::model::decrypt_sensitive_fields(&mut resource, &mut |ct| {
+            oaep::decrypt(key, ct)
+                .and_then(|b| String::from_utf8(b).map_err(|_| Error::new(ErrorKind::DecryptFailed, "not UTF-8")))
+        });
+        let claim_key = format!("wechatpay.callback/{id}");
+        let lease = i64::try_from(self.config.claim_lease.as_millis()).unwrap_or(i64::MAX);
+        let fingerprint = crate::crypto::sha256_hex(&req.body);
+        match self
+            .store
+            .claim_inbound(&claim_key, &fingerprint, now.saturating_mul(1000), lease)
+        {
+            Ok(Claim::Claimed) => {}
+            Ok(Claim::Done { .. }) => return Ok(CallbackBegin::Respond(self.success())),
+            Ok(Claim::InFlight) => return Err(fail(500, "this notification is being processed")),
+            Err(_) => return Err(fail(500, "temporary storage problem")),
+        }
+        Ok(CallbackBegin::Handle(Box::new(CallbackEvent {
+            kind: EventKind::from_event_type(&event_type),
+            id,
+            event_type,
+            resource,
+            undecryptable,
+            claim: Some((claim_key, self.store.clone())),
+            finished: false,
+        })))
+    }
+
+    /// Step 2. `accepted = true`: the event is handled (stored durably; later
+    /// duplicates are acknowledged without the host). `false`: WeChat must
+    /// redeliver; `reason` goes into the FAIL answer (no personal data).
+    pub fn finish(
+        &self,
+        event: &mut CallbackEvent,
+        accepted: bool,
+        reason: &str,
+        now_unix: i64,
+    ) -> Result<HttpResponse> {
+        if event.finished {
+            return Err(Error::new(ErrorKind::AlreadyUsed, "this event was already finished"));
+        }
+        let response = if accepted {
+            self.success()
+        } else {
+            fail(500, if reason.is_empty() { "retry later" } else { reason })
+        };
+        if let Some((key, store)) = &event.claim {
+            if accepted {
+                store.complete_inbound(key, &response.body, now_unix.saturating_mul(1000))?;
+            } else {
+                store.release_inbound(key)?;
+            }
+        }
+        event.finished = true;
+        Ok(response)
+    }
+}
