@@ -343,6 +343,23 @@ typedef struct cardbridge_public_key cardbridge_public_key;
 typedef struct cardbridge_store cardbridge_store;
 
 /**
+ * One merchant's WeChat Pay card-member integration: keys (WeChat Pay
+ * public key and/or platform certificates), the client and the callback
+ * handler over one durable store.
+ *
+ * Immutable and shareable: every function taking a
+ * `const cardbridge_wechatpay *` may run on several threads at once.
+ */
+typedef struct cardbridge_wechatpay cardbridge_wechatpay;
+
+/**
+ * A verified, decrypted card event waiting for the host, returned by
+ * `cardbridge_wechatpay_callback_begin`. One owner; freeing it unfinished
+ * releases its de-duplication claim so WeChat's redelivery reaches the host.
+ */
+typedef struct cardbridge_wechatpay_event cardbridge_wechatpay_event;
+
+/**
  * A byte buffer allocated by the library.
  *
  * Filled by functions that return variable-size data, only when they
@@ -1286,6 +1303,214 @@ CARDBRIDGE_API void cardbridge_store_free(const struct cardbridge_store *store);
  * Borrowed: the returned string is static and NUL-terminated; never free it.
  */
 CARDBRIDGE_API const char *cardbridge_version(void);
+
+/**
+ * Builds a WeChat Pay integration from a JSON configuration.
+ *
+ * `config_json` (UTF-8, only read during the call) holds `mchid`,
+ * `merchant_serial_no`, `merchant_private_key` (PEM), `api_v3_key` (the 32
+ * ASCII bytes) and at least one WeChat Pay key source: `wechatpay_public_key_id`
+ * with `wechatpay_public_key` (PEM), `platform_certificates` (PEM list) or
+ * `certificate_mode: true` (download `/v3/certificates`). Optional:
+ * `base_url`, `backup_base_url`, `confirm_card_id_in_body`,
+ * `encrypt_custom_field_values`, `callback_success_body`,
+ * `certificate_refresh_ms`, `connect_timeout_ms`, `read_timeout_ms`,
+ * `extra_ca_pem`, `retry` (`max_attempts`, `base_delay_ms`, `max_delay_ms`,
+ * `deadline_ms`), `claim_lease_ms`, `store_path`.
+ *
+ * `store` may be NULL: then the SQLite store at `store_path` is opened.
+ * Borrowed: `store` is only read during the call.
+ *
+ * On success `*wechatpay_out` receives the integration. Ownership: the caller
+ * owns `*wechatpay_out` and must release it with `cardbridge_wechatpay_free`.
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8`,
+ * `CARDBRIDGE_RESULT_INVALID_CONFIG` (including an APIv3 key that is not 32
+ * bytes), `CARDBRIDGE_RESULT_INVALID_KEY`. On failure `*wechatpay_out` is
+ * unchanged and, if `error_out` is not NULL, `*error_out` receives an error
+ * the caller must release with `cardbridge_error_free`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_wechatpay_new(const char *config_json,
+                                           size_t config_json_len,
+                                           const struct cardbridge_store *store,
+                                           const struct cardbridge_wechatpay **wechatpay_out,
+                                           struct cardbridge_error **error_out);
+
+/**
+ * Releases the caller's reference to an integration. NULL is a no-op.
+ *
+ * Ownership: takes `wechatpay`, which must not be used afterwards.
+ */
+CARDBRIDGE_API void cardbridge_wechatpay_free(const struct cardbridge_wechatpay *wechatpay);
+
+/**
+ * Syncs a card-opening result (`POST .../user-cards/{user_card_code}/confirm`).
+ *
+ * `input_json` is one object: `user_card_code` and `card_id` (they go into the
+ * path and query), the body members (`brand_id`, `openid`,
+ * `user_card_confirm_state`, optional `card_color`, `card_picture_url`,
+ * `level`, `valid_date_information`, `user_information`, `attach`,
+ * `phone_number`) with sensitive fields in **cleartext**: the library
+ * encrypts them and sets `Wechatpay-Serial`. Validated before anything is
+ * stored or sent. Recorded in the durable outbox: the same
+ * (card_id, user_card_code) is confirmed once; repeats return the stored
+ * answer; ambiguous outcomes are retried, then reconciled by reading the card.
+ *
+ * On success `*answer_out` receives
+ * `{"status":200,"body":<user card, sensitive fields decrypted>,"undecryptable":[...],"request_id":...}`
+ * followed by a NUL. Ownership: the caller owns `*answer_out` and must release
+ * it with `cardbridge_bytes_free`. Errors: `VALIDATION` (field path and limit),
+ * `INVALID_JSON`, `IDEMPOTENCY_CONFLICT`, `REMOTE_FAILED` (4xx; `code`,
+ * `message`, `detail` in the error's remote fields), `REMOTE_UNKNOWN`
+ * (retry later with the same input), `INVALID_CONFIG` (no encryption key).
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_wechatpay_confirm(const struct cardbridge_wechatpay *wechatpay,
+                                               const char *input_json,
+                                               size_t input_json_len,
+                                               struct cardbridge_bytes *answer_out,
+                                               struct cardbridge_error **error_out);
+
+/**
+ * Reads one user card (`GET .../user-cards/{user_card_code}?brand_id&card_id&openid`);
+ * `input_json` holds those four members. Output and errors as for
+ * `cardbridge_wechatpay_confirm` (no outbox, no idempotency conflict).
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_wechatpay_get_user_card(const struct cardbridge_wechatpay *wechatpay,
+                                                     const char *input_json,
+                                                     size_t input_json_len,
+                                                     struct cardbridge_bytes *answer_out,
+                                                     struct cardbridge_error **error_out);
+
+/**
+ * Updates a user card (`PATCH .../user-cards/{user_card_code}?card_id`);
+ * `input_json` holds `user_card_code`, `card_id` and the body members, with
+ * sensitive fields in cleartext. Output and errors as for
+ * `cardbridge_wechatpay_confirm` (no outbox).
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_wechatpay_update_user_card(const struct cardbridge_wechatpay *wechatpay,
+                                                        const char *input_json,
+                                                        size_t input_json_len,
+                                                        struct cardbridge_bytes *answer_out,
+                                                        struct cardbridge_error **error_out);
+
+/**
+ * Syncs a user's point balance (`POST .../user-points/sync`); `input_json`
+ * holds `out_request_no`, `brand_id`, `card_id`, `openid`, `user_card_code`,
+ * `point_balance`. Output and errors as for `cardbridge_wechatpay_confirm`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_wechatpay_sync_user_points(const struct cardbridge_wechatpay *wechatpay,
+                                                        const char *input_json,
+                                                        size_t input_json_len,
+                                                        struct cardbridge_bytes *answer_out,
+                                                        struct cardbridge_error **error_out);
+
+/**
+ * Re-sends every pending `confirm` (call at start-up after a crash).
+ *
+ * On success `*report_out` receives a JSON array with one entry per pending
+ * confirm: `{"id":..,"ok":true,"answer":{...}}` or
+ * `{"id":..,"ok":false,"code":<number>,"name":"CARDBRIDGE_RESULT_...","message":..}`.
+ * Ownership: the caller owns `*report_out` and must release it with
+ * `cardbridge_bytes_free`. Errors: `NULL_PARAMETER`, `INTERNAL` (store).
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_wechatpay_resume_pending(const struct cardbridge_wechatpay *wechatpay,
+                                                      struct cardbridge_bytes *report_out,
+                                                      struct cardbridge_error **error_out);
+
+/**
+ * Downloads and installs the platform certificates (`GET /v3/certificates`),
+ * each authenticated with the APIv3 key and the answer verified with the
+ * certificate it names. On success `*count_out` receives the number of
+ * valid certificates installed. Errors: `INVALID_CONFIG` (404: the merchant
+ * has no platform certificates; use the WeChat Pay public key),
+ * `SIGNATURE_INVALID`, `DECRYPT_FAILED`, `HTTP_STATUS`, `TRANSPORT`, `TIMEOUT`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_wechatpay_refresh_certificates(const struct cardbridge_wechatpay *wechatpay,
+                                                            size_t *count_out,
+                                                            struct cardbridge_error **error_out);
+
+/**
+ * Step 1 of a card-event callback: verifies (`Wechatpay-*` headers,
+ * signature type, |now − timestamp| ≤ 300 s, key by `Wechatpay-Serial`,
+ * signature over the raw body), decrypts the resource and its sensitive
+ * fields, and de-duplicates by notification `id`.
+ *
+ * Inputs: the HTTP method, request-target, headers (names matched
+ * case-insensitively) and the **raw** body exactly as received, and the
+ * current Unix time in seconds. All only read during the call.
+ *
+ * On success exactly one output is non-NULL: `*response_out` (answer now:
+ * 400/401 refusals, a processed duplicate's acknowledgement, 500 while the
+ * same event is being handled) or `*event_out` (the host must handle it and
+ * call `cardbridge_wechatpay_callback_finish`). Ownership: the caller owns
+ * whichever is set and must release it with `cardbridge_http_response_free`
+ * or `cardbridge_wechatpay_event_free`. Errors: `NULL_PARAMETER`,
+ * `INVALID_UTF8` (method, target or a header).
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_wechatpay_callback_begin(const struct cardbridge_wechatpay *wechatpay,
+                                                      const char *method,
+                                                      size_t method_len,
+                                                      const char *target,
+                                                      size_t target_len,
+                                                      const struct cardbridge_header *headers,
+                                                      size_t headers_len,
+                                                      const uint8_t *body,
+                                                      size_t body_len,
+                                                      int64_t now_unix_seconds,
+                                                      struct cardbridge_http_response **response_out,
+                                                      struct cardbridge_wechatpay_event **event_out,
+                                                      struct cardbridge_error **error_out);
+
+/**
+ * A view of the event as JSON:
+ * `{"id","event_type","kind","resource":{... cleartext ...},"undecryptable":[...]}`
+ * where `kind` is `USER_CARD.CREATE`, `USER_CARD.DELETE`, `SYNC_USER_POINT`,
+ * `POINT_EXCHANGE_COUPON` or the raw event type. The resource holds personal
+ * data in cleartext: do not log it.
+ *
+ * Borrowed: valid until `event` is freed; not NUL-terminated. Outputs are
+ * written only on success. Errors: `NULL_PARAMETER`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_wechatpay_event_json(const struct cardbridge_wechatpay_event *event,
+                                                  const uint8_t **json_out,
+                                                  size_t *json_len_out,
+                                                  struct cardbridge_error **error_out);
+
+/**
+ * Step 2: `accepted = true` acknowledges the event (200 `{"code":"SUCCESS"}`
+ * or 204 per configuration) and records it, so duplicates are acknowledged
+ * without the host; `false` answers 500 `{"code":"FAIL","message":reason}`
+ * so WeChat redelivers (`reason`: UTF-8, may be empty, no personal data).
+ * Does not consume `event`; a second finish → `ALREADY_USED`.
+ *
+ * On success `*response_out` receives the answer. Ownership: the caller owns
+ * `*response_out` and must release it with `cardbridge_http_response_free`.
+ * Errors: `NULL_PARAMETER`, `INVALID_UTF8`, `ALREADY_USED`, `INTERNAL` (store).
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_wechatpay_callback_finish(const struct cardbridge_wechatpay *wechatpay,
+                                                       struct cardbridge_wechatpay_event *event,
+                                                       bool accepted,
+                                                       const char *reason,
+                                                       size_t reason_len,
+                                                       int64_t now_unix_seconds,
+                                                       struct cardbridge_http_response **response_out,
+                                                       struct cardbridge_error **error_out);
+
+/**
+ * Frees an event. NULL is a no-op. An unfinished event releases its claim.
+ *
+ * Ownership: takes `event`, which must not be used afterwards.
+ */
+CARDBRIDGE_API void cardbridge_wechatpay_event_free(struct cardbridge_wechatpay_event *event);
 
 #ifdef __cplusplus
 }  // extern "C"
