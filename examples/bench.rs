@@ -9,16 +9,30 @@
 //!    signature plus one bare SQLite commit (WAL, synchronous=FULL) on the same
 //!    disk.
 //!
+//! 3. A signed WeChat Pay `confirm` request (validate, OAEP-encrypt the phone
+//!    number and one form value, sign) next to two bare OAEP encryptions plus
+//!    one bare signature.
+//! 4. Handling one WeChat Pay card-opening callback (verify, AES-GCM decrypt,
+//!    OAEP-decrypt the phone number, durable de-duplication, answer) next to a
+//!    bare verify + AES-GCM decrypt + OAEP decrypt + SQLite commit.
+//!
 //! All operations are measured interleaved, round-robin, in the same run, so
 //! disk and CPU noise hits them alike. Prints medians and ratios.
 
 use cardbridge::alipayplus::client::build_signed_request;
 use cardbridge::alipayplus::model::{self, Direction, IssueCardRequest};
 use cardbridge::alipayplus::{AlipayPlus, Begin, Config, signature};
+use cardbridge::crypto::aead::ApiV3Key;
 use cardbridge::crypto::keys::PrivateKey;
-use cardbridge::crypto::rsa;
+use cardbridge::crypto::{b64_decode_strict, b64_encode, oaep, rsa};
 use cardbridge::emulator::{PlatformDriver, Tamper, sample_registration};
+use cardbridge::http::HttpRequest;
 use cardbridge::store::{SqliteStore, Store};
+use cardbridge::validate::Path;
+use cardbridge::wechatpay::keyring::KeyRing;
+use cardbridge::wechatpay::model::{WireOptions, prepare_confirm};
+use cardbridge::wechatpay::sign::RequestSigner;
+use cardbridge::wechatpay::{CallbackBegin, WechatPay};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -78,7 +92,39 @@ fn main() {
     let bare_db = bare_database(&dir.join("bare.db"));
     let now = chrono::Utc::now().timestamp_millis();
 
-    let mut samples: [Vec<Duration>; 5] = Default::default();
+    // WeChat Pay: our merchant key, WeChat's key (public half configured by id), APIv3 key.
+    let wechat_key = PrivateKey::generate_rsa2048().expect("key");
+    let api_v3 = ApiV3Key::new(b"0123456789abcdef0123456789abcdef").expect("32 bytes");
+    let mut ring = KeyRing::new();
+    ring.add_public_key("PUB_KEY_ID_0114232134912410000000000000", wechat_key.public_key())
+        .expect("id");
+    let signer = RequestSigner::new("1900000001", "5F1C72E2A8931B72", merchant.clone()).expect("signer");
+    let mut wx_config = cardbridge::wechatpay::Config::new(signer.clone(), merchant.clone(), api_v3.clone(), ring);
+    wx_config.base_url = "http://127.0.0.1:9".into();
+    let wx_store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.join("wechat.db")).expect("store"));
+    let wechat = WechatPay::new(wx_config, Some(wx_store)).expect("wechat");
+    let confirm_input = br#"{"user_card_code":"478515832665","card_id":"pbLatjvWOibDc5-TBnbUk1pD12o0","brand_id":"1004","openid":"obLatjnx9gnqzS4myYGmLZ7LgLBA","phone_number":"13800000000","user_information":{"common_field_list":[{"name":"USER_FORM_FLAG_NAME","value":"Li Lei"}]},"user_card_confirm_state":"CREATE_CARD_SUCCESS"}"#;
+    let wechat_public = wechat_key.public_key();
+    let merchant_public = merchant.public_key();
+    let callbacks: Vec<HttpRequest> = (0..iterations + WARMUP)
+        .map(|i| wechat_callback(i, &wechat_key, &merchant_public, &api_v3))
+        .collect();
+    let sample_cb = &callbacks[0];
+    let cb_sig =
+        b64_decode_strict(cardbridge::http::find_header(&sample_cb.headers, "Wechatpay-Signature").unwrap()).unwrap();
+    let cb_ts = cardbridge::http::find_header(&sample_cb.headers, "Wechatpay-Timestamp")
+        .unwrap()
+        .to_string();
+    let cb_nonce = cardbridge::http::find_header(&sample_cb.headers, "Wechatpay-Nonce")
+        .unwrap()
+        .to_string();
+    let cb_message = cardbridge::wechatpay::verify::message(&cb_ts, &cb_nonce, &sample_cb.body);
+    let envelope: serde_json::Value = serde_json::from_slice(&sample_cb.body).unwrap();
+    let cb_ciphertext = envelope["resource"]["ciphertext"].as_str().unwrap().to_string();
+    let phone_ct = oaep::encrypt(&merchant_public, b"13800000000").unwrap();
+    let wx_now = chrono::Utc::now().timestamp();
+
+    let mut samples: [Vec<Duration>; 9] = Default::default();
     for (i, notification) in notifications.iter().enumerate() {
         let round = [
             time(|| {
@@ -104,6 +150,37 @@ fn main() {
                 };
                 std::hint::black_box(ap.finish(&mut pending, b"{}", now).expect("finish"));
             }),
+            time(|| {
+                let mut enc = |_: &Path, clear: &str| oaep::encrypt(&wechat_public, clear.as_bytes());
+                let p = prepare_confirm(confirm_input, WireOptions::default(), &mut enc).expect("confirm");
+                std::hint::black_box(signer.sign(p.method, &p.target, &p.body, wx_now).expect("sign"));
+            }),
+            time(|| {
+                std::hint::black_box(oaep::encrypt(&wechat_public, b"13800000000").expect("oaep"));
+                std::hint::black_box(oaep::encrypt(&wechat_public, b"Li Lei").expect("oaep"));
+                std::hint::black_box(rsa::sign_sha256(&merchant, &request_content).expect("sign"));
+            }),
+            time(|| {
+                let CallbackBegin::Handle(mut event) = wechat.callback_begin(&callbacks[i], wx_now) else {
+                    panic!("expected an event")
+                };
+                std::hint::black_box(wechat.callback_finish(&mut event, true, "", wx_now).expect("finish"));
+            }),
+            time(|| {
+                assert!(rsa::verify_sha256(&wechat_public, &cb_message, &cb_sig));
+                std::hint::black_box(
+                    api_v3
+                        .decrypt(b"0123456789ab", b"user_card", &cb_ciphertext)
+                        .expect("aead"),
+                );
+                std::hint::black_box(oaep::decrypt(&merchant, &phone_ct).expect("oaep"));
+                bare_db
+                    .execute(
+                        "INSERT INTO t (k, v) VALUES (?1, ?2)",
+                        rusqlite::params![format!("cb-{i}"), &answer[..]],
+                    )
+                    .expect("commit");
+            }),
         ];
         if i >= WARMUP {
             for (s, d) in samples.iter_mut().zip(round) {
@@ -111,7 +188,17 @@ fn main() {
             }
         }
     }
-    let [sign_req, build, sign_answer, commit, handle] = samples.map(median);
+    let [
+        sign_req,
+        build,
+        sign_answer,
+        commit,
+        handle,
+        confirm,
+        bare_confirm,
+        callback,
+        bare_callback,
+    ] = samples.map(median);
 
     let row = |name: &str, ours: Duration, bare: Duration| {
         println!(
@@ -134,7 +221,59 @@ fn main() {
         handle,
         sign_answer + commit,
     );
+    row(
+        "WeChat confirm signed (2 OAEP fields) vs 2 OAEP + sign",
+        confirm,
+        bare_confirm,
+    );
+    row(
+        "WeChat callback handled vs verify+GCM+OAEP+commit",
+        callback,
+        bare_callback,
+    );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A signed, encrypted USER_CARD.CREATE callback as WeChat Pay sends it.
+fn wechat_callback(
+    i: usize,
+    wechat_key: &PrivateKey,
+    merchant_public: &cardbridge::crypto::keys::PublicKey,
+    api_v3: &ApiV3Key,
+) -> HttpRequest {
+    let phone = oaep::encrypt(merchant_public, b"13800000000").expect("oaep");
+    let resource = serde_json::json!({"card_id": "pbLatjvWOibDc5-TBnbUk1pD12o0", "openid": "obLatjnx9gnqzS4myYGmLZ7LgLBA",
+        "card_color": "#FFFF00", "card_picture_url": "https://example.com/card.png", "brand_id": "1004", "card_type": "NORMAL",
+        "phone_number": phone, "valid_date_information": {"type": "PERMANENT"}, "pickup_time": "2026-11-23T10:00:00+08:00",
+        "user_card_state": "NOT_EFFECTIVE", "create_time": "2026-11-23T10:00:00+08:00", "modify_time": "2026-11-23T10:00:00+08:00"});
+    let ciphertext = api_v3
+        .encrypt(b"0123456789ab", b"user_card", resource.to_string().as_bytes())
+        .expect("aead");
+    let body = serde_json::json!({"id": format!("bench-{i}"), "create_time": "2026-11-23T10:00:00+08:00",
+        "resource_type": "encrypt-resource", "event_type": "BRAND_MEMBER_CARD_SP.USER_CARD.CREATE", "summary": "open",
+        "resource": {"original_type": "user_card", "algorithm": "AEAD_AES_256_GCM", "ciphertext": ciphertext,
+                     "associated_data": "user_card", "nonce": "0123456789ab"}})
+    .to_string()
+    .into_bytes();
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let nonce = format!("NONCE{i:027}");
+    let signature =
+        rsa::sign_sha256(wechat_key, &cardbridge::wechatpay::verify::message(&ts, &nonce, &body)).expect("sign");
+    HttpRequest {
+        method: "POST".into(),
+        target: "/notify/card".into(),
+        headers: vec![
+            ("Wechatpay-Timestamp".into(), ts),
+            ("Wechatpay-Nonce".into(), nonce),
+            ("Wechatpay-Signature".into(), b64_encode(&signature)),
+            (
+                "Wechatpay-Serial".into(),
+                "PUB_KEY_ID_0114232134912410000000000000".into(),
+            ),
+            ("Wechatpay-Signature-Type".into(), "WECHATPAY2-SHA256-RSA2048".into()),
+        ],
+        body,
+    }
 }
 
 /// A database configured like the store (WAL, synchronous=FULL) with one table.
