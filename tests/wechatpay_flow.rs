@@ -1,0 +1,262 @@
+//! WeChat Pay end to end against the loopback emulator: callbacks (verify,
+//! decrypt, dedupe, refusals), confirm through the outbox (faults, retries,
+//! idempotency, restart), the rest of the user-card lifecycle, certificate mode.
+
+mod common;
+
+use cardbridge::crypto::aead::ApiV3Key;
+use cardbridge::crypto::keys::PrivateKey;
+use cardbridge::emulator::{CallbackTamper, WechatEmulatorConfig, WechatFault, WechatPayEmulator, sample_user_card_create};
+use cardbridge::store::{MemoryStore, SqliteStore, Store};
+use cardbridge::wechatpay::keyring::KeyRing;
+use cardbridge::wechatpay::sign::RequestSigner;
+use cardbridge::wechatpay::{CallbackBegin, Config, WechatPay};
+use cardbridge::{ErrorKind, http::HttpResponse};
+use common::*;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+const PUB_KEY_ID: &str = "PUB_KEY_ID_0114232134912410000000000000";
+const MCHID: &str = "1900000001";
+const SERIAL: &str = "5F1C72E2A8931B72A2E13AF8DEE92471EB397115";
+const API_V3: &[u8] = b"a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb";
+const CARD_ID: &str = "pbLatjvWOibDc5-TBnbUk1pD12o0";
+const OPENID: &str = "obLatjnx9gnqzS4myYGmLZ7LgLBA";
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+struct Setup {
+    emu: WechatPayEmulator,
+    wechat_key: PrivateKey,
+}
+
+fn setup() -> Setup {
+    let wechat_key = platform_key();
+    let emu = WechatPayEmulator::start(WechatEmulatorConfig {
+        wechatpay_private_key: wechat_key.clone(),
+        public_key_id: PUB_KEY_ID.into(),
+        merchant_public_key: merchant_key().public_key(),
+        mchid: MCHID.into(),
+        merchant_serial_no: SERIAL.into(),
+        api_v3_key: ApiV3Key::new(API_V3).unwrap(),
+        platform_certificate: None,
+    })
+    .unwrap();
+    Setup { emu, wechat_key }
+}
+
+fn config(s: &Setup) -> Config {
+    let mut ring = KeyRing::new();
+    ring.add_public_key(PUB_KEY_ID, s.wechat_key.public_key()).unwrap();
+    let signer = RequestSigner::new(MCHID, SERIAL, merchant_key()).unwrap();
+    let mut c = Config::new(signer, merchant_key(), ApiV3Key::new(API_V3).unwrap(), ring);
+    c.base_url = s.emu.base_url();
+    c.transport.read_timeout = Duration::from_millis(400);
+    c.retry.base_delay = Duration::from_millis(5);
+    c.retry.max_delay = Duration::from_millis(20);
+    c
+}
+
+fn wechat(s: &Setup) -> WechatPay {
+    WechatPay::new(config(s), Some(Arc::new(MemoryStore::new()))).unwrap()
+}
+
+fn confirm_input(code: &str) -> Vec<u8> {
+    json!({"user_card_code": code, "card_id": CARD_ID, "brand_id": "1004", "openid": OPENID,
+           "phone_number": "13800000000",
+           "user_information": {"common_field_list": [{"name": "USER_FORM_FLAG_NAME", "value": "Li Lei"}]},
+           "user_card_confirm_state": "CREATE_CARD_SUCCESS"})
+    .to_string()
+    .into_bytes()
+}
+
+fn code_of(r: &HttpResponse) -> String {
+    serde_json::from_slice::<Value>(&r.body).ok().and_then(|v| v["code"].as_str().map(str::to_string)).unwrap_or_default()
+}
+
+#[test]
+fn card_opening_callback_reaches_the_host_once_with_cleartext_fields() {
+    let s = setup();
+    let wp = wechat(&s);
+    let plain = sample_user_card_create(Some("478515832665"), CARD_ID, OPENID);
+    let req = s.emu.callback("BRAND_MEMBER_CARD_SP.USER_CARD.CREATE", "user_card", &plain, now(), CallbackTamper::None).unwrap();
+    let CallbackBegin::Handle(mut event) = wp.callback_begin(&req, now()) else { panic!("host not asked") };
+    assert_eq!(event.kind, cardbridge::wechatpay::EventKind::UserCardCreate);
+    assert_eq!(event.resource["phone_number"], "13800000000", "sensitive field decrypted for the host");
+    assert!(event.undecryptable.is_empty());
+    assert_eq!(event.resource["card_id"], CARD_ID);
+    let answer = wp.callback_finish(&mut event, true, "", now()).unwrap();
+    assert_eq!((answer.status, code_of(&answer).as_str()), (200, "SUCCESS"));
+    // The same notification again: acknowledged without the host.
+    match wp.callback_begin(&req, now()) {
+        CallbackBegin::Respond(r) => assert_eq!((r.status, code_of(&r).as_str()), (200, "SUCCESS")),
+        CallbackBegin::Handle(_) => panic!("a duplicate reached the host"),
+    }
+}
+
+#[test]
+fn host_can_ask_for_redelivery() {
+    let s = setup();
+    let wp = wechat(&s);
+    let plain = sample_user_card_create(Some("1001"), CARD_ID, OPENID);
+    let req = s.emu.callback("MEMBERCARDSP.USER_CARD.CREATE", "user_card", &plain, now(), CallbackTamper::None).unwrap();
+    let CallbackBegin::Handle(mut event) = wp.callback_begin(&req, now()) else { panic!() };
+    let r = wp.callback_finish(&mut event, false, "CRM busy", now()).unwrap();
+    assert_eq!((r.status, code_of(&r).as_str()), (500, "FAIL"));
+    assert!(matches!(wp.callback_begin(&req, now()), CallbackBegin::Handle(_)), "redelivery reaches the host again");
+}
+
+#[test]
+fn forged_stale_and_probe_callbacks_are_refused() {
+    let s = setup();
+    let wp = wechat(&s);
+    let plain = sample_user_card_create(Some("2002"), CARD_ID, OPENID);
+    for (tamper, status) in [
+        (CallbackTamper::SignTestProbe, 401),
+        (CallbackTamper::StaleTimestamp, 401),
+        (CallbackTamper::WrongSerial, 401),
+        (CallbackTamper::BodyByte, 401),
+        (CallbackTamper::BadTag, 400),
+        (CallbackTamper::MissingHeader, 400),
+    ] {
+        let req = s.emu.callback("BRAND_MEMBER_CARD_SP.USER_CARD.CREATE", "user_card", &plain, now(), tamper).unwrap();
+        match wp.callback_begin(&req, now()) {
+            CallbackBegin::Respond(r) => {
+                assert_eq!(r.status, status, "{:?}", String::from_utf8_lossy(&r.body));
+                assert_eq!(code_of(&r), "FAIL");
+            }
+            CallbackBegin::Handle(_) => panic!("a tampered callback reached the host"),
+        }
+    }
+}
+
+#[test]
+fn confirm_opens_the_card_once() {
+    let s = setup();
+    let wp = wechat(&s);
+    s.emu.add_user_card("478515832665", CARD_ID, OPENID, "1004");
+    let answer = wp.confirm(&confirm_input("478515832665")).unwrap();
+    assert_eq!(answer.json["user_card_state"], "EFFECTIVE");
+    assert_eq!(s.emu.confirm_hits("478515832665"), 1);
+    assert_eq!(s.emu.confirms_applied(), 1);
+    let again = wp.confirm(&confirm_input("478515832665")).unwrap();
+    assert_eq!(again.json["user_card_state"], "EFFECTIVE");
+    assert_eq!(s.emu.confirm_hits("478515832665"), 1, "answered from the outbox");
+    let mut other: Value = serde_json::from_slice(&confirm_input("478515832665")).unwrap();
+    other["level"] = json!("gold");
+    let e = wp.confirm(other.to_string().as_bytes()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::IdempotencyConflict);
+}
+
+#[test]
+fn invalid_confirm_is_refused_before_sending() {
+    let s = setup();
+    let wp = wechat(&s);
+    let mut bad: Value = serde_json::from_slice(&confirm_input("3003")).unwrap();
+    bad["card_color"] = json!("yellow");
+    let e = wp.confirm(bad.to_string().as_bytes()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Validation);
+    assert_eq!(e.field(), Some("confirm.card_color"));
+    let mut long: Value = serde_json::from_slice(&confirm_input("3004")).unwrap();
+    long["phone_number"] = json!("1".repeat(215));
+    let e = wp.confirm(long.to_string().as_bytes()).unwrap_err();
+    assert_eq!(e.field(), Some("confirm.phone_number"));
+    assert_eq!(e.limit(), Some("214"));
+    assert_eq!(s.emu.hits("/v3"), 0);
+}
+
+#[test]
+fn transient_answers_are_retried_and_final_ones_are_not() {
+    let retried: Vec<(&str, WechatFault)> = vec![
+        ("500", WechatFault::Status { status: 500, code: "SYSTEM_ERROR".into(), message: "系统错误".into() }),
+        ("429", WechatFault::Status { status: 429, code: "RATELIMIT_EXCEEDED".into(), message: "slow down".into() }),
+        ("202", WechatFault::Accepted202),
+        ("unsigned", WechatFault::Unsigned),
+        ("badsig", WechatFault::BadSignature),
+        ("stale", WechatFault::StaleTimestamp),
+        ("probe", WechatFault::SignTestProbe),
+        ("delay", WechatFault::DelayThenAnswer(Duration::from_millis(900))),
+        ("drop", WechatFault::DropAfterProcessing),
+    ];
+    for (tag, fault) in retried {
+        let s = setup();
+        let wp = wechat(&s);
+        s.emu.add_user_card("4004", CARD_ID, OPENID, "1004");
+        s.emu.push_fault(fault);
+        let answer = wp.confirm(&confirm_input("4004")).unwrap_or_else(|e| panic!("{tag}: {e}"));
+        assert_eq!(answer.json["user_card_state"], "EFFECTIVE", "{tag}");
+        assert_eq!(s.emu.confirm_hits("4004"), 2, "{tag}");
+        assert_eq!(s.emu.confirms_applied(), 1, "{tag}");
+    }
+    let s = setup();
+    let wp = wechat(&s);
+    s.emu.add_user_card("4005", CARD_ID, OPENID, "1004");
+    s.emu.push_fault(WechatFault::Status { status: 400, code: "PARAM_ERROR".into(), message: "参数错误".into() });
+    let e = wp.confirm(&confirm_input("4005")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RemoteFailed);
+    assert_eq!(e.remote().unwrap().code, "PARAM_ERROR");
+    assert_eq!(e.remote().unwrap().http_status, 400);
+    assert_eq!(s.emu.confirm_hits("4005"), 1);
+}
+
+#[test]
+fn an_interrupted_confirm_resumes_after_a_restart_and_applies_once() {
+    let s = setup();
+    s.emu.add_user_card("5005", CARD_ID, OPENID, "1004");
+    let db = temp_db("wechat-resume");
+    {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
+        let wp = WechatPay::new(config(&s), Some(store)).unwrap();
+        for _ in 0..4 {
+            s.emu.push_fault(WechatFault::Status { status: 503, code: "SERVICE_UNAVAILABLE".into(), message: "".into() });
+        }
+        // The card read-back also meets a 503 fault, so the outcome stays unknown.
+        s.emu.push_fault(WechatFault::Status { status: 503, code: "SERVICE_UNAVAILABLE".into(), message: "".into() });
+        let e = wp.confirm(&confirm_input("5005")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::RemoteUnknown, "{e}");
+    }
+    assert_eq!(s.emu.confirms_applied(), 0);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
+    let wp = WechatPay::new(config(&s), Some(store)).unwrap();
+    let resumed = wp.resume_pending().unwrap();
+    assert_eq!(resumed.len(), 1);
+    assert!(resumed[0].1.is_ok(), "{:?}", resumed[0].1);
+    assert_eq!(s.emu.confirms_applied(), 1);
+    assert!(wp.resume_pending().unwrap().is_empty());
+    let _ = std::fs::remove_file(&db);
+}
+
+#[test]
+fn lifecycle_calls_get_update_and_sync_points() {
+    let s = setup();
+    let wp = wechat(&s);
+    s.emu.add_user_card("6006", CARD_ID, OPENID, "1004");
+    let got = wp
+        .get_user_card(json!({"user_card_code": "6006", "brand_id": "1004", "card_id": CARD_ID, "openid": OPENID}).to_string().as_bytes())
+        .unwrap();
+    assert_eq!(got.json["user_card_code"], "6006");
+    let updated = wp
+        .update_user_card(json!({"user_card_code": "6006", "card_id": CARD_ID, "brand_id": "1004", "openid": OPENID, "level": "gold",
+                                  "phone_number": "13900000000"}).to_string().as_bytes())
+        .unwrap();
+    assert_eq!(updated.json["level"], "gold");
+    assert_eq!(s.emu.user_card("6006").unwrap()["level"], "gold");
+    wp.sync_user_points(json!({"out_request_no": "P1", "brand_id": "1004", "card_id": CARD_ID, "openid": OPENID,
+                               "user_card_code": "6006", "point_balance": 120}).to_string().as_bytes())
+        .unwrap();
+}
+
+#[test]
+fn a_32_byte_api_v3_key_is_required() {
+    let e = ApiV3Key::new(b"testMchAPIv3Key0").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+    let cfg = json!({"mchid": MCHID, "merchant_serial_no": SERIAL, "merchant_private_key": fixture("test_merchant_private.pem"),
+                     "api_v3_key": "testMchAPIv3Key0", "wechatpay_public_key_id": PUB_KEY_ID,
+                     "wechatpay_public_key": platform_key().public_key().to_pem()});
+    let e = Config::from_json(cfg.to_string().as_bytes()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+    assert!(e.message().contains("api_v3_key") && e.message().contains("32"), "{}", e.message());
+}
