@@ -1,0 +1,416 @@
+using System;
+using System.Collections.Generic;
+
+namespace CardBridge
+{
+    /// <summary>Which rules <see cref="AlipayPlus.Validate"/> applies.</summary>
+    public enum Direction : uint
+    {
+        /// <summary>A body received from the platform: required fields, types, lengths, counts.</summary>
+        Inbound = 1,
+        /// <summary>A body we send: every rule, including forbidden <c>@ # ?</c> and a known <c>customerBelongsTo</c>.</summary>
+        Outbound = 2,
+    }
+
+    /// <summary>The platform → merchant API of a pending <see cref="Call"/>.</summary>
+    public enum ApiKind : uint
+    {
+        /// <summary><c>notifyCardRegistration</c>: a user asked for a membership card.</summary>
+        NotifyCardRegistration = 1,
+        /// <summary><c>inquireCardDetail</c>.</summary>
+        InquireCardDetail = 2,
+        /// <summary><c>updateCardDetail</c>.</summary>
+        UpdateCardDetail = 3,
+        /// <summary><c>inquireMemberAssets</c>.</summary>
+        InquireMemberAssets = 4,
+    }
+
+    /// <summary>
+    /// One merchant's Alipay+ membership-card integration: configuration, keys, the store, the
+    /// <c>issueCard</c> client and the inbound handler. Thread-safe: one instance serves every thread.
+    /// </summary>
+    public sealed class AlipayPlus : IDisposable
+    {
+        internal readonly SafeAlipayPlusHandle Handle;
+
+        /// <summary>
+        /// Builds the integration from its JSON configuration (<c>client_id</c>,
+        /// <c>merchant_private_key</c>, <c>platform_public_key</c> as PEM text, optionally
+        /// <c>base_url</c>, <c>path_prefix</c>, <c>retry</c>, timeouts, ... as documented for
+        /// <c>cardbridge_alipayplus_new</c> in <c>cardbridge.h</c>).
+        /// </summary>
+        /// <param name="configJson">The configuration as JSON text.</param>
+        /// <param name="store">The store to use; when null, the SQLite file at <c>store_path</c> in the
+        /// configuration is opened. The integration keeps its own reference.</param>
+        /// <exception cref="ArgumentNullException"><paramref name="configJson"/> is null.</exception>
+        /// <exception cref="ConfigurationException">The configuration is invalid (<see cref="InvalidKeyException"/> for keys).</exception>
+        /// <exception cref="ObjectDisposedException"><paramref name="store"/> was disposed.</exception>
+        public unsafe AlipayPlus(string configJson, Store store = null)
+        {
+            var config = Utf8.Encode(configJson, "configJson");
+            CardBridgeLibrary.EnsureCompatible();
+            // A fresh invalid handle marshals as NULL: "open store_path yourself".
+            var storeHandle = store == null ? new SafeStoreHandle() : store.Handle;
+            storeHandle.ThrowIfClosed("Store");
+            SafeAlipayPlusHandle handle;
+            IntPtr error;
+            uint rc;
+            fixed (byte* p = config)
+            {
+                rc = NativeMethods.cardbridge_alipayplus_new(p, (UIntPtr)config.Length, storeHandle, out handle, out error);
+            }
+            Handle = Interop.Take(rc, error, handle);
+        }
+
+        /// <summary>
+        /// Issues a membership card: validates the request, records it in the durable outbox, signs and
+        /// sends it, retrying ambiguous outcomes with the same body. Blocks for the retry budget at most.
+        /// The same requestId always means the same request: a later call returns the stored outcome.
+        /// </summary>
+        /// <param name="requestJson">The <c>issueCard</c> request in wire format, e.g. from <see cref="BuildIssueCard"/>.</param>
+        /// <returns>The platform's verified answer body (JSON with <c>cardNo</c>), exactly as received.</returns>
+        /// <exception cref="ValidationException">The request breaks a rule (nothing was stored or sent).</exception>
+        /// <exception cref="IdempotencyConflictException">The requestId was used with another body.</exception>
+        /// <exception cref="RemoteFailedException">The platform refused for good (<c>F</c>).</exception>
+        /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry later.</exception>
+        public unsafe string IssueCard(string requestJson)
+        {
+            var request = Utf8.Encode(requestJson, "requestJson");
+            Handle.ThrowIfClosed("AlipayPlus");
+            NativeBytes response;
+            IntPtr error;
+            uint rc;
+            fixed (byte* p = request)
+            {
+                rc = NativeMethods.cardbridge_alipayplus_issue_card(Handle, p, (UIntPtr)request.Length, out response, out error);
+            }
+            CardbridgeException.Check(rc, error);
+            return response.TakeString();
+        }
+
+        /// <summary>
+        /// Builds a validated <c>issueCard</c> request answering a <c>notifyCardRegistration</c>,
+        /// reusing its <c>appId</c>, <c>customerBelongsTo</c>, <c>requestId</c> and <c>customerId</c>.
+        /// </summary>
+        /// <param name="registrationJson">The registration body as received (e.g. <see cref="Call.RequestJson"/>).</param>
+        /// <param name="externalCustomerId">The merchant's own user ID.</param>
+        /// <param name="registerDate">An ISO 8601 date-time with offset, e.g. <c>2026-11-23T18:00:00+08:00</c>.</param>
+        /// <param name="cardFieldsJson">A JSON array of <c>{"fieldCode":..,"fieldValue":..}</c> objects.</param>
+        /// <returns>The request as compact wire JSON, ready for <see cref="IssueCard"/>.</returns>
+        /// <exception cref="ValidationException">A value breaks a rule (field path and limit in the exception).</exception>
+        public static unsafe string BuildIssueCard(string registrationJson, string externalCustomerId,
+            string registerDate, string cardFieldsJson)
+        {
+            var registration = Utf8.Encode(registrationJson, "registrationJson");
+            var customer = Utf8.Encode(externalCustomerId, "externalCustomerId");
+            var date = Utf8.Encode(registerDate, "registerDate");
+            var fields = Utf8.Encode(cardFieldsJson, "cardFieldsJson");
+            CardBridgeLibrary.EnsureCompatible();
+            NativeBytes request;
+            IntPtr error;
+            uint rc;
+            fixed (byte* r = registration)
+            fixed (byte* c = customer)
+            fixed (byte* d = date)
+            fixed (byte* f = fields)
+            {
+                rc = NativeMethods.cardbridge_alipayplus_build_issue_card(r, (UIntPtr)registration.Length, c,
+                    (UIntPtr)customer.Length, d, (UIntPtr)date.Length, f, (UIntPtr)fields.Length, out request, out error);
+            }
+            CardbridgeException.Check(rc, error);
+            return request.TakeString();
+        }
+
+        /// <summary>
+        /// Re-sends every pending <c>issueCard</c> of the store (e.g. at start-up after a crash).
+        /// </summary>
+        /// <returns>A JSON array, one element per pending entry, oldest first:
+        /// <c>{"id":..,"ok":true,"response":{..}}</c> or <c>{"id":..,"ok":false,"code":..,"name":..,"message":..}</c>.</returns>
+        public string ResumePending()
+        {
+            Handle.ThrowIfClosed("AlipayPlus");
+            NativeBytes report;
+            IntPtr error;
+            var rc = NativeMethods.cardbridge_alipayplus_resume_pending(Handle, out report, out error);
+            CardbridgeException.Check(rc, error);
+            return report.TakeString();
+        }
+
+        /// <summary>
+        /// Step 1 of handling a platform → merchant call: verifies the signature, validates the body and,
+        /// for <c>notifyCardRegistration</c>, claims its requestId. Problems with the platform's request
+        /// (bad signature, invalid field, duplicate) are answered by the library in
+        /// <see cref="InboundResult.Response"/>; otherwise <see cref="InboundResult.Call"/> awaits your decision.
+        /// </summary>
+        /// <param name="method">The HTTP method as received.</param>
+        /// <param name="target">The request-target as received (path plus <c>?query</c>).</param>
+        /// <param name="headers">The request headers (null means none).</param>
+        /// <param name="body">The raw body bytes exactly as received (null means empty).</param>
+        /// <param name="nowUnixMs">The current Unix time in milliseconds; null reads the clock.</param>
+        public unsafe InboundResult Begin(string method, string target,
+            IEnumerable<KeyValuePair<string, string>> headers, byte[] body, long? nowUnixMs = null)
+        {
+            var m = Utf8.Encode(method, "method");
+            var t = Utf8.Encode(target, "target");
+            // All header texts go into one buffer, pinned once; the views point into it.
+            var list = new List<KeyValuePair<string, string>>(headers ?? new KeyValuePair<string, string>[0]);
+            var parts = new byte[list.Count * 2][];
+            var total = 0;
+            for (var i = 0; i < list.Count; i++)
+            {
+                parts[2 * i] = Utf8.Encode(list[i].Key, "headers");
+                parts[2 * i + 1] = Utf8.Encode(list[i].Value, "headers");
+                total = checked(total + parts[2 * i].Length + parts[2 * i + 1].Length);
+            }
+            var buffer = new byte[total];
+            var offset = 0;
+            foreach (var part in parts)
+            {
+                Buffer.BlockCopy(part, 0, buffer, offset, part.Length);
+                offset += part.Length;
+            }
+            var views = new NativeHeader[list.Count];
+            var raw = body ?? new byte[0];
+            var now = Interop.Now(nowUnixMs);
+            Handle.ThrowIfClosed("AlipayPlus");
+            SafeHttpResponseHandle response;
+            SafeAlipayPlusCallHandle call;
+            IntPtr error;
+            uint rc;
+            fixed (byte* mp = m)
+            fixed (byte* tp = t)
+            fixed (byte* bp = buffer)
+            fixed (byte* body_p = raw)
+            fixed (NativeHeader* hp = views)
+            {
+                var at = bp;
+                for (var i = 0; i < views.Length; i++)
+                {
+                    views[i].Name = at;
+                    views[i].NameLen = (UIntPtr)parts[2 * i].Length;
+                    at += parts[2 * i].Length;
+                    views[i].Value = at;
+                    views[i].ValueLen = (UIntPtr)parts[2 * i + 1].Length;
+                    at += parts[2 * i + 1].Length;
+                }
+                rc = NativeMethods.cardbridge_alipayplus_begin(Handle, mp, (UIntPtr)m.Length, tp, (UIntPtr)t.Length,
+                    hp, (UIntPtr)views.Length, body_p, (UIntPtr)raw.Length, now, out response, out call, out error);
+            }
+            if (rc != 0)
+            {
+                response.SetHandleAsInvalid();
+                call.SetHandleAsInvalid();
+                throw CardbridgeException.FromOwnedError(error, (ResultCode)rc);
+            }
+            if (!call.IsInvalid)
+            {
+                response.Dispose();
+                return new InboundResult(null, new Call(call));
+            }
+            call.Dispose();
+            return new InboundResult(new HttpResponse(response), null);
+        }
+
+        /// <summary>
+        /// <see cref="Begin(string, string, IEnumerable{KeyValuePair{string, string}}, byte[], long?)"/>
+        /// for a request built by <see cref="PlatformDriver.Request(string, byte[], string, Tamper)"/>.
+        /// </summary>
+        public InboundResult Begin(HttpRequest request, long? nowUnixMs = null)
+        {
+            if (request == null)
+            {
+                throw new ArgumentNullException("request");
+            }
+            return Begin(request.Method, request.Target, request.Headers, request.Body, nowUnixMs);
+        }
+
+        /// <summary>
+        /// Step 2: turns your decision into the signed answer for <paramref name="call"/>. A final answer
+        /// (<c>S</c>/<c>F</c>) of a <c>notifyCardRegistration</c> is stored durably before this returns,
+        /// so duplicates get the same bytes. The call is not disposed; dispose it afterwards.
+        /// </summary>
+        /// <param name="call">The pending call from <see cref="Begin(string, string, IEnumerable{KeyValuePair{string, string}}, byte[], long?)"/>.</param>
+        /// <param name="decisionJson">The answer body in wire format; <c>{}</c> means <c>S SUCCESS</c>.</param>
+        /// <param name="nowUnixMs">The current Unix time in milliseconds; null reads the clock.</param>
+        /// <exception cref="ValidationException">The decision is invalid; the call stays usable.</exception>
+        /// <exception cref="AlreadyUsedException">The call was already finished.</exception>
+        /// <exception cref="ObjectDisposedException">The call or this integration was disposed.</exception>
+        public unsafe HttpResponse Finish(Call call, string decisionJson, long? nowUnixMs = null)
+        {
+            if (call == null)
+            {
+                throw new ArgumentNullException("call");
+            }
+            var decision = Utf8.Encode(decisionJson, "decisionJson");
+            var now = Interop.Now(nowUnixMs);
+            Handle.ThrowIfClosed("AlipayPlus");
+            SafeHttpResponseHandle response;
+            IntPtr error;
+            uint rc;
+            // A call is a mutable native object: one thread at a time.
+            lock (call.Sync)
+            {
+                call.Handle.ThrowIfClosed("Call");
+                fixed (byte* p = decision)
+                {
+                    rc = NativeMethods.cardbridge_alipayplus_finish(Handle, call.Handle, p, (UIntPtr)decision.Length,
+                        now, out response, out error);
+                }
+            }
+            return new HttpResponse(Interop.Take(rc, error, response));
+        }
+
+        /// <summary>
+        /// Finishes a call you cannot decide now with <c>U UNKNOWN_EXCEPTION</c>, so the platform
+        /// retries later; a <c>notifyCardRegistration</c> claim is released.
+        /// </summary>
+        /// <exception cref="AlreadyUsedException">The call was already finished.</exception>
+        public HttpResponse FinishUnknown(Call call, long? nowUnixMs = null)
+        {
+            if (call == null)
+            {
+                throw new ArgumentNullException("call");
+            }
+            var now = Interop.Now(nowUnixMs);
+            Handle.ThrowIfClosed("AlipayPlus");
+            SafeHttpResponseHandle response;
+            IntPtr error;
+            uint rc;
+            lock (call.Sync)
+            {
+                call.Handle.ThrowIfClosed("Call");
+                rc = NativeMethods.cardbridge_alipayplus_finish_unknown(Handle, call.Handle, now, out response, out error);
+            }
+            return new HttpResponse(Interop.Take(rc, error, response));
+        }
+
+        /// <summary>Deletes inbound idempotency records older than the configured retention.</summary>
+        /// <returns>The number of records deleted.</returns>
+        public long PurgeExpired(long? nowUnixMs = null)
+        {
+            var now = Interop.Now(nowUnixMs);
+            Handle.ThrowIfClosed("AlipayPlus");
+            UIntPtr purged;
+            IntPtr error;
+            var rc = NativeMethods.cardbridge_alipayplus_purge_expired(Handle, now, out purged, out error);
+            CardbridgeException.Check(rc, error);
+            return Interop.ToLong(purged);
+        }
+
+        /// <summary>
+        /// Validates an Alipay+ membership body without sending anything and returns it normalised
+        /// (compact JSON, unknown members kept, <c>BALANCE</c> as an object).
+        /// </summary>
+        /// <param name="message">The body's name: an API (<c>issueCard</c>, <c>notifyCardRegistration</c>, ...)
+        /// or its answer (<c>issueCardResponse</c>, ...).</param>
+        /// <param name="json">The body.</param>
+        /// <param name="direction">Which rules apply.</param>
+        /// <exception cref="ValidationException">A field breaks a rule (field path and limit in the exception).</exception>
+        /// <exception cref="InvalidJsonException">The body is not JSON of the expected shape.</exception>
+        public static unsafe string Validate(string message, string json, Direction direction)
+        {
+            var name = Utf8.Encode(message, "message");
+            var body = Utf8.Encode(json, "json");
+            CardBridgeLibrary.EnsureCompatible();
+            NativeBytes normalized;
+            IntPtr error;
+            uint rc;
+            fixed (byte* n = name)
+            fixed (byte* b = body)
+            {
+                rc = NativeMethods.cardbridge_alipayplus_validate(n, (UIntPtr)name.Length, b, (UIntPtr)body.Length,
+                    (uint)direction, out normalized, out error);
+            }
+            CardbridgeException.Check(rc, error);
+            return normalized.TakeString();
+        }
+
+        /// <summary>Releases this integration. Pending calls stay valid objects but can only be
+        /// finished through an integration, so keep one until they are done.</summary>
+        public void Dispose()
+        {
+            Handle.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// A verified, validated platform call waiting for your decision. While it exists, a
+    /// <c>notifyCardRegistration</c> holds a claim on its requestId (duplicates are answered
+    /// "unknown, retry"); disposing it undecided releases the claim.
+    /// </summary>
+    public sealed class Call : IDisposable
+    {
+        internal readonly SafeAlipayPlusCallHandle Handle;
+        internal readonly object Sync = new object();
+
+        internal unsafe Call(SafeAlipayPlusCallHandle handle)
+        {
+            Handle = handle;
+            try
+            {
+                Api = (ApiKind)NativeMethods.cardbridge_alipayplus_call_api(handle);
+                byte* json;
+                UIntPtr len;
+                IntPtr error;
+                var rc = NativeMethods.cardbridge_alipayplus_call_request(handle, out json, out len, out error);
+                CardbridgeException.Check(rc, error);
+                // The view lives as long as the native call: copy it now.
+                RequestJson = Utf8.Decode(json, len);
+                GC.KeepAlive(handle);
+            }
+            catch
+            {
+                handle.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>Which API the platform called.</summary>
+        public ApiKind Api { get; private set; }
+
+        /// <summary>The validated request body exactly as received (wire JSON).</summary>
+        public string RequestJson { get; private set; }
+
+        /// <summary>Releases the call; undecided, its <c>notifyCardRegistration</c> claim is released.</summary>
+        public void Dispose()
+        {
+            Handle.Dispose();
+        }
+    }
+
+    /// <summary>What <see cref="AlipayPlus.Begin(string, string, IEnumerable{KeyValuePair{string, string}}, byte[], long?)"/>
+    /// produced: exactly one of <see cref="Response"/> and <see cref="Call"/> is not null.</summary>
+    public sealed class InboundResult : IDisposable
+    {
+        internal InboundResult(HttpResponse response, Call call)
+        {
+            Response = response;
+            Call = call;
+        }
+
+        /// <summary>The answer to send now, decided by the library; null when <see cref="Call"/> is set.</summary>
+        public HttpResponse Response { get; private set; }
+
+        /// <summary>The call awaiting your decision; null when <see cref="Response"/> is set.</summary>
+        public Call Call { get; private set; }
+
+        /// <summary>Whether the host must decide (<see cref="Call"/> is set).</summary>
+        public bool NeedsDecision
+        {
+            get { return Call != null; }
+        }
+
+        /// <summary>Disposes whichever of <see cref="Response"/> and <see cref="Call"/> is set.</summary>
+        public void Dispose()
+        {
+            if (Response != null)
+            {
+                Response.Dispose();
+            }
+            if (Call != null)
+            {
+                Call.Dispose();
+            }
+        }
+    }
+}

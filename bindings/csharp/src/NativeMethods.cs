@@ -1,0 +1,264 @@
+// The raw P/Invoke layer: one declaration per CARDBRIDGE_API export of include/cardbridge.h
+// (ffi-conventions.md §9.2-§9.5). Hand-written; the test suite compares the set of entry
+// points with the header so nothing is silently missing.
+//
+// Mapping rules: cardbridge_result and uint32_t -> uint; size_t -> UIntPtr; int64_t -> long;
+// uint16_t -> ushort; C bool -> bool marshalled as one byte; UTF-8 text in -> byte* + length;
+// handles -> SafeHandle subclasses (IntPtr only in the _free functions, which SafeHandles call);
+// cardbridge_error ** -> out IntPtr, read and freed by CardbridgeException.FromOwnedError.
+using System;
+using System.Runtime.InteropServices;
+
+namespace CardBridge
+{
+    /// <summary>cardbridge_bytes: a buffer owned by the native library.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct NativeBytes
+    {
+        public byte* Data;
+        public UIntPtr Len;
+
+        /// <summary>Copies the bytes out, then releases the native buffer.</summary>
+        public byte[] TakeBytes()
+        {
+            try
+            {
+                var copy = new byte[checked((int)Len.ToUInt64())];
+                if (copy.Length > 0)
+                {
+                    Marshal.Copy((IntPtr)Data, copy, 0, copy.Length);
+                }
+                return copy;
+            }
+            finally
+            {
+                Dispose();
+            }
+        }
+
+        /// <summary>Decodes the bytes as UTF-8, then releases the native buffer.</summary>
+        public string TakeString()
+        {
+            try
+            {
+                return Utf8.Decode(Data, Len);
+            }
+            finally
+            {
+                Dispose();
+            }
+        }
+
+        /// <summary>cardbridge_bytes_free: frees the data and zeroes the struct (idempotent).</summary>
+        public void Dispose()
+        {
+            NativeMethods.cardbridge_bytes_free(ref this);
+        }
+    }
+
+    /// <summary>cardbridge_header: borrowed views of one header's name and value.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct NativeHeader
+    {
+        public byte* Name;
+        public UIntPtr NameLen;
+        public byte* Value;
+        public UIntPtr ValueLen;
+    }
+
+    internal static unsafe class NativeMethods
+    {
+        private const string Lib = "cardbridge";
+
+        // ---- Alipay+ integration ------------------------------------------------------------
+
+        [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_new", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_alipayplus_new(byte* config_json, UIntPtr config_json_len, SafeStoreHandle store, out SafeAlipayPlusHandle alipayplus_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void cardbridge_alipayplus_free(IntPtr alipayplus);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_issue_card", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_alipayplus_issue_card(SafeAlipayPlusHandle alipayplus, byte* request_json, UIntPtr request_json_len, out NativeBytes response_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_build_issue_card", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_alipayplus_build_issue_card(byte* registration_json, UIntPtr registration_json_len, byte* external_customer_id, UIntPtr external_customer_id_len, byte* register_date, UIntPtr register_date_len, byte* card_fields_json, UIntPtr card_fields_json_len, out NativeBytes request_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_resume_pending", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_alipayplus_resume_pending(SafeAlipayPlusHandle alipayplus, out NativeBytes report_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_begin", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_alipayplus_begin(SafeAlipayPlusHandle alipayplus, byte* method, UIntPtr method_len, byte* target, UIntPtr target_len, NativeHeader* headers, UIntPtr headers_len, byte* body, UIntPtr body_len, long now_unix_ms, out SafeHttpResponseHandle response_out, out SafeAlipayPlusCallHandle call_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_call_api", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_alipayplus_call_api(SafeAlipayPlusCallHandle call);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_call_request", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_alipayplus_call_request(SafeAlipayPlusCallHandle call, out byte* json_out, out UIntPtr json_len_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_finish", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_alipayplus_finish(SafeAlipayPlusHandle alipayplus, SafeAlipayPlusCallHandle call, byte* decision_json, UIntPtr decision_json_len, long now_unix_ms, out SafeHttpResponseHandle response_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_finish_unknown", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_alipayplus_finish_unknown(SafeAlipayPlusHandle alipayplus, SafeAlipayPlusCallHandle call, long now_unix_ms, out SafeHttpResponseHandle response_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_call_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void cardbridge_alipayplus_call_free(IntPtr call);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_purge_expired", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_alipayplus_purge_expired(SafeAlipayPlusHandle alipayplus, long now_unix_ms, out UIntPtr purged_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_validate", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_alipayplus_validate(byte* message, UIntPtr message_len, byte* json, UIntPtr json_len, uint direction, out NativeBytes normalized_out, out IntPtr error_out);
+
+        // ---- bytes, HTTP messages ---------------------------------------------------------------
+
+        [DllImport(Lib, EntryPoint = "cardbridge_bytes_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void cardbridge_bytes_free(ref NativeBytes bytes);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_http_response_status", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern ushort cardbridge_http_response_status(SafeHttpResponseHandle response);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_http_response_header_count", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern UIntPtr cardbridge_http_response_header_count(SafeHttpResponseHandle response);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_http_response_header", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_http_response_header(SafeHttpResponseHandle response, UIntPtr index, out NativeHeader header_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_http_response_body", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_http_response_body(SafeHttpResponseHandle response, out byte* body_out, out UIntPtr body_len_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_http_response_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void cardbridge_http_response_free(IntPtr response);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_http_request_method", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_http_request_method(SafeHttpRequestHandle request, out byte* method_out, out UIntPtr method_len_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_http_request_target", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_http_request_target(SafeHttpRequestHandle request, out byte* target_out, out UIntPtr target_len_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_http_request_header_count", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern UIntPtr cardbridge_http_request_header_count(SafeHttpRequestHandle request);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_http_request_header", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_http_request_header(SafeHttpRequestHandle request, UIntPtr index, out NativeHeader header_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_http_request_body", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_http_request_body(SafeHttpRequestHandle request, out byte* body_out, out UIntPtr body_len_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_http_request_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void cardbridge_http_request_free(IntPtr request);
+
+        // ---- test support: emulator and platform driver ----------------------------------------
+
+        [DllImport(Lib, EntryPoint = "cardbridge_emulator_alipayplus_start", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_emulator_alipayplus_start(byte* config_json, UIntPtr config_json_len, out SafeEmulatorHandle emulator_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_emulator_base_url", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_emulator_base_url(SafeEmulatorHandle emulator, out NativeBytes url_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_emulator_push_fault", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_emulator_push_fault(SafeEmulatorHandle emulator, byte* fault_json, UIntPtr fault_json_len, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_emulator_hits", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern UIntPtr cardbridge_emulator_hits(SafeEmulatorHandle emulator, byte* request_id, UIntPtr request_id_len);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_emulator_issue_card_hits", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern UIntPtr cardbridge_emulator_issue_card_hits(SafeEmulatorHandle emulator);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_emulator_cards_issued", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern UIntPtr cardbridge_emulator_cards_issued(SafeEmulatorHandle emulator);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_emulator_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void cardbridge_emulator_free(IntPtr emulator);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_platform_driver_new", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_platform_driver_new(byte* platform_private_key_pem, UIntPtr platform_private_key_pem_len, byte* client_id, UIntPtr client_id_len, byte* key_version, UIntPtr key_version_len, out SafePlatformDriverHandle driver_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_platform_driver_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void cardbridge_platform_driver_free(IntPtr driver);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_platform_driver_request", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_platform_driver_request(SafePlatformDriverHandle driver, byte* target, UIntPtr target_len, byte* body, UIntPtr body_len, byte* request_time, UIntPtr request_time_len, uint tamper, out SafeHttpRequestHandle request_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_platform_driver_verify_response", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        [return: MarshalAs(UnmanagedType.U1)]
+        internal static extern bool cardbridge_platform_driver_verify_response(SafePublicKeyHandle merchant_key, SafeHttpRequestHandle request, SafeHttpResponseHandle response);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_emulator_sample_registration", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_emulator_sample_registration(byte* request_id, UIntPtr request_id_len, out NativeBytes body_out, out IntPtr error_out);
+
+        // ---- results and error objects ----------------------------------------------------------
+
+        [DllImport(Lib, EntryPoint = "cardbridge_result_name", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern IntPtr cardbridge_result_name(uint code);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_error_code", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_error_code(IntPtr err);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_error_message", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_error_message(IntPtr err, byte* buf, UIntPtr len, out UIntPtr out_n);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_error_field", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_error_field(IntPtr err, byte* buf, UIntPtr len, out UIntPtr out_n);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_error_limit", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_error_limit(IntPtr err, byte* buf, UIntPtr len, out UIntPtr out_n);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_error_remote_code", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_error_remote_code(IntPtr err, byte* buf, UIntPtr len, out UIntPtr out_n);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_error_remote_message", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_error_remote_message(IntPtr err, byte* buf, UIntPtr len, out UIntPtr out_n);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_error_remote_status", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_error_remote_status(IntPtr err, byte* buf, UIntPtr len, out UIntPtr out_n);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_error_remote_detail", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_error_remote_detail(IntPtr err, byte* buf, UIntPtr len, out UIntPtr out_n);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_error_http_status", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern ushort cardbridge_error_http_status(IntPtr err);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_error_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void cardbridge_error_free(IntPtr err);
+
+        /// <summary>Only in native builds with the <c>ffi-test</c> feature; calling it on other
+        /// builds throws <see cref="EntryPointNotFoundException"/>.</summary>
+        [DllImport(Lib, EntryPoint = "cardbridge_test_panic", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_test_panic(out IntPtr error_out);
+
+        // ---- keys ------------------------------------------------------------------------------
+
+        [DllImport(Lib, EntryPoint = "cardbridge_private_key_from_pem", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_private_key_from_pem(byte* pem, UIntPtr pem_len, out SafePrivateKeyHandle key_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_private_key_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void cardbridge_private_key_free(IntPtr key);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_private_key_public_key_pem", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_private_key_public_key_pem(SafePrivateKeyHandle key, out NativeBytes pem_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_public_key_from_pem", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_public_key_from_pem(byte* pem, UIntPtr pem_len, out SafePublicKeyHandle key_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_public_key_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void cardbridge_public_key_free(IntPtr key);
+
+        // ---- store -------------------------------------------------------------------------------
+
+        [DllImport(Lib, EntryPoint = "cardbridge_store_open_sqlite", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_store_open_sqlite(byte* path, UIntPtr path_len, out SafeStoreHandle store_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_store_new_memory", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_store_new_memory(out SafeStoreHandle store_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_store_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void cardbridge_store_free(IntPtr store);
+
+        // ---- version -----------------------------------------------------------------------------
+
+        [DllImport(Lib, EntryPoint = "cardbridge_version", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern IntPtr cardbridge_version();
+    }
+}

@@ -1,0 +1,90 @@
+using System;
+
+namespace CardBridge
+{
+    /// <summary>
+    /// A durable store for idempotency records and the <c>issueCard</c> outbox: an embedded SQLite
+    /// database (production) or memory (tests). Thread-safe; several integrations may share one.
+    /// An <see cref="AlipayPlus"/> built on a store keeps its own reference, so the store may be
+    /// disposed as soon as the integrations exist.
+    /// </summary>
+    public sealed class Store : IDisposable
+    {
+        internal readonly SafeStoreHandle Handle;
+
+        private Store(SafeStoreHandle handle)
+        {
+            Handle = handle;
+        }
+
+        /// <summary>Opens (creating it if needed) the SQLite store at <paramref name="path"/>.</summary>
+        /// <exception cref="ArgumentNullException"><paramref name="path"/> is null.</exception>
+        /// <exception cref="ConfigurationException">The file cannot be opened or used (the message says why).</exception>
+        public static unsafe Store OpenSqlite(string path)
+        {
+            var bytes = Utf8.Encode(path, "path");
+            CardBridgeLibrary.EnsureCompatible();
+            SafeStoreHandle handle;
+            IntPtr error;
+            uint rc;
+            fixed (byte* p = bytes)
+            {
+                rc = NativeMethods.cardbridge_store_open_sqlite(p, (UIntPtr)bytes.Length, out handle, out error);
+            }
+            return new Store(Interop.Take(rc, error, handle));
+        }
+
+        /// <summary>Creates an in-memory store, lost when the last reference is released (tests, demos).</summary>
+        public static Store InMemory()
+        {
+            CardBridgeLibrary.EnsureCompatible();
+            SafeStoreHandle handle;
+            IntPtr error;
+            var rc = NativeMethods.cardbridge_store_new_memory(out handle, out error);
+            return new Store(Interop.Take(rc, error, handle));
+        }
+
+        /// <summary>Releases this reference to the store; the database closes with the last one.</summary>
+        public void Dispose()
+        {
+            Handle.Dispose();
+        }
+    }
+
+    /// <summary>Helpers shared by the wrappers.</summary>
+    internal static class Interop
+    {
+        /// <summary>Returns the new handle of a successful constructor call, or invalidates it
+        /// (out-parameters are only meaningful on success) and throws the call's exception.</summary>
+        internal static T Take<T>(uint rc, IntPtr error, T handle) where T : CardbridgeSafeHandle
+        {
+            if (rc != 0)
+            {
+                if (handle != null)
+                {
+                    handle.SetHandleAsInvalid();
+                }
+                throw CardbridgeException.FromOwnedError(error, (ResultCode)rc);
+            }
+            if (handle == null || handle.IsInvalid)
+            {
+                throw new CardbridgeInternalException(ResultCode.Internal,
+                    CardbridgeException.NameOf(ResultCode.Internal), "the native call succeeded without an object");
+            }
+            return handle;
+        }
+
+        /// <summary>The current Unix time in milliseconds, or <paramref name="nowUnixMs"/> when given.</summary>
+        internal static long Now(long? nowUnixMs)
+        {
+            return nowUnixMs ?? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        }
+
+        /// <summary>A size_t count as a long (saturating, which only matters on exotic platforms).</summary>
+        internal static long ToLong(UIntPtr n)
+        {
+            var v = n.ToUInt64();
+            return v > long.MaxValue ? long.MaxValue : (long)v;
+        }
+    }
+}
