@@ -12,9 +12,16 @@
 //! for `cargo test`, so it can be stale. As a guard, the test fails if any
 //! file under `src/` is newer than the library it is about to link.
 //!
-//! Environment: `CARDBRIDGE_NO_VALGRIND=1` skips the valgrind run; the
+//! Also built and run here: the C and C++ examples (`examples/c/`,
+//! `examples/cpp/`), natively and under valgrind; the C example once more
+//! through the pkg-config file `include/cardbridge.pc.in`, linked shared and
+//! static; and the C runner of the conformance suite (`tests/c/conformance.c`,
+//! which needs cJSON: Debian's `libcjson-dev`, installed by `.ci/test-all`; its
+//! absence is a failure, not a skip).
+//!
+//! Environment: `CARDBRIDGE_NO_VALGRIND=1` skips the valgrind runs; the
 //! valgrind and sanitizer runs are also skipped (with a note) when the tool is
-//! not installed.
+//! not installed, and the pkg-config test when `pkg-config` is not.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -76,36 +83,66 @@ fn show(out: &Output) -> String {
     )
 }
 
-/// Compiles `tests/c/<program>.c` as C11 with warnings as errors, linked to
-/// the cdylib (rpath set), with `extra` flags. `None` when the compiler
-/// rejects `extra` (e.g. no sanitizer runtime installed) and `optional` is set.
-fn compile(program: &str, out_dir: &Path, extra: &[&str], optional: bool) -> Option<PathBuf> {
+/// The language of a test program and its compiler invocation.
+#[derive(Clone, Copy)]
+enum Lang {
+    /// `gcc -std=c11`.
+    C,
+    /// `g++ -std=c++17`.
+    Cxx,
+}
+
+/// Compiles `source` into `out_dir/<name>` with warnings as errors, linked to
+/// the cdylib (rpath set): `extra` flags go before the source, `libs` after
+/// the library. `None` when the compiler rejects `extra` (e.g. no sanitizer
+/// runtime installed) and `optional` is set.
+fn compile_source(
+    source: &Path,
+    lang: Lang,
+    out_dir: &Path,
+    extra: &[&str],
+    libs: &[&str],
+    optional: bool,
+) -> Option<PathBuf> {
     let lib_dir = library_dir();
-    let exe = out_dir.join(program);
-    let mut cmd = Command::new("gcc");
-    cmd.arg("-std=c11")
+    let exe = out_dir.join(source.file_stem().expect("source has a name"));
+    let (compiler, std) = match lang {
+        Lang::C => ("gcc", "-std=c11"),
+        Lang::Cxx => ("g++", "-std=c++17"),
+    };
+    let mut cmd = Command::new(compiler);
+    cmd.arg(std)
         .args(STRICT)
         .arg("-g")
         .args(extra)
         .arg("-I")
         .arg(root().join("include"))
-        .arg(root().join("tests/c").join(format!("{program}.c")))
+        .arg(source)
         .arg("-L")
         .arg(&lib_dir)
         // The exact file name: the staticlib libcardbridge.a sits in the same directory.
         .arg("-l:libcardbridge.so")
+        .args(libs)
         .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
         .arg("-o")
         .arg(&exe);
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run gcc: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {compiler}: {e}"));
     if !out.status.success() {
         if optional {
-            println!("skipped: gcc {extra:?} failed:\n{}", show(&out));
+            println!("skipped: {compiler} {extra:?} failed:\n{}", show(&out));
             return None;
         }
-        panic!("compiling {program}.c failed:\n{}", show(&out));
+        panic!("compiling {} failed:\n{}", source.display(), show(&out));
     }
     Some(exe)
+}
+
+/// Compiles `tests/c/<program>.c` as C11 with warnings as errors, linked to
+/// the cdylib (rpath set), with `extra` flags. `None` when the compiler
+/// rejects `extra` (e.g. no sanitizer runtime installed) and `optional` is set.
+fn compile(program: &str, out_dir: &Path, extra: &[&str], optional: bool) -> Option<PathBuf> {
+    let source = root().join("tests/c").join(format!("{program}.c"));
+    compile_source(&source, Lang::C, out_dir, extra, &[], optional)
 }
 
 /// Arguments of `alipayplus_flow`: the key fixtures directory (with its
@@ -173,18 +210,23 @@ fn alipayplus_flow_passes_every_check() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-#[test]
-fn alipayplus_flow_is_clean_under_valgrind() {
+/// Whether the valgrind runs should happen; prints why not.
+fn valgrind_wanted() -> bool {
     if std::env::var_os("CARDBRIDGE_NO_VALGRIND").is_some() {
         println!("skipped: CARDBRIDGE_NO_VALGRIND is set");
-        return;
+        return false;
     }
     if !tool_available("valgrind") {
         println!("skipped: valgrind is not installed");
-        return;
+        return false;
     }
-    let dir = scratch("valgrind");
-    let exe = compile("alipayplus_flow", &dir, &[], false).expect("compiled");
+    true
+}
+
+/// Runs `exe` under valgrind (memcheck, full leak check), prints the summary
+/// and asserts no errors and no definite or indirect leaks. Returns the
+/// program's output for its own checks.
+fn run_under_valgrind(exe: &Path, args: &[String]) -> Output {
     let out = run(
         &[
             "valgrind",
@@ -193,8 +235,8 @@ fn alipayplus_flow_is_clean_under_valgrind() {
             "--errors-for-leak-kinds=definite,indirect",
             "--show-leak-kinds=definite,indirect",
         ],
-        &exe,
-        &flow_args(&dir),
+        exe,
+        args,
         &[],
     );
     let report = String::from_utf8_lossy(&out.stderr);
@@ -213,9 +255,8 @@ fn alipayplus_flow_is_clean_under_valgrind() {
             .any(|k| l.contains(k))
         })
         .collect();
-    println!("valgrind summary:\n{}", summary.join("\n"));
+    println!("valgrind summary ({}):\n{}", exe.display(), summary.join("\n"));
     assert_ne!(out.status.code(), Some(99), "valgrind found errors:\n{}", show(&out));
-    assert_all_checks_passed(&out);
     assert!(
         report.contains("ERROR SUMMARY: 0 errors"),
         "valgrind reported errors:\n{report}"
@@ -224,6 +265,18 @@ fn alipayplus_flow_is_clean_under_valgrind() {
         report.contains("definitely lost: 0 bytes") || report.contains("All heap blocks were freed"),
         "valgrind found leaks:\n{report}"
     );
+    out
+}
+
+#[test]
+fn alipayplus_flow_is_clean_under_valgrind() {
+    if !valgrind_wanted() {
+        return;
+    }
+    let dir = scratch("valgrind");
+    let exe = compile("alipayplus_flow", &dir, &[], false).expect("compiled");
+    let out = run_under_valgrind(&exe, &flow_args(&dir));
+    assert_all_checks_passed(&out);
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -272,5 +325,391 @@ fn alipayplus_flow_is_clean_under_asan_and_ubsan() {
         show(&out)
     );
     assert_all_checks_passed(&out);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+// ---- examples/c and examples/cpp ------------------------------------------
+
+/// Arguments of the CRM examples: the test keys and a SQLite file in `dir`.
+fn crm_args(dir: &Path, db: &str) -> Vec<String> {
+    vec![
+        "--keys".into(),
+        format!("{}/", root().join("tests/fixtures/keys").display()),
+        "--db".into(),
+        dir.join(db).display().to_string(),
+    ]
+}
+
+/// The CRM examples' own verdict, plus the scenario lines that prove each
+/// step really ran (a program that stops early fails here). `hits` is how
+/// many issueCard requests the emulator must have seen: one per attempt.
+fn assert_crm_run_succeeded(out: &Output, hits: usize) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("CRM run finished: 0 unexpected outcome(s)"),
+        "the CRM example reported a problem:\n{}",
+        show(out)
+    );
+    for line in [
+        "resume_pending report: []",
+        "CRM: new member M-000002 (John Doe)",
+        "issueCard: card EMU000000000000000000000001 issued to M-000002",
+        "cardbridge answered by itself",
+        "\"resultCode\":\"PROCESS_FAIL\"",
+        "CRM: ana@example.com is already member M-000001 -> linked",
+        "issueCard failed: CARDBRIDGE_RESULT_REMOTE_UNKNOWN (501)",
+        "kept for M-000001",
+        "resumed: card EMU000000000000000000000002 issued to M-000001",
+        "issueCard failed: CARDBRIDGE_RESULT_REMOTE_FAILED (500)",
+        "platform answered: F PROCESS_FAIL \"membership programme paused\"",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+    let emulator = format!("emulator: {hits} issueCard requests, 2 cards issued");
+    assert!(stdout.contains(&emulator), "missing {emulator:?} in:\n{stdout}");
+    assert!(!stdout.contains("UNEXPECTED"), "{stdout}");
+}
+
+fn crm_c_example(dir: &Path) -> PathBuf {
+    let source = root().join("examples/c/crm_integration.c");
+    compile_source(&source, Lang::C, dir, &[], &[], false).expect("compiled")
+}
+
+fn crm_cpp_example(dir: &Path) -> PathBuf {
+    let source = root().join("examples/cpp/crm_raii.cpp");
+    compile_source(&source, Lang::Cxx, dir, &[], &[], false).expect("compiled")
+}
+
+#[test]
+fn crm_integration_example_runs_with_a_built_configuration() {
+    let dir = scratch("crm-c");
+    let exe = crm_c_example(&dir);
+    let out = run(&[], &exe, &crm_args(&dir, "crm.db"), &[]);
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    assert_crm_run_succeeded(&out, 5);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration built in code"));
+    assert!(dir.join("crm.db").exists(), "the store lives in the --db file");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn crm_integration_example_runs_with_a_configuration_file() {
+    let dir = scratch("crm-c-file");
+    let exe = crm_c_example(&dir);
+    let key = |name: &str| std::fs::read_to_string(root().join("tests/fixtures/keys").join(name)).unwrap();
+    // The file's own client id and retry budget must be the ones used.
+    let config = serde_json::json!({
+        "client_id": "2022FILE_CLIENT",
+        "merchant_private_key": key("test_merchant_private.pem"),
+        "platform_public_key": key("test_platform_public.pem"),
+        "connect_timeout_ms": 10000,
+        "read_timeout_ms": 60000,
+        "retry": {"max_attempts": 3, "base_delay_ms": 5, "max_delay_ms": 20},
+    });
+    let file = dir.join("crm-config.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let mut args = crm_args(&dir, "crm.db");
+    args.extend(["--config".to_string(), file.display().to_string()]);
+    let out = run(&[], &exe, &args, &[]);
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    // The file's retry budget: 3 attempts answered U instead of 2, so one more request.
+    assert_crm_run_succeeded(&out, 6);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("configuration {}", file.display())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("outcome unknown after 3 attempt(s)"), "{stdout}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn crm_integration_example_refuses_a_bad_configuration_file() {
+    let dir = scratch("crm-c-bad");
+    let exe = crm_c_example(&dir);
+    let file = dir.join("bad.json");
+    std::fs::write(
+        &file,
+        br#"{"client_id":"X","merchant_private_key":"not a key","platform_public_key":"no"}"#,
+    )
+    .unwrap();
+    let mut args = crm_args(&dir, "crm.db");
+    args.extend(["--config".to_string(), file.display().to_string()]);
+    let out = run(&[], &exe, &args, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        stdout.contains("cardbridge_alipayplus_new failed: CARDBRIDGE_RESULT_INVALID_KEY (101)")
+            && stdout.contains("message: config.merchant_private_key"),
+        "{}",
+        show(&out)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn crm_integration_example_is_clean_under_valgrind() {
+    if !valgrind_wanted() {
+        return;
+    }
+    let dir = scratch("crm-c-valgrind");
+    let exe = crm_c_example(&dir);
+    let out = run_under_valgrind(&exe, &crm_args(&dir, "crm.db"));
+    assert_crm_run_succeeded(&out, 5);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn crm_raii_example_runs() {
+    let dir = scratch("crm-cpp");
+    let exe = crm_cpp_example(&dir);
+    let out = run(&[], &exe, &crm_args(&dir, "crm.db"), &[]);
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    assert_crm_run_succeeded(&out, 5);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn crm_raii_example_is_clean_under_valgrind() {
+    if !valgrind_wanted() {
+        return;
+    }
+    let dir = scratch("crm-cpp-valgrind");
+    let exe = crm_cpp_example(&dir);
+    let out = run_under_valgrind(&exe, &crm_args(&dir, "crm.db"));
+    assert_crm_run_succeeded(&out, 5);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+// ---- pkg-config ------------------------------------------------------------
+
+/// Renders `include/cardbridge.pc.in` into `dir/cardbridge.pc` for the build
+/// tree: prefix = the repository, libdir = `lib_dir`, includedir = `include/`.
+fn render_pc(dir: &Path, lib_dir: &Path) {
+    let template = std::fs::read_to_string(root().join("include/cardbridge.pc.in")).unwrap();
+    let rendered = template
+        .replace("@PREFIX@", &root().display().to_string())
+        .replace("@LIBDIR@", &lib_dir.display().to_string())
+        .replace("@INCLUDEDIR@", "${prefix}/include");
+    assert!(!rendered.contains('@'), "unrendered placeholder left:\n{rendered}");
+    std::fs::write(dir.join("cardbridge.pc"), rendered).unwrap();
+}
+
+/// `pkg-config <args> cardbridge` with `PKG_CONFIG_PATH=dir`, split into words.
+fn pkg_config(dir: &Path, args: &[&str]) -> Vec<String> {
+    let out = Command::new("pkg-config")
+        .args(args)
+        .arg("cardbridge")
+        .env("PKG_CONFIG_PATH", dir)
+        .output()
+        .expect("pkg-config runs");
+    assert!(out.status.success(), "pkg-config {args:?} failed:\n{}", show(&out));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Builds the C example with exactly the flags pkg-config gives.
+fn build_with_flags(source: &Path, exe: &Path, flags: &[String]) {
+    let out = Command::new("gcc")
+        .arg("-std=c11")
+        .args(STRICT)
+        .arg(source)
+        .args(flags)
+        .arg("-o")
+        .arg(exe)
+        .output()
+        .expect("gcc runs");
+    assert!(out.status.success(), "gcc with {flags:?} failed:\n{}", show(&out));
+}
+
+#[test]
+fn pkg_config_file_builds_the_c_example_shared_and_static() {
+    if !tool_available("pkg-config") {
+        println!("skipped: pkg-config is not installed (.ci/test-all installs it)");
+        return;
+    }
+    let lib_dir = library_dir();
+    let dir = scratch("pkg-config");
+    render_pc(&dir, &lib_dir);
+    assert_eq!(pkg_config(&dir, &["--modversion"]), [env!("CARGO_PKG_VERSION")]);
+    let flags = pkg_config(&dir, &["--cflags", "--libs"]);
+    assert_eq!(
+        flags,
+        [
+            format!("-I{}/include", root().display()),
+            format!("-L{}", lib_dir.display()),
+            "-lcardbridge".to_string(),
+        ]
+    );
+    let source = root().join("examples/c/crm_integration.c");
+
+    // Shared: -lcardbridge picks libcardbridge.so; the loader finds it through LD_LIBRARY_PATH.
+    let shared = dir.join("crm_shared");
+    build_with_flags(&source, &shared, &flags);
+    let out = run(&[], &shared, &crm_args(&dir, "shared.db"), &[]);
+    assert_crm_run_succeeded(&out, 5);
+
+    // Static: a libdir holding only libcardbridge.a, linked with Libs.private.
+    let static_lib = dir.join("static-lib");
+    std::fs::create_dir_all(&static_lib).unwrap();
+    std::os::unix::fs::symlink(lib_dir.join("libcardbridge.a"), static_lib.join("libcardbridge.a")).unwrap();
+    render_pc(&dir, &static_lib);
+    let flags = pkg_config(&dir, &["--static", "--cflags", "--libs"]);
+    for private in ["-lpthread", "-ldl", "-lm"] {
+        assert!(flags.iter().any(|f| f == private), "{private} missing from {flags:?}");
+    }
+    let linked = dir.join("crm_static");
+    build_with_flags(&source, &linked, &flags);
+    let binary = std::fs::read(&linked).unwrap();
+    assert!(
+        !binary
+            .windows(b"libcardbridge.so".len())
+            .any(|w| w == b"libcardbridge.so"),
+        "the static build still refers to libcardbridge.so"
+    );
+    // No LD_LIBRARY_PATH and no rpath: this only runs if the library is inside.
+    let out = Command::new(&linked)
+        .args(crm_args(&dir, "static.db"))
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
+    assert_crm_run_succeeded(&out, 5);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+// ---- the conformance suite's C runner ---------------------------------------
+
+/// Compiles tests/c/conformance.c against cJSON; a missing cJSON fails with
+/// the package to install rather than skipping (.ci/test-all installs it).
+fn conformance_runner(dir: &Path) -> PathBuf {
+    let source = root().join("tests/c/conformance.c");
+    let exe = dir.join("conformance");
+    let lib_dir = library_dir();
+    let out = Command::new("gcc")
+        .arg("-std=c11")
+        .args(STRICT)
+        .arg("-g")
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg(&source)
+        .arg("-L")
+        .arg(&lib_dir)
+        .arg("-l:libcardbridge.so")
+        .arg("-lcjson")
+        .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .expect("gcc runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !(stderr.contains("cjson/cJSON.h: No such file") || stderr.contains("cannot find -lcjson")),
+        "cJSON is not installed: run `apt-get install libcjson-dev` (bash .ci/test-all does)\n{}",
+        show(&out)
+    );
+    assert!(out.status.success(), "compiling conformance.c failed:\n{}", show(&out));
+    exe
+}
+
+/// How many cases the two fixture files hold, as the C runner must report.
+fn conformance_case_count() -> usize {
+    let read = |name: &str| -> serde_json::Value {
+        let path = root().join("tests/fixtures/conformance").join(name);
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let validate = read("alipayplus_validate.json").as_array().unwrap().len();
+    let inbound = read("alipayplus_inbound.json")["cases"].as_array().unwrap().len();
+    validate + inbound
+}
+
+fn conformance_args() -> Vec<String> {
+    vec![format!("{}/", root().join("tests/fixtures").display())]
+}
+
+fn assert_conformance_passed(out: &Output) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let cases = conformance_case_count();
+    assert!(
+        out.status.success() && stdout.contains(&format!("\n{cases} passed, 0 failed\n")),
+        "the C conformance runner did not pass all {cases} cases:\n{}",
+        show(out)
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok   - ")).count(),
+        cases,
+        "{stdout}"
+    );
+}
+
+#[test]
+fn conformance_c_runner_passes_every_case() {
+    let dir = scratch("conformance");
+    let exe = conformance_runner(&dir);
+    let out = run(&[], &exe, &conformance_args(), &[]);
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    assert_conformance_passed(&out);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn conformance_c_runner_reports_a_differing_case() {
+    // A copy of the fixtures with one expectation changed must fail exactly that case.
+    let dir = scratch("conformance-mutated");
+    let exe = conformance_runner(&dir);
+    let fixtures = dir.join("fixtures");
+    std::fs::create_dir_all(fixtures.join("conformance")).unwrap();
+    std::fs::create_dir_all(fixtures.join("keys")).unwrap();
+    for entry in std::fs::read_dir(root().join("tests/fixtures/keys")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), fixtures.join("keys").join(entry.file_name())).unwrap();
+    }
+    let original = root().join("tests/fixtures/conformance");
+    std::fs::copy(
+        original.join("alipayplus_inbound.json"),
+        fixtures.join("conformance/alipayplus_inbound.json"),
+    )
+    .unwrap();
+    let mut validate: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(original.join("alipayplus_validate.json")).unwrap()).unwrap();
+    let case = validate
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|c| c["expect"]["limit"] == "32")
+        .expect("a case with limit 32");
+    case["expect"]["limit"] = "33".into();
+    let name = case["name"].as_str().unwrap().to_string();
+    std::fs::write(
+        fixtures.join("conformance/alipayplus_validate.json"),
+        serde_json::to_vec(&validate).unwrap(),
+    )
+    .unwrap();
+    let out = run(&[], &exe, &[format!("{}/", fixtures.display())], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{}", show(&out));
+    assert!(
+        stdout.contains(&format!("FAIL - validate: {name}: limit: expected \"33\", got \"32\"")),
+        "{stdout}"
+    );
+    let cases = conformance_case_count();
+    assert!(
+        stdout.contains(&format!("\n{} passed, 1 failed\n", cases - 1)),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn conformance_c_runner_is_clean_under_valgrind() {
+    if !valgrind_wanted() {
+        return;
+    }
+    let dir = scratch("conformance-valgrind");
+    let exe = conformance_runner(&dir);
+    let out = run_under_valgrind(&exe, &conformance_args());
+    assert_conformance_passed(&out);
     std::fs::remove_dir_all(&dir).ok();
 }
