@@ -264,8 +264,9 @@ fn report_entry(id: String, outcome: crate::Result<IssuedCard>) -> Value {
 /// element per pending entry, oldest first:
 /// `{"id":"<outbox id>","ok":true,"response":<verified answer JSON>}` or
 /// `{"id":"<outbox id>","ok":false,"code":<result code>,"name":"CARDBRIDGE_RESULT_...","message":"..."}`;
-/// `[]` when nothing was pending. Entries still unknown stay pending for the
-/// next call. Ownership: the caller owns `*report_out` and must release it
+/// `[]` when nothing was pending. The outbox id is
+/// `alipayplus.issueCard/<appId>/<requestId>`, so a host that kept a requestId
+/// can find its entry. Entries still unknown stay pending for the next call. Ownership: the caller owns `*report_out` and must release it
 /// with `cardbridge_bytes_free`.
 ///
 /// Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_CONFIG`
