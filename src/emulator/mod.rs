@@ -12,6 +12,13 @@
 //! * [`PlatformDriver`] plays the platform as a caller: it builds signed (or
 //!   deliberately spoiled, see [`Tamper`]) platform → merchant requests, sends
 //!   them to a merchant endpoint and checks the merchant's signed answer.
+//! * [`WechatPayEmulator`] plays the WeChat Pay card-member APIs: it verifies
+//!   the merchant's `Authorization` and `Wechatpay-Serial` like the real
+//!   service, decrypts sensitive request fields, confirms / reads / updates
+//!   user cards and syncs points, serves `/v3/certificates` in certificate
+//!   mode, signs its answers, injects [`WechatFault`]s, and builds signed card
+//!   callbacks (optionally spoiled, see [`CallbackTamper`]) for a merchant's
+//!   `notify_url`.
 //! * [`HttpServer`] is the tiny HTTP/1.1 server underneath, usable on its own
 //!   as a stub endpoint.
 //!
@@ -20,8 +27,13 @@
 
 pub mod alipayplus;
 pub mod server;
+pub mod wechatpay;
 
 pub use alipayplus::{
     AlipayPlatformEmulator, EmulatorConfig, Fault, ISSUE_CARD_PATH, PlatformDriver, Tamper, sample_registration,
 };
 pub use server::{Action, HttpServer, MAX_BODY_BYTES, text_response};
+pub use wechatpay::{
+    CallbackTamper, PlatformCertificate, SAMPLE_BRAND_ID, WechatEmulatorConfig, WechatFault, WechatPayEmulator,
+    sample_user_card_create,
+};
