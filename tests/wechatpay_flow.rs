@@ -6,7 +6,9 @@ mod common;
 
 use cardbridge::crypto::aead::ApiV3Key;
 use cardbridge::crypto::keys::PrivateKey;
-use cardbridge::emulator::{CallbackTamper, WechatEmulatorConfig, WechatFault, WechatPayEmulator, sample_user_card_create};
+use cardbridge::emulator::{
+    CallbackTamper, WechatEmulatorConfig, WechatFault, WechatPayEmulator, sample_user_card_create,
+};
 use cardbridge::store::{MemoryStore, SqliteStore, Store};
 use cardbridge::wechatpay::keyring::KeyRing;
 use cardbridge::wechatpay::sign::RequestSigner;
@@ -74,7 +76,10 @@ fn confirm_input(code: &str) -> Vec<u8> {
 }
 
 fn code_of(r: &HttpResponse) -> String {
-    serde_json::from_slice::<Value>(&r.body).ok().and_then(|v| v["code"].as_str().map(str::to_string)).unwrap_or_default()
+    serde_json::from_slice::<Value>(&r.body)
+        .ok()
+        .and_then(|v| v["code"].as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 #[test]
@@ -82,10 +87,24 @@ fn card_opening_callback_reaches_the_host_once_with_cleartext_fields() {
     let s = setup();
     let wp = wechat(&s);
     let plain = sample_user_card_create(Some("478515832665"), CARD_ID, OPENID);
-    let req = s.emu.callback("BRAND_MEMBER_CARD_SP.USER_CARD.CREATE", "user_card", &plain, now(), CallbackTamper::None).unwrap();
-    let CallbackBegin::Handle(mut event) = wp.callback_begin(&req, now()) else { panic!("host not asked") };
+    let req = s
+        .emu
+        .callback(
+            "BRAND_MEMBER_CARD_SP.USER_CARD.CREATE",
+            "user_card",
+            &plain,
+            now(),
+            CallbackTamper::None,
+        )
+        .unwrap();
+    let CallbackBegin::Handle(mut event) = wp.callback_begin(&req, now()) else {
+        panic!("host not asked")
+    };
     assert_eq!(event.kind, cardbridge::wechatpay::EventKind::UserCardCreate);
-    assert_eq!(event.resource["phone_number"], "13800000000", "sensitive field decrypted for the host");
+    assert_eq!(
+        event.resource["phone_number"], "13800000000",
+        "sensitive field decrypted for the host"
+    );
     assert!(event.undecryptable.is_empty());
     assert_eq!(event.resource["card_id"], CARD_ID);
     let answer = wp.callback_finish(&mut event, true, "", now()).unwrap();
@@ -102,11 +121,25 @@ fn host_can_ask_for_redelivery() {
     let s = setup();
     let wp = wechat(&s);
     let plain = sample_user_card_create(Some("1001"), CARD_ID, OPENID);
-    let req = s.emu.callback("MEMBERCARDSP.USER_CARD.CREATE", "user_card", &plain, now(), CallbackTamper::None).unwrap();
-    let CallbackBegin::Handle(mut event) = wp.callback_begin(&req, now()) else { panic!() };
+    let req = s
+        .emu
+        .callback(
+            "MEMBERCARDSP.USER_CARD.CREATE",
+            "user_card",
+            &plain,
+            now(),
+            CallbackTamper::None,
+        )
+        .unwrap();
+    let CallbackBegin::Handle(mut event) = wp.callback_begin(&req, now()) else {
+        panic!()
+    };
     let r = wp.callback_finish(&mut event, false, "CRM busy", now()).unwrap();
     assert_eq!((r.status, code_of(&r).as_str()), (500, "FAIL"));
-    assert!(matches!(wp.callback_begin(&req, now()), CallbackBegin::Handle(_)), "redelivery reaches the host again");
+    assert!(
+        matches!(wp.callback_begin(&req, now()), CallbackBegin::Handle(_)),
+        "redelivery reaches the host again"
+    );
 }
 
 #[test]
@@ -122,7 +155,16 @@ fn forged_stale_and_probe_callbacks_are_refused() {
         (CallbackTamper::BadTag, 400),
         (CallbackTamper::MissingHeader, 400),
     ] {
-        let req = s.emu.callback("BRAND_MEMBER_CARD_SP.USER_CARD.CREATE", "user_card", &plain, now(), tamper).unwrap();
+        let req = s
+            .emu
+            .callback(
+                "BRAND_MEMBER_CARD_SP.USER_CARD.CREATE",
+                "user_card",
+                &plain,
+                now(),
+                tamper,
+            )
+            .unwrap();
         match wp.callback_begin(&req, now()) {
             CallbackBegin::Respond(r) => {
                 assert_eq!(r.status, status, "{:?}", String::from_utf8_lossy(&r.body));
@@ -171,8 +213,22 @@ fn invalid_confirm_is_refused_before_sending() {
 #[test]
 fn transient_answers_are_retried_and_final_ones_are_not() {
     let retried: Vec<(&str, WechatFault)> = vec![
-        ("500", WechatFault::Status { status: 500, code: "SYSTEM_ERROR".into(), message: "系统错误".into() }),
-        ("429", WechatFault::Status { status: 429, code: "RATELIMIT_EXCEEDED".into(), message: "slow down".into() }),
+        (
+            "500",
+            WechatFault::Status {
+                status: 500,
+                code: "SYSTEM_ERROR".into(),
+                message: "系统错误".into(),
+            },
+        ),
+        (
+            "429",
+            WechatFault::Status {
+                status: 429,
+                code: "RATELIMIT_EXCEEDED".into(),
+                message: "slow down".into(),
+            },
+        ),
         ("202", WechatFault::Accepted202),
         ("unsigned", WechatFault::Unsigned),
         ("badsig", WechatFault::BadSignature),
@@ -186,7 +242,9 @@ fn transient_answers_are_retried_and_final_ones_are_not() {
         let wp = wechat(&s);
         s.emu.add_user_card("4004", CARD_ID, OPENID, "1004");
         s.emu.push_fault(fault);
-        let answer = wp.confirm(&confirm_input("4004")).unwrap_or_else(|e| panic!("{tag}: {e}"));
+        let answer = wp
+            .confirm(&confirm_input("4004"))
+            .unwrap_or_else(|e| panic!("{tag}: {e}"));
         assert_eq!(answer.json["user_card_state"], "EFFECTIVE", "{tag}");
         assert_eq!(s.emu.confirm_hits("4004"), 2, "{tag}");
         assert_eq!(s.emu.confirms_applied(), 1, "{tag}");
@@ -194,7 +252,11 @@ fn transient_answers_are_retried_and_final_ones_are_not() {
     let s = setup();
     let wp = wechat(&s);
     s.emu.add_user_card("4005", CARD_ID, OPENID, "1004");
-    s.emu.push_fault(WechatFault::Status { status: 400, code: "PARAM_ERROR".into(), message: "参数错误".into() });
+    s.emu.push_fault(WechatFault::Status {
+        status: 400,
+        code: "PARAM_ERROR".into(),
+        message: "参数错误".into(),
+    });
     let e = wp.confirm(&confirm_input("4005")).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RemoteFailed);
     assert_eq!(e.remote().unwrap().code, "PARAM_ERROR");
@@ -211,10 +273,18 @@ fn an_interrupted_confirm_resumes_after_a_restart_and_applies_once() {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
         let wp = WechatPay::new(config(&s), Some(store)).unwrap();
         for _ in 0..4 {
-            s.emu.push_fault(WechatFault::Status { status: 503, code: "SERVICE_UNAVAILABLE".into(), message: "".into() });
+            s.emu.push_fault(WechatFault::Status {
+                status: 503,
+                code: "SERVICE_UNAVAILABLE".into(),
+                message: "".into(),
+            });
         }
         // The card read-back also meets a 503 fault, so the outcome stays unknown.
-        s.emu.push_fault(WechatFault::Status { status: 503, code: "SERVICE_UNAVAILABLE".into(), message: "".into() });
+        s.emu.push_fault(WechatFault::Status {
+            status: 503,
+            code: "SERVICE_UNAVAILABLE".into(),
+            message: "".into(),
+        });
         let e = wp.confirm(&confirm_input("5005")).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::RemoteUnknown, "{e}");
     }
@@ -235,18 +305,30 @@ fn lifecycle_calls_get_update_and_sync_points() {
     let wp = wechat(&s);
     s.emu.add_user_card("6006", CARD_ID, OPENID, "1004");
     let got = wp
-        .get_user_card(json!({"user_card_code": "6006", "brand_id": "1004", "card_id": CARD_ID, "openid": OPENID}).to_string().as_bytes())
+        .get_user_card(
+            json!({"user_card_code": "6006", "brand_id": "1004", "card_id": CARD_ID, "openid": OPENID})
+                .to_string()
+                .as_bytes(),
+        )
         .unwrap();
     assert_eq!(got.json["user_card_code"], "6006");
     let updated = wp
-        .update_user_card(json!({"user_card_code": "6006", "card_id": CARD_ID, "brand_id": "1004", "openid": OPENID, "level": "gold",
-                                  "phone_number": "13900000000"}).to_string().as_bytes())
+        .update_user_card(
+            json!({"user_card_code": "6006", "card_id": CARD_ID, "brand_id": "1004", "openid": OPENID, "level": "gold",
+                                  "phone_number": "13900000000"})
+            .to_string()
+            .as_bytes(),
+        )
         .unwrap();
     assert_eq!(updated.json["level"], "gold");
     assert_eq!(s.emu.user_card("6006").unwrap()["level"], "gold");
-    wp.sync_user_points(json!({"out_request_no": "P1", "brand_id": "1004", "card_id": CARD_ID, "openid": OPENID,
-                               "user_card_code": "6006", "point_balance": 120}).to_string().as_bytes())
-        .unwrap();
+    wp.sync_user_points(
+        json!({"out_request_no": "P1", "brand_id": "1004", "card_id": CARD_ID, "openid": OPENID,
+                               "user_card_code": "6006", "point_balance": 120})
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -258,5 +340,67 @@ fn a_32_byte_api_v3_key_is_required() {
                      "wechatpay_public_key": platform_key().public_key().to_pem()});
     let e = Config::from_json(cfg.to_string().as_bytes()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidConfig);
-    assert!(e.message().contains("api_v3_key") && e.message().contains("32"), "{}", e.message());
+    assert!(
+        e.message().contains("api_v3_key") && e.message().contains("32"),
+        "{}",
+        e.message()
+    );
+}
+
+fn emulator_fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/tests/fixtures/wechatpay/emulator/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+#[test]
+fn certificate_mode_downloads_certificates_and_verifies_with_them() {
+    let cert_pem = emulator_fixture("platform_cert.pem");
+    let cert = cardbridge::crypto::x509::Certificate::from_pem(&cert_pem).unwrap();
+    let emu = WechatPayEmulator::start(WechatEmulatorConfig {
+        wechatpay_private_key: platform_key(),
+        public_key_id: PUB_KEY_ID.into(),
+        merchant_public_key: merchant_key().public_key(),
+        mchid: MCHID.into(),
+        merchant_serial_no: SERIAL.into(),
+        api_v3_key: ApiV3Key::new(API_V3).unwrap(),
+        platform_certificate: Some(cardbridge::emulator::PlatformCertificate {
+            pem: cert_pem.clone(),
+            serial: cert.serial().to_string(),
+            private_key: PrivateKey::from_pem(&emulator_fixture("platform_private.pem")).unwrap(),
+        }),
+    })
+    .unwrap();
+    // No key configured up front: everything comes from /v3/certificates.
+    let signer = RequestSigner::new(MCHID, SERIAL, merchant_key()).unwrap();
+    let mut c = Config::new(signer, merchant_key(), ApiV3Key::new(API_V3).unwrap(), KeyRing::new());
+    c.base_url = emu.base_url();
+    c.certificate_mode = true;
+    let wp = WechatPay::new(c, Some(Arc::new(MemoryStore::new()))).unwrap();
+    // A callback signed with the certificate triggers the download on its unknown serial.
+    let plain = sample_user_card_create(Some("7007"), CARD_ID, OPENID);
+    let req = emu
+        .callback(
+            "BRAND_MEMBER_CARD_SP.USER_CARD.CREATE",
+            "user_card",
+            &plain,
+            now(),
+            CallbackTamper::None,
+        )
+        .unwrap();
+    assert!(
+        matches!(wp.callback_begin(&req, now()), CallbackBegin::Handle(_)),
+        "verified with a downloaded certificate"
+    );
+    assert_eq!(emu.hits("/v3/certificates"), 1);
+    assert_eq!(wp.refresh_certificates().unwrap(), 1);
+    // A merchant without platform certificates gets a configuration error, not a crash.
+    let s = setup();
+    let mut c = config(&s);
+    c.certificate_mode = true;
+    let wp = WechatPay::new(c, Some(Arc::new(MemoryStore::new()))).unwrap();
+    let e = wp.refresh_certificates().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig);
 }
