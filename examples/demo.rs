@@ -10,15 +10,23 @@
 //!    retries with the same requestId and bytes).
 //! 3. The platform inquires the card, updates it and asks for the member's assets.
 //! 4. A crash mid-issueCard: the pending request is resumed after "restart".
+//! 5. WeChat Pay: a card-opening callback is verified, decrypted and handled
+//!    once; a signature probe is refused; the card is confirmed (sensitive
+//!    fields encrypted by the library) and a repeat never reaches WeChat.
 
 use cardbridge::alipayplus::model::{Amount, CardField, IssueCardRequest};
 use cardbridge::alipayplus::{AlipayPlus, Begin, Config, InboundRequest};
+use cardbridge::crypto::aead::ApiV3Key;
 use cardbridge::crypto::keys::PrivateKey;
 use cardbridge::emulator::{
-    AlipayPlatformEmulator, EmulatorConfig, Fault, PlatformDriver, Tamper, sample_registration,
+    AlipayPlatformEmulator, CallbackTamper, EmulatorConfig, Fault, PlatformDriver, Tamper, WechatEmulatorConfig,
+    WechatPayEmulator, sample_registration, sample_user_card_create,
 };
 use cardbridge::http::HttpRequest;
 use cardbridge::store::{SqliteStore, Store};
+use cardbridge::wechatpay::keyring::KeyRing;
+use cardbridge::wechatpay::sign::RequestSigner;
+use cardbridge::wechatpay::{CallbackBegin, WechatPay};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -251,11 +259,110 @@ fn run() -> Result<(), String> {
     )?;
     check(emulator.cards_issued() == 2, "still exactly one card per requestId")?;
 
+    wechat_flow(&db, &merchant_key)?;
+
     println!("demo finished: every flow behaved as specified");
     if !std::env::args().any(|a| a == "--db") {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
         }
     }
+    Ok(())
+}
+
+/// Section 5: the WeChat Pay card opening, sharing the same SQLite store file.
+fn wechat_flow(db: &std::path::Path, merchant_key: &PrivateKey) -> Result<(), String> {
+    let e = |e: cardbridge::Error| e.to_string();
+    println!("== 5. WeChat Pay: card-opening callback, then confirm");
+    const PUB_KEY_ID: &str = "PUB_KEY_ID_0114232134912410000000000000";
+    let wechat_key = PrivateKey::generate_rsa2048().map_err(e)?;
+    let api_v3 = ApiV3Key::new(b"a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb").map_err(e)?;
+    let emulator = WechatPayEmulator::start(WechatEmulatorConfig {
+        wechatpay_private_key: wechat_key.clone(),
+        public_key_id: PUB_KEY_ID.into(),
+        merchant_public_key: merchant_key.public_key(),
+        mchid: "1900000001".into(),
+        merchant_serial_no: "5F1C72E2A8931B72A2E13AF8DEE92471EB397115".into(),
+        api_v3_key: api_v3.clone(),
+        platform_certificate: None,
+    })
+    .map_err(e)?;
+    let mut keys = KeyRing::new();
+    keys.add_public_key(PUB_KEY_ID, wechat_key.public_key()).map_err(e)?;
+    let signer = RequestSigner::new(
+        "1900000001",
+        "5F1C72E2A8931B72A2E13AF8DEE92471EB397115",
+        merchant_key.clone(),
+    )
+    .map_err(e)?;
+    let mut config = cardbridge::wechatpay::Config::new(signer, merchant_key.clone(), api_v3, keys);
+    config.base_url = emulator.base_url();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).map_err(e)?);
+    let wechat = WechatPay::new(config, Some(store)).map_err(e)?;
+    let now = chrono::Utc::now().timestamp();
+
+    let code = format!("{}", now_ms());
+    let (card_id, openid) = ("pbLatjvWOibDc5-TBnbUk1pD12o0", "obLatjnx9gnqzS4myYGmLZ7LgLBA");
+    emulator.add_user_card(&code, card_id, openid, "1004");
+    let resource = sample_user_card_create(Some(&code), card_id, openid);
+    let callback = emulator
+        .callback(
+            "BRAND_MEMBER_CARD_SP.USER_CARD.CREATE",
+            "user_card",
+            &resource,
+            now,
+            CallbackTamper::None,
+        )
+        .map_err(e)?;
+    let CallbackBegin::Handle(mut event) = wechat.callback_begin(&callback, now) else {
+        return Err("the card-opening callback was refused".into());
+    };
+    check(
+        event.undecryptable.is_empty(),
+        "callback verified; resource and phone number decrypted for the CRM",
+    )?;
+    let answer = wechat.callback_finish(&mut event, true, "", now).map_err(e)?;
+    check(answer.status == 200, "callback acknowledged (200 SUCCESS)")?;
+    check(
+        matches!(wechat.callback_begin(&callback, now), CallbackBegin::Respond(r) if r.status == 200),
+        "duplicate callback acknowledged without reaching the CRM",
+    )?;
+    let probe = emulator
+        .callback(
+            "BRAND_MEMBER_CARD_SP.USER_CARD.CREATE",
+            "user_card",
+            &resource,
+            now,
+            CallbackTamper::SignTestProbe,
+        )
+        .map_err(e)?;
+    check(
+        matches!(wechat.callback_begin(&probe, now), CallbackBegin::Respond(r) if r.status == 401),
+        "WECHATPAY/SIGNTEST/ probe refused (401)",
+    )?;
+
+    let confirm = json!({"user_card_code": code, "card_id": card_id, "brand_id": "1004", "openid": openid,
+                         "phone_number": "13800000000", "level": "GOLD",
+                         "user_card_confirm_state": "CREATE_CARD_SUCCESS"})
+    .to_string();
+    emulator.push_fault(cardbridge::emulator::WechatFault::Status {
+        status: 500,
+        code: "SYSTEM_ERROR".into(),
+        message: "busy".into(),
+    });
+    let confirmed = wechat.confirm(confirm.as_bytes()).map_err(e)?;
+    check(
+        confirmed.json["user_card_state"] == "EFFECTIVE",
+        "card confirmed after one 500 retry: EFFECTIVE",
+    )?;
+    check(
+        confirmed.json["phone_number"] == "13800000000",
+        "answer's encrypted phone number decrypted",
+    )?;
+    wechat.confirm(confirm.as_bytes()).map_err(e)?;
+    check(
+        emulator.confirms_applied() == 1 && emulator.confirm_hits(&code) == 2,
+        "repeat answered from the outbox, not sent",
+    )?;
     Ok(())
 }
