@@ -1,0 +1,108 @@
+"""cardbridge: membership-card integration for the Alipay+ Mini Program
+Platform (and WeChat Pay), over the cardbridge native library (ctypes, no
+runtime dependency).
+
+Quick start (see README):
+
+    from cardbridge import AlipayPlus, Store, handle_http
+    alipay = AlipayPlus(config, Store.sqlite("cardbridge.db"))
+    status, headers, body = handle_http(alipay, method, path, headers, raw_body, decide=my_decide)
+"""
+
+from . import _bindings
+from ._version import __version__
+from .alipayplus import (
+    AlipayPlus,
+    Answer,
+    Api,
+    Call,
+    Decision,
+    Direction,
+    Response,
+    Store,
+    build_issue_card,
+    handle_http,
+    validate,
+)
+from .errors import (
+    AlreadyUsedError,
+    CardbridgeError,
+    CardbridgeTimeoutError,
+    ClockSkewError,
+    ConfigError,
+    CryptoError,
+    DecryptError,
+    HttpStatusError,
+    IdempotencyConflict,
+    InternalError,
+    InvalidArgumentError,
+    InvalidJsonError,
+    InvalidKeyError,
+    PanicError,
+    PlaintextTooLongError,
+    ProtocolError,
+    RemoteError,
+    RemoteFailed,
+    RemoteUnknown,
+    SignatureError,
+    TransportError,
+    UnknownKeySerialError,
+    UnsupportedAlgorithmError,
+    ValidationError,
+)
+from .keys import PrivateKey, PublicKey
+from .testing import Emulator, HttpRequest, PlatformDriver, Tamper, sample_registration
+
+
+def version() -> str:
+    """The native library's name and version, e.g. `cardbridge/0.1.0`."""
+    raw = _bindings.cardbridge_version()
+    return raw.decode("utf-8") if raw is not None else ""
+
+
+__all__ = [
+    "AlipayPlus",
+    "AlreadyUsedError",
+    "Answer",
+    "Api",
+    "Call",
+    "CardbridgeError",
+    "CardbridgeTimeoutError",
+    "ClockSkewError",
+    "ConfigError",
+    "CryptoError",
+    "Decision",
+    "DecryptError",
+    "Direction",
+    "Emulator",
+    "HttpRequest",
+    "HttpStatusError",
+    "IdempotencyConflict",
+    "InternalError",
+    "InvalidArgumentError",
+    "InvalidJsonError",
+    "InvalidKeyError",
+    "PanicError",
+    "PlaintextTooLongError",
+    "PlatformDriver",
+    "PrivateKey",
+    "ProtocolError",
+    "PublicKey",
+    "RemoteError",
+    "RemoteFailed",
+    "RemoteUnknown",
+    "Response",
+    "SignatureError",
+    "Store",
+    "Tamper",
+    "TransportError",
+    "UnknownKeySerialError",
+    "UnsupportedAlgorithmError",
+    "ValidationError",
+    "__version__",
+    "build_issue_card",
+    "handle_http",
+    "sample_registration",
+    "validate",
+    "version",
+]

@@ -1,0 +1,422 @@
+"""Alipay+ Mini Program Platform membership cards: the store, the integration
+(`issueCard` out, the platform's calls in), pending calls and responses."""
+
+from __future__ import annotations
+
+import ctypes
+import datetime as _dt
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from enum import IntEnum
+from os import PathLike, fspath
+from typing import Any, NamedTuple, Union
+
+from . import _bindings as b
+from ._managed import Managed
+from ._util import (
+    HeaderArray,
+    HeadersInput,
+    JsonInput,
+    body as _body,
+    header_pairs,
+    integer,
+    invoke,
+    json_bytes,
+    now_ms as _now_ms,
+    read_header,
+    take_bytes,
+    text,
+    view,
+)
+
+log = logging.getLogger("cardbridge")
+
+StorePtr = ctypes.POINTER(b.cardbridge_store)
+AlipayPlusPtr = ctypes.POINTER(b.cardbridge_alipayplus)
+CallPtr = ctypes.POINTER(b.cardbridge_alipayplus_call)
+ResponsePtr = ctypes.POINTER(b.cardbridge_http_response)
+
+
+class Api(IntEnum):
+    """Which platform → merchant API a pending call is."""
+
+    NOTIFY_CARD_REGISTRATION = b.CARDBRIDGE_ALIPAYPLUS_API_NOTIFY_CARD_REGISTRATION
+    INQUIRE_CARD_DETAIL = b.CARDBRIDGE_ALIPAYPLUS_API_INQUIRE_CARD_DETAIL
+    UPDATE_CARD_DETAIL = b.CARDBRIDGE_ALIPAYPLUS_API_UPDATE_CARD_DETAIL
+    INQUIRE_MEMBER_ASSETS = b.CARDBRIDGE_ALIPAYPLUS_API_INQUIRE_MEMBER_ASSETS
+
+    @property
+    def wire_name(self) -> str:
+        """The API's name on the wire, e.g. `notifyCardRegistration`."""
+        head, *rest = self.name.lower().split("_")
+        return head + "".join(part.capitalize() for part in rest)
+
+
+class Direction(IntEnum):
+    """Which rules `validate` applies."""
+
+    #: A body received from the platform (required fields, types, lengths).
+    INBOUND = b.CARDBRIDGE_DIRECTION_INBOUND
+    #: A body we send (every rule, including forbidden characters).
+    OUTBOUND = b.CARDBRIDGE_DIRECTION_OUTBOUND
+
+
+class Store(Managed[Any]):
+    """The durable store of idempotency records and the `issueCard` outbox.
+
+    Integrations keep their own reference, so a store may be closed as soon
+    as the integrations using it exist.
+    """
+
+    def __init__(self, handle: Any) -> None:
+        """Use `Store.sqlite(path)` or `Store.memory()`."""
+        super().__init__(handle)
+
+    @classmethod
+    def sqlite(cls, path: str | PathLike[str]) -> Store:
+        """Opens (creating it if needed) the SQLite store at `path`."""
+        if not isinstance(path, (str, PathLike)):
+            raise TypeError(f"path must be str or os.PathLike, not {type(path).__name__}")
+        raw = text(fspath(path), "path")
+        out = StorePtr()
+        invoke(b.cardbridge_store_open_sqlite, raw, len(raw), ctypes.byref(out))
+        return cls(out)
+
+    @classmethod
+    def memory(cls) -> Store:
+        """An in-memory store, lost when the last reference is released (tests, demos)."""
+        out = StorePtr()
+        invoke(b.cardbridge_store_new_memory, ctypes.byref(out))
+        return cls(out)
+
+    def _delete(self, handle: Any) -> None:
+        b.cardbridge_store_free(handle)
+
+
+class Answer(NamedTuple):
+    """A plain copy of an HTTP answer, what `handle_http` returns; unpacks as
+    `status, headers, body`."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+class Response(Managed[Any]):
+    """A signed HTTP answer to send back to the platform.
+
+    `status`, `headers` (in order) and `body` (exact bytes) are copies and stay
+    readable after `close()`; the native object is kept only so that test
+    support can verify the signature (`PlatformDriver.verify_response`).
+    """
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def __init__(self, handle: Any) -> None:
+        super().__init__(handle)
+        self.status = b.cardbridge_http_response_status(handle)
+        self.headers = []
+        h = b.cardbridge_header()
+        for i in range(b.cardbridge_http_response_header_count(handle)):
+            invoke(b.cardbridge_http_response_header, handle, i, ctypes.byref(h))
+            self.headers.append(read_header(h))
+        data = ctypes.POINTER(ctypes.c_uint8)()
+        size = ctypes.c_size_t()
+        invoke(b.cardbridge_http_response_body, handle, ctypes.byref(data), ctypes.byref(size))
+        self.body = view(data, size.value)
+
+    def header(self, name: str) -> str | None:
+        """The first header called `name` (case-insensitive), or None."""
+        wanted = name.lower()
+        return next((v for n, v in self.headers if n.lower() == wanted), None)
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+    def answer(self) -> Answer:
+        """A plain `(status, headers, body)` copy."""
+        return Answer(self.status, list(self.headers), self.body)
+
+    def _delete(self, handle: Any) -> None:
+        b.cardbridge_http_response_free(handle)
+
+    def __repr__(self) -> str:
+        return f"Response(status={self.status}, body={self.body[:80]!r})"
+
+
+class Call(Managed[Any]):
+    """A verified, validated platform call waiting for the host's decision.
+
+    Finish it with `AlipayPlus.finish` (or `call.finish(...)`), or
+    `finish_unknown` when the host cannot decide now. Closing an undecided
+    call releases its claim, so the platform's next retry reaches the host
+    again. The call keeps its integration alive.
+    """
+
+    _exclusive = True  # single owner in C: calls on it are serialised
+
+    api: Api
+    raw: bytes
+    request: dict[str, Any]
+    alipayplus: AlipayPlus
+
+    def __init__(self, handle: Any, alipayplus: AlipayPlus) -> None:
+        super().__init__(handle)
+        self.alipayplus = alipayplus
+        self.api = Api(b.cardbridge_alipayplus_call_api(handle))
+        data = ctypes.POINTER(ctypes.c_uint8)()
+        size = ctypes.c_size_t()
+        invoke(b.cardbridge_alipayplus_call_request, handle, ctypes.byref(data), ctypes.byref(size))
+        self.raw = view(data, size.value)
+        self.request = json.loads(self.raw)
+
+    @property
+    def api_name(self) -> str:
+        """The API's wire name, e.g. `notifyCardRegistration`."""
+        return self.api.wire_name
+
+    @property
+    def request_id(self) -> str | None:
+        """The request's `requestId`, when it has one."""
+        value = self.request.get("requestId")
+        return value if isinstance(value, str) else None
+
+    def finish(self, decision: Decision = None, now_ms: int | None = None) -> Response:
+        """Same as `self.alipayplus.finish(self, decision, now_ms)`."""
+        return self.alipayplus.finish(self, decision, now_ms)
+
+    def finish_unknown(self, now_ms: int | None = None) -> Response:
+        """Same as `self.alipayplus.finish_unknown(self, now_ms)`."""
+        return self.alipayplus.finish_unknown(self, now_ms)
+
+    def _delete(self, handle: Any) -> None:
+        b.cardbridge_alipayplus_call_free(handle)
+
+    def __repr__(self) -> str:
+        return f"Call(api={self.api_name}, request_id={self.request_id!r}, closed={self.closed})"
+
+
+#: The host's answer to a call: a dict or JSON text in wire format (`result`
+#: may be left out for success); None means `{}`, i.e. `S SUCCESS`.
+Decision = Union[Mapping[str, Any], str, bytes, None]
+
+
+def _date_text(value: object) -> str:
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError("register_date must carry a time zone (an aware datetime)")
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"register_date must be str or datetime, not {type(value).__name__}")
+
+
+def build_issue_card(
+    registration: Call | JsonInput,
+    external_customer_id: str,
+    register_date: str | _dt.datetime,
+    card_fields: Sequence[Mapping[str, Any]] | str,
+) -> dict[str, Any]:
+    """Builds a validated `issueCard` request from the `notifyCardRegistration`
+    it answers (a `Call`, its request dict, or the JSON as received), reusing
+    its `appId`, `customerBelongsTo`, `requestId` and `customerId`.
+
+    `register_date` is ISO 8601 with offset (or an aware datetime);
+    `card_fields` is a list of `{"fieldCode": ..., "fieldValue": ...}`.
+    Raises `ValidationError` (with `field` and `limit`) or `InvalidJsonError`.
+    """
+    reg = registration.raw if isinstance(registration, Call) else json_bytes(registration, "registration")
+    ext = text(external_customer_id, "external_customer_id")
+    date = _date_text(register_date).encode("utf-8")
+    fields = json_bytes(card_fields, "card_fields")
+    out = b.cardbridge_bytes()
+    invoke(
+        b.cardbridge_alipayplus_build_issue_card,
+        reg, len(reg), ext, len(ext), date, len(date), fields, len(fields), ctypes.byref(out),
+    )
+    parsed: dict[str, Any] = json.loads(take_bytes(out))
+    return parsed
+
+
+def validate(message: str, json_text: JsonInput, direction: Direction | str | int) -> str:
+    """Validates an Alipay+ body without sending anything and returns it
+    normalised (compact JSON). `message` is an API name (`issueCard`, ...) or
+    its answer (`issueCardResponse`, ...); `direction` is `Direction`,
+    `"inbound"` or `"outbound"`. Raises `ValidationError` / `InvalidJsonError`."""
+    if isinstance(direction, str):
+        try:
+            direction = Direction[direction.upper()]
+        except KeyError:
+            raise ValueError(f"direction must be 'inbound' or 'outbound', not {direction!r}") from None
+    code = integer(int(direction) if isinstance(direction, Direction) else direction, "direction")
+    msg = text(message, "message")
+    data = json_bytes(json_text, "json_text")
+    out = b.cardbridge_bytes()
+    invoke(b.cardbridge_alipayplus_validate, msg, len(msg), data, len(data), code, ctypes.byref(out))
+    return take_bytes(out).decode("utf-8")
+
+
+class AlipayPlus(Managed[Any]):
+    """One merchant's Alipay+ integration: configuration, keys, the store, the
+    `issueCard` client and the handler of the platform's calls.
+
+    Thread-safe: one instance may serve many threads at once.
+
+    `config` is a dict or JSON text with `client_id`, `merchant_private_key`
+    and `platform_public_key` (PEM) and optionally `base_url` (needed for
+    `issueCard`), `path_prefix`, `key_version`, timeouts, `retry`, ... (see
+    `cardbridge_alipayplus_new` in cardbridge.h). Without `store`, the SQLite
+    store at `config["store_path"]` is opened.
+    """
+
+    def __init__(self, config: JsonInput, store: Store | None = None) -> None:
+        if store is not None and not isinstance(store, Store):
+            raise TypeError(f"store must be a Store or None, not {type(store).__name__}")
+        cfg = json_bytes(config, "config")
+        out = AlipayPlusPtr()
+        if store is None:
+            invoke(b.cardbridge_alipayplus_new, cfg, len(cfg), None, ctypes.byref(out))
+        else:
+            with store._borrow() as s:
+                invoke(b.cardbridge_alipayplus_new, cfg, len(cfg), s, ctypes.byref(out))
+        super().__init__(out)
+
+    def _delete(self, handle: Any) -> None:
+        b.cardbridge_alipayplus_free(handle)
+
+    # ---- outbound: issueCard
+
+    def issue_card(self, request: JsonInput) -> dict[str, Any]:
+        """Sends `issueCard` (validated, recorded in the outbox, retried with the
+        same body on ambiguous outcomes) and returns the platform's verified
+        answer (`result` and `cardNo`). The same requestId always means the
+        same request: a later call returns the stored outcome.
+
+        Raises `ValidationError`, `InvalidJsonError`, `IdempotencyConflict`,
+        `RemoteFailed` (final `F`; see `remote_code`/`remote_message`),
+        `RemoteUnknown` (retry later with the same request), `ConfigError`.
+        """
+        data = json_bytes(request, "request")
+        out = b.cardbridge_bytes()
+        with self._borrow() as ap:
+            invoke(b.cardbridge_alipayplus_issue_card, ap, data, len(data), ctypes.byref(out))
+        answer: dict[str, Any] = json.loads(take_bytes(out))
+        return answer
+
+    build_issue_card = staticmethod(build_issue_card)
+    validate = staticmethod(validate)
+
+    def resume_pending(self) -> list[dict[str, Any]]:
+        """Re-sends every pending `issueCard` (e.g. at start-up after a crash);
+        one report per entry: `{"id", "ok": True, "response"}` or
+        `{"id", "ok": False, "code", "name", "message"}`."""
+        out = b.cardbridge_bytes()
+        with self._borrow() as ap:
+            invoke(b.cardbridge_alipayplus_resume_pending, ap, ctypes.byref(out))
+        report: list[dict[str, Any]] = json.loads(take_bytes(out))
+        return report
+
+    def purge_expired(self, now_ms: int | None = None) -> int:
+        """Deletes idempotency records older than the retention; returns how many."""
+        now = _now_ms(now_ms)
+        purged = ctypes.c_size_t()
+        with self._borrow() as ap:
+            invoke(b.cardbridge_alipayplus_purge_expired, ap, now, ctypes.byref(purged))
+        return purged.value
+
+    # ---- inbound: begin -> host decides -> finish
+
+    def begin(
+        self,
+        method: str,
+        target: str,
+        headers: HeadersInput,
+        body: bytes,
+        now_ms: int | None = None,
+    ) -> Response | Call:
+        """Step 1 of handling a platform call: verifies the signature, validates
+        the body and claims the requestId.
+
+        Returns a `Response` to send at once (bad signature → `ACCESS_DENIED`,
+        invalid field → `PARAM_ILLEGAL`, a duplicate's stored answer, ...) or a
+        `Call` the host must decide and `finish`. `target` is the
+        request-target as received (path plus `?query`); `body` the raw bytes.
+        """
+        m, t = text(method, "method"), text(target, "target")
+        raw = _body(body)
+        headers_array = HeaderArray(header_pairs(headers))
+        now = _now_ms(now_ms)
+        response, call = ResponsePtr(), CallPtr()
+        with self._borrow() as ap:
+            invoke(
+                b.cardbridge_alipayplus_begin,
+                ap, m, len(m), t, len(t), headers_array.array, headers_array.count,
+                raw, len(raw), now, ctypes.byref(response), ctypes.byref(call),
+            )
+        if response:
+            return Response(response)
+        return Call(call, self)
+
+    def finish(self, call: Call, decision: Decision = None, now_ms: int | None = None) -> Response:
+        """Step 2: the signed answer for the host's decision (`{}`/None means
+        `S SUCCESS`; else a wire-format answer such as
+        `{"result": {"resultStatus": "F", "resultCode": "PROCESS_FAIL", ...}}`).
+
+        Raises `AlreadyUsedError` when the call was already finished, and
+        `ValidationError` for an invalid decision (the call stays usable).
+        """
+        if not isinstance(call, Call):
+            raise TypeError(f"call must be a Call, not {type(call).__name__}")
+        data = b"{}" if decision is None else json_bytes(decision, "decision")
+        now = _now_ms(now_ms)
+        response = ResponsePtr()
+        with self._borrow() as ap, call._borrow() as c:
+            invoke(b.cardbridge_alipayplus_finish, ap, c, data, len(data), now, ctypes.byref(response))
+        return Response(response)
+
+    def finish_unknown(self, call: Call, now_ms: int | None = None) -> Response:
+        """Answers `U UNKNOWN_EXCEPTION` (the platform retries later) when the
+        host cannot decide now; releases the claim."""
+        if not isinstance(call, Call):
+            raise TypeError(f"call must be a Call, not {type(call).__name__}")
+        now = _now_ms(now_ms)
+        response = ResponsePtr()
+        with self._borrow() as ap, call._borrow() as c:
+            invoke(b.cardbridge_alipayplus_finish_unknown, ap, c, now, ctypes.byref(response))
+        return Response(response)
+
+
+def handle_http(
+    alipayplus: AlipayPlus,
+    method: str,
+    target: str,
+    headers: HeadersInput,
+    body: bytes,
+    decide: Callable[[Call], Decision],
+    now_ms: int | None = None,
+) -> Answer:
+    """Handles one HTTP request from the platform end to end and returns the
+    `(status, headers, body)` to send back.
+
+    `decide(call)` is asked only when the host must decide (a valid, signed,
+    new call) and returns the decision (None or `{}` for success). If it raises
+    or returns an invalid decision, the error is logged and the platform gets
+    `U UNKNOWN_EXCEPTION`, so it retries later.
+    """
+    outcome = alipayplus.begin(method, target, headers, body, now_ms)
+    if isinstance(outcome, Response):
+        with outcome:
+            return outcome.answer()
+    with outcome as call:
+        try:
+            response = alipayplus.finish(call, decide(call), now_ms)
+        except Exception:
+            log.exception("cardbridge: deciding %s %s failed; answering U so the platform retries",
+                          call.api_name, call.request_id)
+            response = alipayplus.finish_unknown(call, now_ms)
+        with response:
+            return response.answer()

@@ -1,0 +1,32 @@
+"""A panic inside the library becomes PanicError and the process lives on
+(needs a library built with `--features ffi-test`; skipped otherwise)."""
+
+from __future__ import annotations
+
+import ctypes
+
+import pytest
+
+import cardbridge
+from cardbridge import _bindings as b
+from cardbridge._util import invoke
+
+pytestmark = pytest.mark.skipif(
+    b._cardbridge_test_panic is None, reason="library built without the ffi-test feature"
+)
+
+
+def test_panic_becomes_panic_error_and_the_process_continues() -> None:
+    for _ in range(3):
+        with pytest.raises(cardbridge.PanicError) as info:
+            invoke(b.cardbridge_test_panic)
+        assert info.value.code == b.CARDBRIDGE_RESULT_PANIC
+        assert info.value.name == "CARDBRIDGE_RESULT_PANIC"
+        assert info.value.message
+    # Still fully usable afterwards.
+    assert cardbridge.version().startswith("cardbridge/")
+    assert cardbridge.sample_registration("PY-AFTER-PANIC")["requestId"] == "PY-AFTER-PANIC"
+
+
+def test_panic_without_error_out_still_returns_the_code() -> None:
+    assert b.cardbridge_test_panic(ctypes.POINTER(b.cardbridge_error)()) == b.CARDBRIDGE_RESULT_PANIC
