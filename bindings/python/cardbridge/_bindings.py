@@ -104,6 +104,14 @@ class cardbridge_store(ctypes.Structure):
     pass
 
 
+class cardbridge_wechatpay(ctypes.Structure):
+    pass
+
+
+class cardbridge_wechatpay_event(ctypes.Structure):
+    pass
+
+
 class cardbridge_bytes(ctypes.Structure):
     _fields_ = [
         ("data", ctypes.POINTER(ctypes.c_uint8)),
@@ -187,6 +195,18 @@ SYMBOLS = (
     "cardbridge_store_new_memory",
     "cardbridge_store_free",
     "cardbridge_version",
+    "cardbridge_wechatpay_new",
+    "cardbridge_wechatpay_free",
+    "cardbridge_wechatpay_confirm",
+    "cardbridge_wechatpay_get_user_card",
+    "cardbridge_wechatpay_update_user_card",
+    "cardbridge_wechatpay_sync_user_points",
+    "cardbridge_wechatpay_resume_pending",
+    "cardbridge_wechatpay_refresh_certificates",
+    "cardbridge_wechatpay_callback_begin",
+    "cardbridge_wechatpay_event_json",
+    "cardbridge_wechatpay_callback_finish",
+    "cardbridge_wechatpay_event_free",
 )
 
 
@@ -1202,3 +1222,296 @@ _cardbridge_version.restype = ctypes.c_char_p
 def cardbridge_version() -> Optional[bytes]:
     result: Optional[bytes] = _cardbridge_version()
     return result
+
+
+_cardbridge_wechatpay_new: Any = dll.cardbridge_wechatpay_new
+_cardbridge_wechatpay_new.argtypes = [
+    ctypes.c_char_p,  # config_json
+    ctypes.c_size_t,  # config_json_len
+    ctypes.POINTER(cardbridge_store),  # store
+    ctypes.POINTER(ctypes.POINTER(cardbridge_wechatpay)),  # wechatpay_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_new.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_new(
+    config_json: Any,
+    config_json_len: Any,
+    store: Any,
+    wechatpay_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_new(
+        config_json,
+        config_json_len,
+        store,
+        wechatpay_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_free: Any = dll.cardbridge_wechatpay_free
+_cardbridge_wechatpay_free.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+]
+_cardbridge_wechatpay_free.restype = None
+
+
+def cardbridge_wechatpay_free(wechatpay: Any) -> None:
+    _cardbridge_wechatpay_free(wechatpay)
+
+
+_cardbridge_wechatpay_confirm: Any = dll.cardbridge_wechatpay_confirm
+_cardbridge_wechatpay_confirm.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_confirm.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_confirm(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_confirm(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_get_user_card: Any = dll.cardbridge_wechatpay_get_user_card
+_cardbridge_wechatpay_get_user_card.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_get_user_card.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_get_user_card(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_get_user_card(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_update_user_card: Any = dll.cardbridge_wechatpay_update_user_card
+_cardbridge_wechatpay_update_user_card.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_update_user_card.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_update_user_card(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_update_user_card(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_sync_user_points: Any = dll.cardbridge_wechatpay_sync_user_points
+_cardbridge_wechatpay_sync_user_points.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_sync_user_points.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_sync_user_points(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_sync_user_points(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_resume_pending: Any = dll.cardbridge_wechatpay_resume_pending
+_cardbridge_wechatpay_resume_pending.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.POINTER(cardbridge_bytes),  # report_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_resume_pending.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_resume_pending(wechatpay: Any, report_out: Any, error_out: Any) -> int:
+    return int(_cardbridge_wechatpay_resume_pending(wechatpay, report_out, error_out))
+
+
+_cardbridge_wechatpay_refresh_certificates: Any = dll.cardbridge_wechatpay_refresh_certificates
+_cardbridge_wechatpay_refresh_certificates.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.POINTER(ctypes.c_size_t),  # count_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_refresh_certificates.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_refresh_certificates(
+    wechatpay: Any,
+    count_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_refresh_certificates(wechatpay, count_out, error_out))
+
+
+_cardbridge_wechatpay_callback_begin: Any = dll.cardbridge_wechatpay_callback_begin
+_cardbridge_wechatpay_callback_begin.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # method
+    ctypes.c_size_t,  # method_len
+    ctypes.c_char_p,  # target
+    ctypes.c_size_t,  # target_len
+    ctypes.POINTER(cardbridge_header),  # headers
+    ctypes.c_size_t,  # headers_len
+    ctypes.c_char_p,  # body
+    ctypes.c_size_t,  # body_len
+    ctypes.c_int64,  # now_unix_seconds
+    ctypes.POINTER(ctypes.POINTER(cardbridge_http_response)),  # response_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_wechatpay_event)),  # event_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_callback_begin.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_callback_begin(
+    wechatpay: Any,
+    method: Any,
+    method_len: Any,
+    target: Any,
+    target_len: Any,
+    headers: Any,
+    headers_len: Any,
+    body: Any,
+    body_len: Any,
+    now_unix_seconds: Any,
+    response_out: Any,
+    event_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_callback_begin(
+        wechatpay,
+        method,
+        method_len,
+        target,
+        target_len,
+        headers,
+        headers_len,
+        body,
+        body_len,
+        now_unix_seconds,
+        response_out,
+        event_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_event_json: Any = dll.cardbridge_wechatpay_event_json
+_cardbridge_wechatpay_event_json.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay_event),  # event
+    ctypes.POINTER(ctypes.POINTER(ctypes.c_uint8)),  # json_out
+    ctypes.POINTER(ctypes.c_size_t),  # json_len_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_event_json.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_event_json(
+    event: Any,
+    json_out: Any,
+    json_len_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_event_json(event, json_out, json_len_out, error_out))
+
+
+_cardbridge_wechatpay_callback_finish: Any = dll.cardbridge_wechatpay_callback_finish
+_cardbridge_wechatpay_callback_finish.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.POINTER(cardbridge_wechatpay_event),  # event
+    ctypes.c_bool,  # accepted
+    ctypes.c_char_p,  # reason
+    ctypes.c_size_t,  # reason_len
+    ctypes.c_int64,  # now_unix_seconds
+    ctypes.POINTER(ctypes.POINTER(cardbridge_http_response)),  # response_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_callback_finish.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_callback_finish(
+    wechatpay: Any,
+    event: Any,
+    accepted: Any,
+    reason: Any,
+    reason_len: Any,
+    now_unix_seconds: Any,
+    response_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_callback_finish(
+        wechatpay,
+        event,
+        accepted,
+        reason,
+        reason_len,
+        now_unix_seconds,
+        response_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_event_free: Any = dll.cardbridge_wechatpay_event_free
+_cardbridge_wechatpay_event_free.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay_event),  # event
+]
+_cardbridge_wechatpay_event_free.restype = None
+
+
+def cardbridge_wechatpay_event_free(event: Any) -> None:
+    _cardbridge_wechatpay_event_free(event)
