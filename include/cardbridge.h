@@ -108,6 +108,44 @@
 #define CARDBRIDGE_TAMPER_WRONG_CLIENT_ID 5
 
 /**
+ * `tamper` value of `cardbridge_emulator_wechatpay_callback`: correctly signed.
+ */
+#define CARDBRIDGE_CALLBACK_TAMPER_NONE 0
+
+/**
+ * `tamper` value: `Wechatpay-Signature` = `WECHATPAY/SIGNTEST/` + the valid
+ * signature (a signature probe; the merchant must refuse it).
+ */
+#define CARDBRIDGE_CALLBACK_TAMPER_SIGNTEST_PROBE 1
+
+/**
+ * `tamper` value: correctly signed, with a `Wechatpay-Timestamp` ten minutes
+ * before `now_unix`.
+ */
+#define CARDBRIDGE_CALLBACK_TAMPER_STALE_TIMESTAMP 2
+
+/**
+ * `tamper` value: one bit of the sealed resource flipped before signing (the
+ * signature verifies, decryption fails).
+ */
+#define CARDBRIDGE_CALLBACK_TAMPER_BAD_TAG 3
+
+/**
+ * `tamper` value: `Wechatpay-Serial` names a key the merchant does not have.
+ */
+#define CARDBRIDGE_CALLBACK_TAMPER_WRONG_SERIAL 4
+
+/**
+ * `tamper` value: one letter or digit of the body changed after signing.
+ */
+#define CARDBRIDGE_CALLBACK_TAMPER_BODY_BYTE 5
+
+/**
+ * `tamper` value: no `Wechatpay-Signature` header.
+ */
+#define CARDBRIDGE_CALLBACK_TAMPER_MISSING_HEADER 6
+
+/**
  * Major version of the library the header was generated from.
  */
 #define CARDBRIDGE_VERSION_MAJOR 0
@@ -351,6 +389,19 @@ typedef struct cardbridge_store cardbridge_store;
  * `const cardbridge_wechatpay *` may run on several threads at once.
  */
 typedef struct cardbridge_wechatpay cardbridge_wechatpay;
+
+/**
+ * Test support: a loopback emulator of the WeChat Pay card-member APIs
+ * (plain HTTP on `127.0.0.1`, a free port). It checks the merchant's
+ * `Authorization` and `Wechatpay-Serial` like the real service, decrypts
+ * sensitive request fields, confirms / reads / updates user cards, syncs
+ * points, signs its answers with the (test) WeChat Pay key, injects faults
+ * and mints signed card-event callbacks.
+ *
+ * Functions taking a `const cardbridge_wechatpay_emulator *` may run
+ * concurrently.
+ */
+typedef struct cardbridge_wechatpay_emulator cardbridge_wechatpay_emulator;
 
 /**
  * A verified, decrypted card event waiting for the host, returned by
@@ -1062,6 +1113,232 @@ cardbridge_result cardbridge_emulator_sample_registration(const char *request_id
                                                           size_t request_id_len,
                                                           struct cardbridge_bytes *body_out,
                                                           struct cardbridge_error **error_out);
+
+/**
+ * Test support: starts the WeChat Pay emulator on `127.0.0.1` on a free port.
+ *
+ * `config_json` (UTF-8, only read during the call):
+ * `{"wechatpay_private_key":"<PEM>","public_key_id":"PUB_KEY_ID_<digits>",
+ * "merchant_public_key":"<PEM>","mchid":"<digits>","merchant_serial_no":"<hex>",
+ * "api_v3_key":"<32 ASCII bytes>","platform_certificate":{"pem":"<PEM>","private_key":"<PEM>"}}`.
+ * `wechatpay_private_key` signs answers and callbacks (its public half is the
+ * integration's `wechatpay_public_key`, `public_key_id` its ID);
+ * `merchant_public_key`, `mchid` and `merchant_serial_no` are what the
+ * merchant's requests must be signed with. `platform_certificate` is
+ * optional: with it the emulator plays a merchant in certificate mode
+ * (`/v3/certificates`, callbacks signed with the certificate key; the serial
+ * is read from the certificate). Point the integration's `base_url` at
+ * `cardbridge_emulator_wechatpay_base_url`.
+ *
+ * On success `*emulator_out` receives the running emulator. Ownership: the
+ * caller owns `*emulator_out` and must release it with
+ * `cardbridge_emulator_wechatpay_free`, which stops it.
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8`,
+ * `CARDBRIDGE_RESULT_INVALID_CONFIG` (bad JSON, missing or unknown member,
+ * an `api_v3_key` that is not 32 bytes, a malformed `public_key_id`, `mchid`
+ * or `merchant_serial_no`, a certificate that does not match its private
+ * key, no free port; field path such as `emulator.api_v3_key`),
+ * `CARDBRIDGE_RESULT_INVALID_KEY` (a PEM key or certificate that does not
+ * parse). On failure `*emulator_out` is unchanged and, if `error_out` is not
+ * NULL, `*error_out` receives an error the caller must release with
+ * `cardbridge_error_free`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_emulator_wechatpay_start(const char *config_json,
+                                                      size_t config_json_len,
+                                                      struct cardbridge_wechatpay_emulator **emulator_out,
+                                                      struct cardbridge_error **error_out);
+
+/**
+ * Test support: writes the WeChat Pay emulator's base URL,
+ * `http://127.0.0.1:<port>` (no path; API paths start with `/v3/`), into
+ * `*url_out` as text followed by a NUL.
+ *
+ * Ownership: the caller owns `*url_out` and must release it with
+ * `cardbridge_bytes_free`. Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`;
+ * `error_out` as for `cardbridge_emulator_wechatpay_start`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_emulator_wechatpay_base_url(const struct cardbridge_wechatpay_emulator *emulator,
+                                                         struct cardbridge_bytes *url_out,
+                                                         struct cardbridge_error **error_out);
+
+/**
+ * Test support: queues a fault for a later request to the WeChat Pay
+ * emulator (first in, first out; each fault is used up by exactly one
+ * request, whatever its path).
+ *
+ * `fault_json` (UTF-8, only read during the call) is an object whose
+ * `"fault"` is one of: `"status"` (answer `"status"`, 100–599, with
+ * `{"code","message"}`, defaults `SYSTEM_ERROR` / `emulated failure`,
+ * unsigned, not processed), `"accepted"` (`202` with an empty body, not
+ * processed), `"delay"` (process, then answer after `"delay_ms"`, at most
+ * 600000), `"drop"` (process, then close without answering), `"unsigned"` /
+ * `"bad_signature"` / `"stale_timestamp"` / `"signtest_probe"` (process,
+ * then answer without a signature / with one that does not verify / with a
+ * `Wechatpay-Timestamp` ten minutes old / with a `WECHATPAY/SIGNTEST/` probe
+ * signature).
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8`,
+ * `CARDBRIDGE_RESULT_INVALID_JSON`, `CARDBRIDGE_RESULT_VALIDATION` (field
+ * path such as `fault_json.fault` or `fault_json.status`, and the limit);
+ * nothing is queued then. `error_out` as for
+ * `cardbridge_emulator_wechatpay_start`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_emulator_wechatpay_push_fault(const struct cardbridge_wechatpay_emulator *emulator,
+                                                           const char *fault_json,
+                                                           size_t fault_json_len,
+                                                           struct cardbridge_error **error_out);
+
+/**
+ * Test support: seeds a user card, as WeChat holds it after the user opened
+ * it (`USER_CARD.CREATE`): `card_type` `NORMAL`, `valid_date_information`
+ * `PERMANENT`, `pickup_time` now, `user_card_state` `UNACTIVATED`, not
+ * confirmed. Replaces a card with the same `user_card_code`.
+ *
+ * All four texts are UTF-8, pointer plus length, only read during the call.
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8`;
+ * `error_out` as for `cardbridge_emulator_wechatpay_start`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_emulator_wechatpay_add_user_card(const struct cardbridge_wechatpay_emulator *emulator,
+                                                              const char *user_card_code,
+                                                              size_t user_card_code_len,
+                                                              const char *card_id,
+                                                              size_t card_id_len,
+                                                              const char *openid,
+                                                              size_t openid_len,
+                                                              const char *brand_id,
+                                                              size_t brand_id_len,
+                                                              struct cardbridge_error **error_out);
+
+/**
+ * Test support: how many `confirm` requests the WeChat Pay emulator received
+ * for this (percent-decoded) `user_card_code`, refused and faulted ones
+ * included. 0 when a pointer is NULL or the text is not UTF-8.
+ * `user_card_code` is only read during the call.
+ */
+CARDBRIDGE_API
+size_t cardbridge_emulator_wechatpay_confirm_hits(const struct cardbridge_wechatpay_emulator *emulator,
+                                                  const char *user_card_code,
+                                                  size_t user_card_code_len);
+
+/**
+ * Test support: distinct user cards a `confirm` was applied to (0 when
+ * `emulator` is NULL).
+ */
+CARDBRIDGE_API
+size_t cardbridge_emulator_wechatpay_confirms_applied(const struct cardbridge_wechatpay_emulator *emulator);
+
+/**
+ * Test support: requests the WeChat Pay emulator received whose path
+ * (without the query) starts with `path_prefix` (e.g. `/v3` for all, or
+ * `/v3/certificates`), refused and faulted ones included. 0 when a pointer
+ * is NULL or the text is not UTF-8. `path_prefix` is only read during the call.
+ */
+CARDBRIDGE_API
+size_t cardbridge_emulator_wechatpay_hits(const struct cardbridge_wechatpay_emulator *emulator,
+                                          const char *path_prefix,
+                                          size_t path_prefix_len);
+
+/**
+ * Test support: the WeChat Pay emulator's view of a user card as JSON: the
+ * user-card members with sensitive fields in cleartext; `user_card_state` is
+ * `UNACTIVATED` until a confirm makes it `EFFECTIVE` (or `INVALID`).
+ *
+ * `user_card_code` is UTF-8, only read during the call. On success
+ * `*json_out` receives compact JSON followed by a NUL. Ownership: the caller
+ * owns `*json_out` and must release it with `cardbridge_bytes_free`.
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8`,
+ * `CARDBRIDGE_RESULT_INVALID_PARAMETER` (no card with this code; field
+ * `user_card_code`). On failure `*json_out` is unchanged; `error_out` as for
+ * `cardbridge_emulator_wechatpay_start`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_emulator_wechatpay_user_card(const struct cardbridge_wechatpay_emulator *emulator,
+                                                          const char *user_card_code,
+                                                          size_t user_card_code_len,
+                                                          struct cardbridge_bytes *json_out,
+                                                          struct cardbridge_error **error_out);
+
+/**
+ * Test support: a signed WeChat Pay card-event callback for the merchant's
+ * `notify_url`, as WeChat Pay sends it.
+ *
+ * `event_type` (e.g. `BRAND_MEMBER_CARD_SP.USER_CARD.CREATE`) and
+ * `original_type` (e.g. `user_card`; the AEAD associated data, left out
+ * when empty) are UTF-8; `plaintext_json` is the decrypted resource (e.g.
+ * from `cardbridge_emulator_wechatpay_sample_user_card_create`) with its
+ * sensitive fields (`phone_number`, `common_field_list[].value`,
+ * `custom_field_list[].user_chosen_values[]`) in cleartext: they are
+ * RSA-OAEP-encrypted to the merchant key, the resource is sealed with the
+ * APIv3 key, and the envelope is signed at `now_unix` (Unix seconds) and
+ * spoiled as `tamper` says (`CARDBRIDGE_CALLBACK_TAMPER_*`). All inputs are
+ * only read during the call.
+ *
+ * On success `*request_out` receives the `POST` (target `/`: the signature
+ * does not cover the URL); pass its parts to
+ * `cardbridge_wechatpay_callback_begin`. Ownership: the caller owns
+ * `*request_out` and must release it with `cardbridge_http_request_free`.
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8`,
+ * `CARDBRIDGE_RESULT_INVALID_JSON` (field `plaintext_json`),
+ * `CARDBRIDGE_RESULT_INVALID_PARAMETER` (unknown `tamper`, a non-string
+ * sensitive field, `now_unix` out of range), `CARDBRIDGE_RESULT_PLAINTEXT_TOO_LONG`
+ * (a sensitive value too long for RSA-OAEP). On failure `*request_out` is
+ * unchanged; `error_out` as for `cardbridge_emulator_wechatpay_start`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_emulator_wechatpay_callback(const struct cardbridge_wechatpay_emulator *emulator,
+                                                         const char *event_type,
+                                                         size_t event_type_len,
+                                                         const char *original_type,
+                                                         size_t original_type_len,
+                                                         const char *plaintext_json,
+                                                         size_t plaintext_json_len,
+                                                         int64_t now_unix,
+                                                         uint32_t tamper,
+                                                         struct cardbridge_http_request **request_out,
+                                                         struct cardbridge_error **error_out);
+
+/**
+ * Test support: a `USER_CARD.CREATE` callback resource in cleartext, for
+ * `cardbridge_emulator_wechatpay_callback`: brand `1004`, `NORMAL`,
+ * `PERMANENT`, `phone_number` `13800000000`, user information (name, sex, a
+ * custom choice list), state `NOT_EFFECTIVE`. An empty `user_card_code`
+ * leaves `user_card_code` out (the merchant allocates the code). It holds
+ * personal-looking test data.
+ *
+ * The three texts are UTF-8, pointer plus length, only read during the call
+ * (`user_card_code` may be NULL when its length is 0). On success
+ * `*json_out` receives compact JSON followed by a NUL. Ownership: the caller
+ * owns `*json_out` and must release it with `cardbridge_bytes_free`.
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8`.
+ * On failure `*json_out` is unchanged; `error_out` as for
+ * `cardbridge_emulator_wechatpay_start`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_emulator_wechatpay_sample_user_card_create(const char *user_card_code,
+                                                                        size_t user_card_code_len,
+                                                                        const char *card_id,
+                                                                        size_t card_id_len,
+                                                                        const char *openid,
+                                                                        size_t openid_len,
+                                                                        struct cardbridge_bytes *json_out,
+                                                                        struct cardbridge_error **error_out);
+
+/**
+ * Test support: stops the WeChat Pay emulator (joining its threads) and
+ * releases it. NULL is a no-op.
+ *
+ * Ownership: takes `emulator`, which must not be used afterwards.
+ */
+CARDBRIDGE_API
+void cardbridge_emulator_wechatpay_free(struct cardbridge_wechatpay_emulator *emulator);
 
 /**
  * The constant name of a result code, e.g. `"CARDBRIDGE_RESULT_VALIDATION"`

@@ -145,8 +145,8 @@ fn compile(program: &str, out_dir: &Path, extra: &[&str], optional: bool) -> Opt
     compile_source(&source, Lang::C, out_dir, extra, &[], optional)
 }
 
-/// Arguments of `alipayplus_flow`: the key fixtures directory (with its
-/// trailing slash) and a SQLite path in `dir`.
+/// Arguments of `alipayplus_flow` and `wechatpay_flow`: the key fixtures
+/// directory (with its trailing slash) and a SQLite path in `dir`.
 fn flow_args(dir: &Path) -> Vec<String> {
     vec![
         format!("{}/", root().join("tests/fixtures/keys").display()),
@@ -282,16 +282,22 @@ fn alipayplus_flow_is_clean_under_valgrind() {
 
 #[test]
 fn alipayplus_flow_is_clean_under_asan_and_ubsan() {
+    check_under_asan_and_ubsan("alipayplus_flow", "asan");
+}
+
+/// Builds `tests/c/<program>.c` with ASan and UBSan and runs it with
+/// [`flow_args`]; skipped (with a note) when no sanitizer runtime is installed.
+fn check_under_asan_and_ubsan(program: &str, scratch_name: &str) {
     // Only the C side is instrumented; the Rust library is not, but its
     // malloc/free go through ASan's interceptors, so leaks and bad frees of
     // library objects by the C program are still caught.
-    let dir = scratch("asan");
+    let dir = scratch(scratch_name);
     let flags = [
         "-fsanitize=address,undefined",
         "-fno-sanitize-recover=undefined",
         "-fno-omit-frame-pointer",
     ];
-    let Some(exe) = compile("alipayplus_flow", &dir, &flags, true) else {
+    let Some(exe) = compile(program, &dir, &flags, true) else {
         std::fs::remove_dir_all(&dir).ok();
         return;
     };
@@ -326,6 +332,58 @@ fn alipayplus_flow_is_clean_under_asan_and_ubsan() {
     );
     assert_all_checks_passed(&out);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+// ---- the WeChat Pay card opening --------------------------------------------
+
+/// `wechatpay_flow`'s own verdict, plus the lines that prove each scenario
+/// really ran (a program that exits early fails here).
+fn assert_wechatpay_flow_passed(out: &Output) {
+    assert_all_checks_passed(out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "signed callback reaches the host as an event",
+        "event carries the decrypted phone in cleartext",
+        "answer says SUCCESS",
+        "duplicate is acknowledged without an event",
+        "WECHATPAY/SIGNTEST probe is refused with 401 (got 401)",
+        "10-minute-old callback is refused with 401 (got 401)",
+        "answer shows the card EFFECTIVE",
+        "answer carries the decrypted phone",
+        "emulator applied one confirm (1)",
+        "second confirm did not reach the emulator (1 request)",
+        "CARDBRIDGE_RESULT_VALIDATION, field \"confirm.card_color\"",
+    ] {
+        assert!(stdout.contains(line), "missing check {line:?}:\n{stdout}");
+    }
+}
+
+#[test]
+fn wechatpay_flow_passes_every_check() {
+    let dir = scratch("wechat-native");
+    let exe = compile("wechatpay_flow", &dir, &[], false).expect("compiled");
+    let out = run(&[], &exe, &flow_args(&dir), &[]);
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    assert_wechatpay_flow_passed(&out);
+    assert!(!dir.join("flow.db").exists(), "the program removes its database");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn wechatpay_flow_is_clean_under_valgrind() {
+    if !valgrind_wanted() {
+        return;
+    }
+    let dir = scratch("wechat-valgrind");
+    let exe = compile("wechatpay_flow", &dir, &[], false).expect("compiled");
+    let out = run_under_valgrind(&exe, &flow_args(&dir));
+    assert_wechatpay_flow_passed(&out);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn wechatpay_flow_is_clean_under_asan_and_ubsan() {
+    check_under_asan_and_ubsan("wechatpay_flow", "wechat-asan");
 }
 
 // ---- examples/c and examples/cpp ------------------------------------------

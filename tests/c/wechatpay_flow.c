@@ -1,0 +1,332 @@
+/* End-to-end WeChat Pay card opening through the C ABI, as a C host would
+ * write it: the WeChat Pay emulator, a SQLite store, the integration from JSON
+ * config, a signed USER_CARD.CREATE callback handled with begin -> event ->
+ * finish, a duplicate, a signature probe and a stale callback, then the
+ * confirm (cleartext phone in, EFFECTIVE card out), its repeat answered from
+ * the outbox, validation detail, and every object freed.
+ *
+ * Usage: wechatpay_flow <keys dir with trailing '/'> [sqlite path]
+ * Prints one line per check; exits 0 only if every check passed.
+ * Built and run (also under valgrind) by tests/c_programs.rs. */
+#define _POSIX_C_SOURCE 200809L /* mkstemp, unlink, close */
+
+#include <unistd.h>
+
+#include "common.h"
+
+#define PUB_KEY_ID "PUB_KEY_ID_0114232134912410000000000000"
+#define MCHID "1900000001"
+#define MERCHANT_SERIAL "5F1C72E2A8931B72A2E13AF8DEE92471EB397115"
+#define API_V3_KEY "a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb"
+#define EVENT_TYPE "BRAND_MEMBER_CARD_SP.USER_CARD.CREATE"
+#define CODE "478515832665"
+#define CARD_ID "pbLatjvWOibDc5-TBnbUk1pD12o0"
+#define OPENID "obLatjnx9gnqzS4myYGmLZ7LgLBA"
+#define BRAND_ID "1004"
+#define PHONE "13800000000"
+
+#define S(lit) lit, sizeof(lit) - 1 /* a string literal as pointer + length */
+
+/* The confirm a CRM sends once it has opened the member account; sensitive
+ * fields (phone, user information values) in cleartext. */
+#define CONFIRM_INPUT(code, extra)                                                                 \
+    "{\"user_card_code\":\"" code "\",\"card_id\":\"" CARD_ID "\",\"brand_id\":\"" BRAND_ID        \
+    "\",\"openid\":\"" OPENID "\",\"phone_number\":\"" PHONE "\","                                 \
+    "\"user_information\":{\"common_field_list\":[{\"name\":\"USER_FORM_FLAG_NAME\","              \
+    "\"value\":\"Li Lei\"}]},\"user_card_confirm_state\":\"CREATE_CARD_SUCCESS\"" extra "}"
+
+static int64_t now_unix(void) { return now_unix_ms() / 1000; }
+
+/* What cardbridge_wechatpay_callback_begin produced. */
+typedef struct {
+    cardbridge_http_response *response;
+    cardbridge_wechatpay_event *event;
+} began;
+
+/* Feeds an emulator-made callback to the integration, reading it back
+ * through the request accessors as a host reads its HTTP server's request. */
+static began handle(const cardbridge_wechatpay *wp, const cardbridge_http_request *req) {
+    began out = {NULL, NULL};
+    cardbridge_error *err = NULL;
+    const char *method = NULL, *target = NULL;
+    size_t method_len = 0, target_len = 0, body_len = 0;
+    const uint8_t *body = NULL;
+    require(cardbridge_http_request_method(req, &method, &method_len, &err) == CARDBRIDGE_RESULT_OK, "request method");
+    require(cardbridge_http_request_target(req, &target, &target_len, &err) == CARDBRIDGE_RESULT_OK, "request target");
+    require(cardbridge_http_request_body(req, &body, &body_len, &err) == CARDBRIDGE_RESULT_OK, "request body");
+    size_t count = cardbridge_http_request_header_count(req);
+    cardbridge_header *headers = calloc(count ? count : 1, sizeof *headers);
+    require(headers != NULL, "calloc");
+    for (size_t i = 0; i < count; i++) {
+        require(cardbridge_http_request_header(req, i, &headers[i], &err) == CARDBRIDGE_RESULT_OK, "request header");
+    }
+    cardbridge_result rc = cardbridge_wechatpay_callback_begin(wp, method, method_len, target, target_len, headers,
+                                                               count, body, body_len, now_unix(), &out.response,
+                                                               &out.event, &err);
+    free(headers);
+    if (rc != CARDBRIDGE_RESULT_OK) {
+        report_error("callback_begin", rc, err);
+        require(0, "cardbridge_wechatpay_callback_begin");
+    }
+    require((out.response == NULL) != (out.event == NULL), "begin sets exactly one of response / event");
+    return out;
+}
+
+/* A signed callback from the emulator carrying `resource` (cleartext JSON). */
+static cardbridge_http_request *mint(const cardbridge_wechatpay_emulator *emu, const cardbridge_bytes *resource,
+                                     uint32_t tamper) {
+    cardbridge_http_request *req = NULL;
+    cardbridge_error *err = NULL;
+    cardbridge_result rc = cardbridge_emulator_wechatpay_callback(emu, S(EVENT_TYPE), S("user_card"),
+                                                                  (const char *)resource->data, resource->len,
+                                                                  now_unix(), tamper, &req, &err);
+    if (rc != CARDBRIDGE_RESULT_OK) {
+        report_error("emulator callback", rc, err);
+        require(0, "cardbridge_emulator_wechatpay_callback");
+    }
+    return req;
+}
+
+/* A view of a response body. */
+static const uint8_t *response_body(const cardbridge_http_response *resp, size_t *len) {
+    const uint8_t *body = NULL;
+    cardbridge_error *err = NULL;
+    require(cardbridge_http_response_body(resp, &body, len, &err) == CARDBRIDGE_RESULT_OK, "response body");
+    return body;
+}
+
+/* Whether `needle` occurs in the `len` bytes at `hay` (views are not NUL-terminated). */
+static int contains(const uint8_t *hay, size_t len, const char *needle) {
+    size_t n = strlen(needle);
+    for (size_t i = 0; n <= len && i + n <= len; i++) {
+        if (memcmp(hay + i, needle, n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Checks a refused callback: a response with `status` and code FAIL, no event. */
+static void check_refused(const cardbridge_wechatpay *wp, const cardbridge_wechatpay_emulator *emu,
+                          const cardbridge_bytes *resource, uint32_t tamper, uint16_t status, const char *what) {
+    cardbridge_http_request *req = mint(emu, resource, tamper);
+    began b = handle(wp, req);
+    check(b.response != NULL && b.event == NULL, "%s is answered without the host", what);
+    if (b.response != NULL) {
+        size_t len = 0;
+        const uint8_t *body = response_body(b.response, &len);
+        uint16_t got = cardbridge_http_response_status(b.response);
+        check(got == status && contains(body, len, "\"code\":\"FAIL\""), "%s is refused with %u (got %u)", what,
+              (unsigned)status, (unsigned)got);
+    }
+    cardbridge_http_response_free(b.response);
+    cardbridge_wechatpay_event_free(b.event);
+    cardbridge_http_request_free(req);
+}
+
+/* Removes the SQLite file and its WAL side files. */
+static void remove_db(const char *path) {
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        strbuf file = {0};
+        sb_append(&file, path);
+        sb_append(&file, suffixes[i]);
+        unlink(file.data);
+        sb_free(&file);
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s <keys dir/> [sqlite path]\n", argv[0]);
+        return 2;
+    }
+    const char *keys = argv[1];
+    /* The test platform pair plays WeChat Pay's public-key pair. */
+    char *wechatpay_private = read_file(keys, "test_platform_private.pem");
+    char *wechatpay_public = read_file(keys, "test_platform_public.pem");
+    char *merchant_private = read_file(keys, "test_merchant_private.pem");
+    char *merchant_public = read_file(keys, "test_merchant_public.pem");
+
+    char db_path[256];
+    if (argc >= 3) {
+        snprintf(db_path, sizeof db_path, "%s", argv[2]);
+    } else {
+        snprintf(db_path, sizeof db_path, "/tmp/cardbridge-c-wechat-XXXXXX");
+        int fd = mkstemp(db_path);
+        require(fd >= 0, "mkstemp");
+        close(fd);
+    }
+
+    cardbridge_error *err = NULL;
+    cardbridge_result rc;
+
+    /* ---- emulator ---- */
+    strbuf emu_config = {0};
+    sb_append(&emu_config, "{");
+    sb_member(&emu_config, "wechatpay_private_key", wechatpay_private, 1);
+    sb_member(&emu_config, "public_key_id", PUB_KEY_ID, 0);
+    sb_member(&emu_config, "merchant_public_key", merchant_public, 0);
+    sb_member(&emu_config, "mchid", MCHID, 0);
+    sb_member(&emu_config, "merchant_serial_no", MERCHANT_SERIAL, 0);
+    sb_member(&emu_config, "api_v3_key", API_V3_KEY, 0);
+    sb_append(&emu_config, "}");
+    cardbridge_wechatpay_emulator *emu = NULL;
+    rc = cardbridge_emulator_wechatpay_start(emu_config.data, emu_config.len, &emu, &err);
+    require(check_ok(rc, err, "WeChat Pay emulator started"), "emulator");
+    err = NULL;
+    cardbridge_bytes base_url = {NULL, 0};
+    rc = cardbridge_emulator_wechatpay_base_url(emu, &base_url, &err);
+    require(check_ok(rc, err, "emulator base URL"), "base URL");
+    err = NULL;
+    check(strncmp((const char *)base_url.data, "http://127.0.0.1:", 17) == 0, "base URL is %s",
+          (const char *)base_url.data);
+
+    /* ---- store and integration ---- */
+    const cardbridge_store *store = NULL;
+    rc = cardbridge_store_open_sqlite(db_path, strlen(db_path), &store, &err);
+    require(check_ok(rc, err, "SQLite store opened"), "store");
+    err = NULL;
+
+    strbuf config = {0};
+    sb_append(&config, "{");
+    sb_member(&config, "mchid", MCHID, 1);
+    sb_member(&config, "merchant_serial_no", MERCHANT_SERIAL, 0);
+    sb_member(&config, "merchant_private_key", merchant_private, 0);
+    sb_member(&config, "api_v3_key", API_V3_KEY, 0);
+    sb_member(&config, "wechatpay_public_key_id", PUB_KEY_ID, 0);
+    sb_member(&config, "wechatpay_public_key", wechatpay_public, 0);
+    sb_member(&config, "base_url", (const char *)base_url.data, 0);
+    /* Generous timeouts: under valgrind everything runs ~50x slower. */
+    sb_append(&config, ",\"connect_timeout_ms\":10000,\"read_timeout_ms\":60000,"
+                       "\"retry\":{\"max_attempts\":3,\"base_delay_ms\":10,\"max_delay_ms\":50,"
+                       "\"deadline_ms\":300000}}");
+    const cardbridge_wechatpay *wp = NULL;
+    rc = cardbridge_wechatpay_new(config.data, config.len, store, &wp, &err);
+    require(check_ok(rc, err, "integration created from JSON config"), "integration");
+    err = NULL;
+    /* The integration keeps its own reference to the store. */
+    cardbridge_store_free(store);
+
+    /* ---- USER_CARD.CREATE callback: begin -> event -> finish ---- */
+    cardbridge_bytes resource = {NULL, 0};
+    rc = cardbridge_emulator_wechatpay_sample_user_card_create(S(CODE), S(CARD_ID), S(OPENID), &resource, &err);
+    require(check_ok(rc, err, "sample USER_CARD.CREATE resource"), "sample");
+    err = NULL;
+    cardbridge_http_request *req = mint(emu, &resource, CARDBRIDGE_CALLBACK_TAMPER_NONE);
+    {
+        const uint8_t *wire = NULL;
+        size_t wire_len = 0;
+        require(cardbridge_http_request_body(req, &wire, &wire_len, &err) == CARDBRIDGE_RESULT_OK, "body");
+        check(!contains(wire, wire_len, PHONE), "the phone is not in the callback body (sealed)");
+    }
+    began b = handle(wp, req);
+    check(b.event != NULL && b.response == NULL, "signed callback reaches the host as an event");
+    require(b.event != NULL, "event");
+    const uint8_t *event_json = NULL;
+    size_t event_json_len = 0;
+    rc = cardbridge_wechatpay_event_json(b.event, &event_json, &event_json_len, &err);
+    check_ok(rc, err, "event JSON readable");
+    err = NULL;
+    check(contains(event_json, event_json_len, "\"kind\":\"USER_CARD.CREATE\""), "event kind is USER_CARD.CREATE");
+    check(contains(event_json, event_json_len, "\"phone_number\":\"" PHONE "\""),
+          "event carries the decrypted phone in cleartext");
+    check(contains(event_json, event_json_len, "\"user_card_code\":\"" CODE "\""), "event names user card " CODE);
+    check(contains(event_json, event_json_len, "\"undecryptable\":[]"), "every sensitive field decrypted");
+
+    cardbridge_http_response *answer = NULL;
+    rc = cardbridge_wechatpay_callback_finish(wp, b.event, true, NULL, 0, now_unix(), &answer, &err);
+    check_ok(rc, err, "finish accepted");
+    err = NULL;
+    require(answer != NULL, "answer");
+    size_t answer_len = 0;
+    const uint8_t *answer_body = response_body(answer, &answer_len);
+    check(cardbridge_http_response_status(answer) == 200, "answer status 200");
+    check(contains(answer_body, answer_len, "\"code\":\"SUCCESS\""), "answer says SUCCESS");
+    cardbridge_http_response_free(answer);
+
+    cardbridge_http_response *again = NULL;
+    rc = cardbridge_wechatpay_callback_finish(wp, b.event, true, NULL, 0, now_unix(), &again, &err);
+    check_error(rc, err, CARDBRIDGE_RESULT_ALREADY_USED, "event", NULL, "second finish");
+    err = NULL;
+    check(again == NULL, "second finish wrote no response");
+    cardbridge_wechatpay_event_free(b.event);
+
+    /* ---- duplicate: acknowledged from the store, no event ---- */
+    began d = handle(wp, req);
+    check(d.response != NULL && d.event == NULL, "duplicate is acknowledged without an event");
+    if (d.response != NULL) {
+        size_t len = 0;
+        const uint8_t *body = response_body(d.response, &len);
+        check(cardbridge_http_response_status(d.response) == 200 && contains(body, len, "\"code\":\"SUCCESS\""),
+              "duplicate gets 200 SUCCESS");
+    }
+    cardbridge_http_response_free(d.response);
+    cardbridge_wechatpay_event_free(d.event);
+    cardbridge_http_request_free(req);
+
+    /* ---- refusals: signature probe, stale timestamp ---- */
+    check_refused(wp, emu, &resource, CARDBRIDGE_CALLBACK_TAMPER_SIGNTEST_PROBE, 401, "WECHATPAY/SIGNTEST probe");
+    check_refused(wp, emu, &resource, CARDBRIDGE_CALLBACK_TAMPER_STALE_TIMESTAMP, 401, "10-minute-old callback");
+
+    /* ---- confirm: open the card ---- */
+    rc = cardbridge_emulator_wechatpay_add_user_card(emu, S(CODE), S(CARD_ID), S(OPENID), S(BRAND_ID), &err);
+    require(check_ok(rc, err, "emulator holds the user card"), "add_user_card");
+    err = NULL;
+    cardbridge_bytes confirmed = {NULL, 0};
+    rc = cardbridge_wechatpay_confirm(wp, S(CONFIRM_INPUT(CODE, "")), &confirmed, &err);
+    check_ok(rc, err, "confirm succeeded");
+    err = NULL;
+    const char *confirmed_text = confirmed.data ? (const char *)confirmed.data : "";
+    check(strstr(confirmed_text, "\"user_card_state\":\"EFFECTIVE\"") != NULL, "answer shows the card EFFECTIVE");
+    check(strstr(confirmed_text, "\"phone_number\":\"" PHONE "\"") != NULL, "answer carries the decrypted phone");
+    check(strstr(confirmed_text, "\"undecryptable\":[]") != NULL, "every answer field decrypted");
+    check(cardbridge_emulator_wechatpay_confirms_applied(emu) == 1, "emulator applied one confirm (%zu)",
+          cardbridge_emulator_wechatpay_confirms_applied(emu));
+    check(cardbridge_emulator_wechatpay_confirm_hits(emu, S(CODE)) == 1, "one confirm request sent (%zu)",
+          cardbridge_emulator_wechatpay_confirm_hits(emu, S(CODE)));
+    cardbridge_bytes card = {NULL, 0};
+    rc = cardbridge_emulator_wechatpay_user_card(emu, S(CODE), &card, &err);
+    check_ok(rc, err, "emulator's view of the card");
+    err = NULL;
+    check(card.data != NULL && strstr((const char *)card.data, "\"phone_number\":\"" PHONE "\"") != NULL,
+          "WeChat side decrypted the phone the library encrypted");
+
+    cardbridge_bytes repeat = {NULL, 0};
+    rc = cardbridge_wechatpay_confirm(wp, S(CONFIRM_INPUT(CODE, "")), &repeat, &err);
+    check_ok(rc, err, "second confirm succeeded");
+    err = NULL;
+    check(repeat.data != NULL && strstr((const char *)repeat.data, "\"user_card_state\":\"EFFECTIVE\"") != NULL,
+          "second confirm returns the stored answer");
+    check(cardbridge_emulator_wechatpay_confirm_hits(emu, S(CODE)) == 1,
+          "second confirm did not reach the emulator (%zu request)", cardbridge_emulator_wechatpay_confirm_hits(emu, S(CODE)));
+
+    /* ---- validation detail ---- */
+    cardbridge_bytes unused = {NULL, 0};
+    /* Another card: for CODE itself, a differing input is an IDEMPOTENCY_CONFLICT with the stored confirm. */
+    rc = cardbridge_wechatpay_confirm(wp, S(CONFIRM_INPUT("3003", ",\"card_color\":\"yellow\"")), &unused, &err);
+    check_error(rc, err, CARDBRIDGE_RESULT_VALIDATION, "confirm.card_color", NULL, "confirm with card_color yellow");
+    err = NULL;
+    check(unused.data == NULL, "no output on failure");
+    check(cardbridge_emulator_wechatpay_hits(emu, S("/v3/brand/partner/card-member/user-cards")) == 1,
+          "the invalid confirm was not sent");
+
+    /* ---- clean up ---- */
+    cardbridge_bytes_free(&repeat);
+    cardbridge_bytes_free(&card);
+    cardbridge_bytes_free(&confirmed);
+    cardbridge_bytes_free(&resource);
+    cardbridge_bytes_free(&base_url);
+    cardbridge_wechatpay_free(wp);
+    cardbridge_emulator_wechatpay_free(emu);
+    sb_free(&config);
+    sb_free(&emu_config);
+    free(wechatpay_private);
+    free(wechatpay_public);
+    free(merchant_private);
+    free(merchant_public);
+    remove_db(db_path);
+
+    printf("%d checks, %d failed\n", checks_run, checks_failed);
+    return checks_failed == 0 ? 0 : 1;
+}
