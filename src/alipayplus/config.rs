@@ -157,7 +157,7 @@ struct RawConfig {
 }
 
 fn key_in(field: &str, e: Error) -> Error {
-    Error::new(e.kind(), format!("config.{field}: {}", e.message()))
+    Error::new(e.kind(), format!("config.{field}: {}", e.message())).with_field(format!("config.{field}"))
 }
 
 impl RawConfig {

@@ -122,9 +122,6 @@ impl WechatClient {
         let key_part = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
         let id = format!("{CONFIRM_KIND}/{}/{}", key_part("card_id"), key_part("user_card_code"));
         let fingerprint = sha256_hex(&serde_json::to_vec(&value).unwrap_or_default());
-        if let Some(existing) = self.store.outbox_get(&id)? {
-            return self.resume_entry(existing, &fingerprint);
-        }
         let now = now_unix();
         let (serial, key) = self.keys.ring().encryption_key(now)?;
         let mut encrypt = |path: &Path, clear: &str| -> Result<String> {
@@ -140,7 +137,11 @@ impl WechatClient {
                 }
             })
         };
+        // Validate (and encrypt) before looking at the outbox, so bad input is always reported as such.
         let prepared = model::prepare_confirm(input, self.config.wire, &mut encrypt)?;
+        if let Some(existing) = self.store.outbox_get(&id)? {
+            return self.resume_entry(existing, &fingerprint);
+        }
         let now_ms = now * 1000;
         // Wechatpay-Serial is always sent on confirm (§5.2), naming the encrypting key.
         let stored = self.store.outbox_insert(&OutboxEntry {

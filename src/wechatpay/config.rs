@@ -146,7 +146,7 @@ struct RawConfig {
 }
 
 fn within(field: &str, e: Error) -> Error {
-    Error::new(e.kind(), format!("config.{field}: {}", e.message()))
+    Error::new(e.kind(), format!("config.{field}: {}", e.message())).with_field(format!("config.{field}"))
 }
 
 impl RawConfig {

@@ -22,6 +22,13 @@ CARDBRIDGE_TAMPER_WRONG_KEY = 2
 CARDBRIDGE_TAMPER_UNSIGNED = 3
 CARDBRIDGE_TAMPER_MALFORMED_HEADER = 4
 CARDBRIDGE_TAMPER_WRONG_CLIENT_ID = 5
+CARDBRIDGE_CALLBACK_TAMPER_NONE = 0
+CARDBRIDGE_CALLBACK_TAMPER_SIGNTEST_PROBE = 1
+CARDBRIDGE_CALLBACK_TAMPER_STALE_TIMESTAMP = 2
+CARDBRIDGE_CALLBACK_TAMPER_BAD_TAG = 3
+CARDBRIDGE_CALLBACK_TAMPER_WRONG_SERIAL = 4
+CARDBRIDGE_CALLBACK_TAMPER_BODY_BYTE = 5
+CARDBRIDGE_CALLBACK_TAMPER_MISSING_HEADER = 6
 CARDBRIDGE_VERSION_MAJOR = 0
 CARDBRIDGE_VERSION_MINOR = 1
 CARDBRIDGE_VERSION_PATCH = 0
@@ -108,6 +115,10 @@ class cardbridge_wechatpay(ctypes.Structure):
     pass
 
 
+class cardbridge_wechatpay_emulator(ctypes.Structure):
+    pass
+
+
 class cardbridge_wechatpay_event(ctypes.Structure):
     pass
 
@@ -175,6 +186,17 @@ SYMBOLS = (
     "cardbridge_platform_driver_request",
     "cardbridge_platform_driver_verify_response",
     "cardbridge_emulator_sample_registration",
+    "cardbridge_emulator_wechatpay_start",
+    "cardbridge_emulator_wechatpay_base_url",
+    "cardbridge_emulator_wechatpay_push_fault",
+    "cardbridge_emulator_wechatpay_add_user_card",
+    "cardbridge_emulator_wechatpay_confirm_hits",
+    "cardbridge_emulator_wechatpay_confirms_applied",
+    "cardbridge_emulator_wechatpay_hits",
+    "cardbridge_emulator_wechatpay_user_card",
+    "cardbridge_emulator_wechatpay_callback",
+    "cardbridge_emulator_wechatpay_sample_user_card_create",
+    "cardbridge_emulator_wechatpay_free",
     "cardbridge_result_name",
     "cardbridge_error_code",
     "cardbridge_error_message",
@@ -969,6 +991,277 @@ def cardbridge_emulator_sample_registration(
         body_out,
         error_out,
     ))
+
+
+_cardbridge_emulator_wechatpay_start: Any = dll.cardbridge_emulator_wechatpay_start
+_cardbridge_emulator_wechatpay_start.argtypes = [
+    ctypes.c_char_p,  # config_json
+    ctypes.c_size_t,  # config_json_len
+    ctypes.POINTER(ctypes.POINTER(cardbridge_wechatpay_emulator)),  # emulator_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_emulator_wechatpay_start.restype = ctypes.c_uint32
+
+
+def cardbridge_emulator_wechatpay_start(
+    config_json: Any,
+    config_json_len: Any,
+    emulator_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_emulator_wechatpay_start(
+        config_json,
+        config_json_len,
+        emulator_out,
+        error_out,
+    ))
+
+
+_cardbridge_emulator_wechatpay_base_url: Any = dll.cardbridge_emulator_wechatpay_base_url
+_cardbridge_emulator_wechatpay_base_url.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay_emulator),  # emulator
+    ctypes.POINTER(cardbridge_bytes),  # url_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_emulator_wechatpay_base_url.restype = ctypes.c_uint32
+
+
+def cardbridge_emulator_wechatpay_base_url(emulator: Any, url_out: Any, error_out: Any) -> int:
+    return int(_cardbridge_emulator_wechatpay_base_url(emulator, url_out, error_out))
+
+
+_cardbridge_emulator_wechatpay_push_fault: Any = dll.cardbridge_emulator_wechatpay_push_fault
+_cardbridge_emulator_wechatpay_push_fault.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay_emulator),  # emulator
+    ctypes.c_char_p,  # fault_json
+    ctypes.c_size_t,  # fault_json_len
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_emulator_wechatpay_push_fault.restype = ctypes.c_uint32
+
+
+def cardbridge_emulator_wechatpay_push_fault(
+    emulator: Any,
+    fault_json: Any,
+    fault_json_len: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_emulator_wechatpay_push_fault(
+        emulator,
+        fault_json,
+        fault_json_len,
+        error_out,
+    ))
+
+
+_cardbridge_emulator_wechatpay_add_user_card: Any = dll.cardbridge_emulator_wechatpay_add_user_card
+_cardbridge_emulator_wechatpay_add_user_card.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay_emulator),  # emulator
+    ctypes.c_char_p,  # user_card_code
+    ctypes.c_size_t,  # user_card_code_len
+    ctypes.c_char_p,  # card_id
+    ctypes.c_size_t,  # card_id_len
+    ctypes.c_char_p,  # openid
+    ctypes.c_size_t,  # openid_len
+    ctypes.c_char_p,  # brand_id
+    ctypes.c_size_t,  # brand_id_len
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_emulator_wechatpay_add_user_card.restype = ctypes.c_uint32
+
+
+def cardbridge_emulator_wechatpay_add_user_card(
+    emulator: Any,
+    user_card_code: Any,
+    user_card_code_len: Any,
+    card_id: Any,
+    card_id_len: Any,
+    openid: Any,
+    openid_len: Any,
+    brand_id: Any,
+    brand_id_len: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_emulator_wechatpay_add_user_card(
+        emulator,
+        user_card_code,
+        user_card_code_len,
+        card_id,
+        card_id_len,
+        openid,
+        openid_len,
+        brand_id,
+        brand_id_len,
+        error_out,
+    ))
+
+
+_cardbridge_emulator_wechatpay_confirm_hits: Any = dll.cardbridge_emulator_wechatpay_confirm_hits
+_cardbridge_emulator_wechatpay_confirm_hits.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay_emulator),  # emulator
+    ctypes.c_char_p,  # user_card_code
+    ctypes.c_size_t,  # user_card_code_len
+]
+_cardbridge_emulator_wechatpay_confirm_hits.restype = ctypes.c_size_t
+
+
+def cardbridge_emulator_wechatpay_confirm_hits(
+    emulator: Any,
+    user_card_code: Any,
+    user_card_code_len: Any,
+) -> int:
+    return int(_cardbridge_emulator_wechatpay_confirm_hits(
+        emulator,
+        user_card_code,
+        user_card_code_len,
+    ))
+
+
+_cardbridge_emulator_wechatpay_confirms_applied: Any = dll.cardbridge_emulator_wechatpay_confirms_applied
+_cardbridge_emulator_wechatpay_confirms_applied.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay_emulator),  # emulator
+]
+_cardbridge_emulator_wechatpay_confirms_applied.restype = ctypes.c_size_t
+
+
+def cardbridge_emulator_wechatpay_confirms_applied(emulator: Any) -> int:
+    return int(_cardbridge_emulator_wechatpay_confirms_applied(emulator))
+
+
+_cardbridge_emulator_wechatpay_hits: Any = dll.cardbridge_emulator_wechatpay_hits
+_cardbridge_emulator_wechatpay_hits.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay_emulator),  # emulator
+    ctypes.c_char_p,  # path_prefix
+    ctypes.c_size_t,  # path_prefix_len
+]
+_cardbridge_emulator_wechatpay_hits.restype = ctypes.c_size_t
+
+
+def cardbridge_emulator_wechatpay_hits(
+    emulator: Any,
+    path_prefix: Any,
+    path_prefix_len: Any,
+) -> int:
+    return int(_cardbridge_emulator_wechatpay_hits(emulator, path_prefix, path_prefix_len))
+
+
+_cardbridge_emulator_wechatpay_user_card: Any = dll.cardbridge_emulator_wechatpay_user_card
+_cardbridge_emulator_wechatpay_user_card.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay_emulator),  # emulator
+    ctypes.c_char_p,  # user_card_code
+    ctypes.c_size_t,  # user_card_code_len
+    ctypes.POINTER(cardbridge_bytes),  # json_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_emulator_wechatpay_user_card.restype = ctypes.c_uint32
+
+
+def cardbridge_emulator_wechatpay_user_card(
+    emulator: Any,
+    user_card_code: Any,
+    user_card_code_len: Any,
+    json_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_emulator_wechatpay_user_card(
+        emulator,
+        user_card_code,
+        user_card_code_len,
+        json_out,
+        error_out,
+    ))
+
+
+_cardbridge_emulator_wechatpay_callback: Any = dll.cardbridge_emulator_wechatpay_callback
+_cardbridge_emulator_wechatpay_callback.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay_emulator),  # emulator
+    ctypes.c_char_p,  # event_type
+    ctypes.c_size_t,  # event_type_len
+    ctypes.c_char_p,  # original_type
+    ctypes.c_size_t,  # original_type_len
+    ctypes.c_char_p,  # plaintext_json
+    ctypes.c_size_t,  # plaintext_json_len
+    ctypes.c_int64,  # now_unix
+    ctypes.c_uint32,  # tamper
+    ctypes.POINTER(ctypes.POINTER(cardbridge_http_request)),  # request_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_emulator_wechatpay_callback.restype = ctypes.c_uint32
+
+
+def cardbridge_emulator_wechatpay_callback(
+    emulator: Any,
+    event_type: Any,
+    event_type_len: Any,
+    original_type: Any,
+    original_type_len: Any,
+    plaintext_json: Any,
+    plaintext_json_len: Any,
+    now_unix: Any,
+    tamper: Any,
+    request_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_emulator_wechatpay_callback(
+        emulator,
+        event_type,
+        event_type_len,
+        original_type,
+        original_type_len,
+        plaintext_json,
+        plaintext_json_len,
+        now_unix,
+        tamper,
+        request_out,
+        error_out,
+    ))
+
+
+_cardbridge_emulator_wechatpay_sample_user_card_create: Any = dll.cardbridge_emulator_wechatpay_sample_user_card_create
+_cardbridge_emulator_wechatpay_sample_user_card_create.argtypes = [
+    ctypes.c_char_p,  # user_card_code
+    ctypes.c_size_t,  # user_card_code_len
+    ctypes.c_char_p,  # card_id
+    ctypes.c_size_t,  # card_id_len
+    ctypes.c_char_p,  # openid
+    ctypes.c_size_t,  # openid_len
+    ctypes.POINTER(cardbridge_bytes),  # json_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_emulator_wechatpay_sample_user_card_create.restype = ctypes.c_uint32
+
+
+def cardbridge_emulator_wechatpay_sample_user_card_create(
+    user_card_code: Any,
+    user_card_code_len: Any,
+    card_id: Any,
+    card_id_len: Any,
+    openid: Any,
+    openid_len: Any,
+    json_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_emulator_wechatpay_sample_user_card_create(
+        user_card_code,
+        user_card_code_len,
+        card_id,
+        card_id_len,
+        openid,
+        openid_len,
+        json_out,
+        error_out,
+    ))
+
+
+_cardbridge_emulator_wechatpay_free: Any = dll.cardbridge_emulator_wechatpay_free
+_cardbridge_emulator_wechatpay_free.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay_emulator),  # emulator
+]
+_cardbridge_emulator_wechatpay_free.restype = None
+
+
+def cardbridge_emulator_wechatpay_free(emulator: Any) -> None:
+    _cardbridge_emulator_wechatpay_free(emulator)
 
 
 _cardbridge_result_name: Any = dll.cardbridge_result_name
