@@ -4,6 +4,7 @@
 //! The caller keeps the idempotency key and the body; this module only says
 //! whether another attempt may start and how long to wait before it.
 
+use serde::Deserialize;
 use std::time::{Duration, Instant};
 
 /// How often and how patiently to retry.
@@ -45,6 +46,29 @@ impl RetryPolicy {
         let half = nominal / 2;
         let spread = u64::try_from(half.as_micros()).unwrap_or(u64::MAX);
         half + Duration::from_micros(crate::crypto::random_below(spread.saturating_add(1)))
+    }
+}
+
+/// The `retry` member of a JSON configuration; absent members keep the defaults.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryOverrides {
+    max_attempts: Option<u32>,
+    base_delay_ms: Option<u64>,
+    max_delay_ms: Option<u64>,
+    deadline_ms: Option<u64>,
+}
+
+impl RetryOverrides {
+    /// Applies the members that are present.
+    pub fn apply(self, policy: &mut RetryPolicy) {
+        policy.max_attempts = self.max_attempts.unwrap_or(policy.max_attempts);
+        policy.base_delay = self
+            .base_delay_ms
+            .map(Duration::from_millis)
+            .unwrap_or(policy.base_delay);
+        policy.max_delay = self.max_delay_ms.map(Duration::from_millis).unwrap_or(policy.max_delay);
+        policy.deadline = self.deadline_ms.map(Duration::from_millis).unwrap_or(policy.deadline);
     }
 }
 
@@ -114,6 +138,19 @@ mod tests {
                 "{d:?}"
             );
         }
+    }
+
+    #[test]
+    fn json_overrides_change_only_what_they_name() {
+        let mut p = RetryPolicy::default();
+        let o: RetryOverrides = serde_json::from_str(r#"{"max_attempts":2,"deadline_ms":500}"#).unwrap();
+        o.apply(&mut p);
+        assert_eq!((p.max_attempts, p.deadline), (2, Duration::from_millis(500)));
+        assert_eq!(p.base_delay, RetryPolicy::default().base_delay);
+        assert!(
+            serde_json::from_str::<RetryOverrides>(r#"{"attempts":2}"#).is_err(),
+            "unknown members are refused"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::crypto::keys::{PrivateKey, PublicKey};
 use crate::error::{Error, Result};
 use crate::http::TransportConfig;
-use crate::retry::RetryPolicy;
+use crate::retry::{RetryOverrides, RetryPolicy};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -125,15 +125,6 @@ impl Config {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawRetry {
-    max_attempts: Option<u32>,
-    base_delay_ms: Option<u64>,
-    max_delay_ms: Option<u64>,
-    deadline_ms: Option<u64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawConfig {
     base_url: Option<String>,
     path_prefix: Option<String>,
@@ -150,7 +141,7 @@ struct RawConfig {
     connect_timeout_ms: Option<u64>,
     read_timeout_ms: Option<u64>,
     extra_ca_pem: Option<String>,
-    retry: Option<RawRetry>,
+    retry: Option<RetryOverrides>,
     idempotency_retention_days: Option<u64>,
     claim_lease_ms: Option<u64>,
     store_path: Option<String>,
@@ -194,11 +185,7 @@ impl RawConfig {
         }
         c.transport.extra_ca_pem = self.extra_ca_pem;
         if let Some(r) = self.retry {
-            let d = &mut c.retry;
-            d.max_attempts = r.max_attempts.unwrap_or(d.max_attempts);
-            d.base_delay = r.base_delay_ms.map(Duration::from_millis).unwrap_or(d.base_delay);
-            d.max_delay = r.max_delay_ms.map(Duration::from_millis).unwrap_or(d.max_delay);
-            d.deadline = r.deadline_ms.map(Duration::from_millis).unwrap_or(d.deadline);
+            r.apply(&mut c.retry);
         }
         if let Some(days) = self.idempotency_retention_days {
             c.idempotency_retention = Duration::from_secs(days.saturating_mul(24 * 3600));

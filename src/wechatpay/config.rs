@@ -6,7 +6,7 @@ use crate::crypto::keys::{PrivateKey, PublicKey};
 use crate::crypto::x509::Certificate;
 use crate::error::{Error, Result};
 use crate::http::TransportConfig;
-use crate::retry::RetryPolicy;
+use crate::retry::{RetryOverrides, RetryPolicy};
 use crate::wechatpay::keyring::KeyRing;
 use crate::wechatpay::model::WireOptions;
 use crate::wechatpay::sign::RequestSigner;
@@ -111,15 +111,6 @@ impl Config {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawRetry {
-    max_attempts: Option<u32>,
-    base_delay_ms: Option<u64>,
-    max_delay_ms: Option<u64>,
-    deadline_ms: Option<u64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawConfig {
     mchid: String,
     merchant_serial_no: String,
@@ -140,7 +131,7 @@ struct RawConfig {
     connect_timeout_ms: Option<u64>,
     read_timeout_ms: Option<u64>,
     extra_ca_pem: Option<String>,
-    retry: Option<RawRetry>,
+    retry: Option<RetryOverrides>,
     claim_lease_ms: Option<u64>,
     store_path: Option<String>,
 }
@@ -198,11 +189,7 @@ impl RawConfig {
         }
         c.transport.extra_ca_pem = self.extra_ca_pem;
         if let Some(r) = self.retry {
-            let d = &mut c.retry;
-            d.max_attempts = r.max_attempts.unwrap_or(d.max_attempts);
-            d.base_delay = r.base_delay_ms.map(Duration::from_millis).unwrap_or(d.base_delay);
-            d.max_delay = r.max_delay_ms.map(Duration::from_millis).unwrap_or(d.max_delay);
-            d.deadline = r.deadline_ms.map(Duration::from_millis).unwrap_or(d.deadline);
+            r.apply(&mut c.retry);
         }
         if let Some(v) = self.claim_lease_ms {
             c.claim_lease = Duration::from_millis(v);
