@@ -404,3 +404,38 @@ fn certificate_mode_downloads_certificates_and_verifies_with_them() {
     let e = wp.refresh_certificates().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidConfig);
 }
+
+#[test]
+fn a_confirm_whose_answer_was_lost_is_not_sent_again_after_a_restart() {
+    let s = setup();
+    s.emu.add_user_card("8008", CARD_ID, OPENID, "1004");
+    let db = temp_db("wechat-lost");
+    {
+        // One attempt only, its answer lost after WeChat applied it; the read-back fails too.
+        let mut c = config(&s);
+        c.retry.max_attempts = 1;
+        let wp = WechatPay::new(c, Some(Arc::new(SqliteStore::open(&db).unwrap()))).unwrap();
+        s.emu.push_fault(WechatFault::DropAfterProcessing);
+        s.emu.push_fault(WechatFault::Status {
+            status: 503,
+            code: "SERVICE_UNAVAILABLE".into(),
+            message: "".into(),
+        });
+        assert_eq!(
+            wp.confirm(&confirm_input("8008")).unwrap_err().kind(),
+            ErrorKind::RemoteUnknown
+        );
+    }
+    assert_eq!((s.emu.confirm_hits("8008"), s.emu.confirms_applied()), (1, 1));
+    let wp = WechatPay::new(config(&s), Some(Arc::new(SqliteStore::open(&db).unwrap()))).unwrap();
+    let resumed = wp.resume_pending().unwrap();
+    assert_eq!(resumed.len(), 1);
+    let answer = resumed[0].1.as_ref().unwrap();
+    assert_eq!(answer.json["user_card_state"], "EFFECTIVE");
+    assert_eq!(
+        s.emu.confirm_hits("8008"),
+        1,
+        "the card was read back; no second confirm reached WeChat"
+    );
+    let _ = std::fs::remove_file(&db);
+}

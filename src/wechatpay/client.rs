@@ -198,6 +198,15 @@ impl WechatClient {
             }
             OutboxState::Pending => {}
         }
+        // An earlier attempt may have landed before a crash or a lost answer: read the card back
+        // first, so a confirm that already took effect is never sent a second time.
+        if entry.attempts > 0 {
+            if let Some((answer, raw)) = self.reconcile(&entry)? {
+                self.store
+                    .outbox_finish(&entry.id, OutboxState::Succeeded, &raw, now_unix() * 1000)?;
+                return Ok(answer);
+            }
+        }
         let mut number = entry.attempts;
         let outcome = self.send_with_retries("POST", &entry.target, &entry.body, &entry.fixed_headers, |outcome| {
             number += 1;
