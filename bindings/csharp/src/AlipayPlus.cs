@@ -152,24 +152,7 @@ namespace CardBridge
         {
             var m = Utf8.Encode(method, "method");
             var t = Utf8.Encode(target, "target");
-            // All header texts go into one buffer, pinned once; the views point into it.
-            var list = new List<KeyValuePair<string, string>>(headers ?? new KeyValuePair<string, string>[0]);
-            var parts = new byte[list.Count * 2][];
-            var total = 0;
-            for (var i = 0; i < list.Count; i++)
-            {
-                parts[2 * i] = Utf8.Encode(list[i].Key, "headers");
-                parts[2 * i + 1] = Utf8.Encode(list[i].Value, "headers");
-                total = checked(total + parts[2 * i].Length + parts[2 * i + 1].Length);
-            }
-            var buffer = new byte[total];
-            var offset = 0;
-            foreach (var part in parts)
-            {
-                Buffer.BlockCopy(part, 0, buffer, offset, part.Length);
-                offset += part.Length;
-            }
-            var views = new NativeHeader[list.Count];
+            var block = new NativeHeaderBlock(headers);
             var raw = body ?? new byte[0];
             var now = Interop.Now(nowUnixMs);
             Handle.ThrowIfClosed("AlipayPlus");
@@ -179,22 +162,13 @@ namespace CardBridge
             uint rc;
             fixed (byte* mp = m)
             fixed (byte* tp = t)
-            fixed (byte* bp = buffer)
+            fixed (byte* bp = block.Buffer)
             fixed (byte* body_p = raw)
-            fixed (NativeHeader* hp = views)
+            fixed (NativeHeader* hp = block.Views)
             {
-                var at = bp;
-                for (var i = 0; i < views.Length; i++)
-                {
-                    views[i].Name = at;
-                    views[i].NameLen = (UIntPtr)parts[2 * i].Length;
-                    at += parts[2 * i].Length;
-                    views[i].Value = at;
-                    views[i].ValueLen = (UIntPtr)parts[2 * i + 1].Length;
-                    at += parts[2 * i + 1].Length;
-                }
+                block.Point(bp);
                 rc = NativeMethods.cardbridge_alipayplus_begin(Handle, mp, (UIntPtr)m.Length, tp, (UIntPtr)t.Length,
-                    hp, (UIntPtr)views.Length, body_p, (UIntPtr)raw.Length, now, out response, out call, out error);
+                    hp, (UIntPtr)block.Views.Length, body_p, (UIntPtr)raw.Length, now, out response, out call, out error);
             }
             if (rc != 0)
             {

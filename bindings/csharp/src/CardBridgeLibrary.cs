@@ -104,9 +104,158 @@ namespace CardBridge
         }
     }
 
-    /// <summary>Just enough JSON writing for the convenience overloads that build configuration.</summary>
+    /// <summary>Just enough JSON writing for the convenience overloads that build configuration, and
+    /// just enough reading to lift a few top-level members out of the library's own JSON.</summary>
     internal static class JsonText
     {
+        /// <summary>
+        /// The string-valued members of the top-level object of <paramref name="json"/> (the first
+        /// occurrence of each name wins); members of other types and nested values are skipped.
+        /// Meant for compact JSON the native library produced.
+        /// </summary>
+        /// <exception cref="FormatException">The text is not a JSON object.</exception>
+        internal static Dictionary<string, string> TopLevelStrings(string json)
+        {
+            var members = new Dictionary<string, string>(StringComparer.Ordinal);
+            var i = SkipSpace(json, 0);
+            Expect(json, ref i, '{');
+            i = SkipSpace(json, i);
+            if (i < json.Length && json[i] == '}')
+            {
+                return members;
+            }
+            while (true)
+            {
+                i = SkipSpace(json, i);
+                var name = ReadString(json, ref i);
+                i = SkipSpace(json, i);
+                Expect(json, ref i, ':');
+                i = SkipSpace(json, i);
+                if (i < json.Length && json[i] == '"')
+                {
+                    var value = ReadString(json, ref i);
+                    if (!members.ContainsKey(name))
+                    {
+                        members.Add(name, value);
+                    }
+                }
+                else
+                {
+                    i = SkipValue(json, i);
+                }
+                i = SkipSpace(json, i);
+                if (i < json.Length && json[i] == ',')
+                {
+                    i++;
+                    continue;
+                }
+                Expect(json, ref i, '}');
+                return members;
+            }
+        }
+
+        private static int SkipSpace(string s, int i)
+        {
+            while (i < s.Length && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+            {
+                i++;
+            }
+            return i;
+        }
+
+        private static void Expect(string s, ref int i, char c)
+        {
+            if (i >= s.Length || s[i] != c)
+            {
+                throw new FormatException("expected '" + c + "' at offset " + i + " of the JSON text");
+            }
+            i++;
+        }
+
+        /// <summary>Reads the string literal at <paramref name="i"/>, decoding escapes.</summary>
+        private static string ReadString(string s, ref int i)
+        {
+            Expect(s, ref i, '"');
+            var sb = new StringBuilder();
+            while (i < s.Length)
+            {
+                var c = s[i++];
+                if (c == '"')
+                {
+                    return sb.ToString();
+                }
+                if (c != '\\')
+                {
+                    sb.Append(c);
+                    continue;
+                }
+                if (i >= s.Length)
+                {
+                    break;
+                }
+                var e = s[i++];
+                switch (e)
+                {
+                    case 'b': sb.Append('\b'); break;
+                    case 'f': sb.Append('\f'); break;
+                    case 'n': sb.Append('\n'); break;
+                    case 'r': sb.Append('\r'); break;
+                    case 't': sb.Append('\t'); break;
+                    case 'u':
+                        if (i + 4 > s.Length)
+                        {
+                            throw new FormatException("truncated \\u escape in the JSON text");
+                        }
+                        sb.Append((char)Convert.ToInt32(s.Substring(i, 4), 16));
+                        i += 4;
+                        break;
+                    default: sb.Append(e); break; // '"', '\\', '/'
+                }
+            }
+            throw new FormatException("unterminated string in the JSON text");
+        }
+
+        /// <summary>The offset just past the value (object, array, literal) at <paramref name="i"/>.</summary>
+        private static int SkipValue(string s, int i)
+        {
+            var depth = 0;
+            while (i < s.Length)
+            {
+                var c = s[i];
+                if (c == '"')
+                {
+                    ReadString(s, ref i);
+                }
+                else if (c == '{' || c == '[')
+                {
+                    depth++;
+                    i++;
+                }
+                else if (c == '}' || c == ']')
+                {
+                    if (depth == 0)
+                    {
+                        return i;
+                    }
+                    depth--;
+                    i++;
+                }
+                else if (c == ',' && depth == 0)
+                {
+                    return i;
+                }
+                else
+                {
+                    i++;
+                }
+                if (depth == 0 && (c == '}' || c == ']' || c == '"'))
+                {
+                    return i;
+                }
+            }
+            return i;
+        }
+
         /// <summary>A JSON object from name/value pairs; null values are left out.</summary>
         internal static string Object(IEnumerable<KeyValuePair<string, string>> members)
         {

@@ -53,7 +53,7 @@ namespace CardBridge
         HttpStatus = 402,
         /// <summary>The peer's answer broke the protocol.</summary>
         Protocol = 403,
-        /// <summary>The platform refused the request for good (Alipay+ <c>F</c>).</summary>
+        /// <summary>The platform refused the request for good (Alipay+ <c>F</c>, WeChat Pay 4xx).</summary>
         RemoteFailed = 500,
         /// <summary>The outcome is unknown (Alipay+ <c>U</c>): retry later with the same request.</summary>
         RemoteUnknown = 501,
@@ -94,10 +94,10 @@ namespace CardBridge
         /// <summary>The limit that was broken, as text (e.g. <c>64</c>), if any.</summary>
         public string Limit { get; private set; }
 
-        /// <summary>The platform's result code (Alipay+ <c>resultCode</c>), if the platform answered.</summary>
+        /// <summary>The platform's result code (Alipay+ <c>resultCode</c>, WeChat Pay <c>code</c>), if the platform answered.</summary>
         public string RemoteCode { get; private set; }
 
-        /// <summary>The platform's message (Alipay+ <c>resultMessage</c>), if any.</summary>
+        /// <summary>The platform's message (Alipay+ <c>resultMessage</c>, WeChat Pay <c>message</c>), if any.</summary>
         public string RemoteMessage { get; private set; }
 
         /// <summary>The platform's result status (Alipay+ <c>S</c>, <c>F</c> or <c>U</c>), if any.</summary>
@@ -260,7 +260,7 @@ namespace CardBridge
     }
 
     /// <summary>An object was used after it was finished or consumed (<c>ALREADY_USED</c>),
-    /// e.g. a <see cref="Call"/> finished twice.</summary>
+    /// e.g. a <see cref="Call"/> or an <see cref="Event"/> finished twice.</summary>
     public class AlreadyUsedException : CardbridgeException
     {
         internal AlreadyUsedException(ResultCode code, string name, string message, string field)
@@ -392,7 +392,7 @@ namespace CardBridge
         }
     }
 
-    /// <summary>The platform refused the request for good (<c>REMOTE_FAILED</c>, Alipay+ <c>F</c>);
+    /// <summary>The platform refused the request for good (<c>REMOTE_FAILED</c>, Alipay+ <c>F</c>, WeChat Pay 4xx);
     /// <see cref="CardbridgeException.RemoteCode"/> and <see cref="CardbridgeException.RemoteMessage"/> say why.</summary>
     public class RemoteFailedException : CardbridgeException
     {
@@ -404,7 +404,8 @@ namespace CardBridge
     }
 
     /// <summary>No definite answer within the retry budget (<c>REMOTE_UNKNOWN</c>, Alipay+ <c>U</c>):
-    /// call again later with the same request, or use <see cref="AlipayPlus.ResumePending"/>.</summary>
+    /// call again later with the same request, or use <see cref="AlipayPlus.ResumePending"/> /
+    /// <see cref="WechatPay.ResumePending"/>.</summary>
     public class RemoteUnknownException : CardbridgeException
     {
         internal RemoteUnknownException(ResultCode code, string name, string message, string remoteCode,

@@ -50,7 +50,8 @@ namespace CardBridge
             }
         }
 
-        /// <summary>The HTTP status code (200 for every Alipay+ answer).</summary>
+        /// <summary>The HTTP status code (200 for every Alipay+ answer; WeChat Pay callback answers use
+        /// 200/204, 400, 401 and 500).</summary>
         public int Status { get; private set; }
 
         /// <summary>The headers, in order, to send exactly as given.</summary>
@@ -62,7 +63,7 @@ namespace CardBridge
             get { return (byte[])body.Clone(); }
         }
 
-        /// <summary>The body decoded as UTF-8 (Alipay+ bodies are JSON text).</summary>
+        /// <summary>The body decoded as UTF-8 (the library's bodies are JSON text).</summary>
         public string BodyText
         {
             get { return Encoding.UTF8.GetString(body); }
@@ -82,9 +83,10 @@ namespace CardBridge
     }
 
     /// <summary>
-    /// An HTTP request produced by the library's test support (<see cref="PlatformDriver"/>): method,
-    /// request-target, headers in order and exact body bytes, copied at creation. Feed it to
-    /// <see cref="AlipayPlus.Begin(HttpRequest, long?)"/> as if your HTTP server had received it.
+    /// An HTTP request produced by the library's test support (<see cref="PlatformDriver"/>,
+    /// <see cref="WechatEmulator.Callback"/>): method, request-target, headers in order and exact body
+    /// bytes, copied at creation. Feed it to <see cref="AlipayPlus.Begin(HttpRequest, long?)"/> or
+    /// <see cref="WechatPay.CallbackBegin(HttpRequest, long?)"/> as if your HTTP server had received it.
     /// </summary>
     public sealed class HttpRequest : IDisposable
     {
@@ -159,6 +161,61 @@ namespace CardBridge
         public void Dispose()
         {
             Handle.Dispose();
+        }
+    }
+
+    /// <summary>Request headers packed for a native call: every name and value in one buffer (so it
+    /// is pinned once) and the <c>cardbridge_header</c> views, pointed into the pinned buffer by
+    /// <see cref="Point"/>.</summary>
+    internal sealed unsafe class NativeHeaderBlock
+    {
+        private readonly int[] lengths;
+
+        /// <summary>Encodes <paramref name="headers"/> (null means none); a null name or value throws
+        /// <see cref="ArgumentNullException"/> naming <c>headers</c>.</summary>
+        internal NativeHeaderBlock(IEnumerable<KeyValuePair<string, string>> headers)
+        {
+            var list = new List<KeyValuePair<string, string>>(headers ?? new KeyValuePair<string, string>[0]);
+            var parts = new byte[list.Count * 2][];
+            var total = 0;
+            for (var i = 0; i < list.Count; i++)
+            {
+                parts[2 * i] = Utf8.Encode(list[i].Key, "headers");
+                parts[2 * i + 1] = Utf8.Encode(list[i].Value, "headers");
+                total = checked(total + parts[2 * i].Length + parts[2 * i + 1].Length);
+            }
+            Buffer = new byte[total];
+            lengths = new int[parts.Length];
+            var offset = 0;
+            for (var i = 0; i < parts.Length; i++)
+            {
+                System.Buffer.BlockCopy(parts[i], 0, Buffer, offset, parts[i].Length);
+                lengths[i] = parts[i].Length;
+                offset += parts[i].Length;
+            }
+            Views = new NativeHeader[list.Count];
+        }
+
+        /// <summary>All names and values, back to back; pin it and pass the address to <see cref="Point"/>.</summary>
+        internal byte[] Buffer { get; private set; }
+
+        /// <summary>One view per header, valid while <see cref="Buffer"/> stays pinned.</summary>
+        internal NativeHeader[] Views { get; private set; }
+
+        /// <summary>Points <see cref="Views"/> into <see cref="Buffer"/> pinned at <paramref name="pinned"/>
+        /// (NULL when the buffer is empty: every length is 0 then).</summary>
+        internal void Point(byte* pinned)
+        {
+            var at = pinned;
+            for (var i = 0; i < Views.Length; i++)
+            {
+                Views[i].Name = at;
+                Views[i].NameLen = (UIntPtr)lengths[2 * i];
+                at += lengths[2 * i];
+                Views[i].Value = at;
+                Views[i].ValueLen = (UIntPtr)lengths[2 * i + 1];
+                at += lengths[2 * i + 1];
+            }
         }
     }
 

@@ -111,6 +111,44 @@ namespace CardBridge
         [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_validate", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_alipayplus_validate(byte* message, UIntPtr message_len, byte* json, UIntPtr json_len, uint direction, out NativeBytes normalized_out, out IntPtr error_out);
 
+        // ---- WeChat Pay integration -----------------------------------------------------------
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_new", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_new(byte* config_json, UIntPtr config_json_len, SafeStoreHandle store, out SafeWechatPayHandle wechatpay_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void cardbridge_wechatpay_free(IntPtr wechatpay);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_confirm", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_confirm(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_get_user_card", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_get_user_card(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_update_user_card", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_update_user_card(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_sync_user_points", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_sync_user_points(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_resume_pending", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_resume_pending(SafeWechatPayHandle wechatpay, out NativeBytes report_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_refresh_certificates", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_refresh_certificates(SafeWechatPayHandle wechatpay, out UIntPtr count_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_callback_begin", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_callback_begin(SafeWechatPayHandle wechatpay, byte* method, UIntPtr method_len, byte* target, UIntPtr target_len, NativeHeader* headers, UIntPtr headers_len, byte* body, UIntPtr body_len, long now_unix_seconds, out SafeHttpResponseHandle response_out, out SafeWechatPayEventHandle event_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_event_json", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_event_json(SafeWechatPayEventHandle @event, out byte* json_out, out UIntPtr json_len_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_callback_finish", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_callback_finish(SafeWechatPayHandle wechatpay, SafeWechatPayEventHandle @event, [MarshalAs(UnmanagedType.U1)] bool accepted, byte* reason, UIntPtr reason_len, long now_unix_seconds, out SafeHttpResponseHandle response_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_event_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void cardbridge_wechatpay_event_free(IntPtr @event);
+
         // ---- bytes, HTTP messages ---------------------------------------------------------------
 
         [DllImport(Lib, EntryPoint = "cardbridge_bytes_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
@@ -187,6 +225,39 @@ namespace CardBridge
 
         [DllImport(Lib, EntryPoint = "cardbridge_emulator_sample_registration", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_emulator_sample_registration(byte* request_id, UIntPtr request_id_len, out NativeBytes body_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_emulator_wechatpay_start", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_emulator_wechatpay_start(byte* config_json, UIntPtr config_json_len, out SafeWechatPayEmulatorHandle emulator_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_emulator_wechatpay_base_url", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_emulator_wechatpay_base_url(SafeWechatPayEmulatorHandle emulator, out NativeBytes url_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_emulator_wechatpay_push_fault", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_emulator_wechatpay_push_fault(SafeWechatPayEmulatorHandle emulator, byte* fault_json, UIntPtr fault_json_len, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_emulator_wechatpay_add_user_card", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_emulator_wechatpay_add_user_card(SafeWechatPayEmulatorHandle emulator, byte* user_card_code, UIntPtr user_card_code_len, byte* card_id, UIntPtr card_id_len, byte* openid, UIntPtr openid_len, byte* brand_id, UIntPtr brand_id_len, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_emulator_wechatpay_confirm_hits", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern UIntPtr cardbridge_emulator_wechatpay_confirm_hits(SafeWechatPayEmulatorHandle emulator, byte* user_card_code, UIntPtr user_card_code_len);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_emulator_wechatpay_confirms_applied", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern UIntPtr cardbridge_emulator_wechatpay_confirms_applied(SafeWechatPayEmulatorHandle emulator);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_emulator_wechatpay_hits", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern UIntPtr cardbridge_emulator_wechatpay_hits(SafeWechatPayEmulatorHandle emulator, byte* path_prefix, UIntPtr path_prefix_len);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_emulator_wechatpay_user_card", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_emulator_wechatpay_user_card(SafeWechatPayEmulatorHandle emulator, byte* user_card_code, UIntPtr user_card_code_len, out NativeBytes json_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_emulator_wechatpay_callback", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_emulator_wechatpay_callback(SafeWechatPayEmulatorHandle emulator, byte* event_type, UIntPtr event_type_len, byte* original_type, UIntPtr original_type_len, byte* plaintext_json, UIntPtr plaintext_json_len, long now_unix, uint tamper, out SafeHttpRequestHandle request_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_emulator_wechatpay_sample_user_card_create", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_emulator_wechatpay_sample_user_card_create(byte* user_card_code, UIntPtr user_card_code_len, byte* card_id, UIntPtr card_id_len, byte* openid, UIntPtr openid_len, out NativeBytes json_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_emulator_wechatpay_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void cardbridge_emulator_wechatpay_free(IntPtr emulator);
 
         // ---- results and error objects ----------------------------------------------------------
 

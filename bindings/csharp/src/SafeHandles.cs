@@ -70,6 +70,37 @@ namespace CardBridge
         }
     }
 
+    /// <summary>const cardbridge_wechatpay * (Arc).</summary>
+    internal sealed class SafeWechatPayHandle : CardbridgeSafeHandle
+    {
+        /// <summary>Used by the marshaller for out-parameters.</summary>
+        public SafeWechatPayHandle()
+        {
+        }
+
+        protected override bool ReleaseHandle()
+        {
+            NativeMethods.cardbridge_wechatpay_free(handle);
+            return true;
+        }
+    }
+
+    /// <summary>cardbridge_wechatpay_event * (Box, one user at a time; freeing it unfinished
+    /// releases its de-duplication claim).</summary>
+    internal sealed class SafeWechatPayEventHandle : CardbridgeSafeHandle
+    {
+        /// <summary>Used by the marshaller for out-parameters.</summary>
+        public SafeWechatPayEventHandle()
+        {
+        }
+
+        protected override bool ReleaseHandle()
+        {
+            NativeMethods.cardbridge_wechatpay_event_free(handle);
+            return true;
+        }
+    }
+
     /// <summary>cardbridge_http_response * (Box).</summary>
     internal sealed class SafeHttpResponseHandle : CardbridgeSafeHandle
     {
@@ -111,6 +142,21 @@ namespace CardBridge
         protected override bool ReleaseHandle()
         {
             NativeMethods.cardbridge_emulator_free(handle);
+            return true;
+        }
+    }
+
+    /// <summary>cardbridge_wechatpay_emulator * (Box; its const functions may run concurrently).</summary>
+    internal sealed class SafeWechatPayEmulatorHandle : CardbridgeSafeHandle
+    {
+        /// <summary>Used by the marshaller for out-parameters.</summary>
+        public SafeWechatPayEmulatorHandle()
+        {
+        }
+
+        protected override bool ReleaseHandle()
+        {
+            NativeMethods.cardbridge_emulator_wechatpay_free(handle);
             return true;
         }
     }

@@ -80,6 +80,13 @@ namespace CardBridge
             return nowUnixMs ?? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         }
 
+        /// <summary>The current Unix time in seconds, or <paramref name="nowUnixSeconds"/> when given
+        /// (WeChat Pay timestamps are whole seconds).</summary>
+        internal static long NowSeconds(long? nowUnixSeconds)
+        {
+            return nowUnixSeconds ?? DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        }
+
         /// <summary>A size_t count as a long (saturating, which only matters on exotic platforms).</summary>
         internal static long ToLong(UIntPtr n)
         {

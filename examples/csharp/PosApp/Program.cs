@@ -1,4 +1,5 @@
-// A point-of-sale console app issuing an Alipay+ membership card with CardBridge.
+// A point-of-sale console app opening membership cards with CardBridge: an Alipay+ card, then a
+// WeChat Pay member card.
 //
 // What a real POS does, end to end, with test stand-ins for the outside world:
 //   1. the Alipay+ platform is the loopback emulator (a real deployment sets base_url to Alipay+);
@@ -7,6 +8,11 @@
 //      is made by the test platform driver instead of arriving at the POS's HTTP endpoint;
 //   4. the POS approves it, sends back the signed answer and issues the card (issueCard);
 //   5. it prints the card number.
+// WeChat Pay, over the same store:
+//   6. WeChat Pay is the loopback WeChat emulator, which holds the card the user just picked up;
+//   7. the USER_CARD.CREATE callback arrives at the POS's notify_url (minted by the emulator): the
+//      library verifies and decrypts it, the POS reads the event and acknowledges it;
+//   8. the POS opens the member account and confirms the card, which becomes EFFECTIVE.
 //
 // Usage: PosApp.exe [keys directory] (default: tests/fixtures/keys of the repository)
 using System;
@@ -44,9 +50,67 @@ namespace PosApp
         [DataMember(Name = "cardNo")] public string CardNo;
     }
 
+    /// <summary>The WeChat Pay integration's configuration (members as cardbridge.h documents them).</summary>
+    [DataContract]
+    internal sealed class WechatPayConfig
+    {
+        [DataMember(Name = "mchid")] public string Mchid;
+        [DataMember(Name = "merchant_serial_no")] public string MerchantSerialNo;
+        [DataMember(Name = "merchant_private_key")] public string MerchantPrivateKey;
+        [DataMember(Name = "api_v3_key")] public string ApiV3Key;
+        [DataMember(Name = "wechatpay_public_key_id")] public string WechatPayPublicKeyId;
+        [DataMember(Name = "wechatpay_public_key")] public string WechatPayPublicKey;
+        [DataMember(Name = "base_url")] public string BaseUrl;
+    }
+
+    /// <summary>The WeChat emulator's configuration: it plays WeChat Pay for this merchant.</summary>
+    [DataContract]
+    internal sealed class WechatEmulatorConfig
+    {
+        [DataMember(Name = "wechatpay_private_key")] public string WechatPayPrivateKey;
+        [DataMember(Name = "public_key_id")] public string PublicKeyId;
+        [DataMember(Name = "merchant_public_key")] public string MerchantPublicKey;
+        [DataMember(Name = "mchid")] public string Mchid;
+        [DataMember(Name = "merchant_serial_no")] public string MerchantSerialNo;
+        [DataMember(Name = "api_v3_key")] public string ApiV3Key;
+    }
+
+    /// <summary>The members of a card event the POS looks at.</summary>
+    [DataContract]
+    internal sealed class CardEvent
+    {
+        [DataMember(Name = "resource")] public UserCard Resource;
+    }
+
+    /// <summary>A user card as it appears in events, confirm input and answers (the members the POS uses).</summary>
+    [DataContract]
+    internal sealed class UserCard
+    {
+        [DataMember(Name = "user_card_code", EmitDefaultValue = false)] public string UserCardCode;
+        [DataMember(Name = "card_id", EmitDefaultValue = false)] public string CardId;
+        [DataMember(Name = "brand_id", EmitDefaultValue = false)] public string BrandId;
+        [DataMember(Name = "openid", EmitDefaultValue = false)] public string Openid;
+        [DataMember(Name = "phone_number", EmitDefaultValue = false)] public string PhoneNumber;
+        [DataMember(Name = "user_card_confirm_state", EmitDefaultValue = false)] public string ConfirmState;
+        [DataMember(Name = "user_card_state", EmitDefaultValue = false)] public string State;
+    }
+
+    /// <summary>The answer of <see cref="WechatPay.Confirm"/>.</summary>
+    [DataContract]
+    internal sealed class ConfirmAnswer
+    {
+        [DataMember(Name = "status")] public int Status;
+        [DataMember(Name = "body")] public UserCard Body;
+    }
+
     internal static class Program
     {
         private const string ClientId = "2022POS_DEMO_CLIENT";
+        // Test identities of the WeChat Pay merchant (a real POS reads them from its configuration).
+        private const string Mchid = "1900000001";
+        private const string MerchantSerialNo = "5F1C72E2A8931B72A2E13AF8DEE92471EB397115";
+        private const string ApiV3Key = "a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb";
+        private const string WechatPayPublicKeyId = "PUB_KEY_ID_0114232134912410000000000000";
 
         private static int Main(string[] args)
         {
@@ -123,6 +187,75 @@ namespace PosApp
                     var issued = FromJson<IssueCardResponse>(alipay.IssueCard(issueRequest));
                     Console.WriteLine("Card number: {0}", issued.CardNo);
                 }
+
+                OpenWechatCard(key, store);
+            }
+        }
+
+        /// <summary>Steps 6-8: a WeChat Pay member card, from the card-opening callback to the confirm.</summary>
+        private static void OpenWechatCard(Func<string, string> key, Store store)
+        {
+            // The test platform pair plays WeChat Pay's key pair.
+            using (var wechat = WechatEmulator.Start(ToJson(new WechatEmulatorConfig
+            {
+                WechatPayPrivateKey = key("test_platform_private.pem"),
+                PublicKeyId = WechatPayPublicKeyId,
+                MerchantPublicKey = key("test_merchant_public.pem"),
+                Mchid = Mchid,
+                MerchantSerialNo = MerchantSerialNo,
+                ApiV3Key = ApiV3Key,
+            })))
+            using (var wechatPay = new WechatPay(ToJson(new WechatPayConfig
+            {
+                Mchid = Mchid,
+                MerchantSerialNo = MerchantSerialNo,
+                MerchantPrivateKey = key("test_merchant_private.pem"),
+                ApiV3Key = ApiV3Key,
+                WechatPayPublicKeyId = WechatPayPublicKeyId,
+                WechatPayPublicKey = key("test_platform_public.pem"),
+                BaseUrl = wechat.BaseUrl,
+            }), store))
+            {
+                Console.WriteLine("WeChat Pay (emulator) at {0}", wechat.BaseUrl);
+                const string cardId = "pbLatjvWOibDc5-TBnbUk1pD12o0";
+                const string openid = "obLatjnx9gnqzS4myYGmLZ7LgLBA";
+                var code = DateTime.UtcNow.ToString("yyMMddHHmmss", CultureInfo.InvariantCulture);
+                // The user picked up the card in WeChat; WeChat holds it and notifies the POS.
+                wechat.AddUserCard(code, cardId, openid, "1004");
+
+                // POST <notify_url> arrives with the sealed USER_CARD.CREATE event.
+                UserCard card;
+                using (var incoming = wechat.Callback("BRAND_MEMBER_CARD_SP.USER_CARD.CREATE", "user_card",
+                    WechatEmulator.SampleUserCardCreate(code, cardId, openid)))
+                using (var began = wechatPay.CallbackBegin(incoming.Method, incoming.Target, incoming.Headers, incoming.Body))
+                {
+                    if (!began.NeedsHandling)
+                    {
+                        // Forged, stale, duplicate: the library already wrote the answer.
+                        Console.WriteLine("answered by the library: HTTP {0}", began.Response.Status);
+                        return;
+                    }
+                    // The event holds personal data in cleartext (the phone number): use it, never log it.
+                    card = FromJson<CardEvent>(began.Event.Json).Resource;
+                    Console.WriteLine("event {0} for user card {1}", began.Event.Kind, card.UserCardCode);
+                    using (var answer = wechatPay.CallbackFinish(began.Event, true))
+                    {
+                        Console.WriteLine("answered WeChat Pay: HTTP {0}", answer.Status);
+                    }
+                }
+
+                // The POS opens the member account, then tells WeChat (sensitive fields in cleartext;
+                // the library encrypts them).
+                var confirmed = FromJson<ConfirmAnswer>(wechatPay.Confirm(ToJson(new UserCard
+                {
+                    UserCardCode = card.UserCardCode,
+                    CardId = card.CardId,
+                    BrandId = card.BrandId,
+                    Openid = card.Openid,
+                    PhoneNumber = card.PhoneNumber,
+                    ConfirmState = "CREATE_CARD_SUCCESS",
+                })));
+                Console.WriteLine("WeChat card {0} {1}", confirmed.Body.UserCardCode, confirmed.Body.State);
             }
         }
 
