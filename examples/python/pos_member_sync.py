@@ -91,7 +91,7 @@ def main() -> int:
     args = parser.parse_args()
 
     def key(name: str) -> str:
-        return (args.keys / name).read_text()
+        return Path(args.keys, name).read_text()
 
     problems: list[str] = []
 

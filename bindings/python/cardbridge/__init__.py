@@ -1,12 +1,17 @@
 """cardbridge: membership-card integration for the Alipay+ Mini Program
-Platform (and WeChat Pay), over the cardbridge native library (ctypes, no
-runtime dependency).
+Platform and WeChat Pay brand member cards, over the cardbridge native
+library (ctypes, no runtime dependency).
 
 Quick start (see README):
 
     from cardbridge import AlipayPlus, Store, handle_http
     alipay = AlipayPlus(config, Store.sqlite("cardbridge.db"))
     status, headers, body = handle_http(alipay, method, path, headers, raw_body, decide=my_decide)
+
+    from cardbridge import WechatPay, handle_wechat_callback
+    wechat = WechatPay(wechat_config, Store.sqlite("cardbridge.db"))
+    status, headers, body = handle_wechat_callback(wechat, method, path, headers, raw_body, handle=on_event)
+    wechat.confirm({"user_card_code": ..., "card_id": ..., ...})
 """
 
 from . import _bindings
@@ -51,7 +56,17 @@ from .errors import (
     ValidationError,
 )
 from .keys import PrivateKey, PublicKey
-from .testing import Emulator, HttpRequest, PlatformDriver, Tamper, sample_registration
+from .testing import (
+    CallbackTamper,
+    Emulator,
+    HttpRequest,
+    PlatformDriver,
+    Tamper,
+    WechatEmulator,
+    sample_registration,
+    sample_user_card_create,
+)
+from .wechatpay import Event, WechatPay, handle_wechat_callback
 
 
 def version() -> str:
@@ -66,6 +81,7 @@ __all__ = [
     "Answer",
     "Api",
     "Call",
+    "CallbackTamper",
     "CardbridgeError",
     "CardbridgeTimeoutError",
     "ClockSkewError",
@@ -75,6 +91,7 @@ __all__ = [
     "DecryptError",
     "Direction",
     "Emulator",
+    "Event",
     "HttpRequest",
     "HttpStatusError",
     "IdempotencyConflict",
@@ -99,10 +116,14 @@ __all__ = [
     "UnknownKeySerialError",
     "UnsupportedAlgorithmError",
     "ValidationError",
+    "WechatEmulator",
+    "WechatPay",
     "__version__",
     "build_issue_card",
     "handle_http",
+    "handle_wechat_callback",
     "sample_registration",
+    "sample_user_card_create",
     "validate",
     "version",
 ]

@@ -10,8 +10,9 @@
 #   2. creates a venv under target/, installs the pinned test tools;
 #   3. builds the sdist and, from it, a py3-none-<platform> wheel with the
 #      library inside; checks both; installs the wheel;
-#   4. mypy --strict on the package, tests and generator; the example as a
-#      smoke test; pytest (against the installed wheel, not the source tree).
+#   4. mypy --strict on the package, tests, generator and examples; the
+#      examples (Alipay+ POS sync, WeChat Pay card opening) as smoke tests;
+#      pytest (against the installed wheel, not the source tree).
 # Exits non-zero on any failure; pytest's summary is the closing line.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
@@ -78,10 +79,11 @@ PY
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$DIST"/*.whl
 
 step "mypy --strict"
-(cd "$PKG" && "$VENV/bin/mypy" --strict cardbridge tests tools)
+(cd "$PKG" && "$VENV/bin/mypy" --strict cardbridge tests tools ../../examples/python)
 
-step "example (examples/python/pos_member_sync.py)"
+step "examples (examples/python/pos_member_sync.py, wechat_card_opening.py)"
 (cd "$ROOT/target" && "$VENV/bin/python" "$ROOT/examples/python/pos_member_sync.py")
+(cd "$ROOT/target" && "$VENV/bin/python" "$ROOT/examples/python/wechat_card_opening.py")
 
 step "pytest"
 cd "$ROOT/target"   # not the source tree: `import cardbridge` must find the installed wheel

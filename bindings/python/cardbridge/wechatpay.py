@@ -1,0 +1,297 @@
+"""WeChat Pay card-member integration (brand member cards): the client
+(`confirm`, user-card reads and updates, points sync, certificates) and the
+card-event callbacks (begin → the host handles an `Event` → finish)."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import _bindings as b
+from ._managed import Managed
+from ._util import (
+    HeaderArray,
+    HeadersInput,
+    JsonInput,
+    body as _body,
+    header_pairs,
+    integer,
+    invoke,
+    json_bytes,
+    take_bytes,
+    text,
+    view,
+)
+from .alipayplus import Answer, Response, Store
+
+log = logging.getLogger("cardbridge")
+
+WechatPayPtr = ctypes.POINTER(b.cardbridge_wechatpay)
+EventPtr = ctypes.POINTER(b.cardbridge_wechatpay_event)
+ResponsePtr = ctypes.POINTER(b.cardbridge_http_response)
+
+
+def now_unix(value: object = None) -> int:
+    """`value` as Unix seconds (WeChat Pay's unit), or the current time when None."""
+    if value is None:
+        return int(time.time())
+    return integer(value, "now")
+
+
+class Event(Managed[Any]):
+    """A verified, decrypted card event (e.g. `USER_CARD.CREATE`) waiting for
+    the host, from `WechatPay.callback_begin`.
+
+    `id`, `event_type`, `kind` (`USER_CARD.CREATE`, `USER_CARD.DELETE`,
+    `SYNC_USER_POINT`, `POINT_EXCHANGE_COUPON` or the raw event type),
+    `resource` (the decrypted resource: sensitive fields such as
+    `phone_number` in cleartext, so never log it), `undecryptable` (paths of
+    sensitive fields that could not be decrypted) and `raw` (the event view as
+    JSON bytes) are copies, readable after `close()`.
+
+    Finish it with `WechatPay.callback_finish` (or `event.finish(...)`).
+    Closing an unfinished event releases its claim, so WeChat's redelivery
+    reaches the host again. The event keeps its integration alive.
+    """
+
+    _exclusive = True  # single owner in C: calls on it are serialised
+
+    id: str
+    event_type: str
+    kind: str
+    resource: dict[str, Any]
+    undecryptable: list[str]
+    raw: bytes
+    wechatpay: WechatPay
+
+    def __init__(self, handle: Any, wechatpay: WechatPay) -> None:
+        super().__init__(handle)
+        self.wechatpay = wechatpay
+        data = ctypes.POINTER(ctypes.c_uint8)()
+        size = ctypes.c_size_t()
+        invoke(b.cardbridge_wechatpay_event_json, handle, ctypes.byref(data), ctypes.byref(size))
+        self.raw = view(data, size.value)
+        parsed = json.loads(self.raw)
+        self.id = parsed["id"]
+        self.event_type = parsed["event_type"]
+        self.kind = parsed["kind"]
+        self.resource = parsed["resource"]
+        self.undecryptable = parsed["undecryptable"]
+
+    def finish(self, accepted: bool = True, reason: str = "", now: int | None = None) -> Response:
+        """Same as `self.wechatpay.callback_finish(self, accepted, reason, now)`."""
+        return self.wechatpay.callback_finish(self, accepted, reason, now)
+
+    def _delete(self, handle: Any) -> None:
+        b.cardbridge_wechatpay_event_free(handle)
+
+    def __repr__(self) -> str:
+        # Never the resource: it holds personal data in cleartext.
+        return f"Event(id={self.id!r}, kind={self.kind!r}, closed={self.closed})"
+
+
+class WechatPay(Managed[Any]):
+    """One merchant's WeChat Pay card-member integration: configuration, keys
+    (WeChat Pay public key and/or platform certificates), the client and the
+    callback handler over one durable store.
+
+    Thread-safe: one instance may serve many threads at once.
+
+    `config` is a dict or JSON text with `mchid`, `merchant_serial_no`,
+    `merchant_private_key` (PEM), `api_v3_key` (32 ASCII bytes) and a WeChat
+    Pay key source (`wechatpay_public_key_id` + `wechatpay_public_key`,
+    `platform_certificates`, or `certificate_mode: True`); optionally
+    `base_url`, timeouts, `retry`, ... (see `cardbridge_wechatpay_new` in
+    cardbridge.h). Without `store`, the SQLite store at `config["store_path"]`
+    is opened. Raises `ConfigError` (e.g. an APIv3 key that is not 32 bytes)
+    or `InvalidKeyError`.
+    """
+
+    def __init__(self, config: JsonInput, store: Store | None = None) -> None:
+        if store is not None and not isinstance(store, Store):
+            raise TypeError(f"store must be a Store or None, not {type(store).__name__}")
+        cfg = json_bytes(config, "config")
+        out = WechatPayPtr()
+        if store is None:
+            invoke(b.cardbridge_wechatpay_new, cfg, len(cfg), None, ctypes.byref(out))
+        else:
+            with store._borrow() as s:
+                invoke(b.cardbridge_wechatpay_new, cfg, len(cfg), s, ctypes.byref(out))
+        super().__init__(out)
+
+    def _delete(self, handle: Any) -> None:
+        b.cardbridge_wechatpay_free(handle)
+
+    # ---- client
+
+    def _answer(self, fn: Any, request: JsonInput) -> dict[str, Any]:
+        data = json_bytes(request, "input")
+        out = b.cardbridge_bytes()
+        with self._borrow() as wp:
+            invoke(fn, wp, data, len(data), ctypes.byref(out))
+        answer: dict[str, Any] = json.loads(take_bytes(out))
+        return answer
+
+    def confirm(self, input: JsonInput) -> dict[str, Any]:
+        """Syncs a card-opening result (`POST .../user-cards/{code}/confirm`).
+
+        `input` holds `user_card_code`, `card_id` and the body members
+        (`brand_id`, `openid`, `user_card_confirm_state`, optional
+        `phone_number`, `user_information`, `level`, ...) with sensitive
+        fields in cleartext: the library encrypts them. Validated first, then
+        recorded in the outbox: the same (card_id, user_card_code) is
+        confirmed once, repeats return the stored answer, ambiguous outcomes
+        are retried and reconciled.
+
+        Returns `{"status", "body" (the user card, sensitive fields
+        decrypted), "undecryptable", "request_id"}`. Raises `ValidationError`
+        (`field`, `limit`), `InvalidJsonError`, `IdempotencyConflict`,
+        `RemoteFailed` (a 4xx; `remote_code`, `remote_message`,
+        `remote_detail`, `http_status`), `RemoteUnknown` (retry later with the
+        same input), `ConfigError`.
+        """
+        return self._answer(b.cardbridge_wechatpay_confirm, input)
+
+    def get_user_card(self, input: JsonInput) -> dict[str, Any]:
+        """Reads a user card; `input` holds `user_card_code`, `brand_id`,
+        `card_id`, `openid`. Answer and errors as for `confirm` (no outbox)."""
+        return self._answer(b.cardbridge_wechatpay_get_user_card, input)
+
+    def update_user_card(self, input: JsonInput) -> dict[str, Any]:
+        """Updates a user card (`PATCH`); `input` holds `user_card_code`,
+        `card_id` and the body members, sensitive fields in cleartext. Answer
+        and errors as for `confirm` (no outbox)."""
+        return self._answer(b.cardbridge_wechatpay_update_user_card, input)
+
+    def sync_user_points(self, input: JsonInput) -> dict[str, Any]:
+        """Syncs a point balance; `input` holds `out_request_no`, `brand_id`,
+        `card_id`, `openid`, `user_card_code`, `point_balance`. Answer and
+        errors as for `confirm`."""
+        return self._answer(b.cardbridge_wechatpay_sync_user_points, input)
+
+    def resume_pending(self) -> list[dict[str, Any]]:
+        """Re-sends every pending `confirm` (e.g. at start-up after a crash);
+        one report per entry: `{"id", "ok": True, "answer"}` or
+        `{"id", "ok": False, "code", "name", "message"}`."""
+        out = b.cardbridge_bytes()
+        with self._borrow() as wp:
+            invoke(b.cardbridge_wechatpay_resume_pending, wp, ctypes.byref(out))
+        report: list[dict[str, Any]] = json.loads(take_bytes(out))
+        return report
+
+    def refresh_certificates(self) -> int:
+        """Downloads and installs the platform certificates; returns how many
+        are valid. `ConfigError` when the merchant has none (public-key mode)."""
+        count = ctypes.c_size_t()
+        with self._borrow() as wp:
+            invoke(b.cardbridge_wechatpay_refresh_certificates, wp, ctypes.byref(count))
+        return count.value
+
+    # ---- card-event callbacks: begin -> host handles -> finish
+
+    def callback_begin(
+        self,
+        method: str,
+        target: str,
+        headers: HeadersInput,
+        body: bytes,
+        now: int | None = None,
+    ) -> Response | Event:
+        """Step 1 of a card-event callback: verifies the `Wechatpay-*` headers
+        and signature over the raw body (timestamp within 300 s of `now`, Unix
+        seconds, default the current time), decrypts the resource and
+        de-duplicates by notification id.
+
+        Returns a `Response` to send at once (401/400 refusals, a processed
+        duplicate's acknowledgement, 500 while the same event is being
+        handled) or an `Event` the host must handle and finish.
+        """
+        m, t = text(method, "method"), text(target, "target")
+        raw = _body(body)
+        headers_array = HeaderArray(header_pairs(headers))
+        when = now_unix(now)
+        response, event = ResponsePtr(), EventPtr()
+        with self._borrow() as wp:
+            invoke(
+                b.cardbridge_wechatpay_callback_begin,
+                wp, m, len(m), t, len(t), headers_array.array, headers_array.count,
+                raw, len(raw), when, ctypes.byref(response), ctypes.byref(event),
+            )
+        if response:
+            return Response(response)
+        return Event(event, self)
+
+    def callback_finish(
+        self,
+        event: Event,
+        accepted: bool = True,
+        reason: str = "",
+        now: int | None = None,
+    ) -> Response:
+        """Step 2: `accepted` acknowledges the event (200 `SUCCESS`, or 204 per
+        configuration) and records it, so duplicates are acknowledged without
+        the host; `accepted=False` answers 500 `FAIL` with `reason` (no
+        personal data) so WeChat redelivers.
+
+        Raises `AlreadyUsedError` when the event was already finished.
+        """
+        if not isinstance(event, Event):
+            raise TypeError(f"event must be an Event, not {type(event).__name__}")
+        if not isinstance(accepted, bool):
+            raise TypeError(f"accepted must be bool, not {type(accepted).__name__}")
+        why = text(reason, "reason")
+        when = now_unix(now)
+        response = ResponsePtr()
+        with self._borrow() as wp, event._borrow() as e:
+            invoke(b.cardbridge_wechatpay_callback_finish, wp, e, accepted, why, len(why), when, ctypes.byref(response))
+        return Response(response)
+
+
+#: What `handle(event)` returns to `handle_wechat_callback`: True or None
+#: accept the event; False asks WeChat to redeliver it.
+Verdict = bool | None
+
+
+def handle_wechat_callback(
+    wechatpay: WechatPay,
+    method: str,
+    target: str,
+    headers: HeadersInput,
+    body: bytes,
+    handle: Callable[[Event], Verdict],
+    now: int | None = None,
+) -> Answer:
+    """Handles one card-event callback from WeChat Pay end to end and returns
+    the `(status, headers, body)` to send back.
+
+    `handle(event)` is asked only for a verified, new event and returns True
+    or None to accept it. If it returns False, raises or returns anything
+    else, that is logged (event id and kind only) and WeChat gets a 500, so
+    it redelivers the event later. A failure of the library itself (e.g.
+    `InternalError` from the store) propagates; the event is then released,
+    so WeChat's redelivery reaches `handle` again.
+    """
+    outcome = wechatpay.callback_begin(method, target, headers, body, now)
+    if isinstance(outcome, Response):
+        with outcome:
+            return outcome.answer()
+    with outcome as event:
+        try:
+            verdict = handle(event)
+            if verdict is not None and not isinstance(verdict, bool):
+                raise TypeError(f"handle must return True, False or None, not {type(verdict).__name__}")
+            accepted = verdict is not False
+            reason = "" if accepted else "declined by the merchant"
+            if not accepted:
+                log.warning("cardbridge: WeChat Pay event %s (%s) declined; WeChat will redeliver it",
+                            event.id, event.kind)
+        except Exception:
+            log.exception("cardbridge: handling WeChat Pay event %s (%s) failed; WeChat will redeliver it",
+                          event.id, event.kind)
+            accepted, reason = False, "merchant error"
+        with wechatpay.callback_finish(event, accepted, reason, now) as response:
+            return response.answer()
