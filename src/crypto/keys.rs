@@ -7,9 +7,10 @@
 use crate::error::{Error, ErrorKind, Result};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair, PublicEncryptingKey};
+use aws_lc_rs::rsa::{OaepPrivateDecryptingKey, OaepPublicEncryptingKey, PrivateDecryptingKey};
 use aws_lc_rs::signature::KeyPair as _;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Smallest RSA modulus we accept, in bits (Alipay+ and WeChat both use 2048).
 pub const MIN_RSA_BITS: usize = 2048;
@@ -19,6 +20,8 @@ pub const MIN_RSA_BITS: usize = 2048;
 pub struct PrivateKey {
     pub(crate) pair: Arc<KeyPair>,
     pkcs8: Arc<Zeroizing>,
+    /// The OAEP decryption form, parsed on first use (parsing an RSA key is costly).
+    oaep: Arc<OnceLock<Option<OaepPrivateDecryptingKey>>>,
 }
 
 /// Key bytes that are wiped when dropped (also used for the WeChat APIv3 key).
@@ -42,6 +45,8 @@ pub struct PublicKey {
     pub(crate) key: Arc<aws_lc_rs::rsa::PublicKey>,
     spki_der: Arc<Vec<u8>>,
     bits: usize,
+    /// The OAEP encryption form, parsed on first use.
+    oaep: Arc<OnceLock<Option<OaepPublicEncryptingKey>>>,
 }
 
 impl fmt::Debug for PrivateKey {
@@ -136,6 +141,7 @@ impl PrivateKey {
         Ok(PrivateKey {
             pair: Arc::new(pair),
             pkcs8: Arc::new(Zeroizing(pkcs8)),
+            oaep: Arc::default(),
         })
     }
 
@@ -148,6 +154,7 @@ impl PrivateKey {
         Ok(PrivateKey {
             pair: Arc::new(pair),
             pkcs8: Arc::new(Zeroizing(pkcs8)),
+            oaep: Arc::default(),
         })
     }
 
@@ -162,10 +169,16 @@ impl PrivateKey {
         PublicKey::from_aws(pk).expect("public half of a valid key pair is valid")
     }
 
-    /// PKCS#8 DER of this key, for aws-lc APIs that load their own key type
-    /// (RSA-OAEP decryption in [`crate::crypto::oaep`]).
-    pub(crate) fn pkcs8_der(&self) -> &[u8] {
-        &self.pkcs8.0
+    /// The key in its OAEP decryption form, parsed once per key.
+    pub(crate) fn oaep_decrypting(&self) -> Result<&OaepPrivateDecryptingKey> {
+        self.oaep
+            .get_or_init(|| {
+                PrivateDecryptingKey::from_pkcs8(&self.pkcs8.0)
+                    .ok()
+                    .and_then(|k| OaepPrivateDecryptingKey::new(k).ok())
+            })
+            .as_ref()
+            .ok_or_else(|| key_error("private key", "cannot be used for RSA-OAEP"))
     }
 
     /// PEM (PKCS#8) text of this key, for handing a generated key to a peer in tests.
@@ -220,6 +233,7 @@ impl PublicKey {
             key: Arc::new(key),
             spki_der: Arc::new(spki_der),
             bits,
+            oaep: Arc::default(),
         })
     }
 
@@ -231,6 +245,18 @@ impl PublicKey {
     /// SubjectPublicKeyInfo DER.
     pub fn spki_der(&self) -> &[u8] {
         &self.spki_der
+    }
+
+    /// The key in its OAEP encryption form, parsed once per key.
+    pub(crate) fn oaep_encrypting(&self) -> Result<&OaepPublicEncryptingKey> {
+        self.oaep
+            .get_or_init(|| {
+                PublicEncryptingKey::from_der(&self.spki_der)
+                    .ok()
+                    .and_then(|k| OaepPublicEncryptingKey::new(k).ok())
+            })
+            .as_ref()
+            .ok_or_else(|| key_error("public key", "cannot be used for RSA-OAEP"))
     }
 
     /// PEM `PUBLIC KEY` text.

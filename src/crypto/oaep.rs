@@ -7,10 +7,7 @@
 
 use super::keys::{PrivateKey, PublicKey};
 use crate::error::{Error, ErrorKind, Result};
-use aws_lc_rs::rsa::{
-    OAEP_SHA1_MGF1SHA1, OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, PrivateDecryptingKey,
-    PublicEncryptingKey,
-};
+use aws_lc_rs::rsa::{OAEP_SHA1_MGF1SHA1, OaepAlgorithm};
 
 /// OAEP overhead with SHA-1: two 20-byte hashes plus two bytes.
 pub const OAEP_SHA1_OVERHEAD: usize = 2 * 20 + 2;
@@ -40,9 +37,7 @@ pub fn encrypt(public: &PublicKey, plaintext: &[u8]) -> Result<String> {
             ),
         ));
     }
-    let key = PublicEncryptingKey::from_der(public.spki_der())
-        .and_then(|k| OaepPublicEncryptingKey::new(k).map_err(Into::into))
-        .map_err(|e| Error::new(ErrorKind::InvalidKey, format!("RSA-OAEP public key: {e}")))?;
+    let key = public.oaep_encrypting()?;
     let mut out = vec![0u8; key.ciphertext_size()];
     let ct = key
         .encrypt(&OAEP_SHA1_MGF1SHA1, plaintext, &mut out, None)
@@ -71,11 +66,7 @@ fn decrypt_with(private: &PrivateKey, algorithm: &'static OaepAlgorithm, ciphert
             ct.len()
         )));
     }
-    let key = PrivateDecryptingKey::from_pkcs8(private.pkcs8_der())
-        .map_err(|e| Error::new(ErrorKind::InvalidKey, format!("RSA-OAEP private key: {e}")))
-        .and_then(|k| {
-            OaepPrivateDecryptingKey::new(k).map_err(|_| Error::internal("RSA-OAEP private key", "aws-lc refused"))
-        })?;
+    let key = private.oaep_decrypting()?;
     let mut out = vec![0u8; key.min_output_size()];
     let len = key
         .decrypt(algorithm, &ct, &mut out, None)

@@ -191,7 +191,23 @@ fn headers_from_json(text: &str) -> Vec<crate::http::Header> {
     serde_json::from_str(text).unwrap_or_default()
 }
 
-/// The claim transaction of [`SqliteStore::claim_inbound`].
+/// The common case in one atomic statement: a key never seen before is
+/// inserted as claimed. `false` when the key exists (then [`claim_in`] decides).
+fn claim_first_sight(conn: &Connection, key: &str, fingerprint: &str, now_ms: i64, lease_ms: i64) -> Result<bool> {
+    const OP: &str = "claim_inbound";
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO inbound_idempotency
+                 (key, fingerprint, state, lease_until_ms, response, created_ms, updated_ms)
+             VALUES (?1, ?2, 'claimed', ?3, NULL, ?4, ?4)
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .and_then(|mut st| st.execute(params![key, fingerprint, now_ms.saturating_add(lease_ms), now_ms]))
+        .map_err(sql(OP))?;
+    Ok(inserted == 1)
+}
+
+/// The claim transaction of [`SqliteStore::claim_inbound`] for a key that exists.
 fn claim_in(conn: &mut Connection, key: &str, fingerprint: &str, now_ms: i64, lease_ms: i64) -> Result<Claim> {
     const OP: &str = "claim_inbound";
     let tx = immediate(conn, OP)?;
@@ -291,7 +307,13 @@ impl Store for SqliteStore {
         // again, exactly as lease expiry would. So it commits without an fsync (still atomic in
         // WAL); the final answer (complete_inbound) is the durable write. Saves one fsync per call.
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql(OP))?;
-        let claim = claim_in(&mut conn, key, fingerprint, now_ms, lease_ms);
+        let claim = claim_first_sight(&conn, key, fingerprint, now_ms, lease_ms).and_then(|claimed| {
+            if claimed {
+                Ok(Claim::Claimed)
+            } else {
+                claim_in(&mut conn, key, fingerprint, now_ms, lease_ms)
+            }
+        });
         let restored = conn.pragma_update(None, "synchronous", "FULL").map_err(sql(OP));
         let claim = claim?;
         restored?;
@@ -306,15 +328,15 @@ impl Store for SqliteStore {
     fn complete_inbound(&self, key: &str, response: &[u8], now_ms: i64) -> Result<()> {
         const OP: &str = "complete_inbound";
         let conn = self.lock(OP)?;
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO inbound_idempotency
                  (key, fingerprint, state, lease_until_ms, response, created_ms, updated_ms)
              VALUES (?1, '', 'done', 0, ?2, ?3, ?3)
              ON CONFLICT (key) DO UPDATE
                  SET state = 'done', response = excluded.response, updated_ms = excluded.updated_ms
                  WHERE state = 'claimed'",
-            params![key, response, now_ms],
         )
+        .and_then(|mut st| st.execute(params![key, response, now_ms]))
         .map_err(sql(OP))?;
         Ok(())
     }
