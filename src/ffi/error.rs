@@ -226,12 +226,7 @@ pub extern "C" fn cardbridge_error_message(
     len: usize,
     out_n: *mut usize,
 ) -> cardbridge_result {
-    ffi_boundary!({
-        let err = try_ref!(err);
-        let out_n = try_out!(out_n);
-        // SAFETY: the caller provides `buf` valid for `len` bytes.
-        unsafe { write_text_to_buffer(&err.to_string(), buf, len, out_n) }
-    })
+    ffi_boundary!({ error_text(err, buf, len, out_n, |e| e.to_string().into()) })
 }
 
 /// Copies the field path of `err` (e.g. `registrationFields[3].fieldValue`,
@@ -244,12 +239,7 @@ pub extern "C" fn cardbridge_error_field(
     len: usize,
     out_n: *mut usize,
 ) -> cardbridge_result {
-    ffi_boundary!({
-        let err = try_ref!(err);
-        let out_n = try_out!(out_n);
-        // SAFETY: the caller provides `buf` valid for `len` bytes.
-        unsafe { write_text_to_buffer(err.field().unwrap_or(""), buf, len, out_n) }
-    })
+    ffi_boundary!({ error_text(err, buf, len, out_n, |e| e.field().unwrap_or("").into()) })
 }
 
 /// Copies the limit that was broken (e.g. `64`, as text) into `buf`; empty
@@ -261,12 +251,7 @@ pub extern "C" fn cardbridge_error_limit(
     len: usize,
     out_n: *mut usize,
 ) -> cardbridge_result {
-    ffi_boundary!({
-        let err = try_ref!(err);
-        let out_n = try_out!(out_n);
-        // SAFETY: the caller provides `buf` valid for `len` bytes.
-        unsafe { write_text_to_buffer(err.limit().unwrap_or(""), buf, len, out_n) }
-    })
+    ffi_boundary!({ error_text(err, buf, len, out_n, |e| e.limit().unwrap_or("").into()) })
 }
 
 /// Copies the platform's result code (Alipay+ `resultCode`, WeChat `code`)
@@ -280,11 +265,9 @@ pub extern "C" fn cardbridge_error_remote_code(
     out_n: *mut usize,
 ) -> cardbridge_result {
     ffi_boundary!({
-        let err = try_ref!(err);
-        let out_n = try_out!(out_n);
-        let text = err.remote().map_or("", |r| r.code.as_str());
-        // SAFETY: the caller provides `buf` valid for `len` bytes.
-        unsafe { write_text_to_buffer(text, buf, len, out_n) }
+        error_text(err, buf, len, out_n, |e| {
+            e.remote().map_or("", |r| r.code.as_str()).into()
+        })
     })
 }
 
@@ -299,11 +282,9 @@ pub extern "C" fn cardbridge_error_remote_message(
     out_n: *mut usize,
 ) -> cardbridge_result {
     ffi_boundary!({
-        let err = try_ref!(err);
-        let out_n = try_out!(out_n);
-        let text = err.remote().map_or("", |r| r.message.as_str());
-        // SAFETY: the caller provides `buf` valid for `len` bytes.
-        unsafe { write_text_to_buffer(text, buf, len, out_n) }
+        error_text(err, buf, len, out_n, |e| {
+            e.remote().map_or("", |r| r.message.as_str()).into()
+        })
     })
 }
 
@@ -318,11 +299,9 @@ pub extern "C" fn cardbridge_error_remote_status(
     out_n: *mut usize,
 ) -> cardbridge_result {
     ffi_boundary!({
-        let err = try_ref!(err);
-        let out_n = try_out!(out_n);
-        let text = err.remote().map_or("", |r| r.status.as_str());
-        // SAFETY: the caller provides `buf` valid for `len` bytes.
-        unsafe { write_text_to_buffer(text, buf, len, out_n) }
+        error_text(err, buf, len, out_n, |e| {
+            e.remote().map_or("", |r| r.status.as_str()).into()
+        })
     })
 }
 
@@ -337,12 +316,25 @@ pub extern "C" fn cardbridge_error_remote_detail(
     out_n: *mut usize,
 ) -> cardbridge_result {
     ffi_boundary!({
-        let err = try_ref!(err);
-        let out_n = try_out!(out_n);
-        let text = err.remote().map_or("", |r| r.detail.as_str());
-        // SAFETY: the caller provides `buf` valid for `len` bytes.
-        unsafe { write_text_to_buffer(text, buf, len, out_n) }
+        error_text(err, buf, len, out_n, |e| {
+            e.remote().map_or("", |r| r.detail.as_str()).into()
+        })
     })
+}
+
+/// Shared body of the text accessors: `pick` chooses the text, the buffer
+/// convention of `cardbridge_error_message` applies.
+fn error_text(
+    err: *const cardbridge_error,
+    buf: *mut c_char,
+    len: usize,
+    out_n: *mut usize,
+    pick: impl FnOnce(&crate::Error) -> std::borrow::Cow<'_, str>,
+) -> cardbridge_result {
+    let err = try_ref!(err);
+    let out_n = try_out!(out_n);
+    // SAFETY: the caller provides `buf` valid for `len` bytes.
+    unsafe { write_text_to_buffer(&pick(err), buf, len, out_n) }
 }
 
 /// The HTTP status of the platform answer behind `err`, or 0 when there was
