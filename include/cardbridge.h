@@ -237,6 +237,11 @@ enum cardbridge_result
    */
   CARDBRIDGE_RESULT_IDEMPOTENCY_CONFLICT = 202,
   /**
+   * This call's claim expired and another delivery of the same key is being decided:
+   * nothing was stored; answer "retry later" (Alipay+ `finish_unknown`, WeChat redeliver).
+   */
+  CARDBRIDGE_RESULT_CLAIM_LOST = 203,
+  /**
    * A signature was missing, malformed or did not verify.
    */
   CARDBRIDGE_RESULT_SIGNATURE_INVALID = 300,

@@ -35,6 +35,9 @@ pub enum ErrorKind {
     InvalidJson = 201,
     /// The idempotency key was already used with a different payload.
     IdempotencyConflict = 202,
+    /// This call's claim expired and another delivery of the same key took it
+    /// over and has not decided yet: nothing was stored; answer "retry later".
+    ClaimLost = 203,
     /// A signature was missing, malformed or did not verify.
     SignatureInvalid = 300,
     /// A timestamp was outside the accepted window.
@@ -61,7 +64,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in numeric order (used by tests and the name table).
-    pub const ALL: [ErrorKind; 24] = [
+    pub const ALL: [ErrorKind; 25] = [
         ErrorKind::NullParameter,
         ErrorKind::InvalidParameter,
         ErrorKind::InsufficientSize,
@@ -75,6 +78,7 @@ impl ErrorKind {
         ErrorKind::Validation,
         ErrorKind::InvalidJson,
         ErrorKind::IdempotencyConflict,
+        ErrorKind::ClaimLost,
         ErrorKind::SignatureInvalid,
         ErrorKind::ClockSkew,
         ErrorKind::UnknownKeySerial,
@@ -114,6 +118,7 @@ impl ErrorKind {
             ErrorKind::Validation => "VALIDATION",
             ErrorKind::InvalidJson => "INVALID_JSON",
             ErrorKind::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
+            ErrorKind::ClaimLost => "CLAIM_LOST",
             ErrorKind::SignatureInvalid => "SIGNATURE_INVALID",
             ErrorKind::ClockSkew => "CLOCK_SKEW",
             ErrorKind::UnknownKeySerial => "UNKNOWN_KEY_SERIAL",
@@ -144,6 +149,18 @@ pub struct RemoteDetail {
     pub detail: String,
 }
 
+/// Where an outbound request stands when its outcome is unknown
+/// ([`ErrorKind::RemoteUnknown`]): it stays in the outbox under this id.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PendingDetail {
+    /// The outbox id (idempotency key) to resume or look up.
+    pub outbox_id: String,
+    /// Attempts recorded for the entry so far (all calls together).
+    pub attempts: u32,
+    /// HTTP status of the last answer, 0 when none arrived.
+    pub last_status: u16,
+}
+
 /// An error with its kind, a human message and, where relevant, the field
 /// path, the limit that was broken and what the platform answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +170,7 @@ pub struct Error {
     field: Option<String>,
     limit: Option<String>,
     remote: Option<Box<RemoteDetail>>,
+    pending: Option<Box<PendingDetail>>,
 }
 
 /// Result alias used throughout the crate.
@@ -167,6 +185,7 @@ impl Error {
             field: None,
             limit: None,
             remote: None,
+            pending: None,
         }
     }
 
@@ -182,12 +201,19 @@ impl Error {
             field: Some(path),
             limit,
             remote: None,
+            pending: None,
         }
     }
 
     /// Adds the platform's answer to the error.
     pub fn with_remote(mut self, remote: RemoteDetail) -> Self {
         self.remote = Some(Box::new(remote));
+        self
+    }
+
+    /// Adds where the pending outbound request stands.
+    pub fn with_pending(mut self, pending: PendingDetail) -> Self {
+        self.pending = Some(Box::new(pending));
         self
     }
 
@@ -217,6 +243,10 @@ impl Error {
     pub fn remote(&self) -> Option<&RemoteDetail> {
         self.remote.as_deref()
     }
+    /// Where the outbound request stands, for [`ErrorKind::RemoteUnknown`].
+    pub fn pending(&self) -> Option<&PendingDetail> {
+        self.pending.as_deref()
+    }
 
     pub(crate) fn internal(context: &str, err: impl fmt::Display) -> Self {
         Error::new(ErrorKind::Internal, format!("{context}: {err}"))
@@ -226,15 +256,11 @@ impl Error {
     }
 }
 
+/// The message alone: remote errors already state the platform's answer in it,
+/// and the structured parts are available through the accessors.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.message)?;
-        if let Some(r) = &self.remote {
-            if !r.code.is_empty() {
-                write!(f, " (platform: {} {})", r.code, r.message)?;
-            }
-        }
-        Ok(())
+        f.write_str(&self.message)
     }
 }
 

@@ -145,15 +145,46 @@ impl Transport {
     /// Timeouts map to [`ErrorKind::Timeout`], everything else that prevents an
     /// answer to [`ErrorKind::Transport`].
     pub fn send(&self, url: &str, method: &str, headers: &[Header], body: &[u8]) -> Result<HttpResponse> {
-        check_url(url)?;
+        match self.exchange(url, method, headers, body) {
+            Exchange::Answered(r) => Ok(r),
+            Exchange::NotSent(e) | Exchange::Lost(e) => Err(e),
+        }
+    }
+
+    /// Sends one request and says what became of it: answered, certainly not
+    /// sent (the connection was never made), or lost after it may have reached
+    /// the peer (a timeout or a broken connection while sending or waiting).
+    pub fn exchange(&self, url: &str, method: &str, headers: &[Header], body: &[u8]) -> Exchange {
+        match self.send_inner(url, method, headers, body) {
+            Ok(r) => Exchange::Answered(r),
+            Err((e, false)) => Exchange::NotSent(e),
+            Err((e, true)) => Exchange::Lost(e),
+        }
+    }
+
+    /// The error carries whether the request may have left this process.
+    fn send_inner(
+        &self,
+        url: &str,
+        method: &str,
+        headers: &[Header],
+        body: &[u8],
+    ) -> std::result::Result<HttpResponse, (Error, bool)> {
+        check_url(url).map_err(|e| (e, false))?;
         let mut builder = ureq::http::Request::builder().method(method).uri(url);
         for (n, v) in headers {
             builder = builder.header(n.as_str(), v.as_str());
         }
-        let request = builder
-            .body(body.to_vec())
-            .map_err(|e| Error::new(ErrorKind::InvalidParameter, format!("cannot build HTTP request: {e}")))?;
-        let response = self.agent.run(request).map_err(map_ureq_error)?;
+        let request = builder.body(body.to_vec()).map_err(|e| {
+            (
+                Error::new(ErrorKind::InvalidParameter, format!("cannot build HTTP request: {e}")),
+                false,
+            )
+        })?;
+        let response = self.agent.run(request).map_err(|e| {
+            let sent = may_have_been_sent(&e);
+            (map_ureq_error(e), sent)
+        })?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -171,9 +202,37 @@ impl Transport {
             .into_reader()
             .take(MAX_RESPONSE_BYTES)
             .read_to_end(&mut body)
-            .map_err(|e| map_io_error(&e))?;
+            .map_err(|e| (map_io_error(&e), true))?;
         Ok(HttpResponse { status, headers, body })
     }
+}
+
+/// What became of one request (see [`Transport::exchange`]).
+#[derive(Debug)]
+pub enum Exchange {
+    /// An answer arrived (any status).
+    Answered(HttpResponse),
+    /// The request certainly did not reach the peer (no connection).
+    NotSent(Error),
+    /// The request may have reached the peer; its answer is lost.
+    Lost(Error),
+}
+
+/// Whether a failed ureq call may have delivered the request: only failures
+/// before a connection existed (name resolution, connect, TLS set-up, a bad
+/// URL) prove it did not.
+fn may_have_been_sent(e: &ureq::Error) -> bool {
+    use ureq::Timeout as T;
+    !matches!(
+        e,
+        ureq::Error::HostNotFound
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::BadUri(_)
+            | ureq::Error::InvalidProxyUrl
+            | ureq::Error::Tls(_)
+            | ureq::Error::Rustls(_)
+            | ureq::Error::Timeout(T::Resolve | T::Connect)
+    )
 }
 
 /// Only `https://`, or `http://` to a loopback host (the local emulator).

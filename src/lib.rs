@@ -2,7 +2,8 @@
 //! Platform and WeChat Pay APIv3, as a synchronous Rust core with a C ABI.
 //!
 //! Module map (see `ARCHITECTURE.md`):
-//! * cross-cutting: [`error`], [`crypto`], [`http`], [`retry`], [`store`], [`validate`];
+//! * cross-cutting: [`error`], [`clock`], [`crypto`], [`http`], [`retry`], [`store`], [`validate`];
+//! * the delivery engine for outbound calls: [`outbox`];
 //! * platforms: [`alipayplus`], [`wechatpay`];
 //! * test support: [`emulator`] (loopback platform emulator and request driver);
 //! * the C ABI: `ffi` (the only module with `unsafe`).
@@ -11,10 +12,12 @@
 #![warn(missing_docs)]
 
 pub mod alipayplus;
+pub mod clock;
 pub mod crypto;
 pub mod emulator;
 pub mod error;
 pub mod http;
+pub mod outbox;
 pub mod retry;
 pub mod store;
 pub mod validate;

@@ -7,7 +7,10 @@ use cardbridge::alipayplus::{AlipayPlus, Begin, Config, InboundApi, InboundReque
 use cardbridge::emulator::{PlatformDriver, Tamper, sample_registration};
 use cardbridge::error::Result;
 use cardbridge::http::{HttpRequest, HttpResponse};
-use cardbridge::store::{Attempt, Claim, MemoryStore, OutboxEntry, OutboxState, Store};
+use cardbridge::store::{
+    Acquired, Attempt, Claim, Completion, Inserted, LeaseRequest, MemoryStore, OutboxEntry, OutboxQuery, OutboxState,
+    Store,
+};
 use cardbridge::{Error, ErrorKind};
 use common::*;
 use serde_json::Value;
@@ -366,36 +369,54 @@ fn the_other_three_apis_reach_the_host_with_their_answers_validated() {
 
 /// A store whose every call fails, to show that internal trouble answers U.
 struct BrokenStore;
+fn fire<T>() -> Result<T> {
+    Err(Error::new(ErrorKind::Internal, "disk on fire"))
+}
 impl Store for BrokenStore {
     fn claim_inbound(&self, _: &str, _: &str, _: i64, _: i64) -> Result<Claim> {
-        Err(Error::new(ErrorKind::Internal, "disk on fire"))
+        fire()
     }
-    fn complete_inbound(&self, _: &str, _: &[u8], _: i64) -> Result<()> {
-        Err(Error::new(ErrorKind::Internal, "disk on fire"))
+    fn complete_inbound(&self, _: &str, _: i64, _: &[u8], _: i64) -> Result<Completion> {
+        fire()
     }
-    fn release_inbound(&self, _: &str) -> Result<()> {
-        Err(Error::new(ErrorKind::Internal, "disk on fire"))
+    fn release_inbound(&self, _: &str, _: i64) -> Result<()> {
+        fire()
     }
     fn purge_inbound(&self, _: i64) -> Result<usize> {
-        Err(Error::new(ErrorKind::Internal, "disk on fire"))
+        fire()
     }
-    fn outbox_insert(&self, _: &OutboxEntry) -> Result<OutboxEntry> {
-        Err(Error::new(ErrorKind::Internal, "disk on fire"))
+    fn outbox_insert(&self, _: &OutboxEntry, _: LeaseRequest<'_>) -> Result<Inserted> {
+        fire()
+    }
+    fn outbox_acquire(&self, _: &str, _: LeaseRequest<'_>) -> Result<Acquired> {
+        fire()
+    }
+    fn outbox_record_attempt(&self, _: &str, _: i64, _: &Attempt, _: Option<&str>, _: i64) -> Result<bool> {
+        fire()
+    }
+    fn outbox_finish(&self, _: &str, _: i64, _: OutboxState, _: &[u8], _: i64) -> Result<bool> {
+        fire()
+    }
+    fn outbox_release(&self, _: &str, _: i64) -> Result<()> {
+        fire()
     }
     fn outbox_get(&self, _: &str) -> Result<Option<OutboxEntry>> {
-        Err(Error::new(ErrorKind::Internal, "disk on fire"))
+        fire()
     }
-    fn outbox_record_attempt(&self, _: &str, _: &Attempt, _: Option<&str>) -> Result<()> {
-        Err(Error::new(ErrorKind::Internal, "disk on fire"))
+    fn outbox_pending(&self, _: &str, _: i64) -> Result<Vec<OutboxEntry>> {
+        fire()
     }
-    fn outbox_finish(&self, _: &str, _: OutboxState, _: &[u8], _: i64) -> Result<()> {
-        Err(Error::new(ErrorKind::Internal, "disk on fire"))
+    fn outbox_list(&self, _: &OutboxQuery) -> Result<Vec<OutboxEntry>> {
+        fire()
     }
-    fn outbox_pending(&self, _: &str) -> Result<Vec<OutboxEntry>> {
-        Err(Error::new(ErrorKind::Internal, "disk on fire"))
+    fn outbox_count_pending(&self, _: Option<&str>) -> Result<u64> {
+        fire()
     }
     fn outbox_attempts(&self, _: &str) -> Result<Vec<Attempt>> {
-        Err(Error::new(ErrorKind::Internal, "disk on fire"))
+        fire()
+    }
+    fn outbox_purge(&self, _: i64) -> Result<usize> {
+        fire()
     }
 }
 

@@ -1,11 +1,14 @@
 //! The outbound `issueCard` client (`alipayplus-mpp.md` §4.7, §7.2, §8.2, §9).
 //!
-//! Life of a call: validate and serialise once → record in the durable outbox
-//! (same requestId ⇒ same entry, same bytes) → attempt: fresh `Request-Time`,
-//! sign, POST, verify the answer → `S` and `F` are final and stored; anything
-//! ambiguous is retried with backoff until the budget runs out, and the entry
-//! stays pending so a later call (or [`IssueCardClient::resume_pending`] after
-//! a restart) finishes it with the very same body.
+//! Life of a call: validate and serialise once → the delivery engine
+//! ([`crate::outbox`]) records it in the durable outbox (same (appId,
+//! requestId) ⇒ same entry, same bytes) → attempt: fresh `Request-Time`, sign,
+//! POST, verify the answer → `S` and `F` are final and stored; anything else
+//! is retried with backoff until the budget runs out, and the entry stays
+//! pending so a later call (or [`IssueCardClient::resume_pending`] after a
+//! restart) finishes it with the very same body. The platform returns the same
+//! result for the same requestId, so a re-send after an ambiguous outcome is
+//! harmless: issueCard's reconcile is a re-send.
 
 use super::config::Config;
 use super::model::{self, Direction, IssueCardRequest, IssueCardResponse};
@@ -13,10 +16,10 @@ use super::signature::{self, SignatureFailure};
 use super::time::format_request_time;
 use crate::error::{Error, ErrorKind, RemoteDetail, Result};
 use crate::http::{Header, HttpRequest, HttpResponse, Transport};
-use crate::retry::Attempts;
-use crate::store::{Attempt, OutboxEntry, OutboxState, Store};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use crate::outbox::{AttemptContext, CallOptions, Delivery, Engine, Outcome, Outgoing, Reconciled, Verdict};
+use crate::store::{OutboxEntry, Store};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Outbox kind of issueCard entries.
 pub const OUTBOX_KIND: &str = "alipayplus.issueCard";
@@ -36,13 +39,10 @@ pub struct IssuedCard {
     pub signed: bool,
 }
 
-/// Sends `issueCard` with retries and a durable outbox. Thread-safe.
+/// Sends `issueCard` through the delivery engine ([`crate::outbox`]). Thread-safe.
 pub struct IssueCardClient {
     config: Arc<Config>,
-    store: Arc<dyn Store>,
-    transport: Transport,
-    /// One lock per outbox id so two threads never send the same request at once.
-    in_flight: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    engine: Engine,
 }
 
 impl std::fmt::Debug for IssueCardClient {
@@ -53,17 +53,9 @@ impl std::fmt::Debug for IssueCardClient {
     }
 }
 
-/// What one attempt's answer means.
-enum Verdict {
-    Success(IssuedCard),
-    /// Final refusal: the verified (or unsigned F) answer body and its result.
-    Failed(Vec<u8>, RemoteDetail),
-    /// Outcome unknown: retry with the same body. The string says why.
-    Retry(String, Option<RemoteDetail>),
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+/// How long one attempt may hold its delivery lease: connect, send, receive, with margin.
+pub(crate) fn attempt_lease(t: &crate::http::TransportConfig) -> Duration {
+    t.connect_timeout + t.read_timeout * 2 + Duration::from_secs(10)
 }
 
 impl IssueCardClient {
@@ -74,12 +66,14 @@ impl IssueCardClient {
             return Err(Error::config("config.base_url: is required to call issueCard"));
         }
         let transport = Transport::new(&config.transport)?;
-        Ok(IssueCardClient {
-            config,
+        let engine = Engine::new(
             store,
             transport,
-            in_flight: Mutex::new(HashMap::new()),
-        })
+            config.clock.clone(),
+            config.retry,
+            attempt_lease(&config.transport),
+        );
+        Ok(IssueCardClient { config, engine })
     }
 
     /// Issues a card. Validation runs before anything is stored, signed or sent.
@@ -88,219 +82,70 @@ impl IssueCardClient {
     /// * `RemoteFailed` — the platform answered `F` (not rate limiting); final.
     /// * `RemoteUnknown` — no definite answer within the retry budget: call
     ///   again later with the same requestId; the same bytes will be re-sent.
+    ///   [`Error::pending`] says where the request stands.
     /// * `IdempotencyConflict` — this requestId was already used with another body.
     pub fn issue_card(&self, request: &IssueCardRequest) -> Result<IssuedCard> {
+        self.issue_card_with(request, &CallOptions::default())
+    }
+
+    /// [`Self::issue_card`] with a per-call deadline or cancellation.
+    pub fn issue_card_with(&self, request: &IssueCardRequest, options: &CallOptions) -> Result<IssuedCard> {
         let body = model::to_json(request, Direction::Outbound)?;
-        let id = format!("{OUTBOX_KIND}/{}/{}", request.app_id, request.request_id);
-        let now = now_ms();
-        let stored = self.store.outbox_insert(&OutboxEntry {
-            id: id.clone(),
-            kind: OUTBOX_KIND.to_string(),
-            target: format!("{}{ISSUE_CARD_PATH}", self.config.path_prefix),
-            body: body.clone(),
-            state: OutboxState::Pending,
-            attempts: 0,
-            result: None,
-            last_error: None,
-            created_ms: now,
-            updated_ms: now,
-            fingerprint: crate::crypto::sha256_hex(&body),
-            fixed_headers: Vec::new(),
-        })?;
-        if stored.body != body {
-            return Err(Error::new(
-                ErrorKind::IdempotencyConflict,
-                format!(
-                    "issueCard.requestId: {} was already used with a different request body; \
-                     resend the original payload or use a new requestId",
-                    request.request_id
-                ),
-            )
-            .with_field("issueCard.requestId"));
-        }
-        self.deliver(&id)
+        let entry = OutboxEntry::new(
+            outbox_id(&request.app_id, &request.request_id),
+            OUTBOX_KIND,
+            "POST",
+            format!("{}{ISSUE_CARD_PATH}", self.config.path_prefix),
+            body.clone(),
+            crate::crypto::sha256_hex(&body),
+            self.config.clock.now_ms(),
+        );
+        let outcome = self
+            .engine
+            .submit(entry, "issueCard.requestId", &self.delivery(), options)?;
+        issued(outcome)
     }
 
-    /// Re-sends every pending issueCard (e.g. at start-up after a crash).
-    /// Returns one outcome per entry, keyed by outbox id.
+    /// Re-sends every pending issueCard nobody else is delivering (e.g. at
+    /// start-up after a crash). Returns one outcome per entry, keyed by outbox id.
     pub fn resume_pending(&self) -> Result<Vec<(String, Result<IssuedCard>)>> {
-        let pending = self.store.outbox_pending(OUTBOX_KIND)?;
-        Ok(pending
-            .into_iter()
-            .map(|e| (e.id.clone(), self.deliver(&e.id)))
-            .collect())
+        let outcomes = self
+            .engine
+            .resume_pending(OUTBOX_KIND, &self.delivery(), &CallOptions::default())?;
+        Ok(outcomes.into_iter().map(|(id, r)| (id, r.and_then(issued))).collect())
     }
 
-    fn lock_for(&self, id: &str) -> Result<Arc<Mutex<()>>> {
-        let mut map = self
-            .in_flight
-            .lock()
-            .map_err(|_| Error::internal("issueCard", "lock poisoned"))?;
-        Ok(map.entry(id.to_string()).or_default().clone())
+    /// Delivers (or replays) one outbox entry by id.
+    pub fn resume(&self, id: &str, options: &CallOptions) -> Result<IssuedCard> {
+        issued(self.engine.deliver(id, &self.delivery(), options)?)
     }
 
-    /// Runs attempts for one outbox entry until a final answer or the budget ends.
-    fn deliver(&self, id: &str) -> Result<IssuedCard> {
-        let lock = self.lock_for(id)?;
-        let _guard = lock.lock().map_err(|_| Error::internal("issueCard", "lock poisoned"))?;
-        // Re-read under the lock: another thread may have finished it meanwhile.
-        let entry = self
-            .store
-            .outbox_get(id)?
-            .ok_or_else(|| Error::internal("issueCard", format!("outbox entry {id} vanished")))?;
-        match entry.state {
-            OutboxState::Succeeded => return self.replay_success(&entry),
-            OutboxState::Failed => return Err(self.replay_failure(&entry)),
-            OutboxState::Pending => {}
+    /// The delivery engine (its store holds the outbox).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn delivery(&self) -> IssueCardDelivery<'_> {
+        IssueCardDelivery { config: &self.config }
+    }
+}
+
+/// The caller's view of a final entry.
+fn issued(outcome: Outcome) -> Result<IssuedCard> {
+    let failed = outcome.failed();
+    let body = outcome.entry.result.unwrap_or_default();
+    match failed {
+        false => {
+            let response: IssueCardResponse = model::parse(&body, Direction::Inbound)?;
+            let card_no = response.card_no.clone().unwrap_or_default();
+            Ok(IssuedCard {
+                card_no,
+                response,
+                response_body: body,
+                signed: true,
+            })
         }
-        let mut budget = Attempts::new(self.config.retry);
-        let mut number = entry.attempts;
-        loop {
-            budget.record();
-            number += 1;
-            let started = now_ms();
-            let verdict = self.attempt(&entry);
-            let outcome = match &verdict {
-                Verdict::Success(_) => "S SUCCESS".to_string(),
-                Verdict::Failed(_, r) => format!("F {}", r.code),
-                Verdict::Retry(why, _) => why.clone(),
-            };
-            let last_error = match &verdict {
-                Verdict::Success(_) => None,
-                _ => Some(outcome.as_str()),
-            };
-            self.store.outbox_record_attempt(
-                id,
-                &Attempt {
-                    number,
-                    started_ms: started,
-                    outcome: outcome.clone(),
-                },
-                last_error,
-            )?;
-            match verdict {
-                Verdict::Success(card) => {
-                    self.store
-                        .outbox_finish(id, OutboxState::Succeeded, &card.response_body, now_ms())?;
-                    return Ok(card);
-                }
-                Verdict::Failed(body, remote) => {
-                    self.store.outbox_finish(id, OutboxState::Failed, &body, now_ms())?;
-                    return Err(failed_error(remote));
-                }
-                Verdict::Retry(why, remote) => match budget.next_delay() {
-                    Some(delay) => std::thread::sleep(delay),
-                    None => {
-                        let mut err = Error::new(
-                            ErrorKind::RemoteUnknown,
-                            format!(
-                                "issueCard outcome unknown after {} attempt(s) in this call (last: {why}); \
-                                 retry later with the same requestId",
-                                budget.made()
-                            ),
-                        );
-                        if let Some(r) = remote {
-                            err = err.with_remote(r);
-                        }
-                        return Err(err);
-                    }
-                },
-            }
-        }
-    }
-
-    fn attempt(&self, entry: &OutboxEntry) -> Verdict {
-        let c = &self.config;
-        let time = format_request_time(now_ms(), c.time_offset_minutes);
-        let headers = match signed_headers(c, &entry.target, &entry.body, &time) {
-            Ok(h) => h,
-            Err(e) => return Verdict::Retry(format!("signing failed: {}", e.message()), None),
-        };
-        let base = c.base_url.as_deref().unwrap_or_default();
-        match self
-            .transport
-            .send(&format!("{base}{}", entry.target), "POST", &headers, &entry.body)
-        {
-            Ok(resp) => self.judge(entry, resp),
-            Err(e) if e.kind() == ErrorKind::Timeout => Verdict::Retry("timeout".into(), None),
-            Err(e) => Verdict::Retry(format!("transport: {}", e.message()), None),
-        }
-    }
-
-    /// Verifies and classifies one HTTP answer (§4.7 table, §9.1).
-    fn judge(&self, entry: &OutboxEntry, resp: HttpResponse) -> Verdict {
-        if resp.status != 200 {
-            return Verdict::Retry(format!("http {}", resp.status), None);
-        }
-        let signed = match self.verify_response(entry, &resp) {
-            Ok(signed) => signed,
-            Err(f) => return Verdict::Retry(format!("response signature invalid ({})", f.reason()), None),
-        };
-        let parsed: IssueCardResponse = match model::parse(&resp.body, Direction::Inbound) {
-            Ok(p) => p,
-            Err(e) => return Verdict::Retry(format!("unparsable response: {}", e.message()), None),
-        };
-        let remote = RemoteDetail {
-            code: parsed.result.result_code.clone(),
-            message: parsed.result.result_message.clone(),
-            status: parsed.result.result_status.clone(),
-            http_status: resp.status,
-            detail: String::new(),
-        };
-        match parsed.result.result_status.as_str() {
-            "S" if !signed => Verdict::Retry("unsigned success".into(), Some(remote)),
-            "S" => match parsed.card_no.clone() {
-                Some(card_no) if !card_no.is_empty() => Verdict::Success(IssuedCard {
-                    card_no,
-                    response: parsed,
-                    response_body: resp.body,
-                    signed,
-                }),
-                _ => Verdict::Retry("S without cardNo".into(), Some(remote)),
-            },
-            "F" if remote.code == "REQUEST_TRAFFIC_EXCEED_LIMIT" => {
-                Verdict::Retry("F REQUEST_TRAFFIC_EXCEED_LIMIT".into(), Some(remote))
-            }
-            "F" => Verdict::Failed(resp.body, remote),
-            other => Verdict::Retry(format!("{other} {}", remote.code).trim().to_string(), Some(remote)),
-        }
-    }
-
-    /// `Ok(true)` verified, `Ok(false)` unsigned (allowed only for F/U, the
-    /// caller checks), `Err` for a bad or half-present signature.
-    fn verify_response(&self, entry: &OutboxEntry, resp: &HttpResponse) -> std::result::Result<bool, SignatureFailure> {
-        let c = &self.config;
-        match (resp.header("Signature"), resp.header("Response-Time")) {
-            (None, None) => Ok(false),
-            (Some(sig), Some(time)) => {
-                let client_id = resp.header("Client-Id").unwrap_or(&c.client_id);
-                if client_id != c.client_id {
-                    return Err(SignatureFailure::UnknownClientId);
-                }
-                let parsed = signature::parse_header(sig)?;
-                let key = c.platform_key(parsed.key_version.as_deref());
-                signature::verify(key, Some(sig), "POST", &entry.target, client_id, time, &resp.body)?;
-                Ok(true)
-            }
-            _ => Err(SignatureFailure::HeaderMalformed),
-        }
-    }
-
-    fn replay_success(&self, entry: &OutboxEntry) -> Result<IssuedCard> {
-        let body = entry.result.clone().unwrap_or_default();
-        let response: IssueCardResponse = model::parse(&body, Direction::Inbound)?;
-        let card_no = response.card_no.clone().unwrap_or_default();
-        Ok(IssuedCard {
-            card_no,
-            response,
-            response_body: body,
-            signed: true,
-        })
-    }
-
-    fn replay_failure(&self, entry: &OutboxEntry) -> Error {
-        let body = entry.result.clone().unwrap_or_default();
-        match model::parse::<IssueCardResponse>(&body, Direction::Inbound) {
+        true => Err(match model::parse::<IssueCardResponse>(&body, Direction::Inbound) {
             Ok(r) => failed_error(RemoteDetail {
                 code: r.result.result_code,
                 message: r.result.result_message,
@@ -309,7 +154,113 @@ impl IssueCardClient {
                 detail: String::new(),
             }),
             Err(e) => e,
+        }),
+    }
+}
+
+/// The outbox id of an issueCard: (appId, requestId), collision-free.
+pub fn outbox_id(app_id: &str, request_id: &str) -> String {
+    crate::store::key(OUTBOX_KIND, &[app_id, request_id])
+}
+
+/// issueCard as the engine sees it: sign with a fresh `Request-Time`; the
+/// platform's idempotency by requestId makes every re-send harmless, so a
+/// reconcile is a re-send.
+struct IssueCardDelivery<'a> {
+    config: &'a Config,
+}
+
+impl Delivery for IssueCardDelivery<'_> {
+    fn sign(&self, entry: &OutboxEntry, ctx: &AttemptContext) -> Result<Outgoing> {
+        let c = self.config;
+        let time = format_request_time(ctx.now_ms, c.time_offset_minutes);
+        let headers = signed_headers(c, &entry.target, &entry.body, &time)?;
+        let base = c.base_url.as_deref().unwrap_or_default();
+        Ok(Outgoing {
+            method: "POST".to_string(),
+            url: format!("{base}{}", entry.target),
+            headers,
+            body: entry.body.clone(),
+        })
+    }
+
+    fn classify(&self, entry: &OutboxEntry, resp: HttpResponse) -> Verdict {
+        judge(self.config, &entry.target, resp)
+    }
+
+    fn reconcile(&self, _: &OutboxEntry) -> Reconciled {
+        Reconciled::Send
+    }
+
+    fn key_name(&self) -> &'static str {
+        "requestId"
+    }
+}
+
+fn retry(why: impl Into<String>, remote: Option<RemoteDetail>) -> Verdict {
+    Verdict::Retry {
+        why: why.into(),
+        remote,
+        ambiguous: true,
+    }
+}
+
+/// Verifies and classifies one HTTP answer to an issueCard sent to `target` (§4.7 table, §9.1).
+fn judge(c: &Config, target: &str, resp: HttpResponse) -> Verdict {
+    if resp.status != 200 {
+        return retry(format!("http {}", resp.status), None);
+    }
+    let signed = match verify_response(c, target, &resp) {
+        Ok(signed) => signed,
+        Err(f) => return retry(format!("response signature invalid ({})", f.reason()), None),
+    };
+    let parsed: IssueCardResponse = match model::parse(&resp.body, Direction::Inbound) {
+        Ok(p) => p,
+        Err(e) => return retry(format!("unparsable response: {}", e.message()), None),
+    };
+    let remote = RemoteDetail {
+        code: parsed.result.result_code.clone(),
+        message: parsed.result.result_message.clone(),
+        status: parsed.result.result_status.clone(),
+        http_status: resp.status,
+        detail: String::new(),
+    };
+    match parsed.result.result_status.as_str() {
+        "S" if !signed => retry("unsigned success", Some(remote)),
+        "S" => match parsed.card_no.as_deref() {
+            Some(card_no) if !card_no.is_empty() => Verdict::Success {
+                reference: resp.header("Tracer-Id").map(str::to_string),
+                result: resp.body,
+                note: "S SUCCESS".into(),
+            },
+            _ => retry("S without cardNo", Some(remote)),
+        },
+        "F" if remote.code == "REQUEST_TRAFFIC_EXCEED_LIMIT" => retry("F REQUEST_TRAFFIC_EXCEED_LIMIT", Some(remote)),
+        "F" => Verdict::Failed {
+            note: format!("F {}", remote.code),
+            result: resp.body,
+            remote,
+        },
+        other => retry(format!("{other} {}", remote.code).trim().to_string(), Some(remote)),
+    }
+}
+
+/// `Ok(true)` verified, `Ok(false)` unsigned (allowed only for F/U, the
+/// caller checks), `Err` for a bad or half-present signature.
+fn verify_response(c: &Config, target: &str, resp: &HttpResponse) -> std::result::Result<bool, SignatureFailure> {
+    match (resp.header("Signature"), resp.header("Response-Time")) {
+        (None, None) => Ok(false),
+        (Some(sig), Some(time)) => {
+            let client_id = resp.header("Client-Id").unwrap_or(&c.client_id);
+            if client_id != c.client_id {
+                return Err(SignatureFailure::UnknownClientId);
+            }
+            let parsed = signature::parse_header(sig)?;
+            let key = c.platform_key(parsed.key_version.as_deref());
+            signature::verify(key, Some(sig), "POST", target, client_id, time, &resp.body)?;
+            Ok(true)
         }
+        _ => Err(SignatureFailure::HeaderMalformed),
     }
 }
 

@@ -48,6 +48,8 @@ pub struct Config {
     pub claim_lease: Duration,
     /// Where the SQLite store lives, when the caller does not pass a store.
     pub store_path: Option<String>,
+    /// Where outbound timestamps, leases and attempt times come from (system clock by default).
+    pub clock: crate::clock::Clock,
 }
 
 impl Config {
@@ -70,6 +72,7 @@ impl Config {
             idempotency_retention: Duration::from_secs(30 * 24 * 3600),
             claim_lease: Duration::from_secs(60),
             store_path: None,
+            clock: crate::clock::Clock::system(),
         }
     }
 

@@ -26,7 +26,7 @@ use super::time::{format_request_time, parse_header_time};
 use crate::crypto::sha256_hex;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{HttpRequest, HttpResponse, find_header};
-use crate::store::{Claim, Store};
+use crate::store::{Claim, ClaimTicket, Completion, Store};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -103,14 +103,22 @@ pub struct PendingCall {
     request: InboundRequest,
     body: Vec<u8>,
     uri: String,
-    claim: Option<(String, Arc<dyn Store>)>,
+    claim: Option<HeldClaim>,
     finished: bool,
+}
+
+/// A claim this call holds in the store: its key and fencing ticket.
+struct HeldClaim {
+    key: String,
+    store: Arc<dyn Store>,
+    ticket: ClaimTicket,
 }
 
 impl std::fmt::Debug for PendingCall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PendingCall")
             .field("api", &self.api)
+            .field("earlier_claims", &self.earlier_claims())
             .field("finished", &self.finished)
             .finish_non_exhaustive()
     }
@@ -129,13 +137,25 @@ impl PendingCall {
     pub fn request_json(&self) -> &[u8] {
         &self.body
     }
+    /// Whether this requestId was handed to a host before and that delivery
+    /// ended without a final answer (its claim expired after a crash or a slow
+    /// decision, or was released): the host may already have acted on it, so
+    /// it should look up what it did before acting again.
+    pub fn redelivered(&self) -> bool {
+        self.earlier_claims() > 0
+    }
+    /// How many earlier deliveries of this requestId reached a host without a
+    /// final answer (0 for a first delivery and for calls without a claim).
+    pub fn earlier_claims(&self) -> u32 {
+        self.claim.as_ref().map_or(0, |c| c.ticket.earlier_claims())
+    }
 }
 
 impl Drop for PendingCall {
     fn drop(&mut self) {
-        if let (false, Some((key, store))) = (self.finished, &self.claim) {
-            // Best effort: if this fails the lease still expires on its own.
-            let _ = store.release_inbound(key);
+        if let (false, Some(c)) = (self.finished, &self.claim) {
+            // Best effort and fenced: if this fails the lease still expires on its own.
+            let _ = c.store.release_inbound(&c.key, c.ticket.token);
         }
     }
 }
@@ -265,10 +285,16 @@ impl InboundHandler {
             finished: false,
         };
         if let InboundRequest::NotifyCardRegistration(r) = &pending.request {
-            let key = format!("alipayplus.notifyCardRegistration/{}/{}", r.app_id, r.request_id);
+            let key = claim_key(&r.app_id, &r.request_id);
             let lease = i64::try_from(c.claim_lease.as_millis()).unwrap_or(i64::MAX);
             match self.store.claim_inbound(&key, &sha256_hex(&req.body), now_ms, lease) {
-                Ok(Claim::Claimed) => pending.claim = Some((key, self.store.clone())),
+                Ok(Claim::Claimed(ticket)) => {
+                    pending.claim = Some(HeldClaim {
+                        key,
+                        store: self.store.clone(),
+                        ticket,
+                    })
+                }
                 Ok(Claim::InFlight) => {
                     return Err(Refusal::unknown("a request with this requestId is being processed"));
                 }
@@ -289,6 +315,12 @@ impl InboundHandler {
     /// `F PARAM_ILLEGAL`, `F ACCESS_DENIED`, `U UNKNOWN_EXCEPTION`.
     /// An invalid decision returns an error and leaves `pending` usable, so the
     /// host can correct it; a second finish returns `AlreadyUsed`.
+    ///
+    /// When this call's claim expired and another delivery of the same
+    /// requestId decided meanwhile, that stored answer is returned (signed,
+    /// byte-identical body), never this decision. When the other delivery has
+    /// not decided yet, nothing is stored and the error is `ClaimLost`: answer
+    /// with [`Self::finish_unknown`] so the platform asks again.
     pub fn finish(&self, pending: &mut PendingCall, decision: &[u8], now_ms: i64) -> Result<HttpResponse> {
         if pending.finished {
             return Err(Error::new(ErrorKind::AlreadyUsed, "this call was already finished"));
@@ -302,12 +334,23 @@ impl InboundHandler {
                     .map(str::to_string)
             })
             .unwrap_or_default();
-        if let Some((key, store)) = &pending.claim {
+        let mut body = body;
+        if let Some(c) = &pending.claim {
             if status == "U" {
-                store.release_inbound(key)?;
+                c.store.release_inbound(&c.key, c.ticket.token)?;
             } else {
                 // Durable before it is sent: a crash after this replays the same answer.
-                store.complete_inbound(key, &body, now_ms)?;
+                match c.store.complete_inbound(&c.key, c.ticket.token, &body, now_ms)? {
+                    Completion::Stored => {}
+                    Completion::AlreadyDone(stored) => body = stored,
+                    Completion::Lost => {
+                        return Err(Error::new(
+                            ErrorKind::ClaimLost,
+                            "notifyCardRegistration: this call's claim expired and another delivery of the same \
+                             requestId is being decided; nothing was stored: answer with finish_unknown",
+                        ));
+                    }
+                }
             }
         }
         pending.finished = true;
@@ -349,6 +392,11 @@ impl InboundHandler {
             body,
         }
     }
+}
+
+/// The idempotency key of a `notifyCardRegistration`: (appId, requestId), collision-free.
+pub fn claim_key(app_id: &str, request_id: &str) -> String {
+    crate::store::key("alipayplus.notifyCardRegistration", &[app_id, request_id])
 }
 
 fn parse_request(api: InboundApi, body: &[u8]) -> Result<InboundRequest> {

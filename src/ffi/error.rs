@@ -47,6 +47,9 @@ pub enum cardbridge_result {
     InvalidJson = 201,
     /// The idempotency key was already used with a different payload.
     IdempotencyConflict = 202,
+    /// This call's claim expired and another delivery of the same key is being decided:
+    /// nothing was stored; answer "retry later" (Alipay+ `finish_unknown`, WeChat redeliver).
+    ClaimLost = 203,
     // 300–399: crypto
     /// A signature was missing, malformed or did not verify.
     SignatureInvalid = 300,
@@ -91,6 +94,7 @@ impl From<ErrorKind> for cardbridge_result {
             ErrorKind::Validation => cardbridge_result::Validation,
             ErrorKind::InvalidJson => cardbridge_result::InvalidJson,
             ErrorKind::IdempotencyConflict => cardbridge_result::IdempotencyConflict,
+            ErrorKind::ClaimLost => cardbridge_result::ClaimLost,
             ErrorKind::SignatureInvalid => cardbridge_result::SignatureInvalid,
             ErrorKind::ClockSkew => cardbridge_result::ClockSkew,
             ErrorKind::UnknownKeySerial => cardbridge_result::UnknownKeySerial,
@@ -134,6 +138,7 @@ impl cardbridge_result {
             cardbridge_result::Validation => c"CARDBRIDGE_RESULT_VALIDATION",
             cardbridge_result::InvalidJson => c"CARDBRIDGE_RESULT_INVALID_JSON",
             cardbridge_result::IdempotencyConflict => c"CARDBRIDGE_RESULT_IDEMPOTENCY_CONFLICT",
+            cardbridge_result::ClaimLost => c"CARDBRIDGE_RESULT_CLAIM_LOST",
             cardbridge_result::SignatureInvalid => c"CARDBRIDGE_RESULT_SIGNATURE_INVALID",
             cardbridge_result::ClockSkew => c"CARDBRIDGE_RESULT_CLOCK_SKEW",
             cardbridge_result::UnknownKeySerial => c"CARDBRIDGE_RESULT_UNKNOWN_KEY_SERIAL",
@@ -377,7 +382,7 @@ mod tests {
 
     #[test]
     fn unknown_codes_read_as_invalid_parameter() {
-        for code in [8, 99, 203, 999, u32::MAX] {
+        for code in [8, 99, 204, 999, u32::MAX] {
             assert_eq!(
                 cardbridge_result::from(code),
                 cardbridge_result::InvalidParameter,
@@ -429,7 +434,8 @@ mod tests {
         assert_eq!(cardbridge_error_http_status(err), 200);
         assert_eq!(
             read(cardbridge_error_message, err),
-            "issueCard.appId: must be at most 32 characters (platform: PROCESS_FAIL general failure)"
+            "issueCard.appId: must be at most 32 characters",
+            "the message never repeats the platform's answer (it has accessors of its own)"
         );
         cardbridge_error_free(err);
 

@@ -1,9 +1,13 @@
-//! In-memory store with the same semantics as the SQLite store; for tests.
+//! In-memory store with the same semantics as the SQLite store; for tests
+//! and for hosts that keep no state between runs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
-use super::{Attempt, Claim, OutboxEntry, OutboxState, Store};
+use super::{
+    Acquired, Attempt, Claim, ClaimTicket, Completion, Inserted, LeaseRequest, OutboxEntry, OutboxQuery, OutboxState,
+    Store,
+};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Non-durable store: everything lives in a mutex-guarded map and is lost on
@@ -22,6 +26,7 @@ struct Inner {
 #[derive(Debug)]
 struct Inbound {
     fingerprint: String,
+    generation: i64,
     /// `None` while claimed, the response once done.
     response: Option<Vec<u8>>,
     lease_until_ms: i64,
@@ -51,11 +56,20 @@ impl MemoryStore {
     }
 }
 
-fn unknown_id(op: &str, id: &str) -> Error {
+fn invalid_state(op: &str) -> Error {
     Error::new(
         ErrorKind::InvalidParameter,
-        format!("store: {op}: unknown outbox id {id:?}"),
+        format!("store: {op}: state must be succeeded or failed, got pending"),
     )
+}
+
+impl Inner {
+    /// The entry when `token` is its current lease.
+    fn leased(&mut self, id: &str, token: i64) -> Option<&mut Outbox> {
+        self.outbox
+            .get_mut(id)
+            .filter(|o| o.entry.lease_token == token && o.entry.state == OutboxState::Pending)
+    }
 }
 
 impl Store for MemoryStore {
@@ -68,12 +82,13 @@ impl Store for MemoryStore {
                     key.to_owned(),
                     Inbound {
                         fingerprint: fingerprint.to_owned(),
+                        generation: 1,
                         response: None,
                         lease_until_ms,
                         updated_ms: now_ms,
                     },
                 );
-                Ok(Claim::Claimed)
+                Ok(Claim::Claimed(ClaimTicket { token: 1 }))
             }
             Some(Inbound {
                 response: Some(response),
@@ -85,36 +100,42 @@ impl Store for MemoryStore {
             }),
             Some(rec) if now_ms < rec.lease_until_ms => Ok(Claim::InFlight),
             Some(rec) => {
-                // Expired lease: the previous holder is presumed dead; take over.
+                // Expired or released: the previous holder is presumed gone; take over.
                 rec.fingerprint = fingerprint.to_owned();
+                rec.generation += 1;
                 rec.lease_until_ms = lease_until_ms;
                 rec.updated_ms = now_ms;
-                Ok(Claim::Claimed)
+                Ok(Claim::Claimed(ClaimTicket { token: rec.generation }))
             }
         }
     }
 
-    /// Same rules as the SQLite store: an unclaimed key is inserted as done
-    /// (empty fingerprint); an already-done key keeps its first response.
-    fn complete_inbound(&self, key: &str, response: &[u8], now_ms: i64) -> Result<()> {
+    fn complete_inbound(&self, key: &str, token: i64, response: &[u8], now_ms: i64) -> Result<Completion> {
         let mut inner = self.lock("complete_inbound")?;
         let rec = inner.inbound.entry(key.to_owned()).or_insert_with(|| Inbound {
             fingerprint: String::new(),
+            generation: token,
             response: None,
             lease_until_ms: 0,
             updated_ms: now_ms,
         });
-        if rec.response.is_none() {
-            rec.response = Some(response.to_vec());
-            rec.updated_ms = now_ms;
-        }
-        Ok(())
+        Ok(match &rec.response {
+            Some(stored) => Completion::AlreadyDone(stored.clone()),
+            None if rec.generation != token => Completion::Lost,
+            None => {
+                rec.response = Some(response.to_vec());
+                rec.updated_ms = now_ms;
+                Completion::Stored
+            }
+        })
     }
 
-    fn release_inbound(&self, key: &str) -> Result<()> {
+    fn release_inbound(&self, key: &str, token: i64) -> Result<()> {
         let mut inner = self.lock("release_inbound")?;
-        if inner.inbound.get(key).is_some_and(|rec| rec.response.is_none()) {
-            inner.inbound.remove(key);
+        if let Some(rec) = inner.inbound.get_mut(key) {
+            if rec.response.is_none() && rec.generation == token {
+                rec.lease_until_ms = 0;
+            }
         }
         Ok(())
     }
@@ -122,19 +143,101 @@ impl Store for MemoryStore {
     fn purge_inbound(&self, cutoff_ms: i64) -> Result<usize> {
         let mut inner = self.lock("purge_inbound")?;
         let before = inner.inbound.len();
-        inner
-            .inbound
-            .retain(|_, rec| rec.response.is_none() || rec.updated_ms >= cutoff_ms);
+        inner.inbound.retain(|_, rec| {
+            let abandoned = rec.response.is_none() && rec.lease_until_ms < cutoff_ms;
+            let old = rec.updated_ms < cutoff_ms;
+            !(old && (rec.response.is_some() || abandoned))
+        });
         Ok(before - inner.inbound.len())
     }
 
-    fn outbox_insert(&self, entry: &OutboxEntry) -> Result<OutboxEntry> {
+    fn outbox_insert(&self, entry: &OutboxEntry, lease: LeaseRequest<'_>) -> Result<Inserted> {
         let mut inner = self.lock("outbox_insert")?;
-        let stored = inner.outbox.entry(entry.id.clone()).or_insert_with(|| Outbox {
-            entry: entry.clone(),
-            attempts: Vec::new(),
-        });
-        Ok(stored.entry.clone())
+        if let Some(existing) = inner.outbox.get(&entry.id) {
+            return Ok(Inserted::Existing(existing.entry.clone()));
+        }
+        let mut stored = entry.clone();
+        stored.lease_owner = lease.owner.to_owned();
+        stored.lease_until_ms = lease.until();
+        stored.lease_token = 1;
+        inner.outbox.insert(
+            entry.id.clone(),
+            Outbox {
+                entry: stored.clone(),
+                attempts: Vec::new(),
+            },
+        );
+        Ok(Inserted::New(stored))
+    }
+
+    fn outbox_acquire(&self, id: &str, lease: LeaseRequest<'_>) -> Result<Acquired> {
+        let mut inner = self.lock("outbox_acquire")?;
+        let Some(o) = inner.outbox.get_mut(id) else {
+            return Ok(Acquired::Missing);
+        };
+        let e = &mut o.entry;
+        if e.state != OutboxState::Pending {
+            return Ok(Acquired::Final(e.clone()));
+        }
+        if e.leased_by_other(lease.owner, lease.now_ms) {
+            return Ok(Acquired::Busy(e.clone()));
+        }
+        e.lease_owner = lease.owner.to_owned();
+        e.lease_until_ms = lease.until();
+        e.lease_token += 1;
+        Ok(Acquired::Leased(e.clone()))
+    }
+
+    fn outbox_record_attempt(
+        &self,
+        id: &str,
+        token: i64,
+        attempt: &Attempt,
+        last_error: Option<&str>,
+        lease_until_ms: i64,
+    ) -> Result<bool> {
+        let mut inner = self.lock("outbox_record_attempt")?;
+        let Some(o) = inner.leased(id, token) else {
+            return Ok(false);
+        };
+        let at = o.attempts.partition_point(|a| a.number < attempt.number);
+        if o.attempts.get(at).is_some_and(|a| a.number == attempt.number) {
+            o.attempts[at] = attempt.clone();
+        } else {
+            o.attempts.insert(at, attempt.clone());
+        }
+        o.entry.attempts = u32::try_from(o.attempts.len()).unwrap_or(u32::MAX);
+        o.entry.last_error = last_error.map(str::to_owned);
+        o.entry.last_status = attempt.status;
+        o.entry.updated_ms = o.entry.updated_ms.max(attempt.started_ms);
+        o.entry.lease_until_ms = lease_until_ms;
+        Ok(true)
+    }
+
+    fn outbox_finish(&self, id: &str, token: i64, state: OutboxState, result: &[u8], now_ms: i64) -> Result<bool> {
+        const OP: &str = "outbox_finish";
+        if state == OutboxState::Pending {
+            return Err(invalid_state(OP));
+        }
+        let mut inner = self.lock(OP)?;
+        let Some(o) = inner.leased(id, token) else {
+            return Ok(false);
+        };
+        o.entry.state = state;
+        o.entry.result = Some(result.to_vec());
+        o.entry.updated_ms = now_ms;
+        o.entry.lease_owner.clear();
+        o.entry.lease_until_ms = 0;
+        Ok(true)
+    }
+
+    fn outbox_release(&self, id: &str, token: i64) -> Result<()> {
+        let mut inner = self.lock("outbox_release")?;
+        if let Some(o) = inner.leased(id, token) {
+            o.entry.lease_owner.clear();
+            o.entry.lease_until_ms = 0;
+        }
+        Ok(())
     }
 
     fn outbox_get(&self, id: &str) -> Result<Option<OutboxEntry>> {
@@ -142,61 +245,58 @@ impl Store for MemoryStore {
         Ok(inner.outbox.get(id).map(|o| o.entry.clone()))
     }
 
-    fn outbox_record_attempt(&self, id: &str, attempt: &Attempt, last_error: Option<&str>) -> Result<()> {
-        const OP: &str = "outbox_record_attempt";
-        let mut inner = self.lock(OP)?;
-        let o = inner.outbox.get_mut(id).ok_or_else(|| unknown_id(OP, id))?;
-        let at = match o.attempts.binary_search_by_key(&attempt.number, |a| a.number) {
-            Ok(_) => {
-                return Err(Error::new(
-                    ErrorKind::InvalidParameter,
-                    format!(
-                        "store: {OP}: attempt number {} already recorded for outbox id {id:?}",
-                        attempt.number
-                    ),
-                ));
-            }
-            Err(at) => at,
-        };
-        o.attempts.insert(at, attempt.clone());
-        o.entry.attempts = u32::try_from(o.attempts.len()).unwrap_or(u32::MAX);
-        o.entry.last_error = last_error.map(str::to_owned);
-        o.entry.updated_ms = o.entry.updated_ms.max(attempt.started_ms);
-        Ok(())
-    }
-
-    fn outbox_finish(&self, id: &str, state: OutboxState, result: &[u8], now_ms: i64) -> Result<()> {
-        const OP: &str = "outbox_finish";
-        if state == OutboxState::Pending {
-            return Err(Error::new(
-                ErrorKind::InvalidParameter,
-                format!("store: {OP}: state must be succeeded or failed, got pending"),
-            ));
-        }
-        let mut inner = self.lock(OP)?;
-        let o = inner.outbox.get_mut(id).ok_or_else(|| unknown_id(OP, id))?;
-        o.entry.state = state;
-        o.entry.result = Some(result.to_vec());
-        o.entry.updated_ms = now_ms;
-        Ok(())
-    }
-
-    fn outbox_pending(&self, kind: &str) -> Result<Vec<OutboxEntry>> {
+    fn outbox_pending(&self, kind: &str, now_ms: i64) -> Result<Vec<OutboxEntry>> {
         let inner = self.lock("outbox_pending")?;
         let mut pending: Vec<OutboxEntry> = inner
             .outbox
             .values()
-            .filter(|o| o.entry.kind == kind && o.entry.state == OutboxState::Pending)
-            .map(|o| o.entry.clone())
+            .map(|o| &o.entry)
+            .filter(|e| e.kind == kind && e.state == OutboxState::Pending && now_ms >= e.lease_until_ms)
+            .cloned()
             .collect();
         // The map is ordered by id, and the sort is stable: ties on created_ms stay by id.
         pending.sort_by_key(|e| e.created_ms);
         Ok(pending)
     }
 
+    fn outbox_list(&self, query: &OutboxQuery) -> Result<Vec<OutboxEntry>> {
+        let inner = self.lock("outbox_list")?;
+        let start = match &query.after_id {
+            Some(after) => std::ops::Bound::Excluded(after.clone()),
+            None => std::ops::Bound::Unbounded,
+        };
+        Ok(inner
+            .outbox
+            .range((start, std::ops::Bound::Unbounded))
+            .map(|(_, o)| &o.entry)
+            .filter(|e| query.matches(e))
+            .take(query.page_size())
+            .cloned()
+            .collect())
+    }
+
+    fn outbox_count_pending(&self, kind: Option<&str>) -> Result<u64> {
+        let inner = self.lock("outbox_count_pending")?;
+        let n = inner
+            .outbox
+            .values()
+            .filter(|o| o.entry.state == OutboxState::Pending && kind.is_none_or(|k| k == o.entry.kind))
+            .count();
+        Ok(n as u64)
+    }
+
     fn outbox_attempts(&self, id: &str) -> Result<Vec<Attempt>> {
         let inner = self.lock("outbox_attempts")?;
         Ok(inner.outbox.get(id).map(|o| o.attempts.clone()).unwrap_or_default())
+    }
+
+    fn outbox_purge(&self, cutoff_ms: i64) -> Result<usize> {
+        let mut inner = self.lock("outbox_purge")?;
+        let before = inner.outbox.len();
+        inner
+            .outbox
+            .retain(|_, o| o.entry.state == OutboxState::Pending || o.entry.updated_ms >= cutoff_ms);
+        Ok(before - inner.outbox.len())
     }
 }
 

@@ -17,7 +17,7 @@ use super::verify::{self, VerifyOptions, VerifyReason};
 use crate::crypto::oaep;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{HttpRequest, HttpResponse};
-use crate::store::{Claim, Store};
+use crate::store::{Claim, ClaimTicket, Completion, Store};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -73,7 +73,11 @@ pub struct CallbackEvent {
     pub resource: Value,
     /// Sensitive fields that failed to decrypt (left as received).
     pub undecryptable: Vec<String>,
-    claim: Option<(String, Arc<dyn Store>)>,
+    /// How many earlier deliveries of this notification reached a host without
+    /// being accepted (their claim expired after a crash or a slow handler, or
+    /// was released). Non-zero: the host may already have acted on it.
+    pub earlier_claims: u32,
+    claim: Option<(String, Arc<dyn Store>, ClaimTicket)>,
     finished: bool,
 }
 
@@ -83,24 +87,32 @@ impl std::fmt::Debug for CallbackEvent {
         f.debug_struct("CallbackEvent")
             .field("id", &self.id)
             .field("kind", &self.kind)
+            .field("earlier_claims", &self.earlier_claims)
             .finish_non_exhaustive()
     }
 }
 
 impl CallbackEvent {
+    /// Whether an earlier delivery of this notification reached a host
+    /// without being accepted (see [`Self::earlier_claims`](CallbackEvent::earlier_claims)).
+    pub fn redelivered(&self) -> bool {
+        self.earlier_claims > 0
+    }
+
     /// The event as one JSON document for hosts in other languages:
-    /// `{"id","event_type","kind","resource","undecryptable"}`.
+    /// `{"id","event_type","kind","resource","undecryptable","redelivered","earlier_claims"}`.
     pub fn to_json(&self) -> Vec<u8> {
         let v = json!({"id": self.id, "event_type": self.event_type, "kind": self.kind.name(),
-                       "resource": self.resource, "undecryptable": self.undecryptable});
+                       "resource": self.resource, "undecryptable": self.undecryptable,
+                       "redelivered": self.redelivered(), "earlier_claims": self.earlier_claims});
         serde_json::to_vec(&v).unwrap_or_default()
     }
 }
 
 impl Drop for CallbackEvent {
     fn drop(&mut self) {
-        if let (false, Some((key, store))) = (self.finished, &self.claim) {
-            let _ = store.release_inbound(key);
+        if let (false, Some((key, store, ticket))) = (self.finished, &self.claim) {
+            let _ = store.release_inbound(key, ticket.token);
         }
     }
 }
@@ -226,25 +238,26 @@ impl CallbackHandler {
             oaep::decrypt(key, ct)
                 .and_then(|b| String::from_utf8(b).map_err(|_| Error::new(ErrorKind::DecryptFailed, "not UTF-8")))
         });
-        let claim_key = format!("wechatpay.callback/{id}");
+        let claim_key = crate::store::key("wechatpay.callback", &[&id]);
         let lease = i64::try_from(self.config.claim_lease.as_millis()).unwrap_or(i64::MAX);
         let fingerprint = crate::crypto::sha256_hex(&req.body);
-        match self
+        let ticket = match self
             .store
             .claim_inbound(&claim_key, &fingerprint, now.saturating_mul(1000), lease)
         {
-            Ok(Claim::Claimed) => {}
+            Ok(Claim::Claimed(ticket)) => ticket,
             Ok(Claim::Done { .. }) => return Ok(CallbackBegin::Respond(self.success())),
             Ok(Claim::InFlight) => return Err(fail(500, "this notification is being processed")),
             Err(_) => return Err(fail(500, "temporary storage problem")),
-        }
+        };
         Ok(CallbackBegin::Handle(Box::new(CallbackEvent {
             kind: EventKind::from_event_type(&event_type),
             id,
             event_type,
             resource,
             undecryptable,
-            claim: Some((claim_key, self.store.clone())),
+            earlier_claims: ticket.earlier_claims(),
+            claim: Some((claim_key, self.store.clone(), ticket)),
             finished: false,
         })))
     }
@@ -252,6 +265,12 @@ impl CallbackHandler {
     /// Step 2. `accepted = true`: the event is handled (stored durably; later
     /// duplicates are acknowledged without the host). `false`: WeChat must
     /// redeliver; `reason` goes into the FAIL answer (no personal data).
+    ///
+    /// When this event's claim expired and another delivery of the same
+    /// notification was accepted meanwhile, that stored answer is returned.
+    /// When the other delivery is still being handled, nothing is stored and
+    /// the error is `ClaimLost`: answer with `accepted = false` (500) so
+    /// WeChat delivers it again.
     pub fn finish(
         &self,
         event: &mut CallbackEvent,
@@ -267,11 +286,22 @@ impl CallbackHandler {
         } else {
             fail(500, if reason.is_empty() { "retry later" } else { reason })
         };
-        if let Some((key, store)) = &event.claim {
+        let mut response = response;
+        if let Some((key, store, ticket)) = &event.claim {
             if accepted {
-                store.complete_inbound(key, &response.body, now_unix.saturating_mul(1000))?;
+                match store.complete_inbound(key, ticket.token, &response.body, now_unix.saturating_mul(1000))? {
+                    Completion::Stored => {}
+                    Completion::AlreadyDone(_) => response = self.success(),
+                    Completion::Lost => {
+                        return Err(Error::new(
+                            ErrorKind::ClaimLost,
+                            "callback: this event's claim expired and another delivery of the same notification \
+                             is being handled; nothing was stored: answer with accepted = false",
+                        ));
+                    }
+                }
             } else {
-                store.release_inbound(key)?;
+                store.release_inbound(key, ticket.token)?;
             }
         }
         event.finished = true;

@@ -4,11 +4,16 @@
 //!
 //! Life of a `confirm`: validate the host's cleartext input, encrypt the
 //! sensitive fields once (OAEP is randomised, so the encrypted body is stored
-//! and re-sent byte-identical), record it in the outbox keyed by
-//! (card_id, user_card_code) → each attempt signs afresh (timestamp, nonce) →
-//! 2xx answers must verify; 202, 429, 5xx and network errors are retried with
-//! backoff; other 4xx are final. When the outcome stays ambiguous, the card is
-//! read back (`GET /user-cards/{code}`) and `EFFECTIVE` counts as confirmed.
+//! and re-sent byte-identical), and hand it to the delivery engine
+//! ([`crate::outbox`]) keyed by (card_id, user_card_code) → each attempt signs
+//! afresh (timestamp, nonce) → 2xx answers must verify; 202 and 429 (nothing
+//! applied) are re-sent after a backoff; other 4xx are final. Any outcome
+//! that may hide an applied confirm (a 5xx, a timeout or broken connection
+//! after sending, an answer that does not verify), and any entry this call
+//! did not create itself (a repeat, a resume, a lease taken over), is followed
+//! by a read-back (`GET /user-cards/{code}`), never by a blind re-send:
+//! `EFFECTIVE` counts as confirmed, and only a card still waiting for its
+//! confirm allows a re-send.
 
 use super::config::Config;
 use super::keyring::KeyRing;
@@ -17,19 +22,19 @@ use super::verify::{self, VerifyOptions, VerifyReason};
 use crate::crypto::{oaep, sha256_hex};
 use crate::error::{Error, ErrorKind, RemoteDetail, Result};
 use crate::http::{Header, HttpResponse, Transport, find_header};
-use crate::retry::Attempts;
-use crate::store::{Attempt, OutboxEntry, OutboxState, Store};
+use crate::outbox::{AttemptContext, CallOptions, Delivery, Engine, Outcome, Outgoing, Reconciled, Verdict};
+use crate::store::{OutboxEntry, Store};
 use crate::validate::Path;
 use serde_json::Value;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 /// Outbox kind of confirm entries.
 pub const CONFIRM_KIND: &str = "wechatpay.confirm";
 
-/// A verified WeChat Pay answer.
-#[derive(Debug, Clone, PartialEq)]
+/// A verified WeChat Pay answer. Its `Debug` leaves out the JSON, which
+/// holds personal data.
+#[derive(Clone, PartialEq)]
 pub struct ApiAnswer {
     /// HTTP status (2xx).
     pub status: u16,
@@ -39,6 +44,16 @@ pub struct ApiAnswer {
     pub undecryptable: Vec<String>,
     /// `Request-ID` of the answer, for support tickets.
     pub request_id: Option<String>,
+}
+
+impl std::fmt::Debug for ApiAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiAnswer")
+            .field("status", &self.status)
+            .field("undecryptable", &self.undecryptable)
+            .field("request_id", &self.request_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Certificates and when they were last fetched.
@@ -68,24 +83,12 @@ impl SharedKeys {
     }
 }
 
-/// What one attempt's answer means.
-enum Verdict {
-    Success(ApiAnswer, Vec<u8>),
-    Failed(RemoteDetail),
-    Retry(String, Option<RemoteDetail>),
-}
-
-fn now_unix() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
 /// The WeChat Pay card-member client. Thread-safe.
 pub struct WechatClient {
     config: Arc<Config>,
     keys: Arc<SharedKeys>,
-    store: Arc<dyn Store>,
     transport: Transport,
-    in_flight: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    engine: Engine,
 }
 
 impl std::fmt::Debug for WechatClient {
@@ -101,13 +104,28 @@ impl WechatClient {
     pub fn new(config: Arc<Config>, keys: Arc<SharedKeys>, store: Arc<dyn Store>) -> Result<Self> {
         config.check()?;
         let transport = Transport::new(&config.transport)?;
+        let engine = Engine::new(
+            store,
+            transport.clone(),
+            config.clock.clone(),
+            config.retry,
+            crate::alipayplus::client::attempt_lease(&config.transport),
+        );
         Ok(WechatClient {
             config,
             keys,
-            store,
             transport,
-            in_flight: Mutex::new(HashMap::new()),
+            engine,
         })
+    }
+
+    /// The delivery engine (its store holds the outbox).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn now_unix(&self) -> i64 {
+        self.config.clock.now_secs()
     }
 
     /// Syncs the card-opening result (`confirm`, §5). `input` is one JSON
@@ -116,14 +134,18 @@ impl WechatClient {
     /// confirmed at most once: repeats return the stored answer, and a repeat
     /// with different content is an `IdempotencyConflict`.
     pub fn confirm(&self, input: &[u8]) -> Result<ApiAnswer> {
-        let value: Value = serde_json::from_slice(input).map_err(|e| {
-            Error::new(ErrorKind::InvalidJson, format!("confirm: not valid JSON ({e})")).with_field("confirm")
-        })?;
+        self.confirm_with(input, &CallOptions::default())
+    }
+
+    /// [`Self::confirm`] with a per-call deadline or cancellation.
+    pub fn confirm_with(&self, input: &[u8], options: &CallOptions) -> Result<ApiAnswer> {
+        let value: Value = serde_json::from_slice(input)
+            .map_err(|_| Error::new(ErrorKind::InvalidJson, "confirm: not valid JSON").with_field("confirm"))?;
         let key_part = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-        let id = format!("{CONFIRM_KIND}/{}/{}", key_part("card_id"), key_part("user_card_code"));
+        let id = confirm_id(&key_part("card_id"), &key_part("user_card_code"));
         let fingerprint = sha256_hex(&serde_json::to_vec(&value).unwrap_or_default());
-        let now = now_unix();
-        let (serial, key) = self.keys.ring().encryption_key(now)?;
+        self.maybe_refresh(false);
+        let (serial, key) = self.keys.ring().encryption_key(self.now_unix())?;
         let mut encrypt = |path: &Path, clear: &str| -> Result<String> {
             oaep::encrypt(&key, clear.as_bytes()).map_err(|e| {
                 let limit = oaep::max_plaintext_len(&key);
@@ -139,151 +161,119 @@ impl WechatClient {
         };
         // Validate (and encrypt) before looking at the outbox, so bad input is always reported as such.
         let prepared = model::prepare_confirm(input, self.config.wire, &mut encrypt)?;
-        if let Some(existing) = self.store.outbox_get(&id)? {
-            return self.resume_entry(existing, &fingerprint);
-        }
-        let now_ms = now * 1000;
+        let mut entry = OutboxEntry::new(
+            id,
+            CONFIRM_KIND,
+            prepared.method,
+            prepared.target,
+            prepared.body,
+            fingerprint,
+            self.config.clock.now_ms(),
+        );
         // Wechatpay-Serial is always sent on confirm (§5.2), naming the encrypting key.
-        let stored = self.store.outbox_insert(&OutboxEntry {
-            id: id.clone(),
-            kind: CONFIRM_KIND.to_string(),
-            target: prepared.target,
-            body: prepared.body,
-            state: OutboxState::Pending,
-            attempts: 0,
-            result: None,
-            last_error: None,
-            created_ms: now_ms,
-            updated_ms: now_ms,
-            fingerprint: fingerprint.clone(),
-            fixed_headers: vec![("Wechatpay-Serial".to_string(), serial)],
-        })?;
-        self.resume_entry(stored, &fingerprint)
+        entry.fixed_headers = vec![("Wechatpay-Serial".to_string(), serial)];
+        let outcome = self
+            .engine
+            .submit(entry, "confirm.user_card_code", &self.delivery(true), options)?;
+        self.answer(outcome)
     }
 
-    /// Re-sends every pending confirm (e.g. at start-up after a crash).
+    /// Re-sends every pending confirm nobody else is delivering (e.g. at
+    /// start-up after a crash); each starts with a read-back of the card.
     pub fn resume_pending(&self) -> Result<Vec<(String, Result<ApiAnswer>)>> {
-        let pending = self.store.outbox_pending(CONFIRM_KIND)?;
-        Ok(pending
+        let outcomes = self
+            .engine
+            .resume_pending(CONFIRM_KIND, &self.delivery(true), &CallOptions::default())?;
+        Ok(outcomes
             .into_iter()
-            .map(|e| {
-                let fp = e.fingerprint.clone();
-                (e.id.clone(), self.resume_entry(e, &fp))
-            })
+            .map(|(id, r)| (id, r.and_then(|o| self.answer(o))))
             .collect())
     }
 
-    fn resume_entry(&self, entry: OutboxEntry, fingerprint: &str) -> Result<ApiAnswer> {
-        if entry.fingerprint != fingerprint {
-            return Err(Error::new(
-                ErrorKind::IdempotencyConflict,
-                "confirm: this user card was already confirmed (or is being confirmed) with different content",
-            )
-            .with_field("confirm.user_card_code"));
-        }
-        let lock = {
-            let mut map = self
-                .in_flight
-                .lock()
-                .map_err(|_| Error::internal("confirm", "lock poisoned"))?;
-            map.entry(entry.id.clone()).or_default().clone()
-        };
-        let _guard = lock.lock().map_err(|_| Error::internal("confirm", "lock poisoned"))?;
-        let entry = self.store.outbox_get(&entry.id)?.unwrap_or(entry);
-        match entry.state {
-            OutboxState::Succeeded => return self.answer_from_stored(entry.result.as_deref().unwrap_or_default()),
-            OutboxState::Failed => {
-                let body = entry.result.unwrap_or_default();
-                return Err(failed_error(remote_from_error_body(400, &body)));
-            }
-            OutboxState::Pending => {}
-        }
-        // An earlier attempt may have landed before a crash or a lost answer: read the card back
-        // first, so a confirm that already took effect is never sent a second time.
-        if entry.attempts > 0 {
-            if let Some((answer, raw)) = self.reconcile(&entry)? {
-                self.store
-                    .outbox_finish(&entry.id, OutboxState::Succeeded, &raw, now_unix() * 1000)?;
-                return Ok(answer);
-            }
-        }
-        let mut number = entry.attempts;
-        let outcome = self.send_with_retries("POST", &entry.target, &entry.body, &entry.fixed_headers, |outcome| {
-            number += 1;
-            let attempt = Attempt {
-                number,
-                started_ms: now_unix() * 1000,
-                outcome: outcome.to_string(),
-            };
-            let last_error = (!outcome.starts_with("2")).then_some(outcome);
-            self.store.outbox_record_attempt(&entry.id, &attempt, last_error)
-        });
-        match outcome {
-            Ok((answer, raw)) => {
-                self.store
-                    .outbox_finish(&entry.id, OutboxState::Succeeded, &raw, now_unix() * 1000)?;
-                Ok(answer)
-            }
-            Err(e) if e.kind() == ErrorKind::RemoteFailed => {
-                let r = e.remote().cloned().unwrap_or_default();
-                let body = serde_json::json!({"code": r.code, "message": r.message}).to_string();
-                self.store
-                    .outbox_finish(&entry.id, OutboxState::Failed, body.as_bytes(), now_unix() * 1000)?;
-                Err(e)
-            }
-            Err(e) => match self.reconcile(&entry)? {
-                Some((answer, raw)) => {
-                    self.store
-                        .outbox_finish(&entry.id, OutboxState::Succeeded, &raw, now_unix() * 1000)?;
-                    Ok(answer)
-                }
-                None => Err(e),
-            },
+    /// Delivers (or replays) one confirm entry by outbox id.
+    pub fn resume(&self, id: &str, options: &CallOptions) -> Result<ApiAnswer> {
+        self.answer(self.engine.deliver(id, &self.delivery(true), options)?)
+    }
+
+    /// A call as the engine sees it; `read_back` for a confirm.
+    fn delivery(&self, confirm: bool) -> Api<'_> {
+        Api {
+            client: self,
+            confirm_read_back: confirm,
         }
     }
 
-    /// After an ambiguous confirm: read the card back; `EFFECTIVE` means our
-    /// SUCCESS confirm landed (§5.7).
-    fn reconcile(&self, entry: &OutboxEntry) -> Result<Option<(ApiAnswer, Vec<u8>)>> {
-        let body: Value = serde_json::from_slice(&entry.body).unwrap_or_default();
-        if body.get("user_card_confirm_state").and_then(Value::as_str) != Some("CREATE_CARD_SUCCESS") {
-            return Ok(None);
+    /// The caller's view of a final entry or call.
+    fn answer(&self, outcome: Outcome) -> Result<ApiAnswer> {
+        if outcome.failed() {
+            return Err(failed_error(remote_from_error_body(
+                outcome.entry.last_status,
+                outcome.result(),
+            )));
         }
-        let code = entry.target.split('/').rev().nth(1).unwrap_or_default();
-        let card_id = entry
-            .target
-            .split("card_id=")
-            .nth(1)
-            .unwrap_or_default()
-            .split('&')
-            .next()
-            .unwrap_or_default();
-        let query = serde_json::json!({
-            "user_card_code": percent_encoding::percent_decode_str(code).decode_utf8_lossy(),
-            "card_id": percent_encoding::percent_decode_str(card_id).decode_utf8_lossy(),
-            "brand_id": body.get("brand_id").cloned().unwrap_or_default(),
-            "openid": body.get("openid").cloned().unwrap_or_default(),
-        });
-        let Ok(prepared) = model::prepare_get_user_card(query.to_string().as_bytes()) else {
-            return Ok(None);
+        let mut answer = self.answer_from_stored(outcome.result());
+        answer.request_id = outcome.reference;
+        // A read-back completion has no status of its own: its GET answered 200.
+        if (200..300).contains(&outcome.entry.last_status) {
+            answer.status = outcome.entry.last_status;
+        }
+        Ok(answer)
+    }
+
+    /// One signed exchange and its judgement, no retries: the read-back of a
+    /// reconcile. `Applied` carries the verified answer body.
+    fn read_back(&self, target: &str) -> Reconciled {
+        let api = self.delivery(false);
+        let entry = OutboxEntry::new(
+            String::new(),
+            "wechatpay.getUserCard",
+            "GET",
+            target.to_string(),
+            Vec::new(),
+            String::new(),
+            0,
+        );
+        let ctx = AttemptContext {
+            now_ms: self.config.clock.now_ms(),
+            after_connection_failure: false,
         };
-        match self.send_with_retries(prepared.method, &prepared.target, &[], &[], |_| Ok(())) {
-            Ok((answer, raw)) if answer.json.get("user_card_state").and_then(Value::as_str) == Some("EFFECTIVE") => {
-                Ok(Some((answer, raw)))
-            }
-            _ => Ok(None),
+        let unknown = |why: &str, status: u16| Reconciled::Unknown {
+            why: why.to_string(),
+            status,
+        };
+        let out = match api.sign(&entry, &ctx) {
+            Ok(o) => o,
+            Err(_) => return unknown("signing failed", 0),
+        };
+        let resp = match self.transport.send(&out.url, &out.method, &out.headers, &out.body) {
+            Ok(r) => r,
+            Err(e) if e.kind() == ErrorKind::Timeout => return unknown("timeout", 0),
+            Err(_) => return unknown("connection error", 0),
+        };
+        let status = resp.status;
+        match api.classify(&entry, resp) {
+            Verdict::Success { result, .. } => Reconciled::Applied {
+                result,
+                outcome: String::new(),
+            },
+            Verdict::Failed { remote, .. }
+            | Verdict::Retry {
+                remote: Some(remote), ..
+            } => unknown(format!("{} {}", remote.http_status, remote.code).trim(), status),
+            Verdict::Retry { why, .. } => unknown(&why, status),
         }
     }
 
     /// Reads one user card (`GET /user-cards/{code}?brand_id&card_id&openid`).
     pub fn get_user_card(&self, input: &[u8]) -> Result<ApiAnswer> {
-        self.send_prepared(model::prepare_get_user_card(input)?)
+        self.call(model::prepare_get_user_card(input)?, Vec::new())
     }
 
     /// Updates a user card (`PATCH /user-cards/{code}?card_id`); sensitive
     /// fields in cleartext are encrypted here.
     pub fn update_user_card(&self, input: &[u8]) -> Result<ApiAnswer> {
-        let (serial, key) = self.keys.ring().encryption_key(now_unix())?;
+        self.maybe_refresh(false);
+        let (serial, key) = self.keys.ring().encryption_key(self.now_unix())?;
         let mut encrypt = |_: &Path, clear: &str| oaep::encrypt(&key, clear.as_bytes());
         let prepared = model::prepare_update_user_card(input, self.config.wire, &mut encrypt)?;
         let headers = if prepared.encrypted {
@@ -291,25 +281,43 @@ impl WechatClient {
         } else {
             Vec::new()
         };
-        self.send_with_retries(prepared.method, &prepared.target, &prepared.body, &headers, |_| Ok(()))
-            .map(|(a, _)| a)
+        self.call(prepared, headers)
     }
 
-    /// Syncs a user's point balance (`POST /user-points/sync`).
+    /// Syncs a user's point balance (`POST /user-points/sync`). Its
+    /// `out_request_no` makes a re-send harmless on the platform's side.
     pub fn sync_user_points(&self, input: &[u8]) -> Result<ApiAnswer> {
-        self.send_prepared(model::prepare_sync_points(input)?)
+        self.call(model::prepare_sync_points(input)?, Vec::new())
     }
 
-    fn send_prepared(&self, p: PreparedRequest) -> Result<ApiAnswer> {
-        self.send_with_retries(p.method, &p.target, &p.body, &[], |_| Ok(()))
-            .map(|(a, _)| a)
+    /// A call through the engine's attempt loop without an outbox entry.
+    fn call(&self, p: PreparedRequest, fixed_headers: Vec<Header>) -> Result<ApiAnswer> {
+        self.maybe_refresh(false);
+        let mut entry = OutboxEntry::new(
+            String::new(),
+            "wechatpay.call",
+            p.method,
+            p.target,
+            p.body,
+            String::new(),
+            0,
+        );
+        entry.fixed_headers = fixed_headers;
+        self.answer(
+            self.engine
+                .call(entry, &self.delivery(false), &CallOptions::default())?,
+        )
     }
 
     /// Downloads `/v3/certificates`, authenticates each with the APIv3 key,
     /// verifies the answer with the certificate it names, and installs them.
     pub fn refresh_certificates(&self) -> Result<usize> {
-        let now = now_unix();
-        let (status, headers, body) = self.send_once("GET", "/v3/certificates", &[], &[], false)?;
+        let now = self.now_unix();
+        let target = "/v3/certificates";
+        let headers = self.signed_headers("GET", target, &[], &[])?;
+        let HttpResponse { status, headers, body } =
+            self.transport
+                .send(&format!("{}{target}", self.base_url(false)), "GET", &headers, &[])?;
         if status == 404 {
             return Err(Error::config(
                 "WeChat Pay has no platform certificates for this merchant (404); configure the WeChat Pay public key instead",
@@ -362,15 +370,9 @@ impl WechatClient {
         }
     }
 
-    fn send_once(
-        &self,
-        method: &str,
-        target: &str,
-        body: &[u8],
-        extra: &[Header],
-        backup: bool,
-    ) -> Result<(u16, Vec<Header>, Vec<u8>)> {
-        let signed = self.config.signer.sign(method, target, body, now_unix())?;
+    /// The headers of one signed request (fresh timestamp and nonce).
+    fn signed_headers(&self, method: &str, target: &str, body: &[u8], extra: &[Header]) -> Result<Vec<Header>> {
+        let signed = self.config.signer.sign(method, target, body, self.now_unix())?;
         let mut headers = vec![
             ("Authorization".to_string(), signed.authorization),
             ("Accept".to_string(), "application/json".to_string()),
@@ -379,81 +381,28 @@ impl WechatClient {
             headers.push(("Content-Type".to_string(), "application/json".to_string()));
         }
         headers.extend(extra.iter().cloned());
-        let base = match (&self.config.backup_base_url, backup) {
-            (Some(b), true) => b.as_str(),
-            _ => self.config.base_url.as_str(),
-        };
-        let HttpResponse { status, headers, body } =
-            self.transport
-                .send(&format!("{base}{target}"), method, &headers, body)?;
-        Ok((status, headers, body))
+        Ok(headers)
     }
 
-    /// Sends with retries; `record` is told each attempt's outcome (e.g. `200`,
-    /// `429 RATELIMIT_EXCEEDED`, `timeout`).
-    fn send_with_retries(
-        &self,
-        method: &str,
-        target: &str,
-        body: &[u8],
-        extra: &[Header],
-        mut record: impl FnMut(&str) -> Result<()>,
-    ) -> Result<(ApiAnswer, Vec<u8>)> {
-        self.maybe_refresh(false);
-        let mut budget = Attempts::new(self.config.retry);
-        let mut use_backup = false;
-        loop {
-            budget.record();
-            let verdict = match self.send_once(method, target, body, extra, use_backup) {
-                Ok((status, headers, resp_body)) => self.judge(status, &headers, resp_body),
-                Err(e) => {
-                    // Only a connection failure (not an HTTP answer) moves to the backup host.
-                    use_backup = self.config.backup_base_url.is_some() && e.kind() == ErrorKind::Transport;
-                    Verdict::Retry(
-                        if e.kind() == ErrorKind::Timeout {
-                            "timeout".into()
-                        } else {
-                            "transport error".into()
-                        },
-                        None,
-                    )
-                }
-            };
-            let outcome = match &verdict {
-                Verdict::Success(a, _) => a.status.to_string(),
-                Verdict::Failed(r) | Verdict::Retry(_, Some(r)) => format!("{} {}", r.http_status, r.code),
-                Verdict::Retry(why, None) => why.clone(),
-            };
-            record(&outcome)?;
-            match verdict {
-                Verdict::Success(a, raw) => return Ok((a, raw)),
-                Verdict::Failed(r) => return Err(failed_error(r)),
-                Verdict::Retry(why, remote) => match budget.next_delay() {
-                    Some(d) => std::thread::sleep(d),
-                    None => {
-                        let mut e = Error::new(
-                            ErrorKind::RemoteUnknown,
-                            format!(
-                                "WeChat Pay outcome unknown after {} attempt(s) (last: {why}); retry later",
-                                budget.made()
-                            ),
-                        );
-                        if let Some(r) = remote {
-                            e = e.with_remote(r);
-                        }
-                        return Err(e);
-                    }
-                },
-            }
+    fn base_url(&self, backup: bool) -> &str {
+        match (&self.config.backup_base_url, backup) {
+            (Some(b), true) => b.as_str(),
+            _ => self.config.base_url.as_str(),
         }
     }
 
+    /// Verifies and classifies one answer (§7.5, §10).
     fn judge(&self, status: u16, headers: &[Header], body: Vec<u8>) -> Verdict {
         let remote = || remote_from_error_body(status, &body);
+        let retry =
+            |why: String, remote: Option<RemoteDetail>, ambiguous: bool| Verdict::Retry { why, remote, ambiguous };
         match status {
-            202 | 429 | 500..=599 => Verdict::Retry(format!("http {status}"), Some(remote())),
+            // Accepted but not processed, or rate limited: nothing was applied.
+            202 | 429 => retry(format!("http {status}"), Some(remote()), false),
+            // A system error may come after the request was applied.
+            500..=599 => retry(format!("http {status}"), Some(remote()), true),
             200..=299 => {
-                let now = now_unix();
+                let now = self.now_unix();
                 let mut result = verify::verify(&self.keys.ring(), headers, &body, now, VerifyOptions::default());
                 if matches!(&result, Err(f) if f.reason == VerifyReason::UnknownSerial) && self.config.certificate_mode
                 {
@@ -461,51 +410,150 @@ impl WechatClient {
                     result = verify::verify(&self.keys.ring(), headers, &body, now, VerifyOptions::default());
                 }
                 if let Err(f) = result {
-                    return Verdict::Retry(format!("answer not verified ({})", f.reason.code()), None);
+                    return retry(format!("answer not verified ({})", f.reason.code()), None, true);
                 }
-                let mut json: Value = if body.is_empty() {
-                    Value::Object(Default::default())
-                } else {
-                    match serde_json::from_slice(&body) {
-                        Ok(v) => v,
-                        Err(_) => return Verdict::Retry("unparsable 2xx answer".into(), None),
-                    }
-                };
-                let key = &self.config.merchant_private_key;
-                let undecryptable = model::decrypt_sensitive_fields(&mut json, &mut |ct| {
-                    oaep::decrypt(key, ct).and_then(|b| {
-                        String::from_utf8(b).map_err(|_| Error::new(ErrorKind::DecryptFailed, "not UTF-8"))
-                    })
-                });
-                let request_id = find_header(headers, "Request-ID").map(str::to_string);
-                Verdict::Success(
-                    ApiAnswer {
-                        status,
-                        json,
-                        undecryptable,
-                        request_id,
-                    },
-                    body,
-                )
+                if !body.is_empty() && serde_json::from_slice::<Value>(&body).is_err() {
+                    return retry("unparsable 2xx answer".into(), None, true);
+                }
+                Verdict::Success {
+                    reference: find_header(headers, "Request-ID").map(str::to_string),
+                    result: body,
+                    note: status.to_string(),
+                }
             }
-            _ => Verdict::Failed(remote()),
+            _ => {
+                let remote = remote();
+                Verdict::Failed {
+                    note: format!("{status} {}", remote.code).trim().to_string(),
+                    remote,
+                    result: body,
+                }
+            }
         }
     }
 
-    fn answer_from_stored(&self, raw: &[u8]) -> Result<ApiAnswer> {
-        let mut json: Value = serde_json::from_slice(raw).unwrap_or(Value::Object(Default::default()));
+    /// An answer body with its sensitive fields decrypted.
+    fn answer_from_stored(&self, raw: &[u8]) -> ApiAnswer {
+        let mut json: Value = if raw.is_empty() {
+            Value::Object(Default::default())
+        } else {
+            serde_json::from_slice(raw).unwrap_or(Value::Object(Default::default()))
+        };
         let key = &self.config.merchant_private_key;
         let undecryptable = model::decrypt_sensitive_fields(&mut json, &mut |ct| {
             oaep::decrypt(key, ct)
                 .and_then(|b| String::from_utf8(b).map_err(|_| Error::new(ErrorKind::DecryptFailed, "not UTF-8")))
         });
-        Ok(ApiAnswer {
+        ApiAnswer {
             status: 200,
             json,
             undecryptable,
             request_id: None,
+        }
+    }
+}
+
+/// The outbox id of a confirm: (card_id, user_card_code), collision-free.
+pub fn confirm_id(card_id: &str, user_card_code: &str) -> String {
+    crate::store::key(CONFIRM_KIND, &[card_id, user_card_code])
+}
+
+/// One WeChat Pay call as the engine sees it.
+struct Api<'a> {
+    client: &'a WechatClient,
+    /// Reconcile by reading the card back (confirm); otherwise a re-send is
+    /// harmless (reads, and calls idempotent by their `out_request_no`).
+    confirm_read_back: bool,
+}
+
+impl Delivery for Api<'_> {
+    fn sign(&self, entry: &OutboxEntry, ctx: &AttemptContext) -> Result<Outgoing> {
+        let c = self.client;
+        let headers = c.signed_headers(&entry.method, &entry.target, &entry.body, &entry.fixed_headers)?;
+        // Only a connection failure (not an HTTP answer) moves the next attempt to the backup host.
+        Ok(Outgoing {
+            method: entry.method.clone(),
+            url: format!("{}{}", c.base_url(ctx.after_connection_failure), entry.target),
+            headers,
+            body: entry.body.clone(),
         })
     }
+
+    fn classify(&self, _: &OutboxEntry, resp: HttpResponse) -> Verdict {
+        self.client.judge(resp.status, &resp.headers, resp.body)
+    }
+
+    fn reconcile(&self, entry: &OutboxEntry) -> Reconciled {
+        if self.confirm_read_back {
+            confirm_read_back(self.client, entry)
+        } else {
+            Reconciled::Send
+        }
+    }
+
+    fn key_name(&self) -> &'static str {
+        if self.confirm_read_back {
+            "card_id and user_card_code"
+        } else {
+            "request"
+        }
+    }
+}
+
+/// After an ambiguous confirm, or before sending one this call did not
+/// create: reads the card back. A success confirm has taken effect when the
+/// card is `EFFECTIVE`; a failure confirm when the card is gone (`INVALID`,
+/// `DELETE`, `UNAVAILABLE`). A card still waiting (`UNACTIVATED`,
+/// `NOT_EFFECTIVE`) or in another state allows a (re-)send, whose answer the
+/// platform decides.
+fn confirm_read_back(client: &WechatClient, entry: &OutboxEntry) -> Reconciled {
+    let body: Value = serde_json::from_slice(&entry.body).unwrap_or_default();
+    let success = body.get("user_card_confirm_state").and_then(Value::as_str) == Some("CREATE_CARD_SUCCESS");
+    let Some(target) = read_back_target(entry, &body) else {
+        return Reconciled::Send;
+    };
+    match client.read_back(&target) {
+        Reconciled::Applied { result, .. } => {
+            let state = serde_json::from_slice::<Value>(&result)
+                .ok()
+                .and_then(|v| v.get("user_card_state").and_then(Value::as_str).map(str::to_string))
+                .unwrap_or_default();
+            let applied = if success {
+                state == "EFFECTIVE"
+            } else {
+                matches!(state.as_str(), "INVALID" | "DELETE" | "UNAVAILABLE")
+            };
+            if applied {
+                Reconciled::Applied {
+                    result,
+                    outcome: format!("card {state}"),
+                }
+            } else {
+                Reconciled::Send
+            }
+        }
+        other => other,
+    }
+}
+
+/// `GET /user-cards/{code}?brand_id&card_id&openid` for a confirm entry.
+fn read_back_target(entry: &OutboxEntry, body: &Value) -> Option<String> {
+    let (path, query) = entry.target.split_once('?')?;
+    let code = path.strip_suffix("/confirm")?.rsplit('/').next()?;
+    let card_id = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("card_id="))
+        .unwrap_or_default();
+    let text = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let query = serde_json::json!({
+        "user_card_code": percent_encoding::percent_decode_str(code).decode_utf8().ok()?,
+        "card_id": percent_encoding::percent_decode_str(card_id).decode_utf8().ok()?,
+        "brand_id": text("brand_id"),
+        "openid": text("openid"),
+    });
+    model::prepare_get_user_card(query.to_string().as_bytes())
+        .ok()
+        .map(|p| p.target)
 }
 
 /// `{"code","message","detail"}` of an error answer (§10).

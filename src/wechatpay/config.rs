@@ -49,6 +49,8 @@ pub struct Config {
     pub claim_lease: Duration,
     /// Where the SQLite store lives, when the caller does not pass a store.
     pub store_path: Option<String>,
+    /// Where outbound timestamps, leases and attempt times come from (system clock by default).
+    pub clock: crate::clock::Clock,
 }
 
 impl Config {
@@ -74,6 +76,7 @@ impl Config {
             },
             claim_lease: Duration::from_secs(60),
             store_path: None,
+            clock: crate::clock::Clock::system(),
         }
     }
 

@@ -35,6 +35,8 @@ namespace CardBridge
         InvalidJson = 201,
         /// <summary>The idempotency key was already used with a different payload.</summary>
         IdempotencyConflict = 202,
+        /// <summary>This call's claim expired and another delivery took it over: nothing was stored; answer "retry later".</summary>
+        ClaimLost = 203,
         /// <summary>A signature was missing, malformed or did not verify.</summary>
         SignatureInvalid = 300,
         /// <summary>A timestamp was outside the accepted window.</summary>
@@ -210,6 +212,8 @@ namespace CardBridge
                     return new InvalidJsonException(code, name, message, field, limit);
                 case ResultCode.IdempotencyConflict:
                     return new IdempotencyConflictException(code, name, message, field);
+                case ResultCode.ClaimLost:
+                    return new ClaimLostException(code, name, message);
                 case ResultCode.SignatureInvalid:
                     return new SignatureException(code, name, message, field);
                 case ResultCode.ClockSkew:
@@ -320,6 +324,15 @@ namespace CardBridge
     {
         internal IdempotencyConflictException(ResultCode code, string name, string message, string field)
             : base(code, name, message, field)
+        {
+        }
+    }
+
+    /// <summary>This call's claim expired and another delivery of the same key took it over
+    /// (<c>CLAIM_LOST</c>): nothing was stored; answer "retry later".</summary>
+    public class ClaimLostException : CardbridgeException
+    {
+        internal ClaimLostException(ResultCode code, string name, string message) : base(code, name, message)
         {
         }
     }

@@ -110,6 +110,11 @@ class IdempotencyConflict(CardbridgeError):
     """The idempotency key (requestId) was already used with another payload (202)."""
 
 
+class ClaimLost(CardbridgeError):
+    """This call's claim expired and another delivery of the same key took it over
+    and has not decided yet (203): nothing was stored; answer "retry later"."""
+
+
 class CryptoError(CardbridgeError):
     """Base of the signature and encryption failures (300-399)."""
 
@@ -176,6 +181,7 @@ _BY_CODE: dict[int, type[CardbridgeError]] = {
     b.CARDBRIDGE_RESULT_VALIDATION: ValidationError,
     b.CARDBRIDGE_RESULT_INVALID_JSON: InvalidJsonError,
     b.CARDBRIDGE_RESULT_IDEMPOTENCY_CONFLICT: IdempotencyConflict,
+    b.CARDBRIDGE_RESULT_CLAIM_LOST: ClaimLost,
     b.CARDBRIDGE_RESULT_SIGNATURE_INVALID: SignatureError,
     b.CARDBRIDGE_RESULT_CLOCK_SKEW: ClockSkewError,
     b.CARDBRIDGE_RESULT_UNKNOWN_KEY_SERIAL: UnknownKeySerialError,

@@ -320,7 +320,12 @@ def test_emulator_faults_are_retried(wechat: WechatPay, wx_emulator: WechatEmula
     wx_emulator.push_fault(**fault)
     answer = wechat.confirm(confirm_input("4004"))
     assert answer["body"]["user_card_state"] == "EFFECTIVE"
-    assert wx_emulator.confirm_hits("4004") == 2, "the fault, then the retry"
+    # A fault that may hide an applied confirm (an answer that does not verify, a dropped
+    # connection) is followed by a read-back, which finds the card EFFECTIVE: no second
+    # confirm. An answer that proves nothing was applied (500, 429, 202) allows the re-send.
+    applied_before_fault = fault["fault"] in ("bad_signature", "drop")
+    expected_hits = 1 if applied_before_fault else 2
+    assert wx_emulator.confirm_hits("4004") == expected_hits, "one confirm reached the platform per send"
     assert wx_emulator.confirms_applied() == 1
 
 

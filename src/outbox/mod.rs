@@ -1,0 +1,683 @@
+//! The one delivery engine for every outbound call that changes something on
+//! a platform (Alipay+ `issueCard`, WeChat Pay `confirm`, ...).
+//!
+//! A platform supplies only a [`Delivery`]: how to sign an attempt, how to
+//! classify an answer and how to reconcile an outcome that may hide an
+//! applied request. Everything else lives here, once: the durable insert
+//! (the operation's one durable commit, before the first byte is sent), the
+//! delivery lease that keeps two threads, processes or nodes from sending the
+//! same entry at the same time, retries with backoff under an attempt cap and
+//! a deadline, attempt records, replay of final answers, and resume.
+//!
+//! # The rule for ambiguous outcomes
+//!
+//! An outcome that may hide an applied request (a timeout or broken
+//! connection after the request may have left, a 5xx, an answer that does not
+//! verify) is *ambiguous*. After one, the next step is always
+//! [`Delivery::reconcile`]: a platform with a read-back (WeChat Pay reads the
+//! card back) completes the entry when the read-back shows the request
+//! applied, and allows a re-send only when it shows it was not. An entry this
+//! call did not create itself (a repeated call, a resume after a restart, a
+//! lease taken over from a crashed owner) starts with a reconcile too,
+//! whatever its recorded attempts say: a crash between sending and recording
+//! leaves no record, so the rule cannot depend on one.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::clock::Clock;
+use crate::error::{Error, ErrorKind, PendingDetail, RemoteDetail, Result};
+use crate::http::{Exchange, Header, HttpResponse, Transport};
+use crate::retry::{Attempts, RetryPolicy};
+use crate::store::{Acquired, Attempt, Inserted, LeaseRequest, OutboxEntry, OutboxQuery, OutboxState, Store};
+
+/// One signed attempt, ready to send.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// HTTP method.
+    pub method: String,
+    /// Absolute URL.
+    pub url: String,
+    /// Every header, signature included.
+    pub headers: Vec<Header>,
+    /// Body bytes (the entry's body, unchanged).
+    pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outgoing")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            )
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// What one answer (or its absence) means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Final success: `result` is the verified answer body to store.
+    Success {
+        /// Stored as the entry's result.
+        result: Vec<u8>,
+        /// The platform's reference for this answer (e.g. WeChat `Request-ID`).
+        reference: Option<String>,
+        /// Short outcome for the attempt log, e.g. `S SUCCESS` or `200`.
+        note: String,
+    },
+    /// Final refusal: `result` is stored; `remote` says what the platform said.
+    Failed {
+        /// Stored as the entry's result.
+        result: Vec<u8>,
+        /// The platform's answer.
+        remote: RemoteDetail,
+        /// Short outcome for the attempt log, e.g. `F PROCESS_FAIL` or `400 PARAM_ERROR`.
+        note: String,
+    },
+    /// Not final: try again.
+    Retry {
+        /// Short reason for the attempt log (no personal data).
+        why: String,
+        /// What the platform said, if it said anything.
+        remote: Option<RemoteDetail>,
+        /// Whether the request may have been applied: then the next step is a
+        /// reconcile, never a blind re-send.
+        ambiguous: bool,
+    },
+}
+
+/// What a reconcile found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reconciled {
+    /// The request took effect: complete the entry with this result.
+    Applied {
+        /// Stored as the entry's result.
+        result: Vec<u8>,
+        /// Short description for the attempt log.
+        outcome: String,
+    },
+    /// The request has not taken effect, or the platform's own idempotency
+    /// key makes a re-send harmless: send (again).
+    Send,
+    /// The read-back failed: try it again later.
+    Unknown {
+        /// Short reason for the attempt log.
+        why: String,
+        /// HTTP status of the read-back's answer, 0 when none.
+        status: u16,
+    },
+}
+
+/// What the engine tells a platform about the attempt it signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptContext {
+    /// Now, Unix milliseconds (from the engine's clock).
+    pub now_ms: i64,
+    /// The previous attempt failed to connect at all (the platform may
+    /// switch to a backup host).
+    pub after_connection_failure: bool,
+}
+
+/// Prefix of the outcome of an attempt that never reached the platform.
+const NOT_SENT: &str = "not sent: ";
+
+/// What a platform supplies to the engine for one kind of call.
+pub trait Delivery {
+    /// Signs one attempt of `entry` (fresh timestamp, nonce and signature;
+    /// the body is the entry's, unchanged).
+    fn sign(&self, entry: &OutboxEntry, ctx: &AttemptContext) -> Result<Outgoing>;
+
+    /// Classifies the answer to one attempt.
+    fn classify(&self, entry: &OutboxEntry, answer: HttpResponse) -> Verdict;
+
+    /// After an ambiguous outcome, or before the first send of an entry this
+    /// call did not create: finds out whether the request took effect.
+    fn reconcile(&self, entry: &OutboxEntry) -> Reconciled;
+
+    /// What the caller must repeat to get the outcome later, e.g. `requestId`.
+    fn key_name(&self) -> &'static str {
+        "key"
+    }
+}
+
+/// Per-call options: a deadline overriding the retry budget's, and a flag to
+/// cancel between attempts (the entry stays pending).
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    /// No attempt starts later than this after the call began.
+    pub deadline: Option<Duration>,
+    /// When set, no further attempt starts; the call returns `RemoteUnknown`.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl CallOptions {
+    /// Options with a deadline.
+    pub fn with_deadline(deadline: Duration) -> Self {
+        CallOptions {
+            deadline: Some(deadline),
+            cancel: None,
+        }
+    }
+    fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+}
+
+/// The engine over one store and transport. Thread-safe; share it.
+pub struct Engine {
+    store: Arc<dyn Store>,
+    transport: Transport,
+    clock: Clock,
+    policy: RetryPolicy,
+    /// This engine's lease identity.
+    owner: String,
+    /// Lease length covering one attempt (connect + read timeouts) with margin.
+    lease: Duration,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("owner", &self.owner)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a delivery ended: the final entry (`Succeeded` with the verified
+/// answer as its result, or `Failed` with the platform's refusal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The entry in its final state.
+    pub entry: OutboxEntry,
+    /// The platform's reference for the answer received in this call (e.g.
+    /// WeChat `Request-ID`); `None` for a replayed or reconciled answer.
+    pub reference: Option<String>,
+}
+
+impl Outcome {
+    /// Whether the platform refused the request for good.
+    pub fn failed(&self) -> bool {
+        self.entry.state == OutboxState::Failed
+    }
+    /// The stored answer body.
+    pub fn result(&self) -> &[u8] {
+        self.entry.result.as_deref().unwrap_or_default()
+    }
+}
+
+/// A fresh lease identity: process id, a random part and a counter.
+fn new_owner() -> String {
+    use std::sync::atomic::AtomicU64;
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{:08x}-{}",
+        std::process::id(),
+        crate::crypto::random_below(u64::from(u32::MAX)),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// How long to wait between looks at an entry another caller is delivering.
+const BUSY_POLL: Duration = Duration::from_millis(50);
+
+impl Engine {
+    /// An engine sending through `transport` under `policy`; `lease` must
+    /// cover one attempt (connect + read timeout).
+    pub fn new(
+        store: Arc<dyn Store>,
+        transport: Transport,
+        clock: Clock,
+        policy: RetryPolicy,
+        lease: Duration,
+    ) -> Self {
+        Engine {
+            store,
+            transport,
+            clock,
+            policy,
+            owner: new_owner(),
+            lease,
+        }
+    }
+
+    /// The store entries live in.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock attempts are timed with.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// A lease identity for one call: two calls never share a lease, even
+    /// on one engine, so a concurrent duplicate waits instead of stealing it.
+    fn call_owner(&self) -> String {
+        use std::sync::atomic::AtomicU64;
+        static CALLS: AtomicU64 = AtomicU64::new(0);
+        format!("{}#{}", self.owner, CALLS.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn lease_request(&self, extra: Duration) -> (i64, i64) {
+        let now = self.clock.now_ms();
+        let ms = i64::try_from((self.lease + extra).as_millis()).unwrap_or(i64::MAX);
+        (now, ms)
+    }
+
+    /// Records `entry` (durably, the operation's one durable commit) unless an
+    /// entry with its id exists, then delivers it. An existing entry must have
+    /// the same fingerprint (else `IdempotencyConflict`, naming `key_field`);
+    /// when final its stored answer is returned without any network.
+    pub fn submit(
+        &self,
+        entry: OutboxEntry,
+        key_field: &str,
+        delivery: &dyn Delivery,
+        options: &CallOptions,
+    ) -> Result<Outcome> {
+        let (now, lease_ms) = self.lease_request(Duration::ZERO);
+        let owner = self.call_owner();
+        let request = LeaseRequest {
+            owner: &owner,
+            now_ms: now,
+            lease_ms,
+        };
+        match self.store.outbox_insert(&entry, request)? {
+            Inserted::New(stored) => self.run(stored, true, delivery, options),
+            Inserted::Existing(stored) => {
+                if stored.fingerprint != entry.fingerprint || stored.kind != entry.kind {
+                    return Err(Error::new(
+                        ErrorKind::IdempotencyConflict,
+                        format!(
+                            "{key_field}: this key was already used for a different request; \
+                             resend the original request or use a new key"
+                        ),
+                    )
+                    .with_field(key_field));
+                }
+                self.deliver_as(&owner, &stored.id, delivery, options)
+            }
+        }
+    }
+
+    /// Delivers the existing entry `id`: replays a final answer, waits (up to
+    /// the deadline) while another caller holds the lease, otherwise takes the
+    /// lease and runs it, starting with a reconcile.
+    pub fn deliver(&self, id: &str, delivery: &dyn Delivery, options: &CallOptions) -> Result<Outcome> {
+        self.deliver_as(&self.call_owner(), id, delivery, options)
+    }
+
+    fn deliver_as(&self, owner: &str, id: &str, delivery: &dyn Delivery, options: &CallOptions) -> Result<Outcome> {
+        let started = Instant::now();
+        let deadline = options.deadline.unwrap_or(self.policy.deadline);
+        loop {
+            let (now, lease_ms) = self.lease_request(Duration::ZERO);
+            let request = LeaseRequest {
+                owner,
+                now_ms: now,
+                lease_ms,
+            };
+            match self.store.outbox_acquire(id, request)? {
+                Acquired::Missing => {
+                    return Err(
+                        Error::new(ErrorKind::InvalidParameter, "outbox: no entry with this id").with_field("id")
+                    );
+                }
+                Acquired::Final(entry) => {
+                    return Ok(Outcome { entry, reference: None });
+                }
+                Acquired::Leased(e) => return self.run(e, false, delivery, options),
+                Acquired::Busy(e) => {
+                    if started.elapsed() + BUSY_POLL > deadline || options.cancelled() {
+                        return Err(unknown(
+                            &e,
+                            true,
+                            "another caller is delivering this request right now; \
+                             call again later with the same key to get its outcome",
+                            None,
+                        ));
+                    }
+                    std::thread::sleep(BUSY_POLL);
+                }
+            }
+        }
+    }
+
+    /// Delivers every pending entry of `kind` nobody else is delivering, oldest
+    /// first; one outcome per entry, keyed by outbox id.
+    pub fn resume_pending(
+        &self,
+        kind: &str,
+        delivery: &dyn Delivery,
+        options: &CallOptions,
+    ) -> Result<Vec<(String, Result<Outcome>)>> {
+        let pending = self.store.outbox_pending(kind, self.clock.now_ms())?;
+        Ok(pending
+            .into_iter()
+            .map(|e| {
+                let outcome = self.deliver(&e.id, delivery, options);
+                (e.id, outcome)
+            })
+            .collect())
+    }
+
+    /// Runs `entry` through the same attempt loop without recording it: for
+    /// reads, and for calls whose platform-side key makes them idempotent
+    /// and whose outcome nobody needs to resume. Nothing is stored or leased.
+    pub fn call(&self, entry: OutboxEntry, delivery: &dyn Delivery, options: &CallOptions) -> Result<Outcome> {
+        self.run_with(entry, true, false, delivery, options)
+    }
+
+    /// A page of entries (read-only view).
+    pub fn list(&self, query: &OutboxQuery) -> Result<Vec<OutboxEntry>> {
+        self.store.outbox_list(query)
+    }
+
+    /// Runs attempts for a leased entry until a final answer, the budget's end
+    /// (the entry stays pending and the lease is given up), or a lost lease.
+    fn run(&self, entry: OutboxEntry, fresh: bool, delivery: &dyn Delivery, options: &CallOptions) -> Result<Outcome> {
+        self.run_with(entry, fresh, true, delivery, options)
+    }
+
+    fn run_with(
+        &self,
+        entry: OutboxEntry,
+        fresh: bool,
+        stored: bool,
+        delivery: &dyn Delivery,
+        options: &CallOptions,
+    ) -> Result<Outcome> {
+        let mut policy = self.policy;
+        if let Some(d) = options.deadline {
+            policy.deadline = d;
+        }
+        let mut run = Run {
+            engine: self,
+            entry,
+            stored,
+            budget: Attempts::new(policy),
+            last_status: 0,
+        };
+        let result = run.steps(fresh, delivery, options);
+        if stored && result.is_err() {
+            // Leave the entry pending and free at once for the next call or resume.
+            let _ = self.store.outbox_release(&run.entry.id, run.entry.lease_token);
+        }
+        result
+    }
+}
+
+/// One call's delivery of one leased entry.
+struct Run<'a> {
+    engine: &'a Engine,
+    entry: OutboxEntry,
+    /// Whether the entry lives in the store (leased, recorded) or only in this call.
+    stored: bool,
+    budget: Attempts,
+    last_status: u16,
+}
+
+/// What one step (a send or a reconcile) ended with.
+enum Step {
+    Done(OutboxState, Vec<u8>, Option<String>),
+    Again {
+        why: String,
+        remote: Option<RemoteDetail>,
+        reconcile: bool,
+    },
+}
+
+impl Run<'_> {
+    fn steps(&mut self, fresh: bool, delivery: &dyn Delivery, options: &CallOptions) -> Result<Outcome> {
+        let mut reconcile = !fresh;
+        let mut after_connection_failure = false;
+        loop {
+            let started = self.engine.clock.now_ms();
+            let reconciled = if reconcile { self.reconcile_step(delivery) } else { None };
+            let (step, outcome, status) = match reconciled {
+                Some(r) => r,
+                None => {
+                    let ctx = AttemptContext {
+                        now_ms: started,
+                        after_connection_failure,
+                    };
+                    self.send_step(delivery, &ctx)
+                }
+            };
+            self.budget.record();
+            if status != 0 {
+                self.last_status = status;
+            }
+            after_connection_failure = outcome.starts_with(NOT_SENT);
+            let delay = match &step {
+                Step::Again { .. } => self.budget.next_delay(),
+                Step::Done(..) => None,
+            };
+            let last_error = matches!(step, Step::Again { .. }).then_some(outcome.as_str());
+            self.record(started, &outcome, status, last_error, delay)?;
+            match step {
+                Step::Done(state, result, reference) => return self.finish(state, result, reference),
+                Step::Again {
+                    why,
+                    remote,
+                    reconcile: next,
+                } => {
+                    reconcile = next;
+                    match delay {
+                        Some(d) if !options.cancelled() => sleep_unless_cancelled(d, options),
+                        _ => return Err(self.gave_up(delivery, &why, remote, options.cancelled())),
+                    }
+                    if options.cancelled() {
+                        return Err(self.gave_up(delivery, &why, None, true));
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_step(&mut self, delivery: &dyn Delivery, ctx: &AttemptContext) -> (Step, String, u16) {
+        let again = |why: String, reconcile: bool| {
+            (
+                Step::Again {
+                    why: why.clone(),
+                    remote: None,
+                    reconcile,
+                },
+                why,
+                0,
+            )
+        };
+        let out = match delivery.sign(&self.entry, ctx) {
+            Ok(o) => o,
+            Err(e) => return again(format!("signing failed: {}", e.message()), false),
+        };
+        match self
+            .engine
+            .transport
+            .exchange(&out.url, &out.method, &out.headers, &out.body)
+        {
+            Exchange::Answered(resp) => {
+                let status = resp.status;
+                match delivery.classify(&self.entry, resp) {
+                    Verdict::Success {
+                        result,
+                        reference,
+                        note,
+                    } => (Step::Done(OutboxState::Succeeded, result, reference), note, status),
+                    Verdict::Failed { result, note, .. } => {
+                        (Step::Done(OutboxState::Failed, result, None), note, status)
+                    }
+                    Verdict::Retry { why, remote, ambiguous } => (
+                        Step::Again {
+                            why: why.clone(),
+                            remote,
+                            reconcile: ambiguous,
+                        },
+                        why,
+                        status,
+                    ),
+                }
+            }
+            Exchange::NotSent(e) => again(format!("{NOT_SENT}{}", transport_reason(&e)), false),
+            Exchange::Lost(e) => again(format!("answer lost: {}", transport_reason(&e)), true),
+        }
+    }
+
+    /// `None` when the reconcile says to send now (the send is the step).
+    fn reconcile_step(&mut self, delivery: &dyn Delivery) -> Option<(Step, String, u16)> {
+        match delivery.reconcile(&self.entry) {
+            Reconciled::Applied { result, outcome } => Some((
+                Step::Done(OutboxState::Succeeded, result, None),
+                format!("read-back: {outcome}"),
+                0,
+            )),
+            Reconciled::Send => None,
+            Reconciled::Unknown { why, status } => {
+                let why = format!("read-back failed: {why}");
+                Some((
+                    Step::Again {
+                        why: why.clone(),
+                        remote: None,
+                        reconcile: true,
+                    },
+                    why,
+                    status,
+                ))
+            }
+        }
+    }
+
+    /// Records the attempt and extends the lease over the coming wait.
+    fn record(
+        &mut self,
+        started: i64,
+        outcome: &str,
+        status: u16,
+        last_error: Option<&str>,
+        delay: Option<Duration>,
+    ) -> Result<()> {
+        let (now, lease_ms) = self.engine.lease_request(delay.unwrap_or_default());
+        let attempt = Attempt {
+            number: self.entry.attempts + 1,
+            started_ms: started,
+            outcome: outcome.to_string(),
+            status,
+        };
+        let kept = !self.stored
+            || self.engine.store.outbox_record_attempt(
+                &self.entry.id,
+                self.entry.lease_token,
+                &attempt,
+                last_error,
+                now.saturating_add(lease_ms),
+            )?;
+        if !kept {
+            return Err(self.lease_lost());
+        }
+        self.entry.attempts += 1;
+        self.entry.last_error = last_error.map(str::to_string);
+        self.entry.last_status = status;
+        Ok(())
+    }
+
+    fn finish(&mut self, state: OutboxState, result: Vec<u8>, reference: Option<String>) -> Result<Outcome> {
+        let now = self.engine.clock.now_ms();
+        if self.stored
+            && !self
+                .engine
+                .store
+                .outbox_finish(&self.entry.id, self.entry.lease_token, state, &result, now)?
+        {
+            return Err(self.lease_lost());
+        }
+        self.entry.state = state;
+        self.entry.result = Some(result);
+        self.entry.updated_ms = now;
+        self.entry.lease_owner.clear();
+        self.entry.lease_until_ms = 0;
+        Ok(Outcome {
+            entry: self.entry.clone(),
+            reference,
+        })
+    }
+
+    fn lease_lost(&self) -> Error {
+        unknown(
+            &self.entry,
+            true,
+            "another caller took over this request's delivery (this call's lease expired); \
+             call again later with the same key to get its outcome",
+            None,
+        )
+    }
+
+    fn gave_up(&self, delivery: &dyn Delivery, why: &str, remote: Option<RemoteDetail>, cancelled: bool) -> Error {
+        let what = if cancelled { "cancelled" } else { "outcome unknown" };
+        let text = format!(
+            "{what} after {} attempt(s) in this call (last: {why}); the request stays pending: \
+             retry later with the same {}",
+            self.budget.made(),
+            delivery.key_name()
+        );
+        let mut entry = self.entry.clone();
+        entry.last_status = self.last_status;
+        unknown(&entry, self.stored, &text, remote)
+    }
+}
+
+/// A `RemoteUnknown` for `entry` with where it stands (when it is `stored`).
+fn unknown(entry: &OutboxEntry, stored: bool, text: &str, remote: Option<RemoteDetail>) -> Error {
+    let mut e = Error::new(ErrorKind::RemoteUnknown, format!("{}: {text}", entry.kind));
+    if stored {
+        e = e.with_pending(PendingDetail {
+            outbox_id: entry.id.clone(),
+            attempts: entry.attempts,
+            last_status: entry.last_status,
+        });
+    }
+    let remote = remote.or_else(|| {
+        (entry.last_status != 0).then(|| RemoteDetail {
+            http_status: entry.last_status,
+            ..Default::default()
+        })
+    });
+    if let Some(mut r) = remote {
+        if r.http_status == 0 {
+            r.http_status = entry.last_status;
+        }
+        e = e.with_remote(r);
+    }
+    e
+}
+
+/// Timeout or transport, without the peer's address or any payload.
+fn transport_reason(e: &Error) -> &'static str {
+    if e.kind() == ErrorKind::Timeout {
+        "timeout"
+    } else {
+        "connection error"
+    }
+}
+
+/// Sleeps `d`, waking early when the call is cancelled.
+fn sleep_unless_cancelled(d: Duration, options: &CallOptions) {
+    let Some(flag) = &options.cancel else {
+        std::thread::sleep(d);
+        return;
+    };
+    let end = Instant::now() + d;
+    while !flag.load(Ordering::Relaxed) {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(20)));
+    }
+}
