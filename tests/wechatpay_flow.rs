@@ -445,3 +445,42 @@ fn a_confirm_whose_answer_was_lost_is_not_sent_again_after_a_restart() {
     );
     let _ = std::fs::remove_file(&db);
 }
+
+/// An update whose answer is lost after the platform applied it is read back,
+/// not re-sent; one refused before processing (500) is re-sent after the
+/// read-back shows the old value.
+#[test]
+fn an_ambiguous_update_is_read_back_before_any_re_send() {
+    let s = setup();
+    let wp = wechat(&s);
+    s.emu.add_user_card("6107", CARD_ID, OPENID, "1004");
+    let path = "/v3/brand/partner/card-member/user-cards/6107";
+    let update = |level: &str| {
+        json!({"user_card_code": "6107", "card_id": CARD_ID, "brand_id": "1004", "openid": OPENID,
+               "level": level, "phone_number": "13900000000"})
+        .to_string()
+        .into_bytes()
+    };
+
+    s.emu.push_fault(WechatFault::DropAfterProcessing);
+    let answer = wp.update_user_card(&update("gold")).unwrap();
+    assert_eq!(answer.json["level"], "gold");
+    assert_eq!(answer.json["phone_number"], "13900000000", "the read-back, decrypted");
+    assert_eq!(
+        s.emu.hits(path),
+        2,
+        "the PATCH whose answer was lost, then one read-back"
+    );
+    assert_eq!(s.emu.last_request().unwrap().method, "GET", "no second PATCH");
+
+    s.emu.push_fault(WechatFault::Status {
+        status: 500,
+        code: "SYSTEM_ERROR".into(),
+        message: "系统错误".into(),
+    });
+    let answer = wp.update_user_card(&update("platinum")).unwrap();
+    assert_eq!(answer.json["level"], "platinum");
+    assert_eq!(s.emu.hits(path), 5, "PATCH (500), read-back (still gold), PATCH");
+    assert_eq!(s.emu.last_request().unwrap().method, "PATCH");
+    assert_eq!(s.emu.user_card("6107").unwrap()["level"], "platinum");
+}

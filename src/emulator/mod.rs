@@ -34,6 +34,6 @@ pub use alipayplus::{
 };
 pub use server::{Action, HttpServer, MAX_BODY_BYTES, text_response};
 pub use wechatpay::{
-    CallbackTamper, PlatformCertificate, SAMPLE_BRAND_ID, WechatEmulatorConfig, WechatFault, WechatPayEmulator,
-    sample_user_card_create,
+    CallbackTamper, PlatformCertificate, RandomFaults, SAMPLE_BRAND_ID, WechatEmulatorConfig, WechatFault,
+    WechatPayEmulator, sample_user_card_create,
 };

@@ -275,11 +275,49 @@ struct UserCard {
     fields: Map<String, Value>,
     /// A `confirm` was applied (later ones answer without changing anything).
     confirmed: bool,
+    /// Confirms that passed every check and reached this card (the first
+    /// one changes it; any later one is a second confirm of an open card).
+    confirms_applied: usize,
+}
+
+/// Seeded random faults: each request draws one of these with the given
+/// probability (checked in this order), else is handled normally.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RandomFaults {
+    /// Seed of the generator, so a failing run can be replayed.
+    pub seed: u64,
+    /// Probability of [`WechatFault::DropAfterProcessing`].
+    pub drop_after_processing: f64,
+    /// Probability of [`WechatFault::DelayThenAnswer`] with `delay`.
+    pub delay_then_answer: f64,
+    /// The delay for `delay_then_answer` (past the client's read timeout).
+    pub delay: Duration,
+    /// Probability of an unprocessed `500 SYSTEM_ERROR`.
+    pub status_500: f64,
+    /// Only requests whose path contains this are faulted (empty: all).
+    pub path_contains: &'static str,
+}
+
+/// SplitMix64: small, seeded, good enough to spread test faults.
+#[derive(Debug, Clone, Copy)]
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next_unit(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        // 53 random bits → [0, 1).
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
 
 #[derive(Default)]
 struct State {
     faults: VecDeque<WechatFault>,
+    random: Option<(RandomFaults, SplitMix)>,
     paths: Vec<String>,
     confirm_hits: HashMap<String, usize>,
     cards: HashMap<String, UserCard>,
@@ -595,7 +633,8 @@ impl Emulator {
                     *st.confirm_hits.entry(code).or_default() += 1;
                 }
             }
-            st.faults.pop_front()
+            let queued = st.faults.pop_front();
+            queued.or_else(|| Self::draw_random(&mut st, path))
         };
         let key = self.answer_key(request);
         let processed = |signing| self.finish(self.process(request), key, signing);
@@ -624,6 +663,31 @@ impl Emulator {
             Some(WechatFault::StaleTimestamp) => Action::Respond(processed(Signing::Stale)),
             Some(WechatFault::SignTestProbe) => Action::Respond(processed(Signing::Probe)),
         }
+    }
+
+    fn draw_random(st: &mut State, path: &str) -> Option<WechatFault> {
+        let (config, rng) = st.random.as_mut()?;
+        if !path.contains(config.path_contains) {
+            return None;
+        }
+        let roll = rng.next_unit();
+        let mut edge = config.drop_after_processing;
+        if roll < edge {
+            return Some(WechatFault::DropAfterProcessing);
+        }
+        edge += config.delay_then_answer;
+        if roll < edge {
+            return Some(WechatFault::DelayThenAnswer(config.delay));
+        }
+        edge += config.status_500;
+        if roll < edge {
+            return Some(WechatFault::Status {
+                status: 500,
+                code: "SYSTEM_ERROR".into(),
+                message: "系统错误".into(),
+            });
+        }
+        None
     }
 
     /// Normal handling: header and signature checks, then the API.
@@ -822,6 +886,7 @@ impl Emulator {
         self.decrypt_fields(&mut body, request)?;
         let mut st = self.lock();
         let card = Self::matching_card(&mut st.cards, code, card_id, Some(&brand_id), Some(&openid))?;
+        card.confirms_applied += 1;
         if !card.confirmed {
             for name in UPDATABLE_FIELDS {
                 if let Some(v) = body.get(name) {
@@ -1072,6 +1137,27 @@ impl WechatPayEmulator {
             .unwrap_or(0)
     }
 
+    /// `POST …/confirm` requests received for all cards, refused and faulted ones included.
+    pub fn hits_confirm_total(&self) -> usize {
+        self.emulator.lock().confirm_hits.values().sum()
+    }
+
+    /// Draws a random fault for every later request without a queued one
+    /// (`None` turns random faults off).
+    pub fn set_random_faults(&self, faults: Option<RandomFaults>) {
+        self.emulator.lock().random = faults.map(|f| (f, SplitMix(f.seed)));
+    }
+
+    /// Confirms that passed every check and reached this card: 1 after a
+    /// correct confirm, more if the card was confirmed again while open.
+    pub fn confirms_applied_for(&self, user_card_code: &str) -> usize {
+        self.emulator
+            .lock()
+            .cards
+            .get(user_card_code)
+            .map_or(0, |c| c.confirms_applied)
+    }
+
     /// Distinct user cards a `confirm` was applied to.
     pub fn confirms_applied(&self) -> usize {
         self.emulator.lock().cards.values().filter(|c| c.confirmed).count()
@@ -1117,6 +1203,7 @@ impl WechatPayEmulator {
             UserCard {
                 fields,
                 confirmed: false,
+                confirms_applied: 0,
             },
         );
     }

@@ -195,11 +195,11 @@ impl WechatClient {
         self.answer(self.engine.deliver(id, &self.delivery(true), options)?)
     }
 
-    /// A call as the engine sees it; `read_back` for a confirm.
+    /// A call as the engine sees it; `confirm` reconciles by reading the card back.
     fn delivery(&self, confirm: bool) -> Api<'_> {
         Api {
             client: self,
-            confirm_read_back: confirm,
+            read_back: if confirm { ReadBack::Confirm } else { ReadBack::None },
         }
     }
 
@@ -271,6 +271,11 @@ impl WechatClient {
 
     /// Updates a user card (`PATCH /user-cards/{code}?card_id`); sensitive
     /// fields in cleartext are encrypted here.
+    ///
+    /// An outcome that may hide an applied update (lost answer, 5xx, an
+    /// answer that does not verify) is followed by a read-back of the card:
+    /// when every member the update sets already has the requested value, the
+    /// read-back is the answer and nothing is re-sent.
     pub fn update_user_card(&self, input: &[u8]) -> Result<ApiAnswer> {
         self.maybe_refresh(false);
         let (serial, key) = self.keys.ring().encryption_key(self.now_unix())?;
@@ -281,7 +286,11 @@ impl WechatClient {
         } else {
             Vec::new()
         };
-        self.call(prepared, headers)
+        let read_back = update_read_back(input).map_or(ReadBack::None, |(target, expected)| ReadBack::Update {
+            target,
+            expected,
+        });
+        self.call_with(prepared, headers, read_back)
     }
 
     /// Syncs a user's point balance (`POST /user-points/sync`). Its
@@ -292,6 +301,10 @@ impl WechatClient {
 
     /// A call through the engine's attempt loop without an outbox entry.
     fn call(&self, p: PreparedRequest, fixed_headers: Vec<Header>) -> Result<ApiAnswer> {
+        self.call_with(p, fixed_headers, ReadBack::None)
+    }
+
+    fn call_with(&self, p: PreparedRequest, fixed_headers: Vec<Header>, read_back: ReadBack) -> Result<ApiAnswer> {
         self.maybe_refresh(false);
         let mut entry = OutboxEntry::new(
             String::new(),
@@ -303,10 +316,14 @@ impl WechatClient {
             0,
         );
         entry.fixed_headers = fixed_headers;
-        self.answer(
-            self.engine
-                .call(entry, &self.delivery(false), &CallOptions::default())?,
-        )
+        self.answer(self.engine.call(
+            entry,
+            &Api {
+                client: self,
+                read_back,
+            },
+            &CallOptions::default(),
+        )?)
     }
 
     /// Downloads `/v3/certificates`, authenticates each with the APIv3 key,
@@ -461,9 +478,20 @@ pub fn confirm_id(card_id: &str, user_card_code: &str) -> String {
 /// One WeChat Pay call as the engine sees it.
 struct Api<'a> {
     client: &'a WechatClient,
-    /// Reconcile by reading the card back (confirm); otherwise a re-send is
-    /// harmless (reads, and calls idempotent by their `out_request_no`).
-    confirm_read_back: bool,
+    read_back: ReadBack,
+}
+
+/// How an ambiguous outcome is reconciled.
+enum ReadBack {
+    /// A re-send is harmless: reads, and calls idempotent by their `out_request_no`.
+    None,
+    /// Read the card back; `EFFECTIVE` (or gone, for a failure confirm) is applied.
+    Confirm,
+    /// Read the card back (`target`); applied when it shows every `expected` member.
+    Update {
+        target: String,
+        expected: serde_json::Map<String, Value>,
+    },
 }
 
 impl Delivery for Api<'_> {
@@ -484,18 +512,17 @@ impl Delivery for Api<'_> {
     }
 
     fn reconcile(&self, entry: &OutboxEntry) -> Reconciled {
-        if self.confirm_read_back {
-            confirm_read_back(self.client, entry)
-        } else {
-            Reconciled::Send
+        match &self.read_back {
+            ReadBack::None => Reconciled::Send,
+            ReadBack::Confirm => confirm_read_back(self.client, entry),
+            ReadBack::Update { target, expected } => update_applied(self.client, target, expected),
         }
     }
 
     fn key_name(&self) -> &'static str {
-        if self.confirm_read_back {
-            "card_id and user_card_code"
-        } else {
-            "request"
+        match self.read_back {
+            ReadBack::Confirm => "card_id and user_card_code",
+            _ => "request",
         }
     }
 }
@@ -527,6 +554,55 @@ fn confirm_read_back(client: &WechatClient, entry: &OutboxEntry) -> Reconciled {
                 Reconciled::Applied {
                     result,
                     outcome: format!("card {state}"),
+                }
+            } else {
+                Reconciled::Send
+            }
+        }
+        other => other,
+    }
+}
+
+/// The members an update sets, in cleartext, and the read-back target;
+/// `None` when the input does not name the card fully (validation refuses it).
+fn update_read_back(input: &[u8]) -> Option<(String, serde_json::Map<String, Value>)> {
+    const SET: [&str; 8] = [
+        "card_color",
+        "card_picture_url",
+        "phone_number",
+        "level",
+        "valid_date_information",
+        "pickup_time",
+        "user_information",
+        "attach",
+    ];
+    let v: Value = serde_json::from_slice(input).ok()?;
+    let o = v.as_object()?;
+    let expected = SET
+        .iter()
+        .filter_map(|k| o.get(*k).map(|x| ((*k).to_string(), x.clone())))
+        .collect();
+    let query = serde_json::json!({
+        "user_card_code": o.get("user_card_code")?,
+        "card_id": o.get("card_id")?,
+        "brand_id": o.get("brand_id")?,
+        "openid": o.get("openid")?,
+    });
+    let target = model::prepare_get_user_card(query.to_string().as_bytes()).ok()?.target;
+    Some((target, expected))
+}
+
+/// Reads the card back after an ambiguous update: applied when every member
+/// the update sets reads back (decrypted) with the requested value; any
+/// difference allows a re-send (a PATCH of absolute values).
+fn update_applied(client: &WechatClient, target: &str, expected: &serde_json::Map<String, Value>) -> Reconciled {
+    match client.read_back(target) {
+        Reconciled::Applied { result, .. } => {
+            let card = client.answer_from_stored(&result).json;
+            if expected.iter().all(|(k, v)| card.get(k) == Some(v)) {
+                Reconciled::Applied {
+                    result,
+                    outcome: "card shows the update".into(),
                 }
             } else {
                 Reconciled::Send
