@@ -677,6 +677,16 @@ CARDBRIDGE_API
 uint32_t cardbridge_alipayplus_call_api(const struct cardbridge_alipayplus_call *call);
 
 /**
+ * How many earlier claims on this call's key expired before this delivery
+ * took it over (a slow or crashed host); 0 on first sight, and when `call`
+ * is NULL. Greater than 0 means **redelivered**: an earlier host may already
+ * have acted on this requestId, so look your own records up by requestId
+ * before acting again.
+ */
+CARDBRIDGE_API
+uint32_t cardbridge_alipayplus_call_earlier_claims(const struct cardbridge_alipayplus_call *call);
+
+/**
  * Gives a view of the request body of a pending call: the validated JSON
  * exactly as received (wire format), `*json_out` (never NULL on success) and
  * `*json_len_out`.
@@ -1752,8 +1762,18 @@ cardbridge_result cardbridge_wechatpay_callback_begin(const struct cardbridge_we
                                                       struct cardbridge_error **error_out);
 
 /**
+ * How many earlier claims on this notification id expired before this
+ * delivery took it over; 0 on first sight, and when `event` is NULL.
+ * Greater than 0 means **redelivered**: an earlier host may already have
+ * acted on it (the JSON view says the same in `redelivered`, `earlier_claims`).
+ */
+CARDBRIDGE_API
+uint32_t cardbridge_wechatpay_event_earlier_claims(const struct cardbridge_wechatpay_event *event);
+
+/**
  * A view of the event as JSON:
- * `{"id","event_type","kind","resource":{... cleartext ...},"undecryptable":[...]}`
+ * `{"id","event_type","kind","resource":{... cleartext ...},"undecryptable":[...],
+ * "redelivered":bool,"earlier_claims":n}`
  * where `kind` is `USER_CARD.CREATE`, `USER_CARD.DELETE`, `SYNC_USER_POINT`,
  * `POINT_EXCHANGE_COUPON` or the raw event type. The resource holds personal
  * data in cleartext: do not log it.

@@ -1075,3 +1075,83 @@ fn null_parameters_are_named_and_getters_return_neutral_values() {
     cardbridge_platform_driver_free(ptr::null());
     cardbridge_http_request_free(ptr::null_mut());
 }
+
+/// Issue 7.1 and 7.7 through the C ABI: host A's decision outlives its claim,
+/// a redelivery reaches host B (told it is redelivered), B decides S; A's late
+/// F gets B's answer, byte for byte, and A giving up cannot free B's claim.
+#[test]
+fn a_late_finish_from_an_expired_claim_returns_the_stored_answer_and_the_redelivery_is_flagged() {
+    let f = setup(false, 4);
+    let mut config: Value = serde_json::from_str(&config_json(None, 4, None)).unwrap();
+    config["claim_lease_ms"] = json!(100);
+    let mut store: *const cardbridge_store = ptr::null();
+    let mut err = ptr::null_mut();
+    check(cardbridge_store_new_memory(&mut store, &mut err), err);
+    let ap = new_integration(&config.to_string(), store);
+    cardbridge_store_free(store);
+
+    let body = sample("FFI-R-FENCE");
+    let req = mint(f.driver, NOTIFY, &body, CARDBRIDGE_TAMPER_NONE);
+    let parts = request_parts(req);
+    let host_a = expect_decide(begin(ap, &parts));
+    assert_eq!(cardbridge_alipayplus_call_earlier_claims(host_a), 0, "first sight");
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let host_b = expect_decide(begin(ap, &parts));
+    assert_eq!(
+        cardbridge_alipayplus_call_earlier_claims(host_b),
+        1,
+        "redelivered after one expired claim"
+    );
+    assert_eq!(
+        cardbridge_alipayplus_call_earlier_claims(ptr::null()),
+        0,
+        "NULL reads as 0"
+    );
+
+    // A gives up while B decides: B's claim stays, a third delivery is told to retry.
+    let mut resp = ptr::null_mut();
+    let mut err = ptr::null_mut();
+    check(
+        cardbridge_alipayplus_finish_unknown(ap, host_a, now_ms(), &mut resp, &mut err),
+        err,
+    );
+    cardbridge_http_response_free(resp);
+    let busy = expect_respond(begin(ap, &parts));
+    assert_eq!(result_of(busy), ("U".into(), "UNKNOWN_EXCEPTION".into()));
+    cardbridge_http_response_free(busy);
+    cardbridge_alipayplus_call_free(host_a);
+
+    // A second stale host finishing before B: CLAIM_LOST, nothing stored.
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let host_c = expect_decide(begin(ap, &parts));
+    assert_eq!(cardbridge_alipayplus_call_earlier_claims(host_c), 2);
+    let f_decision = r#"{"result":{"resultStatus":"F","resultCode":"PROCESS_FAIL","resultMessage":"paused"}}"#;
+    let mut resp = ptr::null_mut();
+    let lost = expect_error(cardbridge_result::ClaimLost, |err| {
+        cardbridge_alipayplus_finish(
+            ap,
+            host_b,
+            f_decision.as_ptr().cast(),
+            f_decision.len(),
+            now_ms(),
+            &mut resp,
+            err,
+        )
+    });
+    assert!(resp.is_null(), "no answer of its own");
+    assert!(lost.message.contains("finish_unknown"), "{}", lost.message);
+    let answer_c = finish(ap, host_c, "{}");
+    assert_eq!(result_of(answer_c), ("S".into(), "SUCCESS".into()));
+    // B, late, decides F: it gets C's stored S, byte for byte.
+    let answer_b = finish(ap, host_b, f_decision);
+    assert_eq!(response_parts(answer_b).body, response_parts(answer_c).body);
+    let duplicate = expect_respond(begin(ap, &parts));
+    assert_eq!(response_parts(duplicate).body, response_parts(answer_c).body);
+    for r in [answer_b, answer_c, duplicate] {
+        cardbridge_http_response_free(r);
+    }
+    cardbridge_alipayplus_call_free(host_b);
+    cardbridge_alipayplus_call_free(host_c);
+    cardbridge_http_request_free(req);
+    cardbridge_alipayplus_free(ap);
+}

@@ -373,6 +373,16 @@ pub extern "C" fn cardbridge_alipayplus_call_api(call: *const cardbridge_alipayp
     ffi_boundary!({ try_ref!(call).api() as u32 })
 }
 
+/// How many earlier claims on this call's key expired before this delivery
+/// took it over (a slow or crashed host); 0 on first sight, and when `call`
+/// is NULL. Greater than 0 means **redelivered**: an earlier host may already
+/// have acted on this requestId, so look your own records up by requestId
+/// before acting again.
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_alipayplus_call_earlier_claims(call: *const cardbridge_alipayplus_call) -> u32 {
+    ffi_boundary!({ try_ref!(call).earlier_claims() })
+}
+
 /// Gives a view of the request body of a pending call: the validated JSON
 /// exactly as received (wire format), `*json_out` (never NULL on success) and
 /// `*json_len_out`.

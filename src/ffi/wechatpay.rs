@@ -341,8 +341,18 @@ pub extern "C" fn cardbridge_wechatpay_callback_begin(
     })
 }
 
+/// How many earlier claims on this notification id expired before this
+/// delivery took it over; 0 on first sight, and when `event` is NULL.
+/// Greater than 0 means **redelivered**: an earlier host may already have
+/// acted on it (the JSON view says the same in `redelivered`, `earlier_claims`).
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_wechatpay_event_earlier_claims(event: *const cardbridge_wechatpay_event) -> u32 {
+    ffi_boundary!({ try_ref!(event).event.earlier_claims })
+}
+
 /// A view of the event as JSON:
-/// `{"id","event_type","kind","resource":{... cleartext ...},"undecryptable":[...]}`
+/// `{"id","event_type","kind","resource":{... cleartext ...},"undecryptable":[...],
+/// "redelivered":bool,"earlier_claims":n}`
 /// where `kind` is `USER_CARD.CREATE`, `USER_CARD.DELETE`, `SYNC_USER_POINT`,
 /// `POINT_EXCHANGE_COUPON` or the raw event type. The resource holds personal
 /// data in cleartext: do not log it.

@@ -323,6 +323,7 @@ namespace CardBridge
             try
             {
                 Api = (ApiKind)NativeMethods.cardbridge_alipayplus_call_api(handle);
+                EarlierClaims = NativeMethods.cardbridge_alipayplus_call_earlier_claims(handle);
                 byte* json;
                 UIntPtr len;
                 IntPtr error;
@@ -341,6 +342,14 @@ namespace CardBridge
 
         /// <summary>Which API the platform called.</summary>
         public ApiKind Api { get; private set; }
+
+        /// <summary>Earlier claims on this requestId that expired undecided before this delivery took it over.</summary>
+        public uint EarlierClaims { get; private set; }
+
+        /// <summary>True when an earlier host's claim on this requestId expired undecided (a slow or crashed
+        /// host): it may already have acted, so look your own records up by requestId before acting again.</summary>
+        public bool Redelivered { get { return EarlierClaims > 0; } }
+
 
         /// <summary>The validated request body exactly as received (wire JSON).</summary>
         public string RequestJson { get; private set; }

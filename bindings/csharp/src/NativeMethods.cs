@@ -93,6 +93,9 @@ namespace CardBridge
         [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_call_api", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_alipayplus_call_api(SafeAlipayPlusCallHandle call);
 
+        [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_call_earlier_claims", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_alipayplus_call_earlier_claims(SafeAlipayPlusCallHandle call);
+
         [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_call_request", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_alipayplus_call_request(SafeAlipayPlusCallHandle call, out byte* json_out, out UIntPtr json_len_out, out IntPtr error_out);
 
@@ -139,6 +142,9 @@ namespace CardBridge
 
         [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_callback_begin", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_wechatpay_callback_begin(SafeWechatPayHandle wechatpay, byte* method, UIntPtr method_len, byte* target, UIntPtr target_len, NativeHeader* headers, UIntPtr headers_len, byte* body, UIntPtr body_len, long now_unix_seconds, out SafeHttpResponseHandle response_out, out SafeWechatPayEventHandle event_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_event_earlier_claims", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_event_earlier_claims(SafeWechatPayEventHandle @event);
 
         [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_event_json", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_wechatpay_event_json(SafeWechatPayEventHandle @event, out byte* json_out, out UIntPtr json_len_out, out IntPtr error_out);

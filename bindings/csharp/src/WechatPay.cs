@@ -297,6 +297,7 @@ namespace CardBridge
                 Id = members.TryGetValue("id", out value) ? value : string.Empty;
                 EventType = members.TryGetValue("event_type", out value) ? value : string.Empty;
                 Kind = members.TryGetValue("kind", out value) ? value : string.Empty;
+                EarlierClaims = NativeMethods.cardbridge_wechatpay_event_earlier_claims(handle);
             }
             catch
             {
@@ -304,6 +305,13 @@ namespace CardBridge
                 throw;
             }
         }
+
+        /// <summary>Earlier claims on this notification id that expired before this delivery took it over.</summary>
+        public uint EarlierClaims { get; private set; }
+
+        /// <summary>True when an earlier host's claim on this notification expired before it was accepted:
+        /// it may already have acted, so check before acting again.</summary>
+        public bool Redelivered { get { return EarlierClaims > 0; } }
 
         /// <summary>The notification id (WeChat's redeliveries carry the same one).</summary>
         public string Id { get; private set; }

@@ -157,6 +157,7 @@ SYMBOLS = (
     "cardbridge_alipayplus_resume_pending",
     "cardbridge_alipayplus_begin",
     "cardbridge_alipayplus_call_api",
+    "cardbridge_alipayplus_call_earlier_claims",
     "cardbridge_alipayplus_call_request",
     "cardbridge_alipayplus_finish",
     "cardbridge_alipayplus_finish_unknown",
@@ -227,6 +228,7 @@ SYMBOLS = (
     "cardbridge_wechatpay_resume_pending",
     "cardbridge_wechatpay_refresh_certificates",
     "cardbridge_wechatpay_callback_begin",
+    "cardbridge_wechatpay_event_earlier_claims",
     "cardbridge_wechatpay_event_json",
     "cardbridge_wechatpay_callback_finish",
     "cardbridge_wechatpay_event_free",
@@ -433,6 +435,17 @@ _cardbridge_alipayplus_call_api.restype = ctypes.c_uint32
 
 def cardbridge_alipayplus_call_api(call: Any) -> int:
     return int(_cardbridge_alipayplus_call_api(call))
+
+
+_cardbridge_alipayplus_call_earlier_claims: Any = dll.cardbridge_alipayplus_call_earlier_claims
+_cardbridge_alipayplus_call_earlier_claims.argtypes = [
+    ctypes.POINTER(cardbridge_alipayplus_call),  # call
+]
+_cardbridge_alipayplus_call_earlier_claims.restype = ctypes.c_uint32
+
+
+def cardbridge_alipayplus_call_earlier_claims(call: Any) -> int:
+    return int(_cardbridge_alipayplus_call_earlier_claims(call))
 
 
 _cardbridge_alipayplus_call_request: Any = dll.cardbridge_alipayplus_call_request
@@ -1743,6 +1756,17 @@ def cardbridge_wechatpay_callback_begin(
         event_out,
         error_out,
     ))
+
+
+_cardbridge_wechatpay_event_earlier_claims: Any = dll.cardbridge_wechatpay_event_earlier_claims
+_cardbridge_wechatpay_event_earlier_claims.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay_event),  # event
+]
+_cardbridge_wechatpay_event_earlier_claims.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_event_earlier_claims(event: Any) -> int:
+    return int(_cardbridge_wechatpay_event_earlier_claims(event))
 
 
 _cardbridge_wechatpay_event_json: Any = dll.cardbridge_wechatpay_event_json

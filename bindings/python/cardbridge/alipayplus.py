@@ -160,6 +160,8 @@ class Call(Managed[Any]):
     _exclusive = True  # single owner in C: calls on it are serialised
 
     api: Api
+    earlier_claims: int
+    """Earlier claims on this requestId that expired before this delivery took it over."""
     raw: bytes
     request: dict[str, Any]
     alipayplus: AlipayPlus
@@ -168,11 +170,19 @@ class Call(Managed[Any]):
         super().__init__(handle)
         self.alipayplus = alipayplus
         self.api = Api(b.cardbridge_alipayplus_call_api(handle))
+        self.earlier_claims = int(b.cardbridge_alipayplus_call_earlier_claims(handle))
         data = ctypes.POINTER(ctypes.c_uint8)()
         size = ctypes.c_size_t()
         invoke(b.cardbridge_alipayplus_call_request, handle, ctypes.byref(data), ctypes.byref(size))
         self.raw = view(data, size.value)
         self.request = json.loads(self.raw)
+
+    @property
+    def redelivered(self) -> bool:
+        """True when an earlier host's claim on this requestId expired undecided
+        (a slow or crashed host): it may already have acted, so look your own
+        records up by requestId before acting again."""
+        return self.earlier_claims > 0
 
     @property
     def api_name(self) -> str:

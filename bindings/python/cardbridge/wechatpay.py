@@ -65,6 +65,8 @@ class Event(Managed[Any]):
     kind: str
     resource: dict[str, Any]
     undecryptable: list[str]
+    earlier_claims: int
+    """Earlier claims on this notification id that expired before this delivery took it over."""
     raw: bytes
     wechatpay: WechatPay
 
@@ -81,6 +83,13 @@ class Event(Managed[Any]):
         self.kind = parsed["kind"]
         self.resource = parsed["resource"]
         self.undecryptable = parsed["undecryptable"]
+        self.earlier_claims = int(b.cardbridge_wechatpay_event_earlier_claims(handle))
+
+    @property
+    def redelivered(self) -> bool:
+        """True when an earlier host's claim on this notification expired before it
+        was accepted: it may already have acted, so check before acting again."""
+        return self.earlier_claims > 0
 
     def finish(self, accepted: bool = True, reason: str = "", now: int | None = None) -> Response:
         """Same as `self.wechatpay.callback_finish(self, accepted, reason, now)`."""

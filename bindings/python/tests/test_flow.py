@@ -327,3 +327,23 @@ def test_emulator_fault_validation(emulator: Emulator) -> None:
         emulator.push_fault("meltdown")
     assert info.value.field == "fault_json.fault"
     assert emulator.issue_card_hits() >= 0
+
+
+def test_an_expired_claim_makes_the_next_delivery_redelivered_and_a_late_finish_gets_the_stored_answer(
+    emulator: Emulator, driver: PlatformDriver
+) -> None:
+    config = integration_config(emulator.base_url)
+    config["claim_lease_ms"] = 100
+    with cardbridge.Store.memory() as store, AlipayPlus(config, store) as alipay:
+        slow = registration_call(alipay, driver, "PY-REDELIVER-1")
+        assert (slow.earlier_claims, slow.redelivered) == (0, False)
+        time.sleep(0.15)
+        again = registration_call(alipay, driver, "PY-REDELIVER-1")
+        assert (again.earlier_claims, again.redelivered) == (1, True)
+        answer = alipay.finish(again, {})
+        assert result_of(answer)["resultStatus"] == "S"
+        decision = {"result": {"resultStatus": "F", "resultCode": "PROCESS_FAIL", "resultMessage": "late"}}
+        late = alipay.finish(slow, decision)
+        assert late.body == answer.body, "the stored answer, never the late host's own"
+        slow.close()
+        again.close()

@@ -52,6 +52,34 @@ namespace CardBridge.Tests
         }
 
         [Test]
+        public void AnExpiredClaimMakesTheNextDeliveryRedeliveredAndALateFinishGetsTheStoredAnswer()
+        {
+            using (var fx2 = new Fixture(extraConfig: ",\"claim_lease_ms\":100"))
+            using (var first = fx2.Registration("CS-REDELIVER-1"))
+            using (var slow = fx2.AlipayPlus.Begin(first))
+            {
+                Assert.True(slow.NeedsDecision, "first delivery reaches the host");
+                Assert.Equal(0u, slow.Call.EarlierClaims, "first sight");
+                Assert.True(!slow.Call.Redelivered, "not redelivered");
+                System.Threading.Thread.Sleep(150);
+                using (var second = fx2.Registration("CS-REDELIVER-1"))
+                using (var again = fx2.AlipayPlus.Begin(second))
+                {
+                    Assert.True(again.NeedsDecision, "the expired claim is taken over");
+                    Assert.Equal(1u, again.Call.EarlierClaims, "one earlier claim");
+                    Assert.True(again.Call.Redelivered, "redelivered");
+                    using (var answer = fx2.AlipayPlus.Finish(again.Call, "{}"))
+                    using (var late = fx2.AlipayPlus.Finish(slow.Call,
+                        "{\"result\":{\"resultStatus\":\"F\",\"resultCode\":\"PROCESS_FAIL\",\"resultMessage\":\"late\"}}"))
+                    {
+                        Assert.Contains("\"resultStatus\":\"S\"", answer.BodyText, "the new owner decided S");
+                        Assert.Equal(answer.BodyText, late.BodyText, "the late host gets the stored answer");
+                    }
+                }
+            }
+        }
+
+        [Test]
         public void TamperedRequestIsRefusedWithAccessDenied()
         {
             foreach (var tamper in new[] { Tamper.BodyByte, Tamper.Unsigned, Tamper.MalformedHeader, Tamper.WrongClientId })
