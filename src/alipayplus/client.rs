@@ -205,8 +205,10 @@ fn retry(why: impl Into<String>, remote: Option<RemoteDetail>) -> Verdict {
     }
 }
 
-/// Verifies and classifies one HTTP answer to an issueCard sent to `target` (§4.7 table, §9.1).
-fn judge(c: &Config, target: &str, resp: HttpResponse) -> Verdict {
+/// Verifies and classifies one HTTP answer to an issueCard sent to `target`
+/// (§4.7 table, §9.1): what the delivery engine does with it. Public so an
+/// answer received over a transport of the host's own can be judged the same way.
+pub fn judge(c: &Config, target: &str, resp: HttpResponse) -> Verdict {
     if resp.status != 200 {
         return retry(format!("http {}", resp.status), None);
     }
