@@ -235,7 +235,7 @@ fn outbox_list_and_show_hide_bodies_unless_asked_and_purge_counts() {
     let e = OutboxEntry::new(
         "wechatpay.confirm/C/1".into(),
         "wechatpay.confirm",
-        "POST".into(),
+        "POST",
         "/v3/x".into(),
         body,
         "fp".into(),
