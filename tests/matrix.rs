@@ -59,13 +59,18 @@ fn result_name(e: &Error) -> String {
 #[derive(Default)]
 struct Report {
     failures: Vec<String>,
+    failed_cases: BTreeSet<String>,
     checked: usize,
 }
 
 impl Report {
+    fn fail(&mut self, name: &str, text: String) {
+        self.failed_cases.insert(name.to_string());
+        self.failures.push(format!("{name}: {text}"));
+    }
     fn check(&mut self, name: &str, what: &str, ok: bool, detail: impl FnOnce() -> String) {
         if !ok {
-            self.failures.push(format!("{name}: {what}: {}", detail()));
+            self.fail(name, format!("{what}: {}", detail()));
         }
     }
     fn eq<T: PartialEq + std::fmt::Debug>(&mut self, name: &str, what: &str, got: T, want: T) {
@@ -80,7 +85,7 @@ impl Report {
         assert!(
             self.failures.is_empty(),
             "{suite}: {} of {} cases differ from the independent expectation:\n{}",
-            self.failures.len(),
+            self.failed_cases.len(),
             self.checked,
             self.failures.join("\n")
         );
@@ -459,11 +464,10 @@ fn check_limit_outcome(report: &mut Report, name: &str, got: &Result<(), Error>,
         Ok(()) => report.check(name, "outcome", want_ok, || {
             format!("accepted, expected {} on {}", expect["result"], expect["field"])
         }),
-        Err(e) if want_ok => report.failures.push(format!(
-            "{name}: refused, expected success: {} ({:?})",
-            result_name(e),
-            e.field()
-        )),
+        Err(e) if want_ok => report.fail(
+            name,
+            format!("refused, expected success: {} ({:?})", result_name(e), e.field()),
+        ),
         Err(e) => {
             report.eq(name, "result", result_name(e), text(&expect["result"]).to_string());
             report.eq(name, "field", e.field(), expect["field"].as_str());
