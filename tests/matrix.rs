@@ -182,9 +182,7 @@ fn alipayplus_inbound_matrix() {
             Begin::Decide(mut call) => match case["decision"].as_str() {
                 Some(decision) => (ap.finish(&mut call, decision.as_bytes(), now).unwrap(), true),
                 None => {
-                    report
-                        .failures
-                        .push(format!("{name}: the host was asked, the library should have answered"));
+                    report.fail(name, "the host was asked, the library should have answered".into());
                     report.checked += 1;
                     continue;
                 }
