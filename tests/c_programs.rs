@@ -808,15 +808,33 @@ fn conformance_runner(dir: &Path) -> PathBuf {
     exe
 }
 
-/// How many cases the two fixture files hold, as the C runner must report.
+/// How many cases the fixture files the C runner reads hold, as it must
+/// report: the conformance files and three files of the verification matrix.
 fn conformance_case_count() -> usize {
     let read = |name: &str| -> serde_json::Value {
-        let path = root().join("tests/fixtures/conformance").join(name);
+        let path = root().join("tests/fixtures").join(name);
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
     };
-    let validate = read("alipayplus_validate.json").as_array().unwrap().len();
-    let inbound = read("alipayplus_inbound.json")["cases"].as_array().unwrap().len();
-    validate + inbound
+    let validate = read("conformance/alipayplus_validate.json").as_array().unwrap().len();
+    let cases = |name: &str| read(name)["cases"].as_array().unwrap().len();
+    validate
+        + cases("conformance/alipayplus_inbound.json")
+        + cases("matrix/alipayplus_inbound.json")
+        + cases("matrix/wechatpay_callbacks.json")
+        + cases("matrix/limits_alipayplus.json")
+}
+
+/// Copies `from` into `to`, recursively.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
 }
 
 fn conformance_args() -> Vec<String> {
@@ -855,10 +873,8 @@ fn conformance_c_runner_reports_a_differing_case() {
     let exe = conformance_runner(&dir);
     let fixtures = dir.join("fixtures");
     std::fs::create_dir_all(fixtures.join("conformance")).unwrap();
-    std::fs::create_dir_all(fixtures.join("keys")).unwrap();
-    for entry in std::fs::read_dir(root().join("tests/fixtures/keys")).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), fixtures.join("keys").join(entry.file_name())).unwrap();
+    for sub in ["keys", "wechatpay", "matrix"] {
+        copy_tree(&root().join("tests/fixtures").join(sub), &fixtures.join(sub));
     }
     let original = root().join("tests/fixtures/conformance");
     std::fs::copy(
