@@ -15,9 +15,9 @@
 //! Also built and run here: the C and C++ examples (`examples/c/`,
 //! `examples/cpp/`), natively and under valgrind; the C example once more
 //! through the pkg-config file `include/cardbridge.pc.in`, linked shared and
-//! static; and the C runner of the conformance suite (`tests/c/conformance.c`,
-//! which needs cJSON: Debian's `libcjson-dev`, installed by `.ci/test-all`; its
-//! absence is a failure, not a skip).
+//! static; and the C runner of the conformance suite and the verification
+//! matrix (`tests/c/conformance.c`, which needs cJSON: Debian's `libcjson-dev`,
+//! installed by `.ci/test-all`; its absence is a failure, not a skip).
 //!
 //! Gates: the valgrind runs, the ASan/UBSan runs and the pkg-config test need
 //! tools that may be missing on a developer machine. In CI (`CI=true` or
