@@ -178,6 +178,10 @@ fn run() -> Result<(), String> {
     let card = ap.issue_card(&issue).map_err(e)?;
     println!("  cardNo {}", card.card_no);
     check(
+        !card.card_no.is_empty() && card.signed && card.response.card_no.as_deref() == Some(card.card_no.as_str()),
+        "card number taken from the verified, signed S answer",
+    )?;
+    check(
         emulator.hits_for(&request_id) == 2,
         "U answer retried once with the same requestId",
     )?;
@@ -317,12 +321,27 @@ fn wechat_flow(db: &std::path::Path, merchant_key: &PrivateKey) -> Result<(), St
     let CallbackBegin::Handle(mut event) = wechat.callback_begin(&callback, now) else {
         return Err("the card-opening callback was refused".into());
     };
+    // The emulator sealed `resource` (AES-GCM envelope, OAEP sensitive fields): what
+    // the CRM sees must be exactly that cleartext, not merely "nothing failed".
     check(
-        event.undecryptable.is_empty(),
-        "callback verified; resource and phone number decrypted for the CRM",
+        event.undecryptable.is_empty()
+            && event.resource["phone_number"] == resource["phone_number"]
+            && event.resource["phone_number"] == "13800000000",
+        "callback verified; phone number decrypted to the one the emulator sealed",
+    )?;
+    check(
+        event.resource == resource,
+        "whole card resource decrypted as sealed (user information included)",
+    )?;
+    check(
+        !String::from_utf8_lossy(&callback.body).contains("13800000000"),
+        "phone number was not in cleartext on the wire",
     )?;
     let answer = wechat.callback_finish(&mut event, true, "", now).map_err(e)?;
-    check(answer.status == 200, "callback acknowledged (200 SUCCESS)")?;
+    check(
+        answer.status == 200 && answer.body == br#"{"code":"SUCCESS","message":"OK"}"#,
+        "callback acknowledged (200 SUCCESS)",
+    )?;
     check(
         matches!(wechat.callback_begin(&callback, now), CallbackBegin::Respond(r) if r.status == 200),
         "duplicate callback acknowledged without reaching the CRM",
@@ -352,7 +371,9 @@ fn wechat_flow(db: &std::path::Path, merchant_key: &PrivateKey) -> Result<(), St
     });
     let confirmed = wechat.confirm(confirm.as_bytes()).map_err(e)?;
     check(
-        confirmed.json["user_card_state"] == "EFFECTIVE",
+        confirmed.json["user_card_state"] == "EFFECTIVE"
+            && emulator.confirm_hits(&code) == 2
+            && emulator.confirms_applied() == 1,
         "card confirmed after one 500 retry: EFFECTIVE",
     )?;
     check(

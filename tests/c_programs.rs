@@ -15,13 +15,18 @@
 //! Also built and run here: the C and C++ examples (`examples/c/`,
 //! `examples/cpp/`), natively and under valgrind; the C example once more
 //! through the pkg-config file `include/cardbridge.pc.in`, linked shared and
-//! static; and the C runner of the conformance suite (`tests/c/conformance.c`,
-//! which needs cJSON: Debian's `libcjson-dev`, installed by `.ci/test-all`; its
-//! absence is a failure, not a skip).
+//! static; and the C runner of the conformance suite and the verification
+//! matrix (`tests/c/conformance.c`, which needs cJSON: Debian's `libcjson-dev`,
+//! installed by `.ci/test-all`; its absence is a failure, not a skip).
 //!
-//! Environment: `CARDBRIDGE_NO_VALGRIND=1` skips the valgrind runs; the
-//! valgrind and sanitizer runs are also skipped (with a note) when the tool is
-//! not installed, and the pkg-config test when `pkg-config` is not.
+//! Gates: the valgrind runs, the ASan/UBSan runs and the pkg-config test need
+//! tools that may be missing on a developer machine. In CI (`CI=true` or
+//! `CI=1`, or `CARDBRIDGE_CI=1`; `.ci/test-all` sets `CI=true`) a missing
+//! tool, a failed sanitizer build or `CARDBRIDGE_NO_VALGRIND` FAILS the test
+//! with a message naming what to install. Outside CI the test passes with a
+//! `*** SKIPPED ... ***` line written straight to stderr, so it shows even
+//! though cargo hides the output of passing tests. `CARDBRIDGE_NO_VALGRIND=1`
+//! skips the valgrind runs outside CI only.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -129,7 +134,7 @@ fn compile_source(
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {compiler}: {e}"));
     if !out.status.success() {
         if optional {
-            println!("skipped: {compiler} {extra:?} failed:\n{}", show(&out));
+            gate_missing(&format!("{compiler} {extra:?} failed:\n{}", show(&out)));
             return None;
         }
         panic!("compiling {} failed:\n{}", source.display(), show(&out));
@@ -182,6 +187,32 @@ fn assert_all_checks_passed(out: &Output) {
     );
 }
 
+/// Whether this run is CI: `CI=true`/`CI=1` (set by most CI systems and by
+/// `.ci/test-all`) or `CARDBRIDGE_CI=1`.
+fn in_ci() -> bool {
+    let set = |name: &str, values: &[&str]| {
+        std::env::var(name).is_ok_and(|v| values.iter().any(|x| v.trim().eq_ignore_ascii_case(x)))
+    };
+    set("CI", &["true", "1"]) || set("CARDBRIDGE_CI", &["1", "true"])
+}
+
+/// Something a test needs is missing. In CI this fails the test; elsewhere it
+/// writes a loud SKIPPED line to the real stderr (not the captured one, so
+/// cargo shows it for a passing test too) and the caller returns.
+fn gate_missing(what: &str) {
+    assert!(
+        !in_ci(),
+        "REQUIRED IN CI (CI=true / CARDBRIDGE_CI=1), NOT SKIPPED: {what}\n\
+         install the tool (bash .ci/test-all installs valgrind, gcc's sanitizer runtimes and pkg-config)"
+    );
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "\n*** SKIPPED (not CI): {} ***\n",
+        what.lines().next().unwrap_or(what)
+    );
+}
+
 fn tool_available(tool: &str) -> bool {
     Command::new(tool)
         .arg("--version")
@@ -210,14 +241,15 @@ fn alipayplus_flow_passes_every_check() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// Whether the valgrind runs should happen; prints why not.
+/// Whether the valgrind runs should happen. In CI they always must: a
+/// missing valgrind or `CARDBRIDGE_NO_VALGRIND` fails the test there.
 fn valgrind_wanted() -> bool {
     if std::env::var_os("CARDBRIDGE_NO_VALGRIND").is_some() {
-        println!("skipped: CARDBRIDGE_NO_VALGRIND is set");
+        gate_missing("valgrind run: CARDBRIDGE_NO_VALGRIND is set");
         return false;
     }
     if !tool_available("valgrind") {
-        println!("skipped: valgrind is not installed");
+        gate_missing("valgrind run: valgrind is not installed");
         return false;
     }
     true
@@ -286,7 +318,8 @@ fn alipayplus_flow_is_clean_under_asan_and_ubsan() {
 }
 
 /// Builds `tests/c/<program>.c` with ASan and UBSan and runs it with
-/// [`flow_args`]; skipped (with a note) when no sanitizer runtime is installed.
+/// [`flow_args`]. A failed sanitizer build fails in CI and is a loud skip
+/// elsewhere ([`gate_missing`]); the ASan runtime must really be linked.
 fn check_under_asan_and_ubsan(program: &str, scratch_name: &str) {
     // Only the C side is instrumented; the Rust library is not, but its
     // malloc/free go through ASan's interceptors, so leaks and bad frees of
@@ -301,11 +334,7 @@ fn check_under_asan_and_ubsan(program: &str, scratch_name: &str) {
         std::fs::remove_dir_all(&dir).ok();
         return;
     };
-    let binary = std::fs::read(&exe).unwrap();
-    assert!(
-        binary.windows(b"__asan_init".len()).any(|w| w == b"__asan_init"),
-        "ASan runtime was not linked"
-    );
+    assert_asan_linked(&exe);
     let env = [
         ("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=98"),
         ("UBSAN_OPTIONS", "print_stacktrace=1"),
@@ -332,6 +361,113 @@ fn check_under_asan_and_ubsan(program: &str, scratch_name: &str) {
     );
     assert_all_checks_passed(&out);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Proves the sanitizer build is real: `nm` must list `__asan_init` (an
+/// undefined dynamic symbol resolved from libasan) and `__ubsan_handle_*`
+/// hooks in the executable, and the loader must pull in libasan.
+fn assert_asan_linked(exe: &Path) {
+    let nm = Command::new("nm")
+        .arg("-D")
+        .arg(exe)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run nm (binutils): {e}"));
+    assert!(nm.status.success(), "nm -D failed:\n{}", show(&nm));
+    let symbols = String::from_utf8_lossy(&nm.stdout);
+    assert!(
+        symbols
+            .lines()
+            .any(|l| l.split_whitespace().last() == Some("__asan_init")),
+        "ASan runtime was not linked: `nm -D {}` lists no __asan_init",
+        exe.display()
+    );
+    assert!(
+        symbols.contains("__ubsan_handle_"),
+        "UBSan runtime was not linked: `nm -D {}` lists no __ubsan_handle_*",
+        exe.display()
+    );
+    let ldd = Command::new("ldd").arg(exe).output().expect("ldd runs");
+    assert!(
+        String::from_utf8_lossy(&ldd.stdout).contains("libasan"),
+        "the loader does not pull in libasan:\n{}",
+        show(&ldd)
+    );
+}
+
+#[test]
+fn ci_gate_fails_in_ci_and_skips_loudly_outside() {
+    // The gate itself, run in a child copy of this test binary so the
+    // environment can be set per run: with CARDBRIDGE_CI=1 it must fail.
+    if std::env::var_os("CARDBRIDGE_GATE_PROBE").is_some() {
+        gate_missing("gate probe: a deliberately missing tool");
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let probe = |ci: bool| {
+        let mut cmd = Command::new(&exe);
+        cmd.args(["--exact", "ci_gate_fails_in_ci_and_skips_loudly_outside", "--nocapture"])
+            .env("CARDBRIDGE_GATE_PROBE", "1")
+            .env_remove("CI")
+            .env_remove("CARDBRIDGE_CI");
+        if ci {
+            cmd.env("CI", "true");
+        }
+        cmd.output().unwrap()
+    };
+    let in_ci = probe(true);
+    assert!(!in_ci.status.success(), "the gate passed in CI:\n{}", show(&in_ci));
+    assert!(
+        String::from_utf8_lossy(&in_ci.stdout).contains("REQUIRED IN CI")
+            || String::from_utf8_lossy(&in_ci.stderr).contains("REQUIRED IN CI"),
+        "{}",
+        show(&in_ci)
+    );
+    let outside = probe(false);
+    assert!(outside.status.success(), "{}", show(&outside));
+    assert!(
+        String::from_utf8_lossy(&outside.stderr).contains("*** SKIPPED (not CI): gate probe"),
+        "{}",
+        show(&outside)
+    );
+}
+
+#[test]
+fn sanitizer_gate_fails_in_ci_when_the_build_breaks() {
+    // A sanitizer flag gcc does not know stands in for a missing runtime:
+    // with CI set, the build failure must fail the test, not skip it.
+    if std::env::var_os("CARDBRIDGE_GATE_PROBE").is_some() {
+        let dir = scratch("broken-asan");
+        let flags = ["-fsanitize=address,undefined", "-fsanitize=no-such-sanitizer"];
+        let exe = compile("alipayplus_flow", &dir, &flags, true);
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(exe.is_none(), "the broken build unexpectedly succeeded");
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new(&exe)
+        .args([
+            "--exact",
+            "sanitizer_gate_fails_in_ci_when_the_build_breaks",
+            "--nocapture",
+        ])
+        .env("CARDBRIDGE_GATE_PROBE", "1")
+        .env("CARDBRIDGE_CI", "1")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a broken sanitizer build passed in CI:\n{}",
+        show(&out)
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("REQUIRED IN CI") && text.contains("no-such-sanitizer"),
+        "{text}"
+    );
 }
 
 // ---- the WeChat Pay card opening --------------------------------------------
@@ -586,7 +722,7 @@ fn build_with_flags(source: &Path, exe: &Path, flags: &[String]) {
 #[test]
 fn pkg_config_file_builds_the_c_example_shared_and_static() {
     if !tool_available("pkg-config") {
-        println!("skipped: pkg-config is not installed (.ci/test-all installs it)");
+        gate_missing("pkg-config test: pkg-config is not installed (.ci/test-all installs it)");
         return;
     }
     let lib_dir = library_dir();
@@ -672,15 +808,33 @@ fn conformance_runner(dir: &Path) -> PathBuf {
     exe
 }
 
-/// How many cases the two fixture files hold, as the C runner must report.
+/// How many cases the fixture files the C runner reads hold, as it must
+/// report: the conformance files and three files of the verification matrix.
 fn conformance_case_count() -> usize {
     let read = |name: &str| -> serde_json::Value {
-        let path = root().join("tests/fixtures/conformance").join(name);
+        let path = root().join("tests/fixtures").join(name);
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
     };
-    let validate = read("alipayplus_validate.json").as_array().unwrap().len();
-    let inbound = read("alipayplus_inbound.json")["cases"].as_array().unwrap().len();
-    validate + inbound
+    let validate = read("conformance/alipayplus_validate.json").as_array().unwrap().len();
+    let cases = |name: &str| read(name)["cases"].as_array().unwrap().len();
+    validate
+        + cases("conformance/alipayplus_inbound.json")
+        + cases("matrix/alipayplus_inbound.json")
+        + cases("matrix/wechatpay_callbacks.json")
+        + cases("matrix/limits_alipayplus.json")
+}
+
+/// Copies `from` into `to`, recursively.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
 }
 
 fn conformance_args() -> Vec<String> {
@@ -719,10 +873,8 @@ fn conformance_c_runner_reports_a_differing_case() {
     let exe = conformance_runner(&dir);
     let fixtures = dir.join("fixtures");
     std::fs::create_dir_all(fixtures.join("conformance")).unwrap();
-    std::fs::create_dir_all(fixtures.join("keys")).unwrap();
-    for entry in std::fs::read_dir(root().join("tests/fixtures/keys")).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), fixtures.join("keys").join(entry.file_name())).unwrap();
+    for sub in ["keys", "wechatpay", "matrix"] {
+        copy_tree(&root().join("tests/fixtures").join(sub), &fixtures.join(sub));
     }
     let original = root().join("tests/fixtures/conformance");
     std::fs::copy(

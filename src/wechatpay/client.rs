@@ -146,19 +146,7 @@ impl WechatClient {
         let fingerprint = sha256_hex(&serde_json::to_vec(&value).unwrap_or_default());
         self.maybe_refresh(false);
         let (serial, key) = self.keys.ring().encryption_key(self.now_unix())?;
-        let mut encrypt = |path: &Path, clear: &str| -> Result<String> {
-            oaep::encrypt(&key, clear.as_bytes()).map_err(|e| {
-                let limit = oaep::max_plaintext_len(&key);
-                if e.kind() == ErrorKind::PlaintextTooLong {
-                    path.error(
-                        format!("must be at most {limit} bytes to be encrypted"),
-                        Some(limit.to_string()),
-                    )
-                } else {
-                    e
-                }
-            })
-        };
+        let mut encrypt = |path: &Path, clear: &str| encrypt_field(&key, path, clear);
         // Validate (and encrypt) before looking at the outbox, so bad input is always reported as such.
         let prepared = model::prepare_confirm(input, self.config.wire, &mut encrypt)?;
         let mut entry = OutboxEntry::new(
@@ -279,7 +267,7 @@ impl WechatClient {
     pub fn update_user_card(&self, input: &[u8]) -> Result<ApiAnswer> {
         self.maybe_refresh(false);
         let (serial, key) = self.keys.ring().encryption_key(self.now_unix())?;
-        let mut encrypt = |_: &Path, clear: &str| oaep::encrypt(&key, clear.as_bytes());
+        let mut encrypt = |path: &Path, clear: &str| encrypt_field(&key, path, clear);
         let prepared = model::prepare_update_user_card(input, self.config.wire, &mut encrypt)?;
         let headers = if prepared.encrypted {
             vec![("Wechatpay-Serial".to_string(), serial)]
@@ -468,6 +456,22 @@ impl WechatClient {
             request_id: None,
         }
     }
+}
+
+/// Encrypts one sensitive input field (§9); a plaintext over the OAEP limit
+/// is a validation error naming the field and the byte limit.
+fn encrypt_field(key: &crate::crypto::keys::PublicKey, path: &Path, clear: &str) -> Result<String> {
+    oaep::encrypt(key, clear.as_bytes()).map_err(|e| {
+        let limit = oaep::max_plaintext_len(key);
+        if e.kind() == ErrorKind::PlaintextTooLong {
+            path.error(
+                format!("must be at most {limit} bytes to be encrypted"),
+                Some(limit.to_string()),
+            )
+        } else {
+            e
+        }
+    })
 }
 
 /// The outbox id of a confirm: (card_id, user_card_code), collision-free.

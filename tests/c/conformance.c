@@ -2,7 +2,10 @@
  * tests/fixtures/conformance/alipayplus_validate.json and
  * alipayplus_inbound.json and checks every case through the C ABI with the
  * semantics of the Rust runner tests/conformance.rs (same comparisons, byte
- * for byte); the Python and C# runners do the same.
+ * for byte); the Python and C# runners do the same. Then the independent
+ * verification matrix (tests/fixtures/matrix, made by generate.py without
+ * cardbridge): matrix/alipayplus_inbound.json, matrix/wechatpay_callbacks.json
+ * and matrix/limits_alipayplus.json, with the comparisons of tests/matrix.rs.
  *
  * Usage: conformance <fixtures dir with trailing '/'>   (e.g. tests/fixtures/)
  * Prints one line per case ("ok   - ..." or "FAIL - ...: why") and a closing
@@ -183,7 +186,9 @@ static void compare_optional(const char *what, const char *expected, const char 
 
 /* ---- alipayplus_validate.json ------------------------------------------- */
 
-static void validate_case(const cJSON *c) {
+/* `matrix`: the limit cases of tests/fixtures/matrix, which carry no
+ * expected output or message, and compare the limit only when given. */
+static void validate_case(const cJSON *c, int matrix) {
     const char *name = optional_text(c, "name");
     const char *message = text(c, "message");
     const char *direction = text(c, "direction");
@@ -199,7 +204,8 @@ static void validate_case(const cJSON *c) {
             const char *output = NULL;
             if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(expect, "ok"))) {
                 fail_because("expected an error, got success: %s", (const char *)out.data);
-            } else if ((output = text(expect, "output")) != NULL && !same_bytes(out.data, out.len, output)) {
+            } else if (!matrix && (output = text(expect, "output")) != NULL &&
+                       !same_bytes(out.data, out.len, output)) {
                 fail_because("output differs:\n       expected %s\n       got      %s", output, (const char *)out.data);
             }
             cardbridge_bytes_free(&out);
@@ -217,8 +223,10 @@ static void validate_case(const cJSON *c) {
                 fail_because("result: expected %s, got %s", result, got_result);
             }
             compare_optional("field", optional_text(expect, "field"), got_field);
-            compare_optional("limit", optional_text(expect, "limit"), got_limit);
-            if ((want_message = text(expect, "message")) != NULL &&
+            if (!matrix || cJSON_GetObjectItemCaseSensitive(expect, "limit") != NULL) {
+                compare_optional("limit", optional_text(expect, "limit"), got_limit);
+            }
+            if (!matrix && (want_message = text(expect, "message")) != NULL &&
                 (got_message == NULL || strcmp(got_message, want_message) != 0)) {
                 fail_because("message: expected \"%s\", got \"%s\"", want_message, got_message ? got_message : "?");
             }
@@ -228,29 +236,31 @@ static void validate_case(const cJSON *c) {
             cardbridge_error_free(err);
         }
     }
-    finish_case("validate", name ? name : "(unnamed)");
+    finish_case(matrix ? "matrix limits" : "validate", name ? name : "(unnamed)");
 }
 
 /* ---- alipayplus_inbound.json -------------------------------------------- */
 
-/* A key file's PEM text (caller frees), or NULL with the case failed. */
-static char *key_file(const char *fixtures, const cJSON *cfg, const char *member) {
-    const char *file = text(cfg, member);
-    if (file == NULL) {
-        return NULL;
-    }
-    size_t n = strlen(fixtures) + strlen("keys/") + 1;
+/* A PEM file under `fixtures` + `subdir` (caller frees), or NULL with the case failed. */
+static char *pem_file(const char *fixtures, const char *subdir, const char *file) {
+    size_t n = strlen(fixtures) + strlen(subdir) + 1;
     char *dir = malloc(n);
     if (dir == NULL) {
         return NULL;
     }
-    snprintf(dir, n, "%skeys/", fixtures);
+    snprintf(dir, n, "%s%s", fixtures, subdir);
     char *pem = read_file(dir, file);
     free(dir);
     if (pem == NULL) {
-        fail_because("cannot read keys/%s", file);
+        fail_because("cannot read %s%s", subdir, file);
     }
     return pem;
+}
+
+/* A key file's PEM text (caller frees), or NULL with the case failed. */
+static char *key_file(const char *fixtures, const cJSON *cfg, const char *member) {
+    const char *file = text(cfg, member);
+    return file == NULL ? NULL : pem_file(fixtures, "keys/", file);
 }
 
 /* The integration for a case's "config", on a fresh memory store; NULL with the case failed. */
@@ -270,6 +280,23 @@ static const cardbridge_alipayplus *integration(const char *fixtures, const cJSO
             offset = 0;
         }
         cJSON_AddNumberToObject(config, "time_offset_minutes", (double)offset);
+        /* The matrix's extras: further platform keys by keyVersion, the skew window. */
+        const cJSON *versions = cJSON_GetObjectItemCaseSensitive(cfg, "platform_public_key_files_by_version");
+        if (cJSON_IsObject(versions)) {
+            cJSON *by_version = cJSON_AddObjectToObject(config, "platform_public_keys_by_version");
+            const cJSON *v = NULL;
+            cJSON_ArrayForEach(v, versions) {
+                char *pem = cJSON_IsString(v) ? pem_file(fixtures, "keys/", v->valuestring) : NULL;
+                if (pem != NULL) {
+                    cJSON_AddStringToObject(by_version, v->string, pem);
+                }
+                free(pem);
+            }
+        }
+        long long window = 0;
+        if (as_integer(cJSON_GetObjectItemCaseSensitive(cfg, "max_clock_skew_ms"), &window)) {
+            cJSON_AddNumberToObject(config, "max_clock_skew_ms", (double)window);
+        }
         char *config_json = cJSON_PrintUnformatted(config);
         cJSON_Delete(config);
         const cardbridge_store *store = NULL;
@@ -329,7 +356,9 @@ static void compare_response(const cardbridge_http_response *response, const cJS
     }
     const cJSON *headers = cJSON_GetObjectItemCaseSensitive(expect, "headers");
     size_t got_count = cardbridge_http_response_header_count(response);
-    if (!cJSON_IsArray(headers) || (size_t)cJSON_GetArraySize(headers) != got_count) {
+    if (headers == NULL) {
+        /* no expected headers (the WeChat Pay callback matrix): not compared */
+    } else if (!cJSON_IsArray(headers) || (size_t)cJSON_GetArraySize(headers) != got_count) {
         fail_because("headers: expected %d, got %zu", cJSON_IsArray(headers) ? cJSON_GetArraySize(headers) : -1,
                      got_count);
     } else {
@@ -362,7 +391,7 @@ static void compare_response(const cardbridge_http_response *response, const cJS
     }
 }
 
-static void inbound_case(const char *fixtures, const cJSON *c) {
+static void inbound_case(const char *fixtures, const cJSON *c, const char *suite) {
     const char *name = optional_text(c, "name");
     const cJSON *request = cJSON_GetObjectItemCaseSensitive(c, "request");
     const cJSON *decision = cJSON_GetObjectItemCaseSensitive(c, "decision");
@@ -389,6 +418,10 @@ static void inbound_case(const char *fixtures, const cJSON *c) {
             if (decision != NULL && !cJSON_IsNull(decision)) {
                 fail_because("the host should have been asked");
             }
+            const cJSON *host_called = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(c, "expect"), "host_called");
+            if (cJSON_IsTrue(host_called)) {
+                fail_because("host_called: expected true, the library answered by itself");
+            }
         } else if (!cJSON_IsString(decision)) {
             fail_because("host asked unexpectedly");
         } else {
@@ -406,7 +439,136 @@ static void inbound_case(const char *fixtures, const cJSON *c) {
     }
     free(headers);
     cardbridge_alipayplus_free(ap);
-    finish_case("inbound", name ? name : "(unnamed)");
+    finish_case(suite, name ? name : "(unnamed)");
+}
+
+/* ---- matrix/wechatpay_callbacks.json ------------------------------------ */
+
+/* A WeChat Pay integration for a matrix case's "config"; NULL with the case failed. */
+static const cardbridge_wechatpay *wechat_integration(const char *fixtures, const cJSON *cfg) {
+    const char *mchid = text(cfg, "mchid"), *serial = text(cfg, "merchant_serial_no");
+    const char *api_v3 = text(cfg, "api_v3_key"), *key_id = text(cfg, "wechatpay_public_key_id");
+    const char *merchant_file = text(cfg, "merchant_private_key_file");
+    const char *wechat_file = text(cfg, "wechatpay_public_key_file");
+    const cJSON *cert_files = cJSON_GetObjectItemCaseSensitive(cfg, "platform_certificate_files");
+    if (mchid == NULL || serial == NULL || api_v3 == NULL || key_id == NULL || merchant_file == NULL ||
+        wechat_file == NULL || !cJSON_IsArray(cert_files)) {
+        fail_because("fixture: incomplete WeChat Pay config");
+        return NULL;
+    }
+    char *merchant = pem_file(fixtures, "", merchant_file);
+    char *wechat = pem_file(fixtures, "", wechat_file);
+    cJSON *config = cJSON_CreateObject();
+    cJSON_AddStringToObject(config, "mchid", mchid);
+    cJSON_AddStringToObject(config, "merchant_serial_no", serial);
+    cJSON_AddStringToObject(config, "merchant_private_key", merchant ? merchant : "");
+    cJSON_AddStringToObject(config, "api_v3_key", api_v3);
+    cJSON_AddStringToObject(config, "wechatpay_public_key_id", key_id);
+    cJSON_AddStringToObject(config, "wechatpay_public_key", wechat ? wechat : "");
+    cJSON *certs = cJSON_AddArrayToObject(config, "platform_certificates");
+    const cJSON *f = NULL;
+    cJSON_ArrayForEach(f, cert_files) {
+        char *pem = cJSON_IsString(f) ? pem_file(fixtures, "", f->valuestring) : NULL;
+        cJSON_AddItemToArray(certs, cJSON_CreateString(pem ? pem : ""));
+        free(pem);
+    }
+    free(merchant);
+    free(wechat);
+    char *config_json = cJSON_PrintUnformatted(config);
+    cJSON_Delete(config);
+    const cardbridge_wechatpay *wx = NULL;
+    if (why[0] == '\0' && config_json != NULL) {
+        const cardbridge_store *store = NULL;
+        cardbridge_error *err = NULL;
+        cardbridge_result rc = cardbridge_store_new_memory(&store, &err);
+        if (rc == CARDBRIDGE_RESULT_OK) {
+            rc = cardbridge_wechatpay_new(config_json, strlen(config_json), store, &wx, &err);
+        }
+        if (rc != CARDBRIDGE_RESULT_OK) {
+            fail_with_error("configuring WeChat Pay", rc, err);
+        }
+        cardbridge_store_free(store);
+    }
+    cJSON_free(config_json);
+    return wx;
+}
+
+/* Compares the event the host saw with expect.event (kind, phone_number, undecryptable). */
+static void compare_event(const cardbridge_wechatpay_event *event, const cJSON *want) {
+    const uint8_t *json = NULL;
+    size_t len = 0;
+    cardbridge_error *err = NULL;
+    cardbridge_result rc = cardbridge_wechatpay_event_json(event, &json, &len, &err);
+    if (rc != CARDBRIDGE_RESULT_OK) {
+        fail_with_error("cardbridge_wechatpay_event_json", rc, err);
+        return;
+    }
+    cJSON *got = cJSON_ParseWithLength((const char *)json, len);
+    if (got == NULL) {
+        fail_because("the event is not JSON");
+        return;
+    }
+    const char *kind = optional_text(got, "kind"), *want_kind = optional_text(want, "kind");
+    if (kind == NULL || want_kind == NULL || strcmp(kind, want_kind) != 0) {
+        fail_because("event kind: expected %s, got %s", want_kind ? want_kind : "?", kind ? kind : "?");
+    }
+    const char *want_phone = optional_text(want, "phone_number");
+    const char *phone = optional_text(cJSON_GetObjectItemCaseSensitive(got, "resource"), "phone_number");
+    if (want_phone != NULL && (phone == NULL || strcmp(phone, want_phone) != 0)) {
+        fail_because("decrypted phone_number: expected %s, got %s", want_phone, phone ? phone : "(none)");
+    }
+    if (!cJSON_Compare(cJSON_GetObjectItemCaseSensitive(got, "undecryptable"),
+                       cJSON_GetObjectItemCaseSensitive(want, "undecryptable"), 1)) {
+        fail_because("undecryptable differs");
+    }
+    cJSON_Delete(got);
+}
+
+static void callback_case(const char *fixtures, const cJSON *c) {
+    const char *name = optional_text(c, "name");
+    const cJSON *request = cJSON_GetObjectItemCaseSensitive(c, "request");
+    const cJSON *expect = cJSON_GetObjectItemCaseSensitive(c, "expect");
+    const cardbridge_wechatpay *wx = wechat_integration(fixtures, cJSON_GetObjectItemCaseSensitive(c, "config"));
+    const char *method = text(request, "method"), *target = text(request, "target"), *body = text(request, "body");
+    size_t header_count = 0;
+    cardbridge_header *headers = request_headers(cJSON_GetObjectItemCaseSensitive(request, "headers"), &header_count);
+    long long now = 0;
+    if (!as_integer(cJSON_GetObjectItemCaseSensitive(c, "now"), &now)) {
+        fail_because("fixture: now is not an integer");
+    }
+    if (wx != NULL && method != NULL && target != NULL && body != NULL && headers != NULL && why[0] == '\0') {
+        cardbridge_http_response *response = NULL;
+        cardbridge_wechatpay_event *event = NULL;
+        cardbridge_error *err = NULL;
+        cardbridge_result rc = cardbridge_wechatpay_callback_begin(
+            wx, method, strlen(method), target, strlen(target), headers, header_count, (const uint8_t *)body,
+            strlen(body), (int64_t)now, &response, &event, &err);
+        int host_called = event != NULL;
+        if (rc != CARDBRIDGE_RESULT_OK) {
+            fail_with_error("cardbridge_wechatpay_callback_begin", rc, err);
+        } else if (event != NULL) {
+            const cJSON *want_event = cJSON_GetObjectItemCaseSensitive(expect, "event");
+            if (want_event != NULL) {
+                compare_event(event, want_event);
+            }
+            rc = cardbridge_wechatpay_callback_finish(wx, event, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "accept")),
+                                                      "", 0, (int64_t)now, &response, &err);
+            if (rc != CARDBRIDGE_RESULT_OK) {
+                fail_with_error("cardbridge_wechatpay_callback_finish", rc, err);
+            }
+        }
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(expect, "host_called")) != host_called) {
+            fail_because("host_called: expected %s", host_called ? "false" : "true");
+        }
+        if (response != NULL) {
+            compare_response(response, expect);
+        }
+        cardbridge_http_response_free(response);
+        cardbridge_wechatpay_event_free(event);
+    }
+    free(headers);
+    cardbridge_wechatpay_free(wx);
+    finish_case("matrix callbacks", name ? name : "(unnamed)");
 }
 
 int main(int argc, char **argv) {
@@ -425,7 +587,7 @@ int main(int argc, char **argv) {
     }
     const cJSON *c = NULL;
     cJSON_ArrayForEach(c, validate) {
-        validate_case(c);
+        validate_case(c, 0);
     }
     cJSON_Delete(validate);
 
@@ -436,9 +598,26 @@ int main(int argc, char **argv) {
         printf("FAIL - alipayplus_inbound.json has no \"cases\" array\n");
     }
     cJSON_ArrayForEach(c, cases) {
-        inbound_case(fixtures, c);
+        inbound_case(fixtures, c, "inbound");
     }
     cJSON_Delete(inbound);
+
+    /* The independent verification matrix. */
+    cJSON *matrix = load_fixture(fixtures, "matrix/alipayplus_inbound.json");
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(matrix, "cases")) {
+        inbound_case(fixtures, c, "matrix inbound");
+    }
+    cJSON_Delete(matrix);
+    matrix = load_fixture(fixtures, "matrix/wechatpay_callbacks.json");
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(matrix, "cases")) {
+        callback_case(fixtures, c);
+    }
+    cJSON_Delete(matrix);
+    matrix = load_fixture(fixtures, "matrix/limits_alipayplus.json");
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(matrix, "cases")) {
+        validate_case(c, 1);
+    }
+    cJSON_Delete(matrix);
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import weakref
+from typing import Any
 
 import pytest
 
@@ -123,15 +124,42 @@ def test_call_keeps_its_integration_alive(emulator: cardbridge.Emulator, driver:
     assert ref() is None, "both are released once unused"
 
 
-def test_garbage_collected_handles_are_freed(driver: PlatformDriver) -> None:
-    # __del__ closes: many short-lived objects must not accumulate (and must not crash).
+def test_garbage_collected_handles_are_freed(driver: PlatformDriver, monkeypatch: pytest.MonkeyPatch) -> None:
+    # __del__ closes: each native handle is freed exactly once, as soon as its
+    # last Python reference goes away, so short-lived objects never accumulate.
+    import ctypes
+
+    from cardbridge import _bindings as b
+
+    freed: dict[str, list[int]] = {"store": [], "request": []}
+
+    def counting(kind: str, original: Any) -> Any:
+        def free(handle: Any) -> None:
+            freed[kind].append(ctypes.cast(handle, ctypes.c_void_p).value or 0)
+            original(handle)
+
+        return free
+
+    monkeypatch.setattr(b, "cardbridge_store_free", counting("store", b.cardbridge_store_free))
+    monkeypatch.setattr(b, "cardbridge_http_request_free", counting("request", b.cardbridge_http_request_free))
+    refs = []
     for i in range(200):
         store = cardbridge.Store.memory()
         store2 = store
-        del store, store2
+        address = ctypes.cast(store._ptr(), ctypes.c_void_p).value
+        refs.append(weakref.ref(store))
+        del store
+        assert len(freed["store"]) == i, "still referenced by store2: not freed yet"
+        del store2
+        assert freed["store"] == [*freed["store"][:i], address], f"store {i} freed at once, exactly once"
         r = driver.request(NOTIFY, cardbridge.sample_registration(f"PY-GC-{i}"))
+        assert r.body and not r.closed
         del r
+        assert len(freed["request"]) == i + 1, f"request {i} freed at once"
     gc.collect()
+    assert len(freed["store"]) == 200 and len(freed["request"]) == 200, "no double or missing free"
+    assert all(ref() is None for ref in refs), "the Python objects are gone too"
+    assert all(freed["store"]) and all(freed["request"]), "never freed a NULL handle"
 
 
 def test_close_while_in_use_frees_after_the_call(emulator: cardbridge.Emulator) -> None:

@@ -121,6 +121,13 @@ namespace CardBridge.Tests
             }
             catch (EntryPointNotFoundException)
             {
+                // In CI the panic boundary must be proven, not skipped (run.sh builds with ffi-test).
+                var ci = (Environment.GetEnvironmentVariable("CI") ?? "").Trim().ToLowerInvariant();
+                var cardbridgeCi = (Environment.GetEnvironmentVariable("CARDBRIDGE_CI") ?? "").Trim().ToLowerInvariant();
+                if (ci == "true" || ci == "1" || cardbridgeCi == "1" || cardbridgeCi == "true")
+                {
+                    throw new AssertionException("REQUIRED IN CI, NOT SKIPPED: native library built without the ffi-test feature");
+                }
                 throw new SkipException("native library built without the ffi-test feature");
             }
             Assert.Equal((uint)ResultCode.Panic, rc, "result code");
