@@ -94,16 +94,12 @@ impl Config {
             return Err(Error::config("config.client_id: must not be empty"));
         }
         if let Some(url) = &self.base_url {
-            crate::http::check_url(url).map_err(|e| Error::config(format!("config.base_url: {}", e.message())))?;
-            if url
-                .trim_end_matches('/')
-                .split("://")
-                .nth(1)
-                .is_some_and(|rest| rest.contains('/'))
-            {
+            let parsed = crate::http::check_url(url).map_err(|e| in_field("base_url", &e))?;
+            if parsed.path() != "/" || parsed.has_query_or_fragment() {
                 return Err(Error::config(
                     "config.base_url: must be scheme and host only; put the path in path_prefix",
-                ));
+                )
+                .with_field("config.base_url"));
             }
         }
         if !self.path_prefix.is_empty() && !self.path_prefix.starts_with('/') {
@@ -148,6 +144,11 @@ struct RawConfig {
     idempotency_retention_days: Option<u64>,
     claim_lease_ms: Option<u64>,
     store_path: Option<String>,
+}
+
+/// `e` restated for the config member `field`: `config.<field>: <message>`.
+fn in_field(field: &str, e: &Error) -> Error {
+    Error::new(e.kind(), format!("config.{field}: {}", e.message())).with_field(format!("config.{field}"))
 }
 
 fn key_in(field: &str, e: Error) -> Error {

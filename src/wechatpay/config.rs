@@ -95,9 +95,9 @@ impl Config {
 
     /// Checks consistency.
     pub fn check(&self) -> Result<()> {
-        crate::http::check_url(&self.base_url)?;
+        crate::http::check_url(&self.base_url).map_err(|e| within("base_url", e))?;
         if let Some(b) = &self.backup_base_url {
-            crate::http::check_url(b)?;
+            crate::http::check_url(b).map_err(|e| within("backup_base_url", e))?;
         }
         if self.keys.public_key_ids().next().is_none() && self.keys.certificates().is_empty() && !self.certificate_mode
         {
