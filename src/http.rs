@@ -22,7 +22,11 @@ pub fn find_header<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
 
 /// An HTTP request as the library sees it: method, request-target (path and
 /// raw query), headers and the exact body bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// `Debug` shows the method, the path (query hidden), header names (values
+/// only for a few harmless headers) and the body size, never signatures or
+/// the body.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct HttpRequest {
     /// Upper-case method, e.g. `POST`.
     pub method: String,
@@ -35,7 +39,10 @@ pub struct HttpRequest {
 }
 
 /// A complete HTTP response: status, headers and the exact body bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// `Debug` shows the status, header names (values only for a few harmless
+/// headers) and the body size, never signatures or the body.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct HttpResponse {
     /// HTTP status code.
     pub status: u16,
@@ -43,6 +50,27 @@ pub struct HttpResponse {
     pub headers: Vec<Header>,
     /// Raw body bytes.
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("target", &crate::redact::Target(&self.target))
+            .field("headers", &crate::redact::Headers(&self.headers))
+            .field("body", &crate::redact::Bytes(self.body.len()))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("headers", &crate::redact::Headers(&self.headers))
+            .field("body", &crate::redact::Bytes(self.body.len()))
+            .finish()
+    }
 }
 
 impl HttpResponse {
@@ -270,10 +298,16 @@ pub fn check_url(url: &str) -> Result<CheckedUrl> {
     let parsed = url::Url::parse(url).map_err(|e| Error::config(format!("URL is not valid ({e})")))?;
     match parsed.scheme() {
         "https" | "http" => {}
-        _ => return Err(Error::config("URL must start with https:// (http:// only for loopback)")),
+        _ => {
+            return Err(Error::config(
+                "URL must start with https:// (http:// only for loopback)",
+            ));
+        }
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(Error::config("URL must not contain user information (user@ or user:password@)"));
+        return Err(Error::config(
+            "URL must not contain user information (user@ or user:password@)",
+        ));
     }
     // The parser decodes percent escapes in hosts; other HTTP stacks do not, so
     // a host is only accepted written plainly. The authority ends at the first
@@ -367,11 +401,21 @@ mod tests {
     fn ipv6_uppercase_schemes_and_percent_hosts() {
         assert!(check_url("http://[::1]/").is_ok());
         assert!(check_url("http://[0:0:0:0:0:0:0:1]:8080/").is_ok());
-        for url in ["http://[::ffff:192.0.2.2]/", "http://[::ffff:127.0.0.1]/", "http://[2001:db8::1]/"] {
+        for url in [
+            "http://[::ffff:192.0.2.2]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[2001:db8::1]/",
+        ] {
             assert!(check_url(url).is_err(), "{url}");
         }
-        assert_eq!(check_url("HTTP://127.0.0.1:1/x").unwrap().as_str(), "http://127.0.0.1:1/x");
-        assert_eq!(check_url("HTTPS://Example.COM/x").unwrap().as_str(), "https://example.com/x");
+        assert_eq!(
+            check_url("HTTP://127.0.0.1:1/x").unwrap().as_str(),
+            "http://127.0.0.1:1/x"
+        );
+        assert_eq!(
+            check_url("HTTPS://Example.COM/x").unwrap().as_str(),
+            "https://example.com/x"
+        );
         assert!(check_url("HTTP://example.com/").is_err());
         assert!(check_url("hTtP://192.0.2.2/").is_err());
         for url in [

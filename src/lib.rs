@@ -18,6 +18,7 @@ pub mod emulator;
 pub mod error;
 pub mod http;
 pub mod outbox;
+mod redact;
 pub mod retry;
 pub mod store;
 pub mod validate;

@@ -47,7 +47,8 @@ impl Default for WireOptions {
 }
 
 /// A validated request ready to sign: method, request-target and body bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` shows the body's size only.
+#[derive(Clone, PartialEq, Eq)]
 pub struct PreparedRequest {
     /// `GET`, `POST` or `PATCH`.
     pub method: &'static str,
@@ -57,6 +58,17 @@ pub struct PreparedRequest {
     pub body: Vec<u8>,
     /// Whether a field was encrypted, so `Wechatpay-Serial` must name the key.
     pub encrypted: bool,
+}
+
+impl std::fmt::Debug for PreparedRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedRequest")
+            .field("method", &self.method)
+            .field("target", &crate::redact::Target(&self.target))
+            .field("body", &crate::redact::Bytes(self.body.len()))
+            .field("encrypted", &self.encrypted)
+            .finish()
+    }
 }
 
 /// APIv3 JSON rules (§5.3): no `null`, no characters outside the BMP (4-byte UTF-8).
