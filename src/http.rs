@@ -9,6 +9,10 @@ use std::io::Read as _;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Default largest inbound body (Alipay+ calls, WeChat Pay callbacks): 1 MiB.
+/// Platform calls are a few KiB; configurable as `max_body_bytes`.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+
 /// One HTTP header as a (name, value) pair; names compare case-insensitively.
 pub type Header = (String, String);
 
@@ -18,6 +22,23 @@ pub fn find_header<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
+}
+
+/// Rule text for a configured value that is sent in an HTTP header.
+pub const HEADER_VALUE_RULE: &str =
+    "must be 1 to 128 printable ASCII characters without spaces or control characters (no CR or LF)";
+
+/// Checks a configured value that the library sends in an HTTP header
+/// (`Client-Id`, the `keyVersion` of `Signature`, ...): 1 to 128 visible ASCII
+/// characters, so no CR, LF or other control character can split or add a
+/// header. The error is `InvalidConfig` naming `field`, never the value.
+pub fn check_header_value(field: &str, value: &str) -> Result<()> {
+    if value.is_empty() || value.len() > 128 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::config(format!("{field}: {HEADER_VALUE_RULE}"))
+            .with_field(field)
+            .with_limit(Some("128".into())));
+    }
+    Ok(())
 }
 
 /// An HTTP request as the library sees it: method, request-target (path and
@@ -128,6 +149,12 @@ impl Transport {
     /// Builds the transport: rustls with the aws-lc-rs provider, verification
     /// on, no redirects, no transparent retries, statuses returned as values.
     pub fn new(config: &TransportConfig) -> Result<Self> {
+        if config.user_agent.bytes().any(|b| !(b == b' ' || b.is_ascii_graphic())) {
+            return Err(Error::config(
+                "transport.user_agent: must be printable ASCII without control characters (no CR or LF)",
+            )
+            .with_field("transport.user_agent"));
+        }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let roots = match &config.extra_ca_pem {
             None => ureq::tls::RootCerts::WebPki,
@@ -137,7 +164,7 @@ impl Transport {
                     .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
                     .collect();
                 let extra = pem::parse_many(pem_text)
-                    .map_err(|e| Error::config(format!("extra CA bundle: malformed PEM ({e})")))?;
+                    .map_err(|e| Error::config(format!("extra CA bundle: {}", crate::crypto::pem_problem(&e))))?;
                 let extra: Vec<_> = extra.into_iter().filter(|p| p.tag() == "CERTIFICATE").collect();
                 if extra.is_empty() {
                     return Err(Error::config("extra CA bundle: no CERTIFICATE found"));

@@ -17,6 +17,7 @@ pub mod crypto;
 pub mod emulator;
 pub mod error;
 pub mod http;
+pub(crate) mod json;
 pub mod outbox;
 mod redact;
 pub mod retry;

@@ -70,14 +70,9 @@ pub trait Payload: Serialize + DeserializeOwned {
 /// Invalid JSON or a non-object body → [`ErrorKind::InvalidJson`]; a broken
 /// rule → [`ErrorKind::Validation`] naming the first offending field.
 pub fn parse<T: Payload>(body: &[u8], dir: Direction) -> Result<T> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
-        // serde_json syntax errors carry only a category and a position, never input data.
-        Error::new(
-            ErrorKind::InvalidJson,
-            format!("{}: body is not valid JSON ({e})", T::API),
-        )
-        .with_field(T::API)
-    })?;
+    // Duplicate members are refused naming the member; syntax errors carry
+    // only a category and a position, never input data.
+    let v = crate::json::parse_body(body, &Path::root(T::API))?;
     from_json_value(v, dir)
 }
 
@@ -91,7 +86,11 @@ pub fn from_json_value<T: Payload>(v: Value, dir: Direction) -> Result<T> {
         .with_field(T::API));
     }
     T::validate_value(&v, dir)?;
-    serde_json::from_value(v).map_err(|_| {
+    // Through the text, not `from_value`: numbers keep their exact text
+    // (`arbitrary_precision`), and serde's buffering for `flatten` cannot take
+    // a 128-bit integer out of a `Value`, but takes it from the text.
+    let text = serde_json::to_vec(&v).map_err(|e| Error::internal("serialising payload", e))?;
+    serde_json::from_slice(&text).map_err(|_| {
         // Validation accepted the shape, so this is not expected; the serde
         // message is left out because it may quote personal data.
         Error::new(
@@ -131,9 +130,9 @@ pub fn normalize(message: &str, body: &[u8], dir: Direction) -> Result<Vec<u8>> 
         "updateCardDetailResponse" => run::<UpdateCardDetailResponse>(body, dir),
         "inquireMemberAssets" => run::<InquireMemberAssetsRequest>(body, dir),
         "inquireMemberAssetsResponse" => run::<InquireMemberAssetsResponse>(body, dir),
-        other => Err(Error::new(
+        _ => Err(Error::new(
             ErrorKind::InvalidParameter,
-            format!("unknown message {other:?}; expected an Alipay+ membership API name or <api>Response"),
+            "unknown message; expected an Alipay+ membership API name or <api>Response",
         )
         .with_field("message")),
     }
@@ -399,7 +398,10 @@ impl<'de> Deserialize<'de> for CardField {
             Value::String(s) => FieldValue::Text(s),
             Value::Number(n) => FieldValue::Text(n.to_string()),
             obj @ Value::Object(_) => FieldValue::Amount(
-                serde_json::from_value(obj).map_err(|_| D::Error::custom("fieldValue is not an Amount"))?,
+                serde_json::to_vec(&obj)
+                    .ok()
+                    .and_then(|text| serde_json::from_slice(&text).ok())
+                    .ok_or_else(|| D::Error::custom("fieldValue is not an Amount"))?,
             ),
             _ => return Err(D::Error::custom("fieldValue must be a string or an Amount")),
         };

@@ -7,7 +7,7 @@
 //! validates everything, encrypts the sensitive fields with RSA-OAEP (§9) and
 //! splits the object into the request-target and the exact body bytes.
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::validate::{Object, Path, as_array, as_object, as_str, check_max_chars, check_one_of};
 use serde_json::{Map, Value};
 
@@ -255,8 +255,7 @@ fn take_str(map: &mut Map<String, Value>, key: &str, path: &Path) -> Result<Stri
 
 fn parse_object(input: &[u8], root: &str) -> Result<(Value, Path)> {
     let path = Path::root(root);
-    let v: Value = serde_json::from_slice(input)
-        .map_err(|e| Error::new(ErrorKind::InvalidJson, format!("{root}: not valid JSON ({e})")).with_field(root))?;
+    let v = crate::json::parse_strict(input, &path)?;
     as_object(&v, &path)?;
     check_json_rules(&v, &path)?;
     Ok((v, path))
@@ -677,7 +676,7 @@ mod tests {
             ct.strip_prefix("ENC(")
                 .and_then(|r| r.strip_suffix(')'))
                 .map(str::to_string)
-                .ok_or_else(|| Error::new(ErrorKind::DecryptFailed, "bad"))
+                .ok_or_else(|| Error::new(crate::error::ErrorKind::DecryptFailed, "bad"))
         };
         let failed = decrypt_sensitive_fields(&mut v, &mut dec);
         assert_eq!(v["phone_number"], "138");
