@@ -161,15 +161,46 @@ fn duplicate_error(root: &Path, steps: Vec<Step>) -> Error {
     path.error(DUPLICATE_RULE, None)
 }
 
-/// A member name as shown in an error: as is when it looks like a field name
-/// (at most 64 ASCII letters, digits, `_`, `-`, `.`), `<member>` otherwise, so
-/// a value pasted as a name is never repeated.
+/// A member name of a body as shown in an error: as is when it looks like a
+/// field name (a letter or `_`, then at most 63 ASCII letters, digits, `_`,
+/// `-`, `.`), `<member>` otherwise, so a value pasted as a name (a key, a
+/// phone number) is not repeated.
 pub fn member_name(name: &str) -> String {
-    let plain = !name.is_empty()
-        && name.len() <= 64
+    let plain = name.len() <= 64
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    shown_or_hidden(plain, name)
+}
+
+/// An unknown configuration member as shown in an error: as is when it is
+/// lower-case snake case like every configuration member (a typo such as
+/// `conect_timeout_ms`), `<member>` otherwise (a key or a phone number).
+pub fn config_member_name(name: &str) -> String {
+    let plain = name.len() <= 64
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    shown_or_hidden(plain, name)
+}
+
+/// A configuration map key (e.g. a key version) as shown in an error: as is
+/// when short (at most 8 ASCII letters, digits, `_`, `-`, `.`), `<member>` otherwise.
+pub fn config_key_name(name: &str) -> String {
+    let plain = !name.is_empty()
+        && name.len() <= 8
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    shown_or_hidden(plain, name)
+}
+
+fn shown_or_hidden(plain: bool, name: &str) -> String {
     if plain {
         name.to_string()
     } else {
@@ -270,7 +301,7 @@ fn check_shape(v: &Value, path: &Path, shape: &Shape) -> Result<()> {
             for (name, value) in map {
                 let Some(m) = members.iter().find(|m| m.name == name) else {
                     return Err(config_error(
-                        &path.key(&member_name(name)),
+                        &path.key(&config_member_name(name)),
                         "is not a known member",
                         None,
                     ));
@@ -291,7 +322,7 @@ fn check_shape(v: &Value, path: &Path, shape: &Shape) -> Result<()> {
                 .as_object()
                 .ok_or_else(|| config_error(path, "must be an object", None))?;
             map.iter()
-                .try_for_each(|(k, x)| check_shape(x, &path.key(&member_name(k)), inner))
+                .try_for_each(|(k, x)| check_shape(x, &path.key(&config_key_name(k)), inner))
         }
         Shape::ListOf(inner) => {
             let items = v
@@ -351,7 +382,7 @@ mod tests {
         let e = parse_strict(br#"{"requestId":"A","requestId":"B"}"#, &root()).unwrap_err();
         assert_eq!(e.field(), Some("body.requestId"));
         let e = parse_strict(br#"{"13800000000":1,"13800000000":2}"#, &root()).unwrap_err();
-        assert_eq!(e.field(), Some("body.13800000000"), "digits look like a name");
+        assert_eq!(e.field(), Some("body.<member>"), "a phone number is not a name");
         let e = parse_strict(br#"{"a b":1,"a b":2}"#, &root()).unwrap_err();
         assert_eq!(e.field(), Some("body.<member>"));
         assert!(parse_strict(br#"{"a":{"x":1},"b":{"x":1}}"#, &root()).is_ok());

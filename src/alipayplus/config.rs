@@ -218,8 +218,10 @@ impl RawConfig {
         let public = PublicKey::from_pem(&self.platform_public_key).map_err(|e| key_in("platform_public_key", e))?;
         let mut c = Config::new(self.client_id, private, public);
         for (version, pem) in self.platform_public_keys_by_version {
-            let key = PublicKey::from_pem(&pem)
-                .map_err(|e| key_in(&format!("platform_public_keys_by_version.{version}"), e))?;
+            let key = PublicKey::from_pem(&pem).map_err(|e| {
+                let name = crate::json::config_key_name(&version);
+                key_in(&format!("platform_public_keys_by_version.{name}"), e)
+            })?;
             c.platform_public_keys_by_version.insert(version, key);
         }
         c.base_url = self.base_url.map(|u| u.trim_end_matches('/').to_string());
