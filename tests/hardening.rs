@@ -460,3 +460,108 @@ fn normalisation_keeps_numbers_exactly_and_is_a_fixed_point() {
     );
     assert_eq!(model::normalize("issueCard", &once, Direction::Outbound).unwrap(), once);
 }
+
+#[test]
+fn the_c_abi_refuses_oversized_bodies_for_both_platforms() {
+    use cardbridge::ffi::alipayplus::*;
+    use cardbridge::ffi::bytes::*;
+    use cardbridge::ffi::error::cardbridge_result;
+    use cardbridge::ffi::wechatpay::*;
+    use std::ptr;
+
+    fn body_of(resp: *mut cardbridge_http_response) -> (u16, String) {
+        let (mut data, mut len, mut err) = (ptr::null(), 0, ptr::null_mut());
+        assert_eq!(
+            cardbridge_http_response_body(resp, &mut data, &mut len, &mut err),
+            cardbridge_result::Ok
+        );
+        // SAFETY: `len` bytes at `data`, valid while `resp` lives.
+        let text = String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(data, len) }).into_owned();
+        let status = cardbridge_http_response_status(resp);
+        cardbridge_http_response_free(resp);
+        (status, text)
+    }
+
+    let body = vec![b' '; 2049];
+    let config = String::from_utf8(alipay_json(json!({"max_body_bytes": 2048}))).unwrap();
+    let (mut ap, mut err) = (ptr::null(), ptr::null_mut());
+    assert_eq!(
+        cardbridge_alipayplus_new(config.as_ptr().cast(), config.len(), ptr::null(), &mut ap, &mut err),
+        cardbridge_result::InvalidConfig,
+        "no store: refused"
+    );
+    cardbridge::ffi::error::cardbridge_error_free(err);
+    let mut store = ptr::null();
+    let mut err = ptr::null_mut();
+    assert_eq!(
+        cardbridge::ffi::store::cardbridge_store_new_memory(&mut store, &mut err),
+        cardbridge_result::Ok
+    );
+    assert_eq!(
+        cardbridge_alipayplus_new(config.as_ptr().cast(), config.len(), store, &mut ap, &mut err),
+        cardbridge_result::Ok
+    );
+    let (mut resp, mut call) = (ptr::null_mut(), ptr::null_mut());
+    assert_eq!(
+        cardbridge_alipayplus_begin(
+            ap,
+            "POST".as_ptr().cast(),
+            4,
+            NOTIFY.as_ptr().cast(),
+            NOTIFY.len(),
+            ptr::null(),
+            0,
+            body.as_ptr(),
+            body.len(),
+            now_ms(),
+            &mut resp,
+            &mut call,
+            &mut err,
+        ),
+        cardbridge_result::Ok
+    );
+    assert!(call.is_null());
+    let (status, text) = body_of(resp);
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("PARAM_ILLEGAL") && text.contains("at most 2048 bytes"),
+        "{text}"
+    );
+    cardbridge_alipayplus_free(ap);
+
+    let wechat = json!({"mchid": "1900000001", "merchant_serial_no": "5F1C72E2A8931B72A2E13AF8DEE92471EB397115",
+                        "merchant_private_key": fixture("test_merchant_private.pem"),
+                        "api_v3_key": "a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb",
+                        "wechatpay_public_key_id": PUB_KEY_ID,
+                        "wechatpay_public_key": fixture("test_platform_public.pem"),
+                        "base_url": "http://127.0.0.1:9", "max_body_bytes": 2048})
+    .to_string();
+    let mut wp = ptr::null();
+    assert_eq!(
+        cardbridge_wechatpay_new(wechat.as_ptr().cast(), wechat.len(), store, &mut wp, &mut err),
+        cardbridge_result::Ok
+    );
+    let (mut resp, mut event) = (ptr::null_mut(), ptr::null_mut());
+    assert_eq!(
+        cardbridge_wechatpay_callback_begin(
+            wp,
+            "POST".as_ptr().cast(),
+            4,
+            "/notify".as_ptr().cast(),
+            7,
+            ptr::null(),
+            0,
+            body.as_ptr(),
+            body.len(),
+            chrono_now(),
+            &mut resp,
+            &mut event,
+            &mut err,
+        ),
+        cardbridge_result::Ok
+    );
+    assert!(event.is_null());
+    assert_eq!(body_of(resp).0, 413);
+    cardbridge_wechatpay_free(wp);
+    cardbridge::ffi::store::cardbridge_store_free(store);
+}
