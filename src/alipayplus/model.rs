@@ -86,18 +86,21 @@ pub fn from_json_value<T: Payload>(v: Value, dir: Direction) -> Result<T> {
         .with_field(T::API));
     }
     T::validate_value(&v, dir)?;
-    // Through the text, not `from_value`: numbers keep their exact text
-    // (`arbitrary_precision`), and serde's buffering for `flatten` cannot take
-    // a 128-bit integer out of a `Value`, but takes it from the text.
-    let text = serde_json::to_vec(&v).map_err(|e| Error::internal("serialising payload", e))?;
-    serde_json::from_slice(&text).map_err(|_| {
-        // Validation accepted the shape, so this is not expected; the serde
-        // message is left out because it may quote personal data.
+    // Validation accepted the shape, so failing is not expected; serde's
+    // message is left out because it may quote personal data.
+    let unexpected = || {
         Error::new(
             ErrorKind::InvalidJson,
             format!("{}: body does not have the expected structure", T::API),
         )
         .with_field(T::API)
+    };
+    // Numbers keep their exact text (`arbitrary_precision`). serde's buffer for
+    // `flatten` cannot take an integer beyond 64 bits out of a `Value`, but
+    // takes it from the text: that rare case goes through the text.
+    T::deserialize(&v).or_else(|_| {
+        let text = serde_json::to_vec(&v).map_err(|e| Error::internal("serialising payload", e))?;
+        serde_json::from_slice(&text).map_err(|_| unexpected())
     })
 }
 
