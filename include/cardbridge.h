@@ -493,7 +493,8 @@ CARDBRIDGE_API cardbridge_result cardbridge_test_panic(struct cardbridge_error *
  * `inbound_public_prefix`, `max_clock_skew_ms`, `time_offset_minutes`,
  * `connect_timeout_ms`, `read_timeout_ms`, `extra_ca_pem`,
  * `retry` (`max_attempts`, `base_delay_ms`, `max_delay_ms`, `deadline_ms`),
- * `idempotency_retention_days`, `claim_lease_ms` and `store_path`.
+ * `idempotency_retention_days`, `claim_lease_ms`, `store_path` and
+ * `max_body_bytes` (largest inbound body, default 1 MiB).
  *
  * `store` may be NULL: then the SQLite store at `store_path` is opened
  * (created if needed). Otherwise the integration keeps its own reference to
@@ -632,7 +633,10 @@ cardbridge_result cardbridge_alipayplus_resume_pending(const struct cardbridge_a
  * request-target as received: path plus `?query`) as UTF-8; `headers`, an
  * array of `headers_len` header views (NULL allowed when 0); `body`, the raw
  * body bytes exactly as received (`body_len` bytes, NULL allowed when 0);
- * `now_unix_ms`, the current Unix time in milliseconds.
+ * `now_unix_ms`, the current Unix time in milliseconds. A body longer than
+ * the configured `max_body_bytes` (default 1 MiB) is answered
+ * `F PARAM_ILLEGAL` before anything else, and at most `max_body_bytes + 1`
+ * of its bytes are read.
  *
  * On success exactly one of the two outputs is non-NULL and the other is set
  * to NULL:
@@ -1609,7 +1613,7 @@ CARDBRIDGE_API const char *cardbridge_version(void);
  * `encrypt_custom_field_values`, `callback_success_body`,
  * `certificate_refresh_ms`, `connect_timeout_ms`, `read_timeout_ms`,
  * `extra_ca_pem`, `retry` (`max_attempts`, `base_delay_ms`, `max_delay_ms`,
- * `deadline_ms`), `claim_lease_ms`, `store_path`.
+ * `deadline_ms`), `claim_lease_ms`, `store_path`, `max_body_bytes` (default 1 MiB).
  *
  * `store` may be NULL: then the SQLite store at `store_path` is opened.
  * Borrowed: `store` is only read during the call.
@@ -1736,7 +1740,9 @@ cardbridge_result cardbridge_wechatpay_refresh_certificates(const struct cardbri
  *
  * Inputs: the HTTP method, request-target, headers (names matched
  * case-insensitively) and the **raw** body exactly as received, and the
- * current Unix time in seconds. All only read during the call.
+ * current Unix time in seconds. All only read during the call. A body
+ * longer than the configured `max_body_bytes` (default 1 MiB) is answered
+ * 413 before anything else, and at most `max_body_bytes + 1` of its bytes are read.
  *
  * On success exactly one output is non-NULL: `*response_out` (answer now:
  * 400/401 refusals, a processed duplicate's acknowledgement, 500 while the

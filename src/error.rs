@@ -223,6 +223,12 @@ impl Error {
         self
     }
 
+    /// Sets the limit that was broken (as text).
+    pub(crate) fn with_limit(mut self, limit: Option<String>) -> Self {
+        self.limit = limit;
+        self
+    }
+
     /// The kind, whose `code()` is stable.
     pub fn kind(&self) -> ErrorKind {
         self.kind

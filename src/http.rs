@@ -9,6 +9,10 @@ use std::io::Read as _;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Default largest inbound body (Alipay+ calls, WeChat Pay callbacks): 1 MiB.
+/// Platform calls are a few KiB; configurable as `max_body_bytes`.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+
 /// One HTTP header as a (name, value) pair; names compare case-insensitively.
 pub type Header = (String, String);
 
@@ -20,9 +24,30 @@ pub fn find_header<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// Rule text for a configured value that is sent in an HTTP header.
+pub const HEADER_VALUE_RULE: &str =
+    "must be 1 to 128 printable ASCII characters without spaces or control characters (no CR or LF)";
+
+/// Checks a configured value that the library sends in an HTTP header
+/// (`Client-Id`, the `keyVersion` of `Signature`, ...): 1 to 128 visible ASCII
+/// characters, so no CR, LF or other control character can split or add a
+/// header. The error is `InvalidConfig` naming `field`, never the value.
+pub fn check_header_value(field: &str, value: &str) -> Result<()> {
+    if value.is_empty() || value.len() > 128 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::config(format!("{field}: {HEADER_VALUE_RULE}"))
+            .with_field(field)
+            .with_limit(Some("128".into())));
+    }
+    Ok(())
+}
+
 /// An HTTP request as the library sees it: method, request-target (path and
 /// raw query), headers and the exact body bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// `Debug` shows the method, the path (query hidden), header names (values
+/// only for a few harmless headers) and the body size, never signatures or
+/// the body.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct HttpRequest {
     /// Upper-case method, e.g. `POST`.
     pub method: String,
@@ -35,7 +60,10 @@ pub struct HttpRequest {
 }
 
 /// A complete HTTP response: status, headers and the exact body bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// `Debug` shows the status, header names (values only for a few harmless
+/// headers) and the body size, never signatures or the body.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct HttpResponse {
     /// HTTP status code.
     pub status: u16,
@@ -43,6 +71,27 @@ pub struct HttpResponse {
     pub headers: Vec<Header>,
     /// Raw body bytes.
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("target", &crate::redact::Target(&self.target))
+            .field("headers", &crate::redact::Headers(&self.headers))
+            .field("body", &crate::redact::Bytes(self.body.len()))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("headers", &crate::redact::Headers(&self.headers))
+            .field("body", &crate::redact::Bytes(self.body.len()))
+            .finish()
+    }
 }
 
 impl HttpResponse {
@@ -100,6 +149,12 @@ impl Transport {
     /// Builds the transport: rustls with the aws-lc-rs provider, verification
     /// on, no redirects, no transparent retries, statuses returned as values.
     pub fn new(config: &TransportConfig) -> Result<Self> {
+        if config.user_agent.bytes().any(|b| !(b == b' ' || b.is_ascii_graphic())) {
+            return Err(Error::config(
+                "transport.user_agent: must be printable ASCII without control characters (no CR or LF)",
+            )
+            .with_field("transport.user_agent"));
+        }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let roots = match &config.extra_ca_pem {
             None => ureq::tls::RootCerts::WebPki,
@@ -109,7 +164,7 @@ impl Transport {
                     .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
                     .collect();
                 let extra = pem::parse_many(pem_text)
-                    .map_err(|e| Error::config(format!("extra CA bundle: malformed PEM ({e})")))?;
+                    .map_err(|e| Error::config(format!("extra CA bundle: {}", crate::crypto::pem_problem(&e))))?;
                 let extra: Vec<_> = extra.into_iter().filter(|p| p.tag() == "CERTIFICATE").collect();
                 if extra.is_empty() {
                     return Err(Error::config("extra CA bundle: no CERTIFICATE found"));
@@ -170,8 +225,9 @@ impl Transport {
         headers: &[Header],
         body: &[u8],
     ) -> std::result::Result<HttpResponse, (Error, bool)> {
-        check_url(url).map_err(|e| (e, false))?;
-        let mut builder = ureq::http::Request::builder().method(method).uri(url);
+        // The parsed, normalised form is what goes out, so the checked host is the one contacted.
+        let url = check_url(url).map_err(|e| (e, false))?;
+        let mut builder = ureq::http::Request::builder().method(method).uri(url.as_str());
         for (n, v) in headers {
             builder = builder.header(n.as_str(), v.as_str());
         }
@@ -235,31 +291,73 @@ fn may_have_been_sent(e: &ureq::Error) -> bool {
     )
 }
 
-/// Only `https://`, or `http://` to a loopback host (the local emulator).
-pub fn check_url(url: &str) -> Result<()> {
-    if url.starts_with("https://") {
-        return Ok(());
+/// A base or request URL that passed [`check_url`]: parsed by a WHATWG URL
+/// parser, so the host that was checked is the host the transport connects to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedUrl(url::Url);
+
+impl CheckedUrl {
+    /// The normalised URL text (lower-case scheme and host), as sent.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
     }
-    if let Some(rest) = url.strip_prefix("http://") {
-        let authority = rest.split(['/', '?']).next().unwrap_or("");
-        let host = if let Some(v6) = authority.strip_prefix('[') {
-            v6.split(']').next().unwrap_or("")
-        } else {
-            authority.rsplit_once(':').map(|(h, _)| h).unwrap_or(authority)
-        };
-        let loopback = host == "localhost"
-            || host
-                .parse::<std::net::IpAddr>()
-                .map(|ip| ip.is_loopback())
-                .unwrap_or(false);
-        if loopback {
-            return Ok(());
+    /// The path (starting with `/`).
+    pub fn path(&self) -> &str {
+        self.0.path()
+    }
+    /// Whether the URL has a query or a fragment.
+    pub fn has_query_or_fragment(&self) -> bool {
+        self.0.query().is_some() || self.0.fragment().is_some()
+    }
+}
+
+/// Only `https://`, or plain `http://` to a loopback host (the local
+/// emulator): an IP literal in `127.0.0.0/8` or `::1`, or `localhost`.
+///
+/// The URL is parsed by a real URL parser (the `url` crate) and the checks
+/// are made on what it parsed, so `http://localhost:1@192.0.2.2` is seen as
+/// host `192.0.2.2` (and refused for its user information anyway). Refused:
+/// any scheme but `http`/`https` (case-insensitive), user information
+/// (`user@` or `user:password@`), a host written with percent escapes,
+/// and IPv4-mapped IPv6 addresses such as `[::ffff:127.0.0.1]` for plain http.
+/// Errors never repeat the URL, which may carry credentials.
+pub fn check_url(url: &str) -> Result<CheckedUrl> {
+    let parsed = url::Url::parse(url).map_err(|e| Error::config(format!("URL is not valid ({e})")))?;
+    match parsed.scheme() {
+        "https" | "http" => {}
+        _ => {
+            return Err(Error::config(
+                "URL must start with https:// (http:// only for loopback)",
+            ));
         }
-        return Err(Error::config(format!(
-            "plain http is only allowed for loopback hosts (the local emulator); use https for {host}"
-        )));
     }
-    Err(Error::config("base URL must start with https://"))
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(Error::config(
+            "URL must not contain user information (user@ or user:password@)",
+        ));
+    }
+    // The parser decodes percent escapes in hosts; other HTTP stacks do not, so
+    // a host is only accepted written plainly. The authority ends at the first
+    // '/', '\\', '?' or '#' after the scheme.
+    let after_scheme = url.split_once("://").map_or("", |(_, rest)| rest);
+    let authority = after_scheme.split(['/', '\\', '?', '#']).next().unwrap_or("");
+    if authority.contains('%') {
+        return Err(Error::config("URL host must not be percent-encoded"));
+    }
+    let host = parsed.host().ok_or_else(|| Error::config("URL must have a host"))?;
+    if parsed.scheme() == "http" {
+        let loopback = match host {
+            url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+            url::Host::Ipv4(ip) => ip.is_loopback(),
+            url::Host::Ipv6(ip) => ip.is_loopback(),
+        };
+        if !loopback {
+            return Err(Error::config(
+                "plain http is only allowed for loopback hosts (127.0.0.0/8, [::1], localhost: the local emulator); use https",
+            ));
+        }
+    }
+    Ok(CheckedUrl(parsed))
 }
 
 fn map_ureq_error(e: ureq::Error) -> Error {
@@ -297,12 +395,66 @@ mod tests {
     fn plain_http_only_on_loopback() {
         assert!(check_url("https://open-sea-global.alipay.com/api").is_ok());
         assert!(check_url("http://127.0.0.1:8080/x").is_ok());
+        assert!(check_url("http://127.9.9.9/x").is_ok());
         assert!(check_url("http://localhost:1/x").is_ok());
+        assert!(check_url("http://LOCALHOST:1/x").is_ok());
         assert!(check_url("http://[::1]:9/x").is_ok());
         let e = check_url("http://example.com/x").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidConfig);
         assert!(check_url("ftp://x").is_err());
         assert!(check_url("http://10.0.0.1/x").is_err());
+    }
+
+    #[test]
+    fn userinfo_cannot_smuggle_a_remote_host() {
+        // The host is 192.0.2.2; "localhost:1" is user information.
+        for url in [
+            "http://localhost:1@192.0.2.2",
+            "http://localhost:1@192.0.2.2/x",
+            "http://127.0.0.1@192.0.2.2:80/",
+            "http://[::1]@192.0.2.2/",
+            "https://user:secret@example.com/",
+            "https://user@example.com/",
+        ] {
+            let e = check_url(url).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{url}");
+            assert!(!e.message().contains("secret"), "{e}");
+        }
+        // A backslash ends the authority for the parser: the host is example.com.
+        assert!(check_url("http://example.com\\@localhost/").is_err());
+    }
+
+    #[test]
+    fn ipv6_uppercase_schemes_and_percent_hosts() {
+        assert!(check_url("http://[::1]/").is_ok());
+        assert!(check_url("http://[0:0:0:0:0:0:0:1]:8080/").is_ok());
+        for url in [
+            "http://[::ffff:192.0.2.2]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[2001:db8::1]/",
+        ] {
+            assert!(check_url(url).is_err(), "{url}");
+        }
+        assert_eq!(
+            check_url("HTTP://127.0.0.1:1/x").unwrap().as_str(),
+            "http://127.0.0.1:1/x"
+        );
+        assert_eq!(
+            check_url("HTTPS://Example.COM/x").unwrap().as_str(),
+            "https://example.com/x"
+        );
+        assert!(check_url("HTTP://example.com/").is_err());
+        assert!(check_url("hTtP://192.0.2.2/").is_err());
+        for url in [
+            "http://%6c%6fcalhost:1/",
+            "http://%31%32%37.0.0.1/",
+            "http://127.0.0.1%2f@192.0.2.2/",
+            "https://%65xample.com/",
+        ] {
+            assert!(check_url(url).is_err(), "{url}");
+        }
+        assert!(check_url("http:///x").is_err());
+        assert!(check_url("not a url").is_err());
     }
 
     #[test]

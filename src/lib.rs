@@ -17,7 +17,9 @@ pub mod crypto;
 pub mod emulator;
 pub mod error;
 pub mod http;
+pub(crate) mod json;
 pub mod outbox;
+mod redact;
 pub mod retry;
 pub mod store;
 pub mod validate;
@@ -30,6 +32,12 @@ pub use error::{Error, ErrorKind, Result};
 
 /// The crate version, e.g. `0.1.0`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The README's Rust blocks, compiled (and run) as doctests so the README cannot
+/// drift from the API; `tests/readme.rs` checks the other blocks.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// The generated C header, for `tests/header.rs`.
 #[doc(hidden)]

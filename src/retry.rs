@@ -49,6 +49,17 @@ impl RetryPolicy {
     }
 }
 
+/// The members of the `retry` object of a JSON configuration.
+pub(crate) static RETRY_SHAPE: [crate::json::Member; 4] = {
+    use crate::json::{Member, Shape};
+    [
+        Member::optional("max_attempts", Shape::U32),
+        Member::optional("base_delay_ms", Shape::U64),
+        Member::optional("max_delay_ms", Shape::U64),
+        Member::optional("deadline_ms", Shape::U64),
+    ]
+};
+
 /// The `retry` member of a JSON configuration; absent members keep the defaults.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

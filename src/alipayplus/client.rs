@@ -27,7 +27,8 @@ pub const OUTBOX_KIND: &str = "alipayplus.issueCard";
 pub const ISSUE_CARD_PATH: &str = "/v2/pds/memberships/issueCard";
 
 /// A successful issueCard: the card number and the verified answer.
-#[derive(Debug, Clone, PartialEq)]
+/// `Debug` hides the card number and shows only the size of the body.
+#[derive(Clone, PartialEq)]
 pub struct IssuedCard {
     /// `cardNo` assigned by the platform.
     pub card_no: String,
@@ -38,6 +39,13 @@ pub struct IssuedCard {
     /// Whether the answer carried a verified signature (always true for `S`).
     pub signed: bool,
 }
+
+crate::redact::redacted_debug!(IssuedCard {
+    card_no: hide,
+    response: show,
+    response_body: bytes,
+    signed: show
+});
 
 /// Sends `issueCard` through the delivery engine ([`crate::outbox`]). Thread-safe.
 pub struct IssueCardClient {

@@ -4,7 +4,8 @@
 use crate::crypto::keys::{PrivateKey, PublicKey};
 use crate::error::{Error, Result};
 use crate::http::TransportConfig;
-use crate::retry::{RetryOverrides, RetryPolicy};
+use crate::json::{Member, Shape};
+use crate::retry::{RETRY_SHAPE, RetryOverrides, RetryPolicy};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -48,6 +49,9 @@ pub struct Config {
     pub claim_lease: Duration,
     /// Where the SQLite store lives, when the caller does not pass a store.
     pub store_path: Option<String>,
+    /// Largest inbound body accepted, in bytes (default 1 MiB), checked
+    /// before anything else: a larger one is refused unread.
+    pub max_body_bytes: usize,
     /// Where outbound timestamps, leases and attempt times come from (system clock by default).
     pub clock: crate::clock::Clock,
 }
@@ -72,6 +76,7 @@ impl Config {
             idempotency_retention: Duration::from_secs(30 * 24 * 3600),
             claim_lease: Duration::from_secs(60),
             store_path: None,
+            max_body_bytes: crate::http::DEFAULT_MAX_BODY_BYTES,
             clock: crate::clock::Clock::system(),
         }
     }
@@ -84,26 +89,43 @@ impl Config {
     ///  "path_prefix":"/api/open","retry":{"max_attempts":5}}
     /// ```
     pub fn from_json(json: &[u8]) -> Result<Self> {
-        let raw: RawConfig = serde_json::from_slice(json).map_err(|e| Error::config(format!("config: {e}")))?;
+        let raw: RawConfig = crate::json::parse_config(json, "config", &Shape::Object(&CONFIG_SHAPE))?;
         raw.into_config()
     }
 
     /// Checks consistency (called by the constructors of the client and handler).
     pub fn check(&self) -> Result<()> {
         if self.client_id.trim().is_empty() {
-            return Err(Error::config("config.client_id: must not be empty"));
+            return Err(Error::config("config.client_id: must not be empty").with_field("config.client_id"));
+        }
+        // Both go into headers (Client-Id, Signature): no CR, LF or other control character.
+        crate::http::check_header_value("config.client_id", &self.client_id)?;
+        crate::http::check_header_value("config.key_version", &self.key_version)?;
+        if self.key_version.contains([',', '=', '"']) {
+            return Err(Error::config(
+                "config.key_version: must not contain ',', '=' or '\"' (it is a Signature header item)",
+            )
+            .with_field("config.key_version"));
+        }
+        for (field, prefix) in [
+            ("config.path_prefix", Some(&self.path_prefix)),
+            ("config.inbound_public_prefix", self.inbound_public_prefix.as_ref()),
+        ] {
+            // Part of the request line and of the signed URI.
+            if prefix.is_some_and(|p| !p.bytes().all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#')) {
+                return Err(Error::config(format!(
+                    "{field}: must be printable ASCII without spaces, control characters, '?' or '#'"
+                ))
+                .with_field(field));
+            }
         }
         if let Some(url) = &self.base_url {
-            crate::http::check_url(url).map_err(|e| Error::config(format!("config.base_url: {}", e.message())))?;
-            if url
-                .trim_end_matches('/')
-                .split("://")
-                .nth(1)
-                .is_some_and(|rest| rest.contains('/'))
-            {
+            let parsed = crate::http::check_url(url).map_err(|e| in_field("base_url", &e))?;
+            if parsed.path() != "/" || parsed.has_query_or_fragment() {
                 return Err(Error::config(
                     "config.base_url: must be scheme and host only; put the path in path_prefix",
-                ));
+                )
+                .with_field("config.base_url"));
             }
         }
         if !self.path_prefix.is_empty() && !self.path_prefix.starts_with('/') {
@@ -111,6 +133,11 @@ impl Config {
         }
         if self.retry.max_attempts == 0 {
             return Err(Error::config("config.retry.max_attempts: must be at least 1"));
+        }
+        if self.max_body_bytes == 0 {
+            return Err(Error::config("config.max_body_bytes: must be at least 1")
+                .with_field("config.max_body_bytes")
+                .with_limit(Some("1".into())));
         }
         if !(-14 * 60..=14 * 60).contains(&self.time_offset_minutes) {
             return Err(Error::config("config.time_offset_minutes: must be within ±840"));
@@ -125,6 +152,30 @@ impl Config {
             .unwrap_or(&self.platform_public_key)
     }
 }
+
+/// The JSON form's members: checked before deserialising, so errors name the
+/// member and the rule and never repeat a value.
+static CONFIG_SHAPE: [Member; 19] = [
+    Member::optional("base_url", Shape::Str),
+    Member::optional("path_prefix", Shape::Str),
+    Member::required("client_id", Shape::Str),
+    Member::optional("key_version", Shape::Str),
+    Member::required("merchant_private_key", Shape::Str),
+    Member::required("platform_public_key", Shape::Str),
+    Member::optional("platform_public_keys_by_version", Shape::MapOf(&Shape::Str)),
+    Member::optional("sign_responses", Shape::Bool),
+    Member::optional("inbound_public_prefix", Shape::Str),
+    Member::optional("max_clock_skew_ms", Shape::U64),
+    Member::optional("time_offset_minutes", Shape::I32),
+    Member::optional("connect_timeout_ms", Shape::U64),
+    Member::optional("read_timeout_ms", Shape::U64),
+    Member::optional("extra_ca_pem", Shape::Str),
+    Member::optional("retry", Shape::Object(&RETRY_SHAPE)),
+    Member::optional("idempotency_retention_days", Shape::U64),
+    Member::optional("claim_lease_ms", Shape::U64),
+    Member::optional("store_path", Shape::Str),
+    Member::optional("max_body_bytes", Shape::U64),
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -148,6 +199,12 @@ struct RawConfig {
     idempotency_retention_days: Option<u64>,
     claim_lease_ms: Option<u64>,
     store_path: Option<String>,
+    max_body_bytes: Option<u64>,
+}
+
+/// `e` restated for the config member `field`: `config.<field>: <message>`.
+fn in_field(field: &str, e: &Error) -> Error {
+    Error::new(e.kind(), format!("config.{field}: {}", e.message())).with_field(format!("config.{field}"))
 }
 
 fn key_in(field: &str, e: Error) -> Error {
@@ -161,8 +218,10 @@ impl RawConfig {
         let public = PublicKey::from_pem(&self.platform_public_key).map_err(|e| key_in("platform_public_key", e))?;
         let mut c = Config::new(self.client_id, private, public);
         for (version, pem) in self.platform_public_keys_by_version {
-            let key = PublicKey::from_pem(&pem)
-                .map_err(|e| key_in(&format!("platform_public_keys_by_version.{version}"), e))?;
+            let key = PublicKey::from_pem(&pem).map_err(|e| {
+                let name = crate::json::config_key_name(&version);
+                key_in(&format!("platform_public_keys_by_version.{name}"), e)
+            })?;
             c.platform_public_keys_by_version.insert(version, key);
         }
         c.base_url = self.base_url.map(|u| u.trim_end_matches('/').to_string());
@@ -197,6 +256,9 @@ impl RawConfig {
             c.claim_lease = Duration::from_millis(v);
         }
         c.store_path = self.store_path;
+        if let Some(v) = self.max_body_bytes {
+            c.max_body_bytes = usize::try_from(v).unwrap_or(usize::MAX);
+        }
         c.check()?;
         Ok(c)
     }

@@ -244,6 +244,13 @@ impl InboundHandler {
         now_ms: i64,
     ) -> std::result::Result<Begin, Refusal> {
         let c = &self.config;
+        // Before anything else: an oversized body is refused unread.
+        if req.body.len() > c.max_body_bytes {
+            return Err(Refusal::param(format!(
+                "the body must be at most {} bytes",
+                c.max_body_bytes
+            )));
+        }
         let api = InboundApi::from_path(path).ok_or_else(|| Refusal::param("unknown API path"))?;
         if !req.method.eq_ignore_ascii_case("POST") {
             return Err(Refusal::param("method must be POST"));
@@ -363,6 +370,11 @@ impl InboundHandler {
         self.finish(pending, br#"{"result":{"resultStatus":"U","resultCode":"UNKNOWN_EXCEPTION","resultMessage":"temporary problem, please retry"}}"#, now_ms)
     }
 
+    /// The configured largest inbound body ([`Config::max_body_bytes`]).
+    pub fn max_body_bytes(&self) -> usize {
+        self.config.max_body_bytes
+    }
+
     /// Deletes idempotency records older than the configured retention.
     pub fn purge_expired(&self, now_ms: i64) -> Result<usize> {
         let keep = i64::try_from(self.config.idempotency_retention.as_millis()).unwrap_or(i64::MAX);
@@ -412,8 +424,7 @@ fn parse_request(api: InboundApi, body: &[u8]) -> Result<InboundRequest> {
 /// Checks the host's decision and serialises the answer body.
 fn build_answer(api: InboundApi, decision: &[u8]) -> Result<Vec<u8>> {
     let root = format!("{}Response", api.name());
-    let value: Value = serde_json::from_slice(decision)
-        .map_err(|e| Error::new(ErrorKind::InvalidJson, format!("{root}: not valid JSON ({e})")))?;
+    let value = crate::json::parse_strict(decision, &crate::validate::Path::root(&root))?;
     let Value::Object(mut map) = value else {
         return Err(Error::validation(root, "must be a JSON object", None));
     };

@@ -84,6 +84,11 @@ impl AlipayPlus {
         self.inbound.finish_unknown(pending, now_ms)
     }
 
+    /// The configured largest inbound body ([`Config::max_body_bytes`]).
+    pub fn max_body_bytes(&self) -> usize {
+        self.inbound.max_body_bytes()
+    }
+
     /// See [`InboundHandler::purge_expired`].
     pub fn purge_expired(&self, now_ms: i64) -> Result<usize> {
         self.inbound.purge_expired(now_ms)

@@ -49,8 +49,6 @@ const AMOUNT_RULE: &str = "must be an Amount object";
 const CURRENCY_RULE: &str = "must be 3 uppercase letters (ISO 4217)";
 const RESULT_STATUSES: [&str; 3] = ["S", "F", "U"];
 const ORDER_TYPES: [&str; 3] = ["PICKUP", "DINEIN", "DELIVERY"];
-/// Field codes whose value is personal data, redacted in `Debug` (§6.5).
-const REDACTED_CODES: [&str; 4] = ["PASSWORD", "MOBILE_PHONE", "EMAIL", "BIRTH_DATE"];
 const BALANCE: &str = "BALANCE";
 
 // ---------------------------------------------------------------------------
@@ -72,14 +70,9 @@ pub trait Payload: Serialize + DeserializeOwned {
 /// Invalid JSON or a non-object body → [`ErrorKind::InvalidJson`]; a broken
 /// rule → [`ErrorKind::Validation`] naming the first offending field.
 pub fn parse<T: Payload>(body: &[u8], dir: Direction) -> Result<T> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
-        // serde_json syntax errors carry only a category and a position, never input data.
-        Error::new(
-            ErrorKind::InvalidJson,
-            format!("{}: body is not valid JSON ({e})", T::API),
-        )
-        .with_field(T::API)
-    })?;
+    // Duplicate members are refused naming the member; syntax errors carry
+    // only a category and a position, never input data.
+    let v = crate::json::parse_body(body, &Path::root(T::API))?;
     from_json_value(v, dir)
 }
 
@@ -93,14 +86,21 @@ pub fn from_json_value<T: Payload>(v: Value, dir: Direction) -> Result<T> {
         .with_field(T::API));
     }
     T::validate_value(&v, dir)?;
-    serde_json::from_value(v).map_err(|_| {
-        // Validation accepted the shape, so this is not expected; the serde
-        // message is left out because it may quote personal data.
+    // Validation accepted the shape, so failing is not expected; serde's
+    // message is left out because it may quote personal data.
+    let unexpected = || {
         Error::new(
             ErrorKind::InvalidJson,
             format!("{}: body does not have the expected structure", T::API),
         )
         .with_field(T::API)
+    };
+    // Numbers keep their exact text (`arbitrary_precision`). serde's buffer for
+    // `flatten` cannot take an integer beyond 64 bits out of a `Value`, but
+    // takes it from the text: that rare case goes through the text.
+    T::deserialize(&v).or_else(|_| {
+        let text = serde_json::to_vec(&v).map_err(|e| Error::internal("serialising payload", e))?;
+        serde_json::from_slice(&text).map_err(|_| unexpected())
     })
 }
 
@@ -133,9 +133,9 @@ pub fn normalize(message: &str, body: &[u8], dir: Direction) -> Result<Vec<u8>> 
         "updateCardDetailResponse" => run::<UpdateCardDetailResponse>(body, dir),
         "inquireMemberAssets" => run::<InquireMemberAssetsRequest>(body, dir),
         "inquireMemberAssetsResponse" => run::<InquireMemberAssetsResponse>(body, dir),
-        other => Err(Error::new(
+        _ => Err(Error::new(
             ErrorKind::InvalidParameter,
-            format!("unknown message {other:?}; expected an Alipay+ membership API name or <api>Response"),
+            "unknown message; expected an Alipay+ membership API name or <api>Response",
         )
         .with_field("message")),
     }
@@ -251,7 +251,7 @@ impl<'de> Deserialize<'de> for CustomerBelongsTo {
 }
 
 /// The `result` envelope (§6.3).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResultInfo {
     /// e.g. `SUCCESS`; max 64.
@@ -297,7 +297,7 @@ fn de_string_or_null<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Str
 ///
 /// Input accepts a JSON number or a string of digits for `value`; output is
 /// always a JSON number.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Amount {
     /// `0..=2147483647`.
     #[serde(deserialize_with = "de_amount_value")]
@@ -325,8 +325,8 @@ fn de_amount_value<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u32, 
     amount_value(&v, &Path::root("value")).map_err(|e| D::Error::custom(e.message()))
 }
 
-/// The value of a [`CardField`] (§6.5).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The value of a [`CardField`] (§6.5). `Debug` hides the value.
+#[derive(Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum FieldValue {
     /// A string value (every code except `BALANCE`).
@@ -337,8 +337,8 @@ pub enum FieldValue {
 
 /// One `{fieldCode, fieldValue}` pair (§6.5).
 ///
-/// `Debug` prints `<redacted>` instead of the value for `PASSWORD`,
-/// `MOBILE_PHONE`, `EMAIL` and `BIRTH_DATE`.
+/// `Debug` prints the code and `<redacted>` instead of the value: every
+/// value may be personal data (names, phone, e-mail, birth date, balances).
 #[derive(Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CardField {
@@ -371,22 +371,13 @@ impl CardField {
     }
 }
 
-impl fmt::Debug for CardField {
+impl fmt::Debug for FieldValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        struct Redacted;
-        impl fmt::Debug for Redacted {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("<redacted>")
-            }
+        let hidden = crate::redact::Hidden(true);
+        match self {
+            FieldValue::Text(_) => f.debug_tuple("Text").field(&hidden).finish(),
+            FieldValue::Amount(_) => f.debug_tuple("Amount").field(&hidden).finish(),
         }
-        let mut s = f.debug_struct("CardField");
-        s.field("field_code", &self.field_code);
-        if REDACTED_CODES.contains(&self.field_code.as_str()) {
-            s.field("field_value", &Redacted);
-        } else {
-            s.field("field_value", &self.field_value);
-        }
-        s.field("extra", &self.extra).finish()
     }
 }
 
@@ -410,7 +401,10 @@ impl<'de> Deserialize<'de> for CardField {
             Value::String(s) => FieldValue::Text(s),
             Value::Number(n) => FieldValue::Text(n.to_string()),
             obj @ Value::Object(_) => FieldValue::Amount(
-                serde_json::from_value(obj).map_err(|_| D::Error::custom("fieldValue is not an Amount"))?,
+                serde_json::to_vec(&obj)
+                    .ok()
+                    .and_then(|text| serde_json::from_slice(&text).ok())
+                    .ok_or_else(|| D::Error::custom("fieldValue is not an Amount"))?,
             ),
             _ => return Err(D::Error::custom("fieldValue must be a string or an Amount")),
         };
@@ -440,7 +434,7 @@ impl AssetType {
 }
 
 /// One asset in the `inquireMemberAssets` answer (§6.6).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AssetDetail {
     /// Which asset this is.
@@ -479,7 +473,7 @@ fn de_json_text<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String, 
 // ---------------------------------------------------------------------------
 
 /// `notifyCardRegistration` request (platform → merchant, §7.1).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NotifyCardRegistrationRequest {
     /// The mini program; max 32.
@@ -501,7 +495,7 @@ pub struct NotifyCardRegistrationRequest {
 }
 
 /// `notifyCardRegistration` response (our answer).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NotifyCardRegistrationResponse {
     /// The outcome.
@@ -515,7 +509,7 @@ pub struct NotifyCardRegistrationResponse {
 }
 
 /// `issueCard` request (merchant → platform, §7.2).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IssueCardRequest {
     /// Same as in `notifyCardRegistration`; max 32.
@@ -575,7 +569,7 @@ impl IssueCardRequest {
 ///
 /// `cardNo` is optional here: whether an `S` without it is acceptable is the
 /// client's decision (§7.2).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IssueCardResponse {
     /// The outcome.
@@ -593,7 +587,7 @@ pub struct IssueCardResponse {
 
 /// `inquireCardDetail` request (platform → merchant, §7.3). At least one of
 /// `cardNo` and `loginIdentity` is present.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InquireCardDetailRequest {
     /// The card number from `issueCard`; max 64.
@@ -613,7 +607,7 @@ pub struct InquireCardDetailRequest {
 }
 
 /// `inquireCardDetail` response (our answer).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InquireCardDetailResponse {
     /// The outcome.
@@ -631,7 +625,7 @@ pub struct InquireCardDetailResponse {
 }
 
 /// `updateCardDetail` request (platform → merchant, §7.4).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateCardDetailRequest {
     /// The card to update; max 64.
@@ -649,7 +643,7 @@ pub struct UpdateCardDetailRequest {
 }
 
 /// `updateCardDetail` response (our answer).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateCardDetailResponse {
     /// The outcome.
@@ -663,7 +657,7 @@ pub struct UpdateCardDetailResponse {
 }
 
 /// `inquireMemberAssets` request (platform → merchant, §7.5).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InquireMemberAssetsRequest {
     /// The card; max 64.
@@ -682,7 +676,7 @@ pub struct InquireMemberAssetsRequest {
 }
 
 /// `inquireMemberAssets` response (our answer).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InquireMemberAssetsResponse {
     /// The outcome.
@@ -726,6 +720,107 @@ impl InquireMemberAssetsResponse {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Redacted Debug: identifiers of the call (appId, requestId, API, result) are
+// shown; customer and card identifiers, field values, extendInfo and unknown
+// members are not (see `crate::redact`).
+// ---------------------------------------------------------------------------
+
+use crate::redact::redacted_debug;
+
+redacted_debug!(ResultInfo {
+    result_code: show,
+    result_status: show,
+    result_message: show,
+    extra: members
+});
+redacted_debug!(Amount {
+    value: show,
+    currency: show,
+    extra: members
+});
+redacted_debug!(CardField {
+    field_code: show,
+    field_value: show,
+    extra: members
+});
+redacted_debug!(AssetDetail {
+    asset_type: show,
+    asset_value: hide,
+    extra: members
+});
+redacted_debug!(NotifyCardRegistrationRequest {
+    app_id: show,
+    customer_belongs_to: show,
+    request_id: show,
+    customer_id: hide,
+    registration_fields: show,
+    extend_info: hide,
+    extra: members,
+});
+redacted_debug!(NotifyCardRegistrationResponse {
+    result: show,
+    extend_info: hide,
+    extra: members
+});
+redacted_debug!(IssueCardRequest {
+    app_id: show,
+    customer_belongs_to: show,
+    request_id: show,
+    customer_id: hide,
+    external_customer_id: hide,
+    external_card_no: hide,
+    register_date: show,
+    expire_date: show,
+    card_fields: show,
+    extend_info: hide,
+    extra: members,
+});
+redacted_debug!(IssueCardResponse {
+    result: show,
+    card_no: hide,
+    extend_info: hide,
+    extra: members
+});
+redacted_debug!(InquireCardDetailRequest {
+    card_no: hide,
+    app_id: show,
+    login_identity: hide,
+    extend_info: hide,
+    extra: members,
+});
+redacted_debug!(InquireCardDetailResponse {
+    result: show,
+    card_fields: show,
+    extend_info: hide,
+    extra: members
+});
+redacted_debug!(UpdateCardDetailRequest {
+    card_no: hide,
+    request_time: show,
+    card_fields: show,
+    extend_info: hide,
+    extra: members,
+});
+redacted_debug!(UpdateCardDetailResponse {
+    result: show,
+    extend_info: hide,
+    extra: members
+});
+redacted_debug!(InquireMemberAssetsRequest {
+    card_no: hide,
+    asset_types: show,
+    query_conditions: hide,
+    extend_info: hide,
+    extra: members,
+});
+redacted_debug!(InquireMemberAssetsResponse {
+    result: show,
+    asset_details: show,
+    extend_info: hide,
+    extra: members,
+});
 
 // ---------------------------------------------------------------------------
 // Validation

@@ -89,8 +89,8 @@ pub fn header_value(key_version: &str, signature_b64: &str) -> String {
     )
 }
 
-/// A parsed `Signature` header.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A parsed `Signature` header. `Debug` hides the signature.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ParsedSignature {
     /// `algorithm`, `RSA256` when absent.
     pub algorithm: String,
@@ -99,6 +99,12 @@ pub struct ParsedSignature {
     /// The raw `signature` value (possibly percent-encoded).
     pub signature: String,
 }
+
+crate::redact::redacted_debug!(ParsedSignature {
+    algorithm: show,
+    key_version: show,
+    signature: hide
+});
 
 /// Parses a `Signature` header per §4.5: split on `,`, trim, split on the
 /// first `=`, keys case-insensitive, one pair of quotes stripped, unknown keys

@@ -79,7 +79,7 @@ fn decode_pem_or_base64(text: &str, what: &str) -> Result<(Option<String>, Vec<u
         return Err(key_error(what, "empty input"));
     }
     if trimmed.starts_with("-----BEGIN") {
-        let parsed = pem::parse(trimmed).map_err(|e| key_error(what, format!("malformed PEM ({e})")))?;
+        let parsed = pem::parse(trimmed).map_err(|e| key_error(what, super::pem_problem(&e)))?;
         return Ok((Some(parsed.tag().to_string()), parsed.contents().to_vec()));
     }
     // Bare Base64 of the DER (what Ant's console and the Java SDK use); tolerate line breaks.
@@ -117,7 +117,10 @@ impl PrivateKey {
             Some(other) => {
                 return Err(key_error(
                     WHAT,
-                    format!("expected PEM type PRIVATE KEY or RSA PRIVATE KEY, got {other}"),
+                    format!(
+                        "expected PEM type PRIVATE KEY or RSA PRIVATE KEY, got {}",
+                        super::pem_label(other)
+                    ),
                 ));
             }
             None => KeyPair::from_pkcs8(&der)
@@ -201,7 +204,12 @@ impl PublicKey {
                     "got a CERTIFICATE; pass the public key (PEM PUBLIC KEY) instead",
                 ));
             }
-            Some(other) => return Err(key_error(WHAT, format!("expected PEM type PUBLIC KEY, got {other}"))),
+            Some(other) => {
+                return Err(key_error(
+                    WHAT,
+                    format!("expected PEM type PUBLIC KEY, got {}", super::pem_label(other)),
+                ));
+            }
         }
         let key = aws_lc_rs::rsa::PublicKey::from_der(&der)
             .map_err(|e| key_error(WHAT, format!("not an RSA public key ({e})")))?;

@@ -39,6 +39,36 @@ pub fn random_below(bound: u64) -> u64 {
     u64::from_le_bytes(b) % bound.max(1)
 }
 
+/// What is wrong with a PEM text, without repeating any of it (the PEM
+/// crate's messages quote header lines and bytes of the Base64 data).
+pub(crate) fn pem_problem(e: &pem::PemError) -> &'static str {
+    match e {
+        pem::PemError::MismatchedTags(..) => "malformed PEM (BEGIN and END labels differ)",
+        pem::PemError::MalformedFraming => "malformed PEM (framing)",
+        pem::PemError::MissingBeginTag => "malformed PEM (no BEGIN line)",
+        pem::PemError::MissingEndTag => "malformed PEM (no END line)",
+        pem::PemError::MissingData => "malformed PEM (no data)",
+        pem::PemError::InvalidData(_) => "malformed PEM (the data is not valid Base64)",
+        pem::PemError::InvalidHeader(_) => "malformed PEM (invalid header line)",
+        pem::PemError::NotUtf8(_) => "malformed PEM (not UTF-8)",
+    }
+}
+
+/// A PEM label as shown in an error: as is when it looks like a label (at
+/// most 40 upper-case letters, digits and spaces), `an unexpected type` otherwise.
+pub(crate) fn pem_label(label: &str) -> &str {
+    if !label.is_empty()
+        && label.len() <= 40
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' ')
+    {
+        label
+    } else {
+        "an unexpected type"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

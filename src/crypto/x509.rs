@@ -39,11 +39,11 @@ pub fn normalize_serial(serial: &str) -> String {
 impl Certificate {
     /// Parses one PEM `CERTIFICATE` block (surrounding whitespace allowed).
     pub fn from_pem(text: &str) -> Result<Self> {
-        let parsed = pem::parse(text.trim()).map_err(|e| cert_error(format!("malformed PEM ({e})")))?;
+        let parsed = pem::parse(text.trim()).map_err(|e| cert_error(super::pem_problem(&e)))?;
         if parsed.tag() != "CERTIFICATE" {
             return Err(cert_error(format!(
                 "expected PEM type CERTIFICATE, got {}",
-                parsed.tag()
+                super::pem_label(parsed.tag())
             )));
         }
         Self::from_der(parsed.contents())

@@ -357,6 +357,8 @@ impl AlipayPlatformEmulator {
         if config.key_version.is_empty() {
             return Err(Error::config("emulator.key_version: must not be empty"));
         }
+        crate::http::check_header_value("emulator.client_id", &config.client_id)?;
+        crate::http::check_header_value("emulator.key_version", &config.key_version)?;
         let platform = Arc::new(Platform {
             issue_card_path: format!("{prefix}{ISSUE_CARD_PATH}"),
             config,

@@ -63,7 +63,8 @@ impl Castable for cardbridge_alipayplus_call {
 /// `inbound_public_prefix`, `max_clock_skew_ms`, `time_offset_minutes`,
 /// `connect_timeout_ms`, `read_timeout_ms`, `extra_ca_pem`,
 /// `retry` (`max_attempts`, `base_delay_ms`, `max_delay_ms`, `deadline_ms`),
-/// `idempotency_retention_days`, `claim_lease_ms` and `store_path`.
+/// `idempotency_retention_days`, `claim_lease_ms`, `store_path` and
+/// `max_body_bytes` (largest inbound body, default 1 MiB).
 ///
 /// `store` may be NULL: then the SQLite store at `store_path` is opened
 /// (created if needed). Otherwise the integration keeps its own reference to
@@ -301,7 +302,10 @@ pub extern "C" fn cardbridge_alipayplus_resume_pending(
 /// request-target as received: path plus `?query`) as UTF-8; `headers`, an
 /// array of `headers_len` header views (NULL allowed when 0); `body`, the raw
 /// body bytes exactly as received (`body_len` bytes, NULL allowed when 0);
-/// `now_unix_ms`, the current Unix time in milliseconds.
+/// `now_unix_ms`, the current Unix time in milliseconds. A body longer than
+/// the configured `max_body_bytes` (default 1 MiB) is answered
+/// `F PARAM_ILLEGAL` before anything else, and at most `max_body_bytes + 1`
+/// of its bytes are read.
 ///
 /// On success exactly one of the two outputs is non-NULL and the other is set
 /// to NULL:
@@ -345,11 +349,13 @@ pub extern "C" fn cardbridge_alipayplus_begin(
         let target = try_str!(target, target_len);
         let headers = try_headers!(headers, headers_len);
         let body = try_bytes!(body, body_len);
+        // One byte over the limit is enough for the refusal: never copy more.
+        let keep = body.len().min(alipayplus.max_body_bytes().saturating_add(1));
         let request = HttpRequest {
             method: method.to_string(),
             target: target.to_string(),
             headers,
-            body: body.to_vec(),
+            body: body[..keep].to_vec(),
         };
         match alipayplus.begin(&request, now_unix_ms) {
             Begin::Respond(response) => {

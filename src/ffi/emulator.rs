@@ -16,6 +16,7 @@ use crate::ffi::bytes::{cardbridge_bytes, cardbridge_http_request, cardbridge_ht
 use crate::ffi::error::{cardbridge_error, cardbridge_result};
 use crate::ffi::handle::{Castable, OwnershipArc, OwnershipBox, free_arc, free_box};
 use crate::ffi::keys::cardbridge_public_key;
+use crate::json::{Member, Shape};
 use crate::validate::{Object, Path, check_range};
 use serde::Deserialize;
 use serde_json::Value;
@@ -77,9 +78,17 @@ fn key_in(field: &str, e: Error) -> Error {
     Error::new(e.kind(), format!("emulator.{field}: {}", e.message())).with_field(format!("emulator.{field}"))
 }
 
+static EMULATOR_CONFIG_SHAPE: [Member; 5] = [
+    Member::required("platform_private_key", Shape::Str),
+    Member::required("merchant_public_key", Shape::Str),
+    Member::required("client_id", Shape::Str),
+    Member::optional("path_prefix", Shape::Str),
+    Member::optional("key_version", Shape::Str),
+];
+
 fn emulator_config(json: &str) -> Result<EmulatorConfig> {
     let raw: RawEmulatorConfig =
-        serde_json::from_str(json).map_err(|e| Error::config(format!("emulator config: {e}")))?;
+        crate::json::parse_config(json.as_bytes(), "emulator", &Shape::Object(&EMULATOR_CONFIG_SHAPE))?;
     let private = PrivateKey::from_pem(&raw.platform_private_key).map_err(|e| key_in("platform_private_key", e))?;
     let public = PublicKey::from_pem(&raw.merchant_public_key).map_err(|e| key_in("merchant_public_key", e))?;
     let mut config = EmulatorConfig::new(private, public, raw.client_id);
@@ -512,9 +521,27 @@ struct RawPlatformCertificate {
     private_key: String,
 }
 
+static PLATFORM_CERTIFICATE_SHAPE: [Member; 2] = [
+    Member::required("pem", Shape::Str),
+    Member::required("private_key", Shape::Str),
+];
+
+static WECHAT_EMULATOR_CONFIG_SHAPE: [Member; 7] = [
+    Member::required("wechatpay_private_key", Shape::Str),
+    Member::required("public_key_id", Shape::Str),
+    Member::required("merchant_public_key", Shape::Str),
+    Member::required("mchid", Shape::Str),
+    Member::required("merchant_serial_no", Shape::Str),
+    Member::required("api_v3_key", Shape::Str),
+    Member::optional("platform_certificate", Shape::Object(&PLATFORM_CERTIFICATE_SHAPE)),
+];
+
 fn wechat_emulator_config(json: &str) -> Result<WechatEmulatorConfig> {
-    let raw: RawWechatEmulatorConfig =
-        serde_json::from_str(json).map_err(|e| Error::config(format!("emulator config: {e}")))?;
+    let raw: RawWechatEmulatorConfig = crate::json::parse_config(
+        json.as_bytes(),
+        "emulator",
+        &Shape::Object(&WECHAT_EMULATOR_CONFIG_SHAPE),
+    )?;
     let wechatpay_private_key =
         PrivateKey::from_pem(&raw.wechatpay_private_key).map_err(|e| key_in("wechatpay_private_key", e))?;
     let merchant_public_key =

@@ -57,7 +57,7 @@ impl Castable for cardbridge_wechatpay_event {
 /// `encrypt_custom_field_values`, `callback_success_body`,
 /// `certificate_refresh_ms`, `connect_timeout_ms`, `read_timeout_ms`,
 /// `extra_ca_pem`, `retry` (`max_attempts`, `base_delay_ms`, `max_delay_ms`,
-/// `deadline_ms`), `claim_lease_ms`, `store_path`.
+/// `deadline_ms`), `claim_lease_ms`, `store_path`, `max_body_bytes` (default 1 MiB).
 ///
 /// `store` may be NULL: then the SQLite store at `store_path` is opened.
 /// Borrowed: `store` is only read during the call.
@@ -287,7 +287,9 @@ pub extern "C" fn cardbridge_wechatpay_refresh_certificates(
 ///
 /// Inputs: the HTTP method, request-target, headers (names matched
 /// case-insensitively) and the **raw** body exactly as received, and the
-/// current Unix time in seconds. All only read during the call.
+/// current Unix time in seconds. All only read during the call. A body
+/// longer than the configured `max_body_bytes` (default 1 MiB) is answered
+/// 413 before anything else, and at most `max_body_bytes + 1` of its bytes are read.
 ///
 /// On success exactly one output is non-NULL: `*response_out` (answer now:
 /// 400/401 refusals, a processed duplicate's acknowledgement, 500 while the
@@ -320,11 +322,13 @@ pub extern "C" fn cardbridge_wechatpay_callback_begin(
         let target = try_str!(target, target_len);
         let headers = try_headers!(headers, headers_len);
         let body = try_bytes!(body, body_len);
+        // One byte over the limit is enough for the refusal: never copy more.
+        let keep = body.len().min(wechatpay.max_body_bytes().saturating_add(1));
         let request = HttpRequest {
             method: method.to_string(),
             target: target.to_string(),
             headers,
-            body: body.to_vec(),
+            body: body[..keep].to_vec(),
         };
         match wechatpay.callback_begin(&request, now_unix_seconds) {
             CallbackBegin::Respond(response) => {

@@ -59,8 +59,8 @@ impl std::fmt::Debug for Outgoing {
     }
 }
 
-/// What one answer (or its absence) means.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What one answer (or its absence) means. `Debug` shows result sizes, not results.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Final success: `result` is the verified answer body to store.
     Success {
@@ -92,8 +92,8 @@ pub enum Verdict {
     },
 }
 
-/// What a reconcile found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a reconcile found. `Debug` shows result sizes, not results.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Reconciled {
     /// The request took effect: complete the entry with this result.
     Applied {
@@ -112,6 +112,54 @@ pub enum Reconciled {
         /// HTTP status of the read-back's answer, 0 when none.
         status: u16,
     },
+}
+
+impl std::fmt::Debug for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::redact::Bytes;
+        match self {
+            Verdict::Success {
+                result,
+                reference,
+                note,
+            } => f
+                .debug_struct("Success")
+                .field("result", &Bytes(result.len()))
+                .field("reference", reference)
+                .field("note", note)
+                .finish(),
+            Verdict::Failed { result, remote, note } => f
+                .debug_struct("Failed")
+                .field("result", &Bytes(result.len()))
+                .field("remote", remote)
+                .field("note", note)
+                .finish(),
+            Verdict::Retry { why, remote, ambiguous } => f
+                .debug_struct("Retry")
+                .field("why", why)
+                .field("remote", remote)
+                .field("ambiguous", ambiguous)
+                .finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Reconciled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reconciled::Applied { result, outcome } => f
+                .debug_struct("Applied")
+                .field("result", &crate::redact::Bytes(result.len()))
+                .field("outcome", outcome)
+                .finish(),
+            Reconciled::Send => f.write_str("Send"),
+            Reconciled::Unknown { why, status } => f
+                .debug_struct("Unknown")
+                .field("why", why)
+                .field("status", status)
+                .finish(),
+        }
+    }
 }
 
 /// What the engine tells a platform about the attempt it signs.

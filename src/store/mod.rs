@@ -73,8 +73,9 @@ impl ClaimTicket {
     }
 }
 
-/// Outcome of trying to claim an inbound idempotency key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Outcome of trying to claim an inbound idempotency key. `Debug` shows the
+/// size of a stored response, not the response.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Claim {
     /// First sight, or an expired or released claim taken over: the caller decides.
     Claimed(ClaimTicket),
@@ -89,8 +90,9 @@ pub enum Claim {
     },
 }
 
-/// Outcome of [`Store::complete_inbound`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Outcome of [`Store::complete_inbound`]. `Debug` shows the size of a
+/// stored response, not the response.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Completion {
     /// The response is now the key's final answer.
     Stored,
@@ -100,6 +102,33 @@ pub enum Completion {
     /// The claim was taken over by another caller that has not decided yet;
     /// nothing was stored.
     Lost,
+}
+
+impl std::fmt::Debug for Claim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Claim::Claimed(t) => f.debug_tuple("Claimed").field(t).finish(),
+            Claim::InFlight => f.write_str("InFlight"),
+            Claim::Done { response, fingerprint } => f
+                .debug_struct("Done")
+                .field("response", &crate::redact::Bytes(response.len()))
+                .field("fingerprint", fingerprint)
+                .finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Completion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Completion::Stored => f.write_str("Stored"),
+            Completion::AlreadyDone(r) => f
+                .debug_tuple("AlreadyDone")
+                .field(&crate::redact::Bytes(r.len()))
+                .finish(),
+            Completion::Lost => f.write_str("Lost"),
+        }
+    }
 }
 
 /// State of an outbox entry.

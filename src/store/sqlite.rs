@@ -207,9 +207,16 @@ impl SqliteStore {
     /// or was written by a newer cardbridge (schema version above ours).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let shown = path.display().to_string();
-        let fail =
-            |step: &str, e: rusqlite::Error| Error::config(format!("store: cannot open database {shown}: {step}: {e}"));
+        // A path is named, unless it is something else pasted there (a key: control characters, length).
+        let full = path.display().to_string();
+        let shown = Some(full.clone())
+            .filter(|s| s.len() <= 512 && !s.chars().any(char::is_control))
+            .unwrap_or_else(|| "(the configured path)".to_string());
+        // SQLite's own message may repeat the path: it gets the same treatment.
+        let fail = |step: &str, e: rusqlite::Error| {
+            let detail = e.to_string().replace(&full, &shown);
+            Error::config(format!("store: cannot open database {shown}: {step}: {detail}"))
+        };
         let mut conn = Connection::open(path).map_err(|e| fail("open", e))?;
         // The busy timeout comes first: switching to WAL needs a lock another
         // handle may hold for a moment.

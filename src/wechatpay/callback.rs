@@ -18,6 +18,7 @@ use crate::crypto::oaep;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::store::{Claim, ClaimTicket, Completion, Store};
+use crate::validate::Path;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -181,6 +182,11 @@ impl CallbackHandler {
         }
     }
 
+    /// The configured largest callback body ([`Config::max_body_bytes`]).
+    pub fn max_body_bytes(&self) -> usize {
+        self.config.max_body_bytes
+    }
+
     /// Step 1. `now_unix` is the current Unix time in seconds (skew check),
     /// also used in milliseconds for the claim lease. Never fails.
     pub fn begin(&self, request: &HttpRequest, now_unix: i64) -> CallbackBegin {
@@ -191,6 +197,11 @@ impl CallbackHandler {
     }
 
     fn begin_inner(&self, req: &HttpRequest, now: i64) -> std::result::Result<CallbackBegin, HttpResponse> {
+        // Before anything else: an oversized body is refused unread.
+        let max = self.config.max_body_bytes;
+        if req.body.len() > max {
+            return Err(fail(413, &format!("body must be at most {max} bytes")));
+        }
         if !req.method.eq_ignore_ascii_case("POST") {
             return Err(fail(405, "method must be POST"));
         }
@@ -212,7 +223,10 @@ impl CallbackHandler {
             };
             return Err(fail(status, "signature verification failed"));
         }
-        let envelope: Value = serde_json::from_slice(&req.body).map_err(|_| fail(400, "body is not JSON"))?;
+        // Duplicate members are refused (naming the member): the host must see
+        // exactly what was verified, whichever parser it uses.
+        let envelope =
+            crate::json::parse_strict(&req.body, &Path::root("callback")).map_err(|e| fail(400, e.message()))?;
         let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
         let id = text(&envelope, "id")
             .filter(|s| !s.is_empty())
@@ -232,7 +246,8 @@ impl CallbackHandler {
             .api_v3_key
             .decrypt(nonce.as_bytes(), aad.as_bytes(), &ciphertext)
             .map_err(|_| fail(400, "resource could not be decrypted"))?;
-        let mut resource: Value = serde_json::from_slice(&plain).map_err(|_| fail(400, "resource is not JSON"))?;
+        let mut resource =
+            crate::json::parse_strict(&plain, &Path::root("callback.resource")).map_err(|e| fail(400, e.message()))?;
         let key = &self.config.merchant_private_key;
         let undecryptable = super::model::decrypt_sensitive_fields(&mut resource, &mut |ct| {
             oaep::decrypt(key, ct)

@@ -45,8 +45,14 @@ struct Sealed {
 /// The `effective_time` / `expire_time` fields are not used: the
 /// authenticated certificate's own validity is authoritative.
 pub fn decrypt_certificates(key: &ApiV3Key, body: &[u8]) -> Result<Vec<Certificate>> {
-    let parsed: CertificatesResponse = serde_json::from_slice(body).map_err(|e| {
-        Error::new(ErrorKind::InvalidJson, format!("/v3/certificates response: {e}")).with_field("data")
+    let value = crate::json::parse_strict(body, &crate::validate::Path::root("/v3/certificates response"))?;
+    // serde's own message would quote the answer's values: only the shape is named.
+    let parsed: CertificatesResponse = serde_json::from_value(value).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidJson,
+            "/v3/certificates response: expected {\"data\":[{\"serial_no\",\"encrypt_certificate\":{…}}]}",
+        )
+        .with_field("data")
     })?;
     parsed
         .data

@@ -139,8 +139,7 @@ impl WechatClient {
 
     /// [`Self::confirm`] with a per-call deadline or cancellation.
     pub fn confirm_with(&self, input: &[u8], options: &CallOptions) -> Result<ApiAnswer> {
-        let value: Value = serde_json::from_slice(input)
-            .map_err(|_| Error::new(ErrorKind::InvalidJson, "confirm: not valid JSON").with_field("confirm"))?;
+        let value = crate::json::parse_strict(input, &Path::root("confirm"))?;
         let key_part = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
         let id = confirm_id(&key_part("card_id"), &key_part("user_card_code"));
         let fingerprint = sha256_hex(&serde_json::to_vec(&value).unwrap_or_default());

@@ -6,7 +6,8 @@ use crate::crypto::keys::{PrivateKey, PublicKey};
 use crate::crypto::x509::Certificate;
 use crate::error::{Error, Result};
 use crate::http::TransportConfig;
-use crate::retry::{RetryOverrides, RetryPolicy};
+use crate::json::{Member, Shape};
+use crate::retry::{RETRY_SHAPE, RetryOverrides, RetryPolicy};
 use crate::wechatpay::keyring::KeyRing;
 use crate::wechatpay::model::WireOptions;
 use crate::wechatpay::sign::RequestSigner;
@@ -49,6 +50,9 @@ pub struct Config {
     pub claim_lease: Duration,
     /// Where the SQLite store lives, when the caller does not pass a store.
     pub store_path: Option<String>,
+    /// Largest inbound body accepted, in bytes (default 1 MiB), checked
+    /// before anything else: a larger one is refused unread.
+    pub max_body_bytes: usize,
     /// Where outbound timestamps, leases and attempt times come from (system clock by default).
     pub clock: crate::clock::Clock,
 }
@@ -76,6 +80,7 @@ impl Config {
             },
             claim_lease: Duration::from_secs(60),
             store_path: None,
+            max_body_bytes: crate::http::DEFAULT_MAX_BODY_BYTES,
             clock: crate::clock::Clock::system(),
         }
     }
@@ -89,15 +94,15 @@ impl Config {
     ///  "certificate_mode":false,"base_url":"https://api.mch.weixin.qq.com"}
     /// ```
     pub fn from_json(json: &[u8]) -> Result<Self> {
-        let raw: RawConfig = serde_json::from_slice(json).map_err(|e| Error::config(format!("config: {e}")))?;
+        let raw: RawConfig = crate::json::parse_config(json, "config", &Shape::Object(&CONFIG_SHAPE))?;
         raw.into_config()
     }
 
     /// Checks consistency.
     pub fn check(&self) -> Result<()> {
-        crate::http::check_url(&self.base_url)?;
+        crate::http::check_url(&self.base_url).map_err(|e| within("base_url", e))?;
         if let Some(b) = &self.backup_base_url {
-            crate::http::check_url(b)?;
+            crate::http::check_url(b).map_err(|e| within("backup_base_url", e))?;
         }
         if self.keys.public_key_ids().next().is_none() && self.keys.certificates().is_empty() && !self.certificate_mode
         {
@@ -108,9 +113,40 @@ impl Config {
         if self.retry.max_attempts == 0 {
             return Err(Error::config("config.retry.max_attempts: must be at least 1"));
         }
+        if self.max_body_bytes == 0 {
+            return Err(Error::config("config.max_body_bytes: must be at least 1")
+                .with_field("config.max_body_bytes")
+                .with_limit(Some("1".into())));
+        }
         Ok(())
     }
 }
+
+/// The JSON form's members: checked before deserialising, so errors name the
+/// member and the rule and never repeat a value.
+static CONFIG_SHAPE: [Member; 21] = [
+    Member::required("mchid", Shape::Str),
+    Member::required("merchant_serial_no", Shape::Str),
+    Member::required("merchant_private_key", Shape::Str),
+    Member::required("api_v3_key", Shape::Str),
+    Member::optional("wechatpay_public_key_id", Shape::Str),
+    Member::optional("wechatpay_public_key", Shape::Str),
+    Member::optional("platform_certificates", Shape::ListOf(&Shape::Str)),
+    Member::optional("certificate_mode", Shape::Bool),
+    Member::optional("certificate_refresh_ms", Shape::U64),
+    Member::optional("base_url", Shape::Str),
+    Member::optional("backup_base_url", Shape::Str),
+    Member::optional("confirm_card_id_in_body", Shape::Bool),
+    Member::optional("encrypt_custom_field_values", Shape::Bool),
+    Member::optional("callback_success_body", Shape::Bool),
+    Member::optional("connect_timeout_ms", Shape::U64),
+    Member::optional("read_timeout_ms", Shape::U64),
+    Member::optional("extra_ca_pem", Shape::Str),
+    Member::optional("retry", Shape::Object(&RETRY_SHAPE)),
+    Member::optional("claim_lease_ms", Shape::U64),
+    Member::optional("store_path", Shape::Str),
+    Member::optional("max_body_bytes", Shape::U64),
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -137,6 +173,7 @@ struct RawConfig {
     retry: Option<RetryOverrides>,
     claim_lease_ms: Option<u64>,
     store_path: Option<String>,
+    max_body_bytes: Option<u64>,
 }
 
 fn within(field: &str, e: Error) -> Error {
@@ -198,6 +235,9 @@ impl RawConfig {
             c.claim_lease = Duration::from_millis(v);
         }
         c.store_path = self.store_path;
+        if let Some(v) = self.max_body_bytes {
+            c.max_body_bytes = usize::try_from(v).unwrap_or(usize::MAX);
+        }
         c.check()?;
         Ok(c)
     }

@@ -91,6 +91,10 @@ impl WechatPay {
     pub fn refresh_certificates(&self) -> Result<usize> {
         self.client.refresh_certificates()
     }
+    /// The configured largest callback body ([`Config::max_body_bytes`]).
+    pub fn max_body_bytes(&self) -> usize {
+        self.callbacks.max_body_bytes()
+    }
     /// See [`CallbackHandler::begin`].
     pub fn callback_begin(&self, request: &HttpRequest, now_unix: i64) -> CallbackBegin {
         self.callbacks.begin(request, now_unix)

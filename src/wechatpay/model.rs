@@ -7,7 +7,7 @@
 //! validates everything, encrypts the sensitive fields with RSA-OAEP (§9) and
 //! splits the object into the request-target and the exact body bytes.
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::validate::{Object, Path, as_array, as_object, as_str, check_max_chars, check_one_of};
 use serde_json::{Map, Value};
 
@@ -47,7 +47,8 @@ impl Default for WireOptions {
 }
 
 /// A validated request ready to sign: method, request-target and body bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` shows the body's size only.
+#[derive(Clone, PartialEq, Eq)]
 pub struct PreparedRequest {
     /// `GET`, `POST` or `PATCH`.
     pub method: &'static str,
@@ -57,6 +58,17 @@ pub struct PreparedRequest {
     pub body: Vec<u8>,
     /// Whether a field was encrypted, so `Wechatpay-Serial` must name the key.
     pub encrypted: bool,
+}
+
+impl std::fmt::Debug for PreparedRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedRequest")
+            .field("method", &self.method)
+            .field("target", &crate::redact::Target(&self.target))
+            .field("body", &crate::redact::Bytes(self.body.len()))
+            .field("encrypted", &self.encrypted)
+            .finish()
+    }
 }
 
 /// APIv3 JSON rules (§5.3): no `null`, no characters outside the BMP (4-byte UTF-8).
@@ -243,8 +255,7 @@ fn take_str(map: &mut Map<String, Value>, key: &str, path: &Path) -> Result<Stri
 
 fn parse_object(input: &[u8], root: &str) -> Result<(Value, Path)> {
     let path = Path::root(root);
-    let v: Value = serde_json::from_slice(input)
-        .map_err(|e| Error::new(ErrorKind::InvalidJson, format!("{root}: not valid JSON ({e})")).with_field(root))?;
+    let v = crate::json::parse_strict(input, &path)?;
     as_object(&v, &path)?;
     check_json_rules(&v, &path)?;
     Ok((v, path))
@@ -665,7 +676,7 @@ mod tests {
             ct.strip_prefix("ENC(")
                 .and_then(|r| r.strip_suffix(')'))
                 .map(str::to_string)
-                .ok_or_else(|| Error::new(ErrorKind::DecryptFailed, "bad"))
+                .ok_or_else(|| Error::new(crate::error::ErrorKind::DecryptFailed, "bad"))
         };
         let failed = decrypt_sensitive_fields(&mut v, &mut dec);
         assert_eq!(v["phone_number"], "138");

@@ -79,8 +79,9 @@ pub struct RequestSigner {
 }
 
 /// What signing one request produced; the nonce and timestamp are returned so
-/// they can be logged next to WeChat's `SIGN_ERROR` echoes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// they can be logged next to WeChat's `SIGN_ERROR` echoes. `Debug` hides the
+/// `Authorization` value (it carries the signature).
+#[derive(Clone, PartialEq, Eq)]
 pub struct SignedRequest {
     /// The `Authorization` header value (without the `Authorization: ` name).
     pub authorization: String,
@@ -89,6 +90,12 @@ pub struct SignedRequest {
     /// The Unix timestamp that was signed.
     pub timestamp: i64,
 }
+
+crate::redact::redacted_debug!(SignedRequest {
+    authorization: hide,
+    nonce: show,
+    timestamp: show
+});
 
 impl RequestSigner {
     /// Checks and keeps the signing identity.

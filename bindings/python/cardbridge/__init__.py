@@ -6,11 +6,11 @@ Quick start (see README):
 
     from cardbridge import AlipayPlus, Store, handle_http
     alipay = AlipayPlus(config, Store.sqlite("cardbridge.db"))
-    status, headers, body = handle_http(alipay, method, path, headers, raw_body, decide=my_decide)
+    status, headers, body = handle_http(alipay, method, target, headers, raw_body, decide=my_decide)
 
     from cardbridge import WechatPay, handle_wechat_callback
     wechat = WechatPay(wechat_config, Store.sqlite("cardbridge.db"))
-    status, headers, body = handle_wechat_callback(wechat, method, path, headers, raw_body, handle=on_event)
+    status, headers, body = handle_wechat_callback(wechat, method, target, headers, raw_body, handle=on_event)
     wechat.confirm({"user_card_code": ..., "card_id": ..., ...})
 """
 
