@@ -10,7 +10,9 @@
 //! Validation policy (§6.2): [`Direction::Outbound`] enforces every rule;
 //! [`Direction::Inbound`] enforces required, type, length and count rules but
 //! not character rules or closed value lists, because the platform generates
-//! those values.
+//! those values. One exception: `inquireMemberAssets.assetTypes` is checked
+//! against its list in both directions, because the merchant must answer per
+//! asset type and cannot answer one it does not know (§7.5).
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::validate::{
