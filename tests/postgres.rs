@@ -341,6 +341,106 @@ fn killed_connections_are_replaced_without_the_caller_noticing() {
 }
 
 #[test]
+fn after_every_connection_was_killed_the_next_call_still_succeeds() {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let Some(schema) = pg::Schema::create("killall") else {
+        return;
+    };
+    let app = format!(
+        "cb_killall_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let store = Arc::new(PostgresStore::open(&format!("{} application_name={app}", schema.dsn())).unwrap());
+    // Fill the pool: eight callers at once leave several idle connections behind.
+    let barrier = Arc::new(Barrier::new(8));
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                for i in 0..20 {
+                    store.claim_inbound(&format!("k-{t}-{i}"), "fp", 1, 60_000).unwrap();
+                }
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    let open = store.open_connections();
+    assert!(open > 1, "several pooled connections ({open})");
+    // The server drops every one of them (as a restart does).
+    let killed = pg::admin()
+        .unwrap()
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&app],
+        )
+        .unwrap()
+        .len();
+    assert_eq!(killed, open);
+    assert_eq!(store.complete_inbound("k-0-0", 1, b"S", 2).unwrap(), Completion::Stored);
+    assert_eq!(
+        store.open_connections(),
+        1,
+        "the stale ones were dropped, one new one made"
+    );
+}
+
+#[test]
+fn the_pool_never_opens_more_than_its_size() {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let Some(schema) = pg::Schema::create("poolcap") else {
+        return;
+    };
+    let app = format!(
+        "cb_poolcap_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let options = PostgresOptions {
+        pool_size: 2,
+        ..Default::default()
+    };
+    let store =
+        Arc::new(PostgresStore::open_with(&format!("{} application_name={app}", schema.dsn()), &options).unwrap());
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..10 {
+                    let k = format!("k-{t}-{i}");
+                    assert_eq!(
+                        store.claim_inbound(&k, "fp", 1, 60_000).unwrap(),
+                        Claim::Claimed(ClaimTicket { token: 1 })
+                    );
+                    assert_eq!(
+                        store.complete_inbound(&k, 1, k.as_bytes(), 2).unwrap(),
+                        Completion::Stored
+                    );
+                    assert!(store.open_connections() <= 2);
+                }
+            })
+        })
+        .collect();
+    let mut admin = pg::admin().unwrap();
+    let mut most = 0;
+    while threads.iter().any(|t| !t.is_finished()) {
+        let n: i64 = admin
+            .query_one(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[&app],
+            )
+            .unwrap()
+            .get(0);
+        most = most.max(n);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    assert!(most <= 2, "at most 2 server connections, saw {most}");
+    assert_eq!(store.open_connections(), 2);
+}
+
+#[test]
 fn an_outage_is_a_transport_error_and_the_store_reconnects_by_itself() {
     let Some(schema) = pg::Schema::create("outage") else {
         return;

@@ -26,7 +26,8 @@
 //! # Connection loss
 //!
 //! A broken connection (server restarted, network cut, connection killed) is
-//! dropped from the pool; the next call connects afresh. A call that fails on
+//! dropped, with every idle one (they most likely broke with it); the next
+//! call connects afresh. A call that fails on
 //! a connection taken from the pool is retried once on a new connection: each
 //! operation is fenced, so running it twice is safe (a second claim finds its
 //! own claim in flight, a second complete finds its own answer, a second
@@ -286,6 +287,8 @@ impl PostgresStore {
         };
         let mut conn = store.connect().map_err(|e| store.open_error(e))?;
         store.migrate(&mut conn)?;
+        // The first connection joins the pool.
+        store.lock_pool()?.open += 1;
         store.give_back(conn);
         Ok(store)
     }
@@ -388,6 +391,19 @@ impl PostgresStore {
         self.freed.notify_one();
     }
 
+    fn drop_idle(&self) {
+        let idle = match self.pool.lock() {
+            Ok(mut pool) => {
+                let idle = std::mem::take(&mut pool.idle);
+                pool.open = pool.open.saturating_sub(idle.len());
+                idle
+            }
+            Err(_) => Vec::new(),
+        };
+        drop(idle);
+        self.freed.notify_all();
+    }
+
     fn discard_slot(&self) {
         if let Ok(mut pool) = self.pool.lock() {
             pool.open = pool.open.saturating_sub(1);
@@ -412,6 +428,9 @@ impl PostgresStore {
                     if broken {
                         drop(conn);
                         self.discard_slot();
+                        // The idle ones most likely went with it (server restarted): the retry,
+                        // and the calls after it, start on new connections.
+                        self.drop_idle();
                     } else {
                         self.give_back(conn);
                     }
