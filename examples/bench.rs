@@ -23,6 +23,12 @@
 //! cannot avoid; it leaves out only what cardbridge adds (parsing,
 //! validation, idempotency bookkeeping, building the answer).
 //!
+//! 5. PostgreSQL (when a server answers at `CARDBRIDGE_TEST_PG`, default
+//!    `host=127.0.0.1 port=5432 user=postgres dbname=postgres`): a notification
+//!    handled on the PostgreSQL store next to one bare signature plus one bare
+//!    single-row commit on the same server, and notifications per second with
+//!    8 concurrent callers against one caller.
+//!
 //! All operations are measured interleaved, round-robin, in the same run, so
 //! disk and CPU noise hits them alike. Prints medians and ratios.
 
@@ -260,7 +266,118 @@ fn main() {
         callback,
         bare_callback,
     );
+    postgres_rows(iterations, &config, &platform, &merchant, &answer_content);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Section 5: the same notification on the PostgreSQL store, in a schema of its own.
+fn postgres_rows(
+    iterations: usize,
+    config: &Config,
+    platform: &PrivateKey,
+    merchant: &PrivateKey,
+    answer_content: &[u8],
+) {
+    let base = std::env::var("CARDBRIDGE_TEST_PG")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "host=127.0.0.1 port=5432 user=postgres dbname=postgres".into());
+    let admin = base
+        .parse::<postgres::Config>()
+        .and_then(|c| c.connect(postgres::NoTls));
+    let Ok(mut admin) = admin else {
+        println!("PostgreSQL: skipped (no server at CARDBRIDGE_TEST_PG or 127.0.0.1:5432)");
+        return;
+    };
+    let schema = format!("cb_bench_{}", std::process::id());
+    admin
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+             CREATE TABLE {schema}.t (k text PRIMARY KEY, v bytea)"
+        ))
+        .expect("bench schema");
+    let dsn = format!("{base} options='-c search_path={schema}'");
+    let store = Arc::new(cardbridge::store::PostgresStore::open(&dsn).expect("postgres store"));
+    let ap = Arc::new(AlipayPlus::new(config.clone(), Some(store)).expect("integration"));
+    let driver = PlatformDriver::new(platform.clone(), "BENCH_CLIENT", "1");
+    let notify = |tag: &str, i: usize| {
+        driver
+            .request(
+                TARGET,
+                &sample_registration(&format!("PG-{tag}-{i}")),
+                TIME,
+                Tamper::None,
+            )
+            .expect("req")
+    };
+    let answer = br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"Success"}}"#;
+    let insert = admin
+        .prepare(&format!("INSERT INTO {schema}.t (k, v) VALUES ($1, $2)"))
+        .expect("prepare");
+    let now = chrono::Utc::now().timestamp_millis();
+    let handle_one = |ap: &AlipayPlus, req: &HttpRequest| {
+        let Begin::Decide(mut pending) = ap.begin(req, now) else {
+            panic!("expected a host decision")
+        };
+        std::hint::black_box(ap.finish(&mut pending, b"{}", now).expect("finish"));
+    };
+    let requests: Vec<_> = (0..iterations + WARMUP).map(|i| notify("seq", i)).collect();
+    let mut samples: [Vec<Duration>; 3] = Default::default();
+    for (i, req) in requests.iter().enumerate() {
+        let round = [
+            time(|| {
+                std::hint::black_box(rsa::sign_sha256(merchant, answer_content).expect("sign"));
+            }),
+            time(|| {
+                let key = format!("bare-{i}");
+                admin.execute(&insert, &[&key, &&answer[..]]).expect("commit");
+            }),
+            time(|| handle_one(&ap, req)),
+        ];
+        if i >= WARMUP {
+            for (s, d) in samples.iter_mut().zip(round) {
+                s.push(d);
+            }
+        }
+    }
+    let [sign, commit, handle] = samples.map(median);
+    println!(
+        "{:<52} {:>8.1} µs",
+        "bare PostgreSQL commit (one row, synchronous_commit)",
+        micros(commit)
+    );
+    println!(
+        "{:<52} {:>8.1} µs  bare {:>8.1} µs  ratio {:.3}",
+        "PostgreSQL: notification vs bare sign + bare commit",
+        micros(handle),
+        micros(sign + commit),
+        handle.as_secs_f64() / (sign + commit).as_secs_f64()
+    );
+    // Throughput: the same number of notifications by one caller, then by eight at once.
+    let total = iterations.max(80) / 8 * 8;
+    let rate = |callers: usize, tag: &str| {
+        let batches: Vec<Vec<HttpRequest>> = (0..callers)
+            .map(|c| (0..total / callers).map(|i| notify(tag, c * total + i)).collect())
+            .collect();
+        let started = Instant::now();
+        std::thread::scope(|s| {
+            for batch in &batches {
+                let ap = ap.clone();
+                s.spawn(move || batch.iter().for_each(|r| handle_one(&ap, r)));
+            }
+        });
+        total as f64 / started.elapsed().as_secs_f64()
+    };
+    let one = rate(1, "one");
+    let eight = rate(8, "eight");
+    println!(
+        "{:<52} {:>8.0} /s   1 caller {:>8.0} /s   ratio {:.2}",
+        "PostgreSQL: notifications, 8 concurrent callers",
+        eight,
+        one,
+        eight / one
+    );
+    let _ = admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
 }
 
 /// A signed, encrypted USER_CARD.CREATE callback as WeChat Pay sends it.

@@ -379,9 +379,10 @@ typedef struct cardbridge_private_key cardbridge_private_key;
 typedef struct cardbridge_public_key cardbridge_public_key;
 
 /**
- * A durable store: an embedded SQLite database (production) or memory
- * (tests). Immutable and shareable between threads; several integrations
- * may use one store, and each keeps its own reference.
+ * A durable store: an embedded SQLite database (one machine), a PostgreSQL
+ * database (several processes or nodes) or memory (tests). Immutable and
+ * shareable between threads; several integrations may use one store, and
+ * each keeps its own reference.
  */
 typedef struct cardbridge_store cardbridge_store;
 
@@ -553,8 +554,10 @@ CARDBRIDGE_API void cardbridge_alipayplus_free(const struct cardbridge_alipayplu
  * another body), `CARDBRIDGE_RESULT_REMOTE_FAILED` (final `F`; the platform's
  * code and message are in the error), `CARDBRIDGE_RESULT_REMOTE_UNKNOWN`
  * (no definite answer within the budget: call again later with the same
- * request, or use `cardbridge_alipayplus_resume_pending`),
- * `CARDBRIDGE_RESULT_INTERNAL` (store failure). On failure `*response_out`
+ * request, or use `cardbridge_alipayplus_resume_pending`; also when the store
+ * failed after the request may have been sent), `CARDBRIDGE_RESULT_INTERNAL`
+ * (store failure) and `CARDBRIDGE_RESULT_TRANSPORT` (the store's database is
+ * unreachable before anything was sent). On failure `*response_out`
  * is unchanged; `error_out` as for `cardbridge_alipayplus_new`.
  */
 CARDBRIDGE_API
@@ -728,9 +731,11 @@ cardbridge_result cardbridge_alipayplus_call_request(const struct cardbridge_ali
  * path such as `notifyCardRegistrationResponse.result.resultCode`; the call
  * stays usable, so the host can correct its decision),
  * `CARDBRIDGE_RESULT_ALREADY_USED` (the call was already finished; field
- * `call`), `CARDBRIDGE_RESULT_INTERNAL` (store failure; the call stays
- * usable). On failure `*response_out` is unchanged; `error_out` as for
- * `cardbridge_alipayplus_new`.
+ * `call`), `CARDBRIDGE_RESULT_INTERNAL` (store failure) and
+ * `CARDBRIDGE_RESULT_TRANSPORT` (the store's database is unreachable): the
+ * call stays usable; answer with `cardbridge_alipayplus_finish_unknown` so
+ * the platform asks again. On failure `*response_out` is unchanged;
+ * `error_out` as for `cardbridge_alipayplus_new`.
  */
 CARDBRIDGE_API
 cardbridge_result cardbridge_alipayplus_finish(const struct cardbridge_alipayplus *alipayplus,
@@ -750,9 +755,12 @@ cardbridge_result cardbridge_alipayplus_finish(const struct cardbridge_alipayplu
  * Ownership: the caller owns `*response_out` and must release it with
  * `cardbridge_http_response_free`.
  *
+ * The claim is released best effort: when the store is unreachable the `U`
+ * answer is still returned and the claim ends with its lease.
+ *
  * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_ALREADY_USED`
- * (field `call`), `CARDBRIDGE_RESULT_INTERNAL`. On failure `*response_out`
- * is unchanged; `error_out` as for `cardbridge_alipayplus_new`.
+ * (field `call`). On failure `*response_out` is unchanged; `error_out` as for
+ * `cardbridge_alipayplus_new`.
  */
 CARDBRIDGE_API
 cardbridge_result cardbridge_alipayplus_finish_unknown(const struct cardbridge_alipayplus *alipayplus,
@@ -1569,6 +1577,41 @@ cardbridge_result cardbridge_store_open_sqlite(const char *path,
                                                size_t path_len,
                                                const struct cardbridge_store **store_out,
                                                struct cardbridge_error **error_out);
+
+/**
+ * Opens the PostgreSQL store on the database named by `conninfo` and brings
+ * its schema up to the current version (a `schema_version` table records it;
+ * nodes starting together migrate once). Several processes and nodes may
+ * open the same database: claims and outbox leases are arbitrated by the
+ * database.
+ *
+ * `conninfo` is a libpq connection string of `conninfo_len` bytes (UTF-8,
+ * no NUL terminator needed), key/value (`host=db.example.com dbname=cards
+ * user=cardbridge password=…`) or URL (`postgresql://…`) form, parsed by the
+ * `postgres` crate; it is only read during the call. Any host other than
+ * loopback or a Unix socket is reached over TLS with the server certificate
+ * verified (Mozilla roots, or only the CAs in the file named by the
+ * `PGSSLROOTCERT` environment variable); `sslmode=disable` is refused for
+ * such hosts. Connections are pooled (at most 8) and replaced by themselves
+ * after a connection loss or a server restart.
+ *
+ * On success `*store_out` receives the store. Ownership: the caller owns
+ * `*store_out` and must release it with `cardbridge_store_free`.
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8`,
+ * `CARDBRIDGE_RESULT_INVALID_CONFIG` (unparsable connection string, field
+ * `conninfo`; no TLS towards a non-loopback host, field `conninfo.sslmode`;
+ * login, permission or database refused by the server; a schema written by a
+ * newer cardbridge), `CARDBRIDGE_RESULT_TRANSPORT` (the server cannot be
+ * reached or the TLS handshake failed: try again later). Messages never
+ * contain the password. On failure `*store_out` is unchanged; `error_out` as
+ * for `cardbridge_store_open_sqlite`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_store_open_postgres(const char *conninfo,
+                                                 size_t conninfo_len,
+                                                 const struct cardbridge_store **store_out,
+                                                 struct cardbridge_error **error_out);
 
 /**
  * Creates an in-memory store (lost when the last reference is released), for

@@ -1,6 +1,7 @@
 //! The Alipay+, store and emulator exports driven from Rust through raw
 //! pointers, the way C, ctypes and P/Invoke call them: the inbound
-//! begin → decide → finish flow with replays and refusals, issueCard through
+//! begin → decide → finish flow with replays and refusals (also on a
+//! PostgreSQL store shared by two integrations), issueCard through
 //! the emulator with faults and resume, request building, validation detail,
 //! NULL parameters and use after finish.
 
@@ -14,6 +15,8 @@ use cardbridge::http::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 use std::ffi::c_char;
 use std::ptr;
+
+mod pg;
 
 const CLIENT_ID: &str = "2022TEST_CLIENT";
 const T: &str = "2026-11-23T10:00:00.000+00:00";
@@ -894,6 +897,94 @@ fn sqlite_store_is_opened_from_a_path_or_from_the_config() {
         cardbridge_store_open_sqlite(bad.as_ptr().cast(), bad.len(), &mut s, err)
     });
     std::fs::remove_dir_all(&dir).ok();
+}
+
+fn open_postgres(conninfo: &str) -> Result<*const cardbridge_store, ErrorInfo> {
+    let mut store: *const cardbridge_store = ptr::null();
+    let mut err = ptr::null_mut();
+    match cardbridge_store_open_postgres(conninfo.as_ptr().cast(), conninfo.len(), &mut store, &mut err) {
+        cardbridge_result::Ok => Ok(store),
+        _ => {
+            assert!(store.is_null(), "no output on failure");
+            Err(take_error(err))
+        }
+    }
+}
+
+/// Two integrations ("nodes") on one PostgreSQL database: a registration
+/// decided on one is answered from the store, byte for byte, on the other.
+#[test]
+fn postgres_store_is_shared_by_two_integrations() {
+    let Some(schema) = pg::Schema::create("ffi") else {
+        return;
+    };
+    let node_a = open_postgres(&schema.dsn()).unwrap_or_else(|e| panic!("{e:?}"));
+    let node_b = open_postgres(&schema.dsn()).unwrap_or_else(|e| panic!("{e:?}"));
+    let f = setup(false, 4);
+    let a = new_integration(&config_json(None, 4, None), node_a);
+    let b = new_integration(&config_json(None, 4, None), node_b);
+    cardbridge_store_free(node_a);
+    cardbridge_store_free(node_b);
+
+    let body = sample("FFI-PG-1");
+    let req = mint(f.driver, NOTIFY, &body, CARDBRIDGE_TAMPER_NONE);
+    let parts = request_parts(req);
+    let call = expect_decide(begin(a, &parts));
+    // While node A decides, node B answers U for the same requestId (never F, never a second host call).
+    let busy = expect_respond(begin(b, &parts));
+    assert_eq!(result_of(busy), ("U".into(), "UNKNOWN_EXCEPTION".into()));
+    cardbridge_http_response_free(busy);
+    let resp = finish(a, call, r#"{"extendInfo":"{\"memberId\":\"M-PG\"}"}"#);
+    assert_eq!(result_of(resp), ("S".into(), "SUCCESS".into()));
+    let decided = response_parts(resp).body;
+    cardbridge_alipayplus_call_free(call);
+    cardbridge_http_response_free(resp);
+
+    let replay = expect_respond(begin(b, &parts));
+    assert_eq!(response_parts(replay).body, decided);
+    assert!(cardbridge_platform_driver_verify_response(
+        f.merchant_public,
+        req,
+        replay
+    ));
+    cardbridge_http_response_free(replay);
+    cardbridge_http_request_free(req);
+    cardbridge_alipayplus_free(a);
+    cardbridge_alipayplus_free(b);
+}
+
+#[test]
+fn postgres_store_refuses_bad_connection_strings_without_showing_the_password() {
+    let e = open_postgres("").unwrap_err();
+    assert_eq!(
+        (e.code, e.field.as_str()),
+        (cardbridge_result::InvalidConfig, "conninfo")
+    );
+    let e = open_postgres("host=127.0.0.1 password=Sup3rS3cret port=notaport").unwrap_err();
+    assert_eq!(
+        (e.code, e.field.as_str()),
+        (cardbridge_result::InvalidConfig, "conninfo")
+    );
+    assert!(!e.message.contains("Sup3rS3cret"), "{}", e.message);
+    // Nothing crosses a network in clear: refused before any connection is tried.
+    let e = open_postgres("host=db.example.com sslmode=disable password=Sup3rS3cret").unwrap_err();
+    assert_eq!(
+        (e.code, e.field.as_str()),
+        (cardbridge_result::InvalidConfig, "conninfo.sslmode")
+    );
+    assert!(!e.message.contains("Sup3rS3cret"), "{}", e.message);
+    let bad = [0xffu8, 0xfe];
+    let mut store: *const cardbridge_store = ptr::null();
+    let mut err = ptr::null_mut();
+    assert_eq!(
+        cardbridge_store_open_postgres(bad.as_ptr().cast(), bad.len(), &mut store, &mut err),
+        cardbridge_result::InvalidUtf8
+    );
+    cardbridge_error_free(err);
+    assert_eq!(
+        cardbridge_store_open_postgres(ptr::null(), 3, &mut store, ptr::null_mut()),
+        cardbridge_result::NullParameter
+    );
 }
 
 #[test]

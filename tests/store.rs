@@ -9,6 +9,8 @@ use std::sync::{Arc, Barrier};
 use cardbridge::ErrorKind;
 use cardbridge::store::*;
 
+mod pg;
+
 // ---------------------------------------------------------------- helpers
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -542,11 +544,32 @@ fn sqlite_file_behaviour() {
     });
 }
 
+/// The same suite against PostgreSQL: a fresh schema per case.
+#[test]
+fn postgres_behaviour() {
+    let schemas = std::cell::RefCell::new(Vec::new());
+    let Some(first) = pg::Schema::create("suite") else {
+        return;
+    };
+    schemas.borrow_mut().push(first);
+    let fresh = std::cell::Cell::new(true);
+    run_suite(&|| {
+        if !fresh.replace(false) {
+            schemas
+                .borrow_mut()
+                .push(pg::Schema::create("suite").expect("the server answered a moment ago"));
+        }
+        let dsn = schemas.borrow().last().unwrap().dsn();
+        Box::new(PostgresStore::open(&dsn).unwrap())
+    });
+}
+
 #[test]
 fn stores_are_shareable_between_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<MemoryStore>();
     assert_send_sync::<SqliteStore>();
+    assert_send_sync::<PostgresStore>();
     assert_send_sync::<Arc<dyn Store>>();
 }
 

@@ -344,7 +344,9 @@ impl InboundHandler {
         let mut body = body;
         if let Some(c) = &pending.claim {
             if status == "U" {
-                c.store.release_inbound(&c.key, c.ticket.token)?;
+                // Best effort: when the store is unreachable the claim is freed by its lease
+                // expiry instead, and `U` must still reach the platform so that it asks again.
+                let _ = c.store.release_inbound(&c.key, c.ticket.token);
             } else {
                 // Durable before it is sent: a crash after this replays the same answer.
                 match c.store.complete_inbound(&c.key, c.ticket.token, &body, now_ms)? {

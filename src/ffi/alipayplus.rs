@@ -137,8 +137,10 @@ pub extern "C" fn cardbridge_alipayplus_free(alipayplus: *const cardbridge_alipa
 /// another body), `CARDBRIDGE_RESULT_REMOTE_FAILED` (final `F`; the platform's
 /// code and message are in the error), `CARDBRIDGE_RESULT_REMOTE_UNKNOWN`
 /// (no definite answer within the budget: call again later with the same
-/// request, or use `cardbridge_alipayplus_resume_pending`),
-/// `CARDBRIDGE_RESULT_INTERNAL` (store failure). On failure `*response_out`
+/// request, or use `cardbridge_alipayplus_resume_pending`; also when the store
+/// failed after the request may have been sent), `CARDBRIDGE_RESULT_INTERNAL`
+/// (store failure) and `CARDBRIDGE_RESULT_TRANSPORT` (the store's database is
+/// unreachable before anything was sent). On failure `*response_out`
 /// is unchanged; `error_out` as for `cardbridge_alipayplus_new`.
 #[unsafe(no_mangle)]
 pub extern "C" fn cardbridge_alipayplus_issue_card(
@@ -445,9 +447,11 @@ fn call_error(e: Error) -> Error {
 /// path such as `notifyCardRegistrationResponse.result.resultCode`; the call
 /// stays usable, so the host can correct its decision),
 /// `CARDBRIDGE_RESULT_ALREADY_USED` (the call was already finished; field
-/// `call`), `CARDBRIDGE_RESULT_INTERNAL` (store failure; the call stays
-/// usable). On failure `*response_out` is unchanged; `error_out` as for
-/// `cardbridge_alipayplus_new`.
+/// `call`), `CARDBRIDGE_RESULT_INTERNAL` (store failure) and
+/// `CARDBRIDGE_RESULT_TRANSPORT` (the store's database is unreachable): the
+/// call stays usable; answer with `cardbridge_alipayplus_finish_unknown` so
+/// the platform asks again. On failure `*response_out` is unchanged;
+/// `error_out` as for `cardbridge_alipayplus_new`.
 #[unsafe(no_mangle)]
 pub extern "C" fn cardbridge_alipayplus_finish(
     alipayplus: *const cardbridge_alipayplus,
@@ -479,9 +483,12 @@ pub extern "C" fn cardbridge_alipayplus_finish(
 /// Ownership: the caller owns `*response_out` and must release it with
 /// `cardbridge_http_response_free`.
 ///
+/// The claim is released best effort: when the store is unreachable the `U`
+/// answer is still returned and the claim ends with its lease.
+///
 /// Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_ALREADY_USED`
-/// (field `call`), `CARDBRIDGE_RESULT_INTERNAL`. On failure `*response_out`
-/// is unchanged; `error_out` as for `cardbridge_alipayplus_new`.
+/// (field `call`). On failure `*response_out` is unchanged; `error_out` as for
+/// `cardbridge_alipayplus_new`.
 #[unsafe(no_mangle)]
 pub extern "C" fn cardbridge_alipayplus_finish_unknown(
     alipayplus: *const cardbridge_alipayplus,

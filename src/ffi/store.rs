@@ -3,16 +3,17 @@
 
 use crate::ffi::error::{cardbridge_error, cardbridge_result};
 use crate::ffi::handle::{Castable, OwnershipArc, free_arc};
-use crate::store::{MemoryStore, SqliteStore, Store};
+use crate::store::{MemoryStore, PostgresStore, SqliteStore, Store};
 use std::ffi::c_char;
 use std::sync::Arc;
 
 /// The Rust value behind a `cardbridge_store`: a shared store of any kind.
 pub(crate) struct StoreRef(pub(crate) Arc<dyn Store>);
 
-/// A durable store: an embedded SQLite database (production) or memory
-/// (tests). Immutable and shareable between threads; several integrations
-/// may use one store, and each keeps its own reference.
+/// A durable store: an embedded SQLite database (one machine), a PostgreSQL
+/// database (several processes or nodes) or memory (tests). Immutable and
+/// shareable between threads; several integrations may use one store, and
+/// each keeps its own reference.
 pub struct cardbridge_store {
     _private: [u8; 0],
 }
@@ -50,6 +51,51 @@ pub extern "C" fn cardbridge_store_open_sqlite(
             return Err(crate::Error::config("path: must not be empty").with_field("path"));
         }
         store_out.write_arc(StoreRef(Arc::new(SqliteStore::open(path)?)));
+        Ok(())
+    })
+}
+
+/// Opens the PostgreSQL store on the database named by `conninfo` and brings
+/// its schema up to the current version (a `schema_version` table records it;
+/// nodes starting together migrate once). Several processes and nodes may
+/// open the same database: claims and outbox leases are arbitrated by the
+/// database.
+///
+/// `conninfo` is a libpq connection string of `conninfo_len` bytes (UTF-8,
+/// no NUL terminator needed), key/value (`host=db.example.com dbname=cards
+/// user=cardbridge password=…`) or URL (`postgresql://…`) form, parsed by the
+/// `postgres` crate; it is only read during the call. Any host other than
+/// loopback or a Unix socket is reached over TLS with the server certificate
+/// verified (Mozilla roots, or only the CAs in the file named by the
+/// `PGSSLROOTCERT` environment variable); `sslmode=disable` is refused for
+/// such hosts. Connections are pooled (at most 8) and replaced by themselves
+/// after a connection loss or a server restart.
+///
+/// On success `*store_out` receives the store. Ownership: the caller owns
+/// `*store_out` and must release it with `cardbridge_store_free`.
+///
+/// Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8`,
+/// `CARDBRIDGE_RESULT_INVALID_CONFIG` (unparsable connection string, field
+/// `conninfo`; no TLS towards a non-loopback host, field `conninfo.sslmode`;
+/// login, permission or database refused by the server; a schema written by a
+/// newer cardbridge), `CARDBRIDGE_RESULT_TRANSPORT` (the server cannot be
+/// reached or the TLS handshake failed: try again later). Messages never
+/// contain the password. On failure `*store_out` is unchanged; `error_out` as
+/// for `cardbridge_store_open_sqlite`.
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_store_open_postgres(
+    conninfo: *const c_char,
+    conninfo_len: usize,
+    store_out: *mut *const cardbridge_store,
+    error_out: *mut *mut cardbridge_error,
+) -> cardbridge_result {
+    ffi_boundary!(error_out, {
+        let store_out = try_out!(store_out);
+        let conninfo = try_str!(conninfo, conninfo_len);
+        if conninfo.trim().is_empty() {
+            return Err(crate::Error::config("conninfo: must not be empty").with_field("conninfo"));
+        }
+        store_out.write_arc(StoreRef(Arc::new(PostgresStore::open(conninfo)?)));
         Ok(())
     })
 }

@@ -619,13 +619,17 @@ impl Run<'_> {
             status,
         };
         let kept = !self.stored
-            || self.engine.store.outbox_record_attempt(
-                &self.entry.id,
-                self.entry.lease_token,
-                &attempt,
-                last_error,
-                now.saturating_add(lease_ms),
-            )?;
+            || self
+                .engine
+                .store
+                .outbox_record_attempt(
+                    &self.entry.id,
+                    self.entry.lease_token,
+                    &attempt,
+                    last_error,
+                    now.saturating_add(lease_ms),
+                )
+                .map_err(|e| self.store_failed(&e))?;
         if !kept {
             return Err(self.lease_lost());
         }
@@ -641,7 +645,8 @@ impl Run<'_> {
             && !self
                 .engine
                 .store
-                .outbox_finish(&self.entry.id, self.entry.lease_token, state, &result, now)?
+                .outbox_finish(&self.entry.id, self.entry.lease_token, state, &result, now)
+                .map_err(|e| self.store_failed(&e))?
         {
             return Err(self.lease_lost());
         }
@@ -654,6 +659,21 @@ impl Run<'_> {
             entry: self.entry.clone(),
             reference,
         })
+    }
+
+    /// The store failed after a request may have left (its database went
+    /// away): the entry stays pending in the store, so the outcome is unknown.
+    fn store_failed(&self, e: &Error) -> Error {
+        unknown(
+            &self.entry,
+            true,
+            &format!(
+                "the store could not record this attempt ({}); the request stays pending: \
+                 call again later with the same key to get its outcome",
+                e.message()
+            ),
+            None,
+        )
     }
 
     fn lease_lost(&self) -> Error {

@@ -1,7 +1,7 @@
 //! The durable store: inbound idempotency claims and the outbound outbox.
 //!
 //! One trait with three implementations: [`SqliteStore`] (embedded SQLite,
-//! WAL, versioned schema; the default), a PostgreSQL store (several nodes on
+//! WAL, versioned schema; the default), [`PostgresStore`] (several nodes on
 //! one database) and [`MemoryStore`] (tests). Every method is atomic on its
 //! own. The two places where concurrent callers are arbitrated are
 //! [`Store::claim_inbound`] (who decides an inbound call) and
@@ -23,9 +23,11 @@
 
 mod group;
 mod memory;
+mod postgres;
 mod sqlite;
 
 pub use memory::MemoryStore;
+pub use postgres::{DEFAULT_POOL_SIZE, PostgresOptions, PostgresStore};
 pub use sqlite::SqliteStore;
 
 use crate::error::Result;

@@ -316,7 +316,9 @@ impl CallbackHandler {
                     }
                 }
             } else {
-                store.release_inbound(key, ticket.token)?;
+                // Best effort: an unreachable store frees the claim by lease expiry instead,
+                // and the 500 must still reach WeChat so that it redelivers.
+                let _ = store.release_inbound(key, ticket.token);
             }
         }
         event.finished = true;

@@ -327,6 +327,9 @@ namespace CardBridge
         [DllImport(Lib, EntryPoint = "cardbridge_store_open_sqlite", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_store_open_sqlite(byte* path, UIntPtr path_len, out SafeStoreHandle store_out, out IntPtr error_out);
 
+        [DllImport(Lib, EntryPoint = "cardbridge_store_open_postgres", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_store_open_postgres(byte* conninfo, UIntPtr conninfo_len, out SafeStoreHandle store_out, out IntPtr error_out);
+
         [DllImport(Lib, EntryPoint = "cardbridge_store_new_memory", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_store_new_memory(out SafeStoreHandle store_out, out IntPtr error_out);
 

@@ -4,7 +4,8 @@ namespace CardBridge
 {
     /// <summary>
     /// A durable store for idempotency records and the <c>issueCard</c> outbox: an embedded SQLite
-    /// database (production) or memory (tests). Thread-safe; several integrations may share one.
+    /// database (one machine), a PostgreSQL database (several processes or nodes) or memory (tests).
+    /// Thread-safe; several integrations may share one.
     /// An <see cref="AlipayPlus"/> built on a store keeps its own reference, so the store may be
     /// disposed as soon as the integrations exist.
     /// </summary>
@@ -30,6 +31,32 @@ namespace CardBridge
             fixed (byte* p = bytes)
             {
                 rc = NativeMethods.cardbridge_store_open_sqlite(p, (UIntPtr)bytes.Length, out handle, out error);
+            }
+            return new Store(Interop.Take(rc, error, handle));
+        }
+
+        /// <summary>
+        /// Opens the PostgreSQL store on the database named by <paramref name="dsn"/> (libpq key/value form
+        /// such as <c>host=db.example.com dbname=cards user=cardbridge</c>, or a <c>postgresql://</c> URL) and
+        /// migrates its schema. Several processes and nodes may share one database; any host other than
+        /// loopback is reached over TLS with the server certificate verified. Connections are pooled and
+        /// replaced by themselves after a connection loss or a server restart.
+        /// </summary>
+        /// <exception cref="ArgumentNullException"><paramref name="dsn"/> is null.</exception>
+        /// <exception cref="ConfigurationException">The connection string cannot be parsed (field <c>conninfo</c>),
+        /// asks for no TLS towards a remote host (<c>conninfo.sslmode</c>), the server refuses the login or the
+        /// database, or the schema is newer than this library. Messages never contain the password.</exception>
+        /// <exception cref="TransportException">The server cannot be reached; try again later.</exception>
+        public static unsafe Store OpenPostgres(string dsn)
+        {
+            var bytes = Utf8.Encode(dsn, "dsn");
+            CardBridgeLibrary.EnsureCompatible();
+            SafeStoreHandle handle;
+            IntPtr error;
+            uint rc;
+            fixed (byte* p = bytes)
+            {
+                rc = NativeMethods.cardbridge_store_open_postgres(p, (UIntPtr)bytes.Length, out handle, out error);
             }
             return new Store(Interop.Take(rc, error, handle));
         }

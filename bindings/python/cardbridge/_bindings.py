@@ -216,6 +216,7 @@ SYMBOLS = (
     "cardbridge_public_key_from_pem",
     "cardbridge_public_key_free",
     "cardbridge_store_open_sqlite",
+    "cardbridge_store_open_postgres",
     "cardbridge_store_new_memory",
     "cardbridge_store_free",
     "cardbridge_version",
@@ -1496,6 +1497,25 @@ _cardbridge_store_open_sqlite.restype = ctypes.c_uint32
 
 def cardbridge_store_open_sqlite(path: Any, path_len: Any, store_out: Any, error_out: Any) -> int:
     return int(_cardbridge_store_open_sqlite(path, path_len, store_out, error_out))
+
+
+_cardbridge_store_open_postgres: Any = dll.cardbridge_store_open_postgres
+_cardbridge_store_open_postgres.argtypes = [
+    ctypes.c_char_p,  # conninfo
+    ctypes.c_size_t,  # conninfo_len
+    ctypes.POINTER(ctypes.POINTER(cardbridge_store)),  # store_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_store_open_postgres.restype = ctypes.c_uint32
+
+
+def cardbridge_store_open_postgres(
+    conninfo: Any,
+    conninfo_len: Any,
+    store_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_store_open_postgres(conninfo, conninfo_len, store_out, error_out))
 
 
 _cardbridge_store_new_memory: Any = dll.cardbridge_store_new_memory

@@ -70,7 +70,7 @@ class Store(Managed[Any]):
     """
 
     def __init__(self, handle: Any) -> None:
-        """Use `Store.sqlite(path)` or `Store.memory()`."""
+        """Use `Store.sqlite(path)`, `Store.postgres(dsn)` or `Store.memory()`."""
         super().__init__(handle)
 
     @classmethod
@@ -81,6 +81,20 @@ class Store(Managed[Any]):
         raw = text(fspath(path), "path")
         out = StorePtr()
         invoke(b.cardbridge_store_open_sqlite, raw, len(raw), ctypes.byref(out))
+        return cls(out)
+
+    @classmethod
+    def postgres(cls, dsn: str) -> Store:
+        """Opens the PostgreSQL store on the database named by `dsn` (libpq
+        key/value form such as ``host=db.example.com dbname=cards user=cardbridge``
+        or a ``postgresql://`` URL) and migrates its schema. Several processes
+        and nodes may share one database. Any host other than loopback is
+        reached over verified TLS. Raises `ConfigError` for a bad connection
+        string, a refused login or a newer schema, and `TransportError` when
+        the server cannot be reached; messages never contain the password."""
+        raw = text(dsn, "dsn")
+        out = StorePtr()
+        invoke(b.cardbridge_store_open_postgres, raw, len(raw), ctypes.byref(out))
         return cls(out)
 
     @classmethod
