@@ -1,10 +1,11 @@
 //! The `cardbridge` command-line tool, run as a process.
 
 mod common;
+mod pg;
 
 use cardbridge::crypto::aead::ApiV3Key;
 use cardbridge::emulator::{CallbackTamper, WechatEmulatorConfig, WechatPayEmulator, sample_user_card_create};
-use cardbridge::store::{LeaseRequest, OutboxEntry, SqliteStore, Store};
+use cardbridge::store::{LeaseRequest, OutboxEntry, PostgresStore, SqliteStore, Store};
 use common::*;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -306,4 +307,33 @@ fn a_key_in_the_wrong_config_field_is_never_echoed() {
     assert!(text(&out).contains("connect_timeout_ms"), "{}", text(&out));
     assert!(!text(&out).contains("PRIVATE KEY"), "{}", text(&out));
     let _ = std::fs::remove_file(config);
+}
+
+#[test]
+fn outbox_list_reads_a_postgresql_store_by_connection_string() {
+    let Some(schema) = pg::Schema::create("cli") else {
+        return;
+    };
+    let store = PostgresStore::open(&schema.dsn()).unwrap();
+    let e = OutboxEntry::new(
+        "alipayplus.issueCard/A/R".into(),
+        "alipayplus.issueCard",
+        "POST".into(),
+        "/v2/pds/memberships/issueCard".into(),
+        b"{}".to_vec(),
+        "fp".into(),
+        now_ms(),
+    );
+    let lease = LeaseRequest {
+        owner: "test",
+        now_ms: now_ms(),
+        lease_ms: 1,
+    };
+    store.outbox_insert(&e, lease).unwrap();
+    drop(store);
+    let list = tool(&["--json", "outbox", "list", "--store", &schema.dsn()], None);
+    assert!(list.status.success(), "{}", text(&list));
+    let v: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(v["entries"][0]["id"], "alipayplus.issueCard/A/R");
+    assert_eq!(v["entries"].as_array().unwrap().len(), 1);
 }

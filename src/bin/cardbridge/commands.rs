@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use cardbridge::alipayplus::{self, model, signature};
 use cardbridge::error::{Error, ErrorKind, Result};
 use cardbridge::http::{Header, HttpRequest, find_header};
-use cardbridge::store::{MemoryStore, OutboxQuery, OutboxState, SqliteStore, Store};
+use cardbridge::store::{MemoryStore, OutboxQuery, OutboxState, PostgresStore, SqliteStore, Store};
 use cardbridge::validate::{Direction, Path as FieldPath};
 use cardbridge::wechatpay::{self, CallbackBegin, VerifyOptions, WechatPay};
 use serde_json::{Value, json};
@@ -306,8 +306,16 @@ pub fn decrypt_callback(out: &Output, a: &DecryptArgs) -> Result<ExitCode> {
     }
 }
 
+/// A SQLite file path, or a PostgreSQL connection string (`postgresql://…`
+/// or libpq `key=value` form).
 fn open_store(spec: &str) -> Result<Box<dyn Store>> {
-    Ok(Box::new(SqliteStore::open(spec)?))
+    let postgres =
+        spec.starts_with("postgres://") || spec.starts_with("postgresql://") || spec.contains('=');
+    if postgres {
+        Ok(Box::new(PostgresStore::open(spec)?))
+    } else {
+        Ok(Box::new(SqliteStore::open(spec)?))
+    }
 }
 
 fn state_name(s: OutboxState) -> &'static str {

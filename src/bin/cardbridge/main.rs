@@ -150,7 +150,8 @@ enum OutboxCommand {
 
 #[derive(Args)]
 struct StoreArgs {
-    /// SQLite store file, or env `CARDBRIDGE_STORE`.
+    /// SQLite store file or PostgreSQL connection string (`postgresql://…`, `host=… dbname=…`),
+    /// or env `CARDBRIDGE_STORE`.
     #[arg(long, env = "CARDBRIDGE_STORE")]
     store: String,
 }
