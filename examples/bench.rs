@@ -29,6 +29,12 @@
 //!    single-row commit on the same server, and notifications per second with
 //!    8 concurrent callers against one caller.
 //!
+//! 6. Disk flushes per operation, counted, not assumed: when `strace` is
+//!    installed the bench re-runs itself under `strace -f -c -e
+//!    trace=fsync,fdatasync` for N operations of each kind (and for 0, to take
+//!    out the set-up), and prints fsyncs per operation next to a bare commit,
+//!    and the WAL bytes one notification writes next to a bare one-row commit.
+//!
 //! All operations are measured interleaved, round-robin, in the same run, so
 //! disk and CPU noise hits them alike. Prints medians and ratios.
 
@@ -69,6 +75,15 @@ fn time(op: impl FnOnce()) -> Duration {
 }
 
 fn main() {
+    if let Some(kind) = std::env::args().skip_while(|a| a != "--fsync-probe").nth(1) {
+        let n = std::env::args()
+            .skip_while(|a| a != "--fsync-probe")
+            .nth(2)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        fsync_probe(&kind, n);
+        return;
+    }
     let iterations: usize = std::env::args()
         .skip_while(|a| a != "--iterations")
         .nth(1)
@@ -266,8 +281,242 @@ fn main() {
         callback,
         bare_callback,
     );
+    let sqlite_store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.join("throughput.db")).expect("store"));
+    let sqlite_ap = Arc::new(AlipayPlus::new(config.clone(), Some(sqlite_store)).expect("integration"));
+    throughput_row(
+        "SQLite (durable): notifications, 8 concurrent callers",
+        &sqlite_ap,
+        &driver,
+        iterations,
+    );
     postgres_rows(iterations, &config, &platform, &merchant, &answer_content);
+    fsync_rows();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+const PROBE_OPS: usize = 50;
+const PROBE_KINDS: [&str; 5] = [
+    "bare-commit",
+    "notification",
+    "wechat-callback",
+    "issue-card",
+    "confirm",
+];
+
+/// Section 6: fsync/fdatasync calls per operation, from `strace -c` of this
+/// binary running `--fsync-probe KIND N` for N = 0 and N = PROBE_OPS.
+fn fsync_rows() {
+    let exe = std::env::current_exe().expect("exe");
+    let count = |kind: &str, n: usize| -> Option<(u64, u64)> {
+        let out = std::env::temp_dir().join(format!("cardbridge-strace-{}-{kind}-{n}", std::process::id()));
+        let run = std::process::Command::new("strace")
+            .args(["-f", "-c", "-e", "trace=fsync,fdatasync", "-o"])
+            .arg(&out)
+            .arg(&exe)
+            .args(["--fsync-probe", kind, &n.to_string()])
+            .output()
+            .ok()?;
+        let stdout = String::from_utf8_lossy(&run.stdout).to_string();
+        let text = std::fs::read_to_string(&out).ok()?;
+        let _ = std::fs::remove_file(&out);
+        // `strace -c` table: "% time seconds usecs/call calls errors syscall"
+        let calls: u64 = text
+            .lines()
+            .filter(|l| l.ends_with("fsync") || l.ends_with("fdatasync"))
+            .filter_map(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                cols.get(3)?.parse::<u64>().ok()
+            })
+            .sum();
+        let wal: u64 = stdout.trim().parse().unwrap_or(0);
+        Some((calls, wal))
+    };
+    println!("fsync/fdatasync calls per operation (strace -c, {PROBE_OPS} operations minus set-up):");
+    for kind in PROBE_KINDS {
+        match (count(kind, 0), count(kind, PROBE_OPS)) {
+            (Some((base, _)), Some((with, wal))) => {
+                let per = (with.saturating_sub(base)) as f64 / PROBE_OPS as f64;
+                let wal_text = if wal > 0 {
+                    format!("   WAL {:.0} bytes/op", wal as f64 / PROBE_OPS as f64)
+                } else {
+                    String::new()
+                };
+                println!("  {kind:<18} {per:>5.2}{wal_text}");
+            }
+            _ => {
+                println!("  (strace not available: fsync counts not measured)");
+                return;
+            }
+        }
+    }
+}
+
+/// `--fsync-probe KIND N`: N operations of one kind on a fresh SQLite store,
+/// then prints the bytes its WAL file grew by (for the rows that have one).
+fn fsync_probe(kind: &str, n: usize) {
+    use cardbridge::emulator::{AlipayPlatformEmulator, EmulatorConfig, WechatEmulatorConfig, WechatPayEmulator};
+    let dir = std::env::temp_dir().join(format!("cardbridge-probe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let db = dir.join("probe.db");
+    let wal = dir.join("probe.db-wal");
+    let wal_size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    let merchant = PrivateKey::generate_rsa2048().expect("key");
+    let platform = PrivateKey::generate_rsa2048().expect("key");
+    let answer = br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"Success"}}"#;
+    let mut grown = 0;
+    match kind {
+        "bare-commit" => {
+            let bare = bare_database(&db);
+            let before = wal_size();
+            for i in 0..n {
+                bare.prepare_cached("INSERT INTO t (k, v) VALUES (?1, ?2)")
+                    .expect("prepared")
+                    .execute(rusqlite::params![format!("bare-{i}"), &answer[..]])
+                    .expect("commit");
+            }
+            grown = wal_size() - before;
+        }
+        "notification" => {
+            let config = Config::new("BENCH_CLIENT", merchant.clone(), platform.public_key());
+            let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).expect("store"));
+            let ap = AlipayPlus::new(config, Some(store)).expect("integration");
+            let driver = PlatformDriver::new(platform.clone(), "BENCH_CLIENT", "1");
+            let now = chrono::Utc::now().timestamp_millis();
+            let before = wal_size();
+            for i in 0..n {
+                let req = driver
+                    .request(TARGET, &sample_registration(&format!("P-{i}")), TIME, Tamper::None)
+                    .expect("req");
+                let Begin::Decide(mut call) = ap.begin(&req, now) else {
+                    panic!("expected a decision")
+                };
+                ap.finish(&mut call, b"{}", now).expect("finish");
+            }
+            grown = wal_size() - before;
+        }
+        "wechat-callback" => {
+            let api_v3 = ApiV3Key::new(b"0123456789abcdef0123456789abcdef").expect("key");
+            let mut ring = KeyRing::new();
+            ring.add_public_key("PUB_KEY_ID_0114232134912410000000000000", platform.public_key())
+                .expect("id");
+            let signer = RequestSigner::new("1900000001", "5F1C72E2A8931B72", merchant.clone()).expect("signer");
+            let config = cardbridge::wechatpay::Config::new(signer, merchant.clone(), api_v3.clone(), ring);
+            let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).expect("store"));
+            let wechat = WechatPay::new(config, Some(store)).expect("wechat");
+            let now = chrono::Utc::now().timestamp();
+            let callbacks: Vec<_> = (0..n)
+                .map(|i| wechat_callback(i, &platform, &merchant.public_key(), &api_v3))
+                .collect();
+            let before = wal_size();
+            for cb in &callbacks {
+                let CallbackBegin::Handle(mut event) = wechat.callback_begin(cb, now) else {
+                    panic!("expected an event")
+                };
+                wechat.callback_finish(&mut event, true, "", now).expect("finish");
+            }
+            grown = wal_size() - before;
+        }
+        "issue-card" => {
+            let emulator = AlipayPlatformEmulator::start(EmulatorConfig {
+                platform_private_key: platform.clone(),
+                merchant_public_key: merchant.public_key(),
+                client_id: "BENCH_CLIENT".into(),
+                path_prefix: "/api/open".into(),
+                key_version: "1".into(),
+            })
+            .expect("emulator");
+            let mut config = Config::new("BENCH_CLIENT", merchant.clone(), platform.public_key());
+            config.base_url = Some(emulator.base_url());
+            let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).expect("store"));
+            let ap = AlipayPlus::new(config, Some(store)).expect("integration");
+            for i in 0..n {
+                let body = format!(
+                    r#"{{"appId":"2102010113769000","customerBelongsTo":"TNG","requestId":"P-{i}","customerId":"210911290000","externalCustomerId":"M-1","registerDate":"2019-11-27T19:07:41+08:00","cardFields":[{{"fieldCode":"LEVEL","fieldValue":"GOLD"}}]}}"#
+                );
+                let request: IssueCardRequest = model::parse(body.as_bytes(), Direction::Outbound).expect("valid");
+                ap.issue_card(&request).expect("issued");
+            }
+        }
+        "confirm" => {
+            let api_v3 = ApiV3Key::new(b"0123456789abcdef0123456789abcdef").expect("key");
+            let emulator = WechatPayEmulator::start(WechatEmulatorConfig {
+                wechatpay_private_key: platform.clone(),
+                public_key_id: "PUB_KEY_ID_0114232134912410000000000000".into(),
+                merchant_public_key: merchant.public_key(),
+                mchid: "1900000001".into(),
+                merchant_serial_no: "5F1C72E2A8931B72".into(),
+                api_v3_key: api_v3.clone(),
+                platform_certificate: None,
+            })
+            .expect("emulator");
+            let mut ring = KeyRing::new();
+            ring.add_public_key("PUB_KEY_ID_0114232134912410000000000000", platform.public_key())
+                .expect("id");
+            let signer = RequestSigner::new("1900000001", "5F1C72E2A8931B72", merchant.clone()).expect("signer");
+            let mut config = cardbridge::wechatpay::Config::new(signer, merchant.clone(), api_v3, ring);
+            config.base_url = emulator.base_url();
+            let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).expect("store"));
+            let wechat = WechatPay::new(config, Some(store)).expect("wechat");
+            for i in 0..n {
+                let code = format!("{:012}", 478515832665u64 + i as u64);
+                emulator.add_user_card(
+                    &code,
+                    "pbLatjvWOibDc5-TBnbUk1pD12o0",
+                    "obLatjnx9gnqzS4myYGmLZ7LgLBA",
+                    "1004",
+                );
+                let input = format!(
+                    r#"{{"user_card_code":"{code}","card_id":"pbLatjvWOibDc5-TBnbUk1pD12o0","brand_id":"1004","openid":"obLatjnx9gnqzS4myYGmLZ7LgLBA","phone_number":"13800000000","user_card_confirm_state":"CREATE_CARD_SUCCESS"}}"#
+                );
+                wechat.confirm(input.as_bytes()).expect("confirmed");
+            }
+        }
+        other => panic!("unknown probe {other}"),
+    }
+    println!("{grown}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Notifications per second handled by 8 concurrent callers against one
+/// caller, the same number of notifications each time, on `ap`'s store.
+fn throughput_row(label: &str, ap: &Arc<AlipayPlus>, driver: &PlatformDriver, iterations: usize) {
+    let now = chrono::Utc::now().timestamp_millis();
+    let total = iterations.max(80) / 8 * 8;
+    let rate = |callers: usize, tag: &str| {
+        let batches: Vec<Vec<HttpRequest>> = (0..callers)
+            .map(|c| {
+                (0..total / callers)
+                    .map(|i| {
+                        let id = format!("TP-{}-{tag}-{}", std::process::id(), c * total + i);
+                        driver
+                            .request(TARGET, &sample_registration(&id), TIME, Tamper::None)
+                            .expect("req")
+                    })
+                    .collect()
+            })
+            .collect();
+        let started = Instant::now();
+        std::thread::scope(|s| {
+            for batch in &batches {
+                let ap = ap.clone();
+                s.spawn(move || {
+                    for r in batch {
+                        let Begin::Decide(mut pending) = ap.begin(r, now) else {
+                            panic!("expected a host decision")
+                        };
+                        std::hint::black_box(ap.finish(&mut pending, b"{}", now).expect("finish"));
+                    }
+                });
+            }
+        });
+        total as f64 / started.elapsed().as_secs_f64()
+    };
+    let one = rate(1, "one");
+    let eight = rate(8, "eight");
+    println!(
+        "{label:<52} {eight:>8.0} /s   1 caller {one:>8.0} /s   ratio {:.2}",
+        eight / one
+    );
 }
 
 /// Section 5: the same notification on the PostgreSQL store, in a schema of its own.
@@ -353,29 +602,11 @@ fn postgres_rows(
         micros(sign + commit),
         handle.as_secs_f64() / (sign + commit).as_secs_f64()
     );
-    // Throughput: the same number of notifications by one caller, then by eight at once.
-    let total = iterations.max(80) / 8 * 8;
-    let rate = |callers: usize, tag: &str| {
-        let batches: Vec<Vec<HttpRequest>> = (0..callers)
-            .map(|c| (0..total / callers).map(|i| notify(tag, c * total + i)).collect())
-            .collect();
-        let started = Instant::now();
-        std::thread::scope(|s| {
-            for batch in &batches {
-                let ap = ap.clone();
-                s.spawn(move || batch.iter().for_each(|r| handle_one(&ap, r)));
-            }
-        });
-        total as f64 / started.elapsed().as_secs_f64()
-    };
-    let one = rate(1, "one");
-    let eight = rate(8, "eight");
-    println!(
-        "{:<52} {:>8.0} /s   1 caller {:>8.0} /s   ratio {:.2}",
+    throughput_row(
         "PostgreSQL: notifications, 8 concurrent callers",
-        eight,
-        one,
-        eight / one
+        &ap,
+        &driver,
+        iterations,
     );
     let _ = admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
 }

@@ -318,7 +318,7 @@ fn outbox_list_reads_a_postgresql_store_by_connection_string() {
     let e = OutboxEntry::new(
         "alipayplus.issueCard/A/R".into(),
         "alipayplus.issueCard",
-        "POST".into(),
+        "POST",
         "/v2/pds/memberships/issueCard".into(),
         b"{}".to_vec(),
         "fp".into(),

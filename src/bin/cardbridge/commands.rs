@@ -309,8 +309,7 @@ pub fn decrypt_callback(out: &Output, a: &DecryptArgs) -> Result<ExitCode> {
 /// A SQLite file path, or a PostgreSQL connection string (`postgresql://…`
 /// or libpq `key=value` form).
 fn open_store(spec: &str) -> Result<Box<dyn Store>> {
-    let postgres =
-        spec.starts_with("postgres://") || spec.starts_with("postgresql://") || spec.contains('=');
+    let postgres = spec.starts_with("postgres://") || spec.starts_with("postgresql://") || spec.contains('=');
     if postgres {
         Ok(Box::new(PostgresStore::open(spec)?))
     } else {
