@@ -8,6 +8,9 @@
 //!   cdylib built for this test run.
 //! * `sh`: parsed by `bash -n`; every repository path and `--example` named
 //!   exists.
+//! * `sql`: run on the test PostgreSQL server with the names made unique
+//!   (then dropped), and a store opened on the database it creates as the role
+//!   it creates.
 //! * `python`: run against the emulator by `bindings/python/tests/test_readme.py`
 //!   (the Python suite), the Flask endpoint with a query-string target.
 //!
@@ -15,6 +18,7 @@
 //! error code table lists exactly the library's error kinds.
 
 mod common;
+mod pg;
 
 use cardbridge::alipayplus::Config;
 use cardbridge::alipayplus::model::{self, Direction};
@@ -72,7 +76,7 @@ fn every_block_has_a_language_with_a_checker() {
     let all = blocks();
     for b in &all {
         assert!(
-            ["rust", "json", "c", "sh", "python"].contains(&b.lang.as_str()),
+            ["rust", "json", "c", "sh", "python", "sql"].contains(&b.lang.as_str()),
             "README.md line {}: block language {:?} has no checker",
             b.line,
             b.lang
@@ -250,4 +254,40 @@ fn sh_blocks_parse_and_name_files_that_exist() {
             }
         }
     }
+}
+
+#[test]
+fn sql_block_creates_a_role_and_database_a_store_can_use() {
+    let blocks = of("sql");
+    assert_eq!(blocks.len(), 1, "the PostgreSQL set-up block");
+    let mut admin = match pg::admin() {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(!pg::required(), "PostgreSQL is required here: {e}");
+            eprintln!("\n!!!!!!!! SKIPPED README sql block: no PostgreSQL server\n");
+            return;
+        }
+    };
+    let name = format!("cb_readme_{}", std::process::id());
+    let password = "choose-a-password";
+    let sql = blocks[0].text.replace("cardbridge", &name);
+    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}; DROP ROLE IF EXISTS {name}"));
+    for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        admin
+            .batch_execute(statement)
+            .unwrap_or_else(|e| panic!("README.md line {}: {statement}: {e}", blocks[0].line));
+    }
+    let base: postgres::Config = pg::base_dsn().parse().unwrap();
+    let host = match base.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "127.0.0.1".to_string(),
+    };
+    let port = base.get_ports().first().copied().unwrap_or(5432);
+    let dsn = format!("host={host} port={port} dbname={name} user={name} password={password}");
+    let store = cardbridge::store::PostgresStore::open(&dsn);
+    let opened = store.is_ok();
+    drop(store);
+    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    let _ = admin.batch_execute(&format!("DROP ROLE IF EXISTS {name}"));
+    assert!(opened, "a store opens on the database and role the README creates");
 }
