@@ -163,8 +163,8 @@ fn duplicate_error(root: &Path, steps: Vec<Step>) -> Error {
 
 /// A member name of a body as shown in an error: as is when it looks like a
 /// field name (a letter or `_`, then at most 63 ASCII letters, digits, `_`,
-/// `-`, `.`), `<member>` otherwise, so a value pasted as a name (a key, a
-/// phone number) is not repeated.
+/// `.` or single `-`), `<member>` otherwise, so a value pasted as a name (a
+/// key, a phone number, a PEM fragment with its `-----`) is not repeated.
 pub fn member_name(name: &str) -> String {
     let plain = name.len() <= 64
         && name
@@ -173,7 +173,8 @@ pub fn member_name(name: &str) -> String {
             .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && !name.contains("--");
     shown_or_hidden(plain, name)
 }
 
@@ -383,6 +384,8 @@ mod tests {
         assert_eq!(e.field(), Some("body.requestId"));
         let e = parse_strict(br#"{"13800000000":1,"13800000000":2}"#, &root()).unwrap_err();
         assert_eq!(e.field(), Some("body.<member>"), "a phone number is not a name");
+        assert_eq!(member_name("h-----BEGINantetry"), "<member>", "a PEM fragment is not a name");
+        assert_eq!(member_name("x-request-id"), "x-request-id");
         let e = parse_strict(br#"{"a b":1,"a b":2}"#, &root()).unwrap_err();
         assert_eq!(e.field(), Some("body.<member>"));
         assert!(parse_strict(br#"{"a":{"x":1},"b":{"x":1}}"#, &root()).is_ok());
