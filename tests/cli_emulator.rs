@@ -386,6 +386,9 @@ fn notify_judges_a_library_merchant_correct_for_every_tamper() {
     let (_, dup, _) = notify(&["--tamper", "duplicate", "--request-id", "DUP-1", &full]);
     assert_eq!(dup["answers"].as_array().unwrap().len(), 2);
     assert_eq!(dup["request"]["requestId"], "DUP-1");
+    assert!(dup["request"]["http"]["body"].is_null(), "notify prints no body");
+    assert!(dup["request"]["http"]["body_bytes"].as_u64().unwrap() > 0);
+    assert!(!dup.to_string().contains("John Doe"), "nor the sample's personal data");
 
     let wx = format!("{base}/wechat/notify");
     for tamper in [

@@ -451,7 +451,7 @@ pub fn notify(out: &Output, a: &NotifyArgs) -> Result<ExitCode> {
         };
         deliver::alipay_deliver(&config, &call)?
     };
-    out.print(report.json(), || report.text());
+    out.print(report.json_without_body(), || report.text());
     Ok(if report.pass {
         ExitCode::SUCCESS
     } else if report.no_answer.is_some() {

@@ -176,6 +176,18 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report without the request body (what `notify` prints: the body
+    /// may be the operator's own data).
+    pub fn json_without_body(&self) -> Value {
+        let mut doc = self.json();
+        if let Some(http) = doc.pointer_mut("/request/http").and_then(Value::as_object_mut) {
+            let n = http.get("body").and_then(Value::as_str).map_or(0, str::len);
+            http.remove("body");
+            http.insert("body_bytes".into(), json!(n));
+        }
+        doc
+    }
+
     pub fn json(&self) -> Value {
         json!({
             "platform": match self.platform { Platform::Alipay => "alipayplus", Platform::Wechat => "wechatpay" },

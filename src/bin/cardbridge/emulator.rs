@@ -110,6 +110,8 @@ struct Emulator {
     alipay: AlipayPlatformHandler,
     wechat: WechatPayHandler,
     state: Option<StateFile>,
+    /// Cards restored from the state file at start.
+    restored: usize,
     url: OnceLock<String>,
 }
 
@@ -164,13 +166,20 @@ pub fn run(out: &Output, a: &EmulatorArgs) -> Result<ExitCode> {
         alipay,
         wechat,
         state,
+        restored,
         url: OnceLock::new(),
     });
     let serving = Arc::clone(&emulator);
     let server = HttpServer::bind(addr, move |request| serving.route(request))?;
     let url = client_url(server.local_addr());
     let _ = emulator.url.set(url.clone());
-    out.print(emulator.info(restored), || emulator.banner(restored));
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "cardbridge emulator: warning: listening on {addr}, not loopback; the control API has no \
+             authentication and delivers calls for whoever reaches it"
+        );
+    }
+    out.print(emulator.info(), || emulator.banner());
 
     while !STOP.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(50));
@@ -392,7 +401,7 @@ impl Emulator {
         action
     }
 
-    fn info(&self, restored: usize) -> Value {
+    fn info(&self) -> Value {
         let c = &self.config;
         let url = self.url();
         json!({
@@ -407,12 +416,12 @@ impl Emulator {
                           "api_v3_key": if c.api_v3_key_is_test { "the test key (README)" } else { "from the configuration" }},
             "keys": c.key_paths_json(),
             "state": self.state.as_ref().map(|s| s.path.display().to_string()),
-            "restored_cards": restored,
+            "restored_cards": self.restored,
             "pid": std::process::id(),
         })
     }
 
-    fn banner(&self, restored: usize) -> String {
+    fn banner(&self) -> String {
         let c = &self.config;
         let url = self.url();
         let mut t = format!(
@@ -436,8 +445,9 @@ impl Emulator {
         }
         match &self.state {
             Some(s) => t.push_str(&format!(
-                "\n  state       {} ({restored} cards restored)",
-                s.path.display()
+                "\n  state       {} ({} cards restored)",
+                s.path.display(),
+                self.restored
             )),
             None => t.push_str("\n  state       in memory (--state FILE keeps cards across restarts)"),
         }
@@ -465,7 +475,7 @@ impl Emulator {
         let args = Args(body.as_object().unwrap_or(&empty));
         let method = request.method.as_str();
         let result = match (method, sub) {
-            ("GET", "") => Ok(self.info(0)),
+            ("GET", "") => Ok(self.info()),
             ("GET", "/counters") => Ok(self.counters()),
             ("POST", "/shutdown") => {
                 STOP.store(true, Ordering::SeqCst);
