@@ -608,6 +608,15 @@ fn certificate_mode_and_configuration_errors() {
     assert_eq!(wp.refresh_certificates().unwrap(), 1);
     drop(emu);
 
+    let unwritable = bin()
+        .args(["emulator", "--state", "/nonexistent/dir/state.json"])
+        .output()
+        .unwrap();
+    assert_eq!(unwritable.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&unwritable.stderr).contains("state: /nonexistent/dir/state.json cannot be written")
+    );
+
     let missing = bin()
         .args(["emulator", "--keys", "/nonexistent/keys"])
         .output()

@@ -87,20 +87,26 @@ impl StateFile {
         ))
     }
 
-    fn save(&self, alipay: &AlipayPlatformHandler, wechat: &WechatPayHandler) {
+    /// Writes the state if it changed; an error names the file and the cause.
+    fn write(&self, alipay: &AlipayPlatformHandler, wechat: &WechatPayHandler) -> std::io::Result<()> {
         let text = json!({"alipayplus": alipay.export_state(), "wechatpay": wechat.export_state()}).to_string();
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
         if *last == text {
-            return;
+            return Ok(());
         }
         let tmp = self.path.with_extension("tmp");
-        match std::fs::write(&tmp, &text).and_then(|()| std::fs::rename(&tmp, &self.path)) {
-            Ok(()) => *last = text,
-            Err(e) => eprintln!(
+        std::fs::write(&tmp, &text).and_then(|()| std::fs::rename(&tmp, &self.path))?;
+        *last = text;
+        Ok(())
+    }
+
+    fn save(&self, alipay: &AlipayPlatformHandler, wechat: &WechatPayHandler) {
+        if let Err(e) = self.write(alipay, wechat) {
+            eprintln!(
                 "cardbridge emulator: cannot write the state file {} ({})",
                 self.path.display(),
                 e.kind()
-            ),
+            );
         }
     }
 }
@@ -149,6 +155,14 @@ pub fn run(out: &Output, a: &EmulatorArgs) -> Result<ExitCode> {
     let (state, restored) = match &a.state {
         Some(p) => {
             let (s, n) = StateFile::load(p, &alipay, &wechat)?;
+            // Fail now, not at the first card, if the file cannot be written.
+            s.write(&alipay, &wechat).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidConfig,
+                    format!("state: {} cannot be written ({})", p.display(), e.kind()),
+                )
+                .with_field("state")
+            })?;
             (Some(s), n)
         }
         None => (None, 0),
