@@ -12,10 +12,10 @@ use super::server::{Action, HttpServer, text_response};
 use crate::alipayplus::signature;
 use crate::crypto::keys::{PrivateKey, PublicKey};
 use crate::crypto::{b64_decode_strict, b64_encode};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::http::{Header, HttpRequest, HttpResponse, Transport, TransportConfig, find_header};
-use serde_json::{Value, json};
-use std::collections::{HashMap, VecDeque};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -258,13 +258,15 @@ impl Platform {
         body
     }
 
-    /// A `200` JSON answer with `Client-Id` and, depending on `signing`,
-    /// `Response-Time` + `Signature` over the request's method and target.
+    /// A `200` JSON answer with `client-id` and, depending on `signing`,
+    /// `response-time` + `signature` over the request's method and target.
+    /// The names are lower case as the gateway writes them: Ant's SDKs look
+    /// them up case-sensitively (`alipayplus-mpp.md` §4.1, §4.7).
     fn answer(&self, request: &HttpRequest, body: Vec<u8>, signing: Signing) -> HttpResponse {
         let cfg = &self.config;
         let mut headers: Vec<Header> = vec![
             ("Content-Type".into(), JSON_CONTENT_TYPE.into()),
-            ("Client-Id".into(), cfg.client_id.clone()),
+            ("client-id".into(), cfg.client_id.clone()),
         ];
         if !matches!(signing, Signing::Unsigned) {
             let time = response_time_now();
@@ -282,8 +284,8 @@ impl Platform {
             if matches!(signing, Signing::Corrupted) {
                 value = corrupt_signature(&value);
             }
-            headers.push(("Response-Time".into(), time));
-            headers.push(("Signature".into(), signature::header_value(&cfg.key_version, &value)));
+            headers.push(("response-time".into(), time));
+            headers.push(("signature".into(), signature::header_value(&cfg.key_version, &value)));
         }
         HttpResponse {
             status: 200,
@@ -322,29 +324,26 @@ fn response_time_now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3f+00:00").to_string()
 }
 
-/// A loopback emulator of the Alipay+ platform's `issueCard` endpoint.
-///
-/// Stops on [`AlipayPlatformEmulator::stop`] or drop.
-#[derive(Debug)]
-pub struct AlipayPlatformEmulator {
-    server: HttpServer,
+/// The Alipay+ platform's request handling without a server of its own:
+/// what [`AlipayPlatformEmulator`] runs, for a host that routes requests to
+/// it from its own server (the `cardbridge emulator` binary). Cheap to clone;
+/// clones share the cards, counters and queued faults.
+#[derive(Clone)]
+pub struct AlipayPlatformHandler {
     platform: Arc<Platform>,
 }
 
-impl std::fmt::Debug for Platform {
+impl std::fmt::Debug for AlipayPlatformHandler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Platform")
-            .field("issue_card_path", &self.issue_card_path)
-            .finish_non_exhaustive()
+        f.debug_struct("AlipayPlatformHandler")
+            .field("platform", &self.platform)
+            .finish()
     }
 }
 
-impl AlipayPlatformEmulator {
-    /// Starts the emulator on `127.0.0.1` on a free port.
-    ///
-    /// Fails with `InvalidConfig` for an empty `client_id` or `key_version`,
-    /// or a `path_prefix` that is neither empty nor `/...` without a trailing `/`.
-    pub fn start(config: EmulatorConfig) -> Result<Self> {
+impl AlipayPlatformHandler {
+    /// Checks `config` (see [`AlipayPlatformEmulator::start`]) and builds the handler.
+    pub fn new(config: EmulatorConfig) -> Result<Self> {
         let prefix = &config.path_prefix;
         if !prefix.is_empty() && (!prefix.starts_with('/') || prefix.ends_with('/')) {
             return Err(Error::config(format!(
@@ -359,19 +358,24 @@ impl AlipayPlatformEmulator {
         }
         crate::http::check_header_value("emulator.client_id", &config.client_id)?;
         crate::http::check_header_value("emulator.key_version", &config.key_version)?;
-        let platform = Arc::new(Platform {
-            issue_card_path: format!("{prefix}{ISSUE_CARD_PATH}"),
-            config,
-            state: Mutex::new(State::default()),
-        });
-        let handler_platform = Arc::clone(&platform);
-        let server = HttpServer::start(move |request| handler_platform.handle(request))?;
-        Ok(AlipayPlatformEmulator { server, platform })
+        Ok(AlipayPlatformHandler {
+            platform: Arc::new(Platform {
+                issue_card_path: format!("{prefix}{ISSUE_CARD_PATH}"),
+                config,
+                state: Mutex::new(State::default()),
+            }),
+        })
     }
 
-    /// `http://127.0.0.1:<port>`: the merchant's `base_url` (the prefix is separate).
-    pub fn base_url(&self) -> String {
-        self.server.base_url()
+    /// Handles one request as the platform would (any path: everything but
+    /// `POST <prefix>/v2/pds/memberships/issueCard` is answered `F INVALID_API`).
+    pub fn handle(&self, request: &HttpRequest) -> Action {
+        self.platform.handle(request)
+    }
+
+    /// The path `issueCard` is served on: the prefix + [`ISSUE_CARD_PATH`].
+    pub fn issue_card_path(&self) -> &str {
+        &self.platform.issue_card_path
     }
 
     /// Queues a fault for a later `issueCard` request (first in, first out).
@@ -390,9 +394,24 @@ impl AlipayPlatformEmulator {
         self.platform.lock().hits.get(request_id).copied().unwrap_or(0)
     }
 
+    /// [`Self::hits_for`] of every `requestId` seen.
+    pub fn hits_by_request_id(&self) -> BTreeMap<String, usize> {
+        self.platform.lock().hits.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
     /// Distinct `requestId`s that got a card.
     pub fn cards_issued(&self) -> usize {
         self.platform.lock().issued.len()
+    }
+
+    /// Every issued card: `requestId` → `cardNo`.
+    pub fn issued_cards(&self) -> BTreeMap<String, String> {
+        self.platform
+            .lock()
+            .issued
+            .iter()
+            .map(|(k, v)| (k.clone(), v.card_no.clone()))
+            .collect()
     }
 
     /// Every issueCard body received for `request_id`, in arrival order.
@@ -405,9 +424,132 @@ impl AlipayPlatformEmulator {
         self.platform.lock().issued.get(request_id).map(|i| i.card_no.clone())
     }
 
-    /// The last request received on any path, as the server saw it.
+    /// The last request received on any path, as the handler saw it.
     pub fn last_request(&self) -> Option<HttpRequest> {
         self.platform.lock().last_request.clone()
+    }
+
+    /// What must survive a restart: the issued cards with their exact answer
+    /// bodies, as `{"issued": {requestId: {"cardNo", "body"}}}` (counters
+    /// and queued faults are not kept).
+    pub fn export_state(&self) -> Value {
+        let st = self.platform.lock();
+        let issued: Map<String, Value> = st
+            .issued
+            .iter()
+            .map(|(id, i)| {
+                let body = String::from_utf8_lossy(&i.body).into_owned();
+                (id.clone(), json!({"cardNo": i.card_no, "body": body}))
+            })
+            .collect();
+        json!({ "issued": issued })
+    }
+
+    /// Adds the cards of an [`Self::export_state`] document (an existing
+    /// `requestId` is replaced); later cards are numbered past the restored ones.
+    pub fn import_state(&self, state: &Value) -> Result<()> {
+        let bad = |rule: &str| {
+            Error::new(ErrorKind::InvalidParameter, format!("state.issued: {rule}")).with_field("state.issued")
+        };
+        let Some(issued) = state.get("issued") else {
+            return Ok(());
+        };
+        let issued = issued.as_object().ok_or_else(|| bad("must be an object"))?;
+        let mut st = self.platform.lock();
+        for (id, entry) in issued {
+            let card_no = entry.get("cardNo").and_then(Value::as_str);
+            let body = entry.get("body").and_then(Value::as_str);
+            let (Some(card_no), Some(body)) = (card_no, body) else {
+                return Err(bad("each entry must have string members cardNo and body"));
+            };
+            if let Some(n) = card_no.strip_prefix("EMU").and_then(|d| d.parse::<u64>().ok()) {
+                st.next_card = st.next_card.max(n);
+            }
+            st.issued.insert(
+                id.clone(),
+                Issued {
+                    card_no: card_no.to_string(),
+                    body: body.as_bytes().to_vec(),
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A loopback emulator of the Alipay+ platform's `issueCard` endpoint.
+///
+/// Stops on [`AlipayPlatformEmulator::stop`] or drop.
+#[derive(Debug)]
+pub struct AlipayPlatformEmulator {
+    server: HttpServer,
+    handler: AlipayPlatformHandler,
+}
+
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform")
+            .field("issue_card_path", &self.issue_card_path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AlipayPlatformEmulator {
+    /// Starts the emulator on `127.0.0.1` on a free port.
+    ///
+    /// Fails with `InvalidConfig` for an empty `client_id` or `key_version`,
+    /// or a `path_prefix` that is neither empty nor `/...` without a trailing `/`.
+    pub fn start(config: EmulatorConfig) -> Result<Self> {
+        let handler = AlipayPlatformHandler::new(config)?;
+        let serving = handler.clone();
+        let server = HttpServer::start(move |request| serving.handle(request))?;
+        Ok(AlipayPlatformEmulator { server, handler })
+    }
+
+    /// `http://127.0.0.1:<port>`: the merchant's `base_url` (the prefix is separate).
+    pub fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    /// The handler behind the server (shares its state).
+    pub fn handler(&self) -> &AlipayPlatformHandler {
+        &self.handler
+    }
+
+    /// Queues a fault for a later `issueCard` request (first in, first out).
+    pub fn push_fault(&self, fault: Fault) {
+        self.handler.push_fault(fault);
+    }
+
+    /// Every `issueCard` request received, including refused and faulted ones.
+    pub fn issue_card_hits(&self) -> usize {
+        self.handler.issue_card_hits()
+    }
+
+    /// `issueCard` requests whose body carried this `requestId` (faulted and
+    /// refused ones included).
+    pub fn hits_for(&self, request_id: &str) -> usize {
+        self.handler.hits_for(request_id)
+    }
+
+    /// Distinct `requestId`s that got a card.
+    pub fn cards_issued(&self) -> usize {
+        self.handler.cards_issued()
+    }
+
+    /// Every issueCard body received for `request_id`, in arrival order.
+    pub fn bodies_for(&self, request_id: &str) -> Vec<Vec<u8>> {
+        self.handler.bodies_for(request_id)
+    }
+
+    /// The card issued for `request_id`, if any (also when its answer was lost).
+    pub fn card_no_for(&self, request_id: &str) -> Option<String> {
+        self.handler.card_no_for(request_id)
+    }
+
+    /// The last request received on any path, as the server saw it.
+    pub fn last_request(&self) -> Option<HttpRequest> {
+        self.handler.last_request()
     }
 
     /// Stops the server and joins its threads.

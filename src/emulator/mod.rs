@@ -21,6 +21,9 @@
 //!   `notify_url`.
 //! * [`HttpServer`] is the tiny HTTP/1.1 server underneath, usable on its own
 //!   as a stub endpoint.
+//! * [`AlipayPlatformHandler`] and [`WechatPayHandler`] are the two
+//!   emulators without a server of their own, for a host that serves both
+//!   from one port (the `cardbridge emulator` binary).
 //!
 //! Everything listens on `127.0.0.1` only, speaks plain HTTP (which the
 //! library's transport accepts for loopback hosts only) and uses test keys.
@@ -30,10 +33,11 @@ pub mod server;
 pub mod wechatpay;
 
 pub use alipayplus::{
-    AlipayPlatformEmulator, EmulatorConfig, Fault, ISSUE_CARD_PATH, PlatformDriver, Tamper, sample_registration,
+    AlipayPlatformEmulator, AlipayPlatformHandler, EmulatorConfig, Fault, ISSUE_CARD_PATH, PlatformDriver, Tamper,
+    sample_registration,
 };
 pub use server::{Action, HttpServer, MAX_BODY_BYTES, text_response};
 pub use wechatpay::{
     CallbackTamper, PlatformCertificate, RandomFaults, SAMPLE_BRAND_ID, WechatEmulatorConfig, WechatFault,
-    WechatPayEmulator, sample_user_card_create,
+    WechatPayEmulator, WechatPayHandler, sample_user_card_create,
 };

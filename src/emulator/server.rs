@@ -102,12 +102,17 @@ impl HttpServer {
     where
         H: Fn(&HttpRequest) -> Action + Send + Sync + 'static,
     {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| {
-            Error::new(
-                ErrorKind::Transport,
-                format!("emulator: cannot listen on 127.0.0.1 ({e})"),
-            )
-        })?;
+        HttpServer::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), handler)
+    }
+
+    /// Listens on `addr` (port 0: a free one) and serves every request with
+    /// `handler`. For the `cardbridge emulator` binary; tests use [`Self::start`].
+    pub fn bind<H>(addr: SocketAddr, handler: H) -> Result<HttpServer>
+    where
+        H: Fn(&HttpRequest) -> Action + Send + Sync + 'static,
+    {
+        let listener = TcpListener::bind(addr)
+            .map_err(|e| Error::new(ErrorKind::Transport, format!("emulator: cannot listen on {addr} ({e})")))?;
         let addr = listener
             .local_addr()
             .map_err(|e| Error::new(ErrorKind::Transport, format!("emulator: no local address ({e})")))?;
@@ -128,7 +133,7 @@ impl HttpServer {
         })
     }
 
-    /// The bound address (always `127.0.0.1:<port>`).
+    /// The bound address (`127.0.0.1:<port>` unless bound with [`Self::bind`]).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
@@ -155,7 +160,15 @@ impl HttpServer {
         };
         self.shared.stopped.notify_all();
         // Wake the blocking accept() so the loop sees `stopping`.
-        let woke = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2)).is_ok();
+        let mut wake = self.addr;
+        if wake.ip().is_unspecified() {
+            // Bound to every interface: knock on the loopback one.
+            wake.set_ip(match wake {
+                SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let woke = TcpStream::connect_timeout(&wake, Duration::from_secs(2)).is_ok();
         if let Some(accept) = self.accept_thread.take() {
             if woke {
                 let _ = accept.join();

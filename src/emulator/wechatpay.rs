@@ -53,7 +53,7 @@ use crate::wechatpay::verify::{
 };
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value, json};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -1074,40 +1074,31 @@ fn check_config(config: &WechatEmulatorConfig) -> Result<Option<CertMode>> {
     }))
 }
 
-/// A loopback emulator of the WeChat Pay card-member APIs (see the module
-/// docs). Stops on [`WechatPayEmulator::stop`] or drop.
-#[derive(Debug)]
-pub struct WechatPayEmulator {
-    server: HttpServer,
+/// The WeChat Pay card-member APIs' request handling without a server of
+/// its own: what [`WechatPayEmulator`] runs, for a host that routes requests
+/// to it from its own server (the `cardbridge emulator` binary). Cheap to
+/// clone; clones share the cards, counters and queued faults.
+#[derive(Debug, Clone)]
+pub struct WechatPayHandler {
     emulator: Arc<Emulator>,
 }
 
-impl WechatPayEmulator {
-    /// Checks `config` (`InvalidConfig` naming the field: a `public_key_id`
-    /// not `PUB_KEY_ID_<digits>`, a non-digit `mchid`, a non-hex merchant
-    /// serial, or a platform certificate that does not parse, does not have
-    /// the given serial or does not match its private key) and starts the
-    /// emulator on `127.0.0.1` on a free port.
-    pub fn start(config: WechatEmulatorConfig) -> Result<Self> {
+impl WechatPayHandler {
+    /// Checks `config` (see [`WechatPayEmulator::start`]) and builds the handler.
+    pub fn new(config: WechatEmulatorConfig) -> Result<Self> {
         let cert = check_config(&config)?;
-        let emulator = Arc::new(Emulator {
-            config,
-            cert,
-            state: Mutex::new(State::default()),
-        });
-        let handler = Arc::clone(&emulator);
-        let server = HttpServer::start(move |request| handler.handle(request))?;
-        Ok(WechatPayEmulator { server, emulator })
+        Ok(WechatPayHandler {
+            emulator: Arc::new(Emulator {
+                config,
+                cert,
+                state: Mutex::new(State::default()),
+            }),
+        })
     }
 
-    /// `http://127.0.0.1:<port>`: the merchant's base URL (paths start with `/v3/`).
-    pub fn base_url(&self) -> String {
-        self.server.base_url()
-    }
-
-    /// Stops the server and joins its threads.
-    pub fn stop(self) {
-        self.server.stop();
+    /// Handles one request as WeChat Pay would.
+    pub fn handle(&self, request: &HttpRequest) -> Action {
+        self.emulator.handle(request)
     }
 
     /// Queues a fault for a later request (first in, first out).
@@ -1218,7 +1209,7 @@ impl WechatPayEmulator {
     /// `original_type`, left out when empty). The envelope is signed at
     /// `now_unix` by the public key (the certificate in certificate mode),
     /// then spoiled as `tamper` says. The request's target is `/`: the
-    /// callback signature does not cover the URL; [`Self::send`] posts it
+    /// callback signature does not cover the URL; [`WechatPayEmulator::send`] posts it
     /// to the URL given there.
     ///
     /// Errors: `InvalidParameter` for a non-string sensitive field or a
@@ -1299,6 +1290,203 @@ impl WechatPayEmulator {
             headers,
             body,
         })
+    }
+
+    /// [`Self::hits`] per path (without the query).
+    pub fn hits_by_path(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for p in &self.emulator.lock().paths {
+            *out.entry(p.clone()).or_default() += 1;
+        }
+        out
+    }
+
+    /// [`Self::confirm_hits`] of every code seen.
+    pub fn confirm_hits_by_code(&self) -> BTreeMap<String, usize> {
+        self.emulator
+            .lock()
+            .confirm_hits
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+
+    /// The codes of every user card the emulator knows, sorted.
+    pub fn user_card_codes(&self) -> Vec<String> {
+        let mut codes: Vec<String> = self.emulator.lock().cards.keys().cloned().collect();
+        codes.sort();
+        codes
+    }
+
+    /// What must survive a restart: the user cards (cleartext fields, whether
+    /// confirmed, confirms applied) and point balances, as
+    /// `{"cards": {code: {"fields", "confirmed", "confirms_applied"}}, "points": {code: n}}`
+    /// (counters and queued faults are not kept).
+    pub fn export_state(&self) -> Value {
+        let st = self.emulator.lock();
+        let cards: Map<String, Value> = st
+            .cards
+            .iter()
+            .map(|(code, c)| {
+                let card = json!({"fields": Value::Object(c.fields.clone()), "confirmed": c.confirmed,
+                                  "confirms_applied": c.confirms_applied});
+                (code.clone(), card)
+            })
+            .collect();
+        let points: Map<String, Value> = st.points.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        json!({"cards": cards, "points": points})
+    }
+
+    /// Adds the cards and balances of an [`Self::export_state`] document
+    /// (existing codes are replaced).
+    pub fn import_state(&self, state: &Value) -> Result<()> {
+        let bad = |field: &str, rule: &str| {
+            Error::new(ErrorKind::InvalidParameter, format!("state.{field}: {rule}"))
+                .with_field(format!("state.{field}"))
+        };
+        let object = |name: &str| match state.get(name) {
+            None => Ok(Map::new()),
+            Some(Value::Object(m)) => Ok(m.clone()),
+            Some(_) => Err(bad(name, "must be an object")),
+        };
+        let (cards, points) = (object("cards")?, object("points")?);
+        let mut restored = Vec::with_capacity(cards.len());
+        for (code, c) in cards {
+            let fields = c.get("fields").and_then(Value::as_object).cloned();
+            let confirmed = c.get("confirmed").and_then(Value::as_bool);
+            let applied = c.get("confirms_applied").and_then(Value::as_u64);
+            let (Some(fields), Some(confirmed), Some(applied)) = (fields, confirmed, applied) else {
+                return Err(bad(
+                    "cards",
+                    "each card must have fields (object), confirmed (boolean) and confirms_applied (integer)",
+                ));
+            };
+            let confirms_applied = usize::try_from(applied).unwrap_or(usize::MAX);
+            restored.push((
+                code,
+                UserCard {
+                    fields,
+                    confirmed,
+                    confirms_applied,
+                },
+            ));
+        }
+        let mut balances = Vec::with_capacity(points.len());
+        for (code, n) in points {
+            let n = n
+                .as_i64()
+                .ok_or_else(|| bad("points", "each balance must be an integer"))?;
+            balances.push((code, n));
+        }
+        let mut st = self.emulator.lock();
+        st.cards.extend(restored);
+        st.points.extend(balances);
+        Ok(())
+    }
+}
+
+/// A loopback emulator of the WeChat Pay card-member APIs (see the module
+/// docs). Stops on [`WechatPayEmulator::stop`] or drop.
+#[derive(Debug)]
+pub struct WechatPayEmulator {
+    server: HttpServer,
+    handler: WechatPayHandler,
+}
+
+impl WechatPayEmulator {
+    /// Checks `config` (`InvalidConfig` naming the field: a `public_key_id`
+    /// not `PUB_KEY_ID_<digits>`, a non-digit `mchid`, a non-hex merchant
+    /// serial, or a platform certificate that does not parse, does not have
+    /// the given serial or does not match its private key) and starts the
+    /// emulator on `127.0.0.1` on a free port.
+    pub fn start(config: WechatEmulatorConfig) -> Result<Self> {
+        let handler = WechatPayHandler::new(config)?;
+        let serving = handler.clone();
+        let server = HttpServer::start(move |request| serving.handle(request))?;
+        Ok(WechatPayEmulator { server, handler })
+    }
+
+    /// `http://127.0.0.1:<port>`: the merchant's base URL (paths start with `/v3/`).
+    pub fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    /// Stops the server and joins its threads.
+    pub fn stop(self) {
+        self.server.stop();
+    }
+
+    /// The handler behind the server (shares its state).
+    pub fn handler(&self) -> &WechatPayHandler {
+        &self.handler
+    }
+
+    /// See [`WechatPayHandler::push_fault`].
+    pub fn push_fault(&self, fault: WechatFault) {
+        self.handler.push_fault(fault);
+    }
+
+    /// See [`WechatPayHandler::hits`].
+    pub fn hits(&self, path_prefix: &str) -> usize {
+        self.handler.hits(path_prefix)
+    }
+
+    /// See [`WechatPayHandler::confirm_hits`].
+    pub fn confirm_hits(&self, user_card_code: &str) -> usize {
+        self.handler.confirm_hits(user_card_code)
+    }
+
+    /// See [`WechatPayHandler::hits_confirm_total`].
+    pub fn hits_confirm_total(&self) -> usize {
+        self.handler.hits_confirm_total()
+    }
+
+    /// See [`WechatPayHandler::set_random_faults`].
+    pub fn set_random_faults(&self, faults: Option<RandomFaults>) {
+        self.handler.set_random_faults(faults);
+    }
+
+    /// See [`WechatPayHandler::confirms_applied_for`].
+    pub fn confirms_applied_for(&self, user_card_code: &str) -> usize {
+        self.handler.confirms_applied_for(user_card_code)
+    }
+
+    /// See [`WechatPayHandler::confirms_applied`].
+    pub fn confirms_applied(&self) -> usize {
+        self.handler.confirms_applied()
+    }
+
+    /// See [`WechatPayHandler::user_card`].
+    pub fn user_card(&self, code: &str) -> Option<Value> {
+        self.handler.user_card(code)
+    }
+
+    /// See [`WechatPayHandler::point_balance`].
+    pub fn point_balance(&self, code: &str) -> Option<i64> {
+        self.handler.point_balance(code)
+    }
+
+    /// See [`WechatPayHandler::last_request`].
+    pub fn last_request(&self) -> Option<HttpRequest> {
+        self.handler.last_request()
+    }
+
+    /// See [`WechatPayHandler::add_user_card`].
+    pub fn add_user_card(&self, code: &str, card_id: &str, openid: &str, brand_id: &str) {
+        self.handler.add_user_card(code, card_id, openid, brand_id);
+    }
+
+    /// See [`WechatPayHandler::callback`].
+    pub fn callback(
+        &self,
+        event_type: &str,
+        original_type: &str,
+        plaintext: &Value,
+        now_unix: i64,
+        tamper: CallbackTamper,
+    ) -> Result<HttpRequest> {
+        self.handler
+            .callback(event_type, original_type, plaintext, now_unix, tamper)
     }
 
     /// Sends `request` (method, headers, body) to `url`, a full `http://` URL

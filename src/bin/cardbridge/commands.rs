@@ -14,7 +14,9 @@ use cardbridge::validate::{Direction, Path as FieldPath};
 use cardbridge::wechatpay::{self, CallbackBegin, VerifyOptions, WechatPay};
 use serde_json::{Value, json};
 
-use crate::{DecryptArgs, OutboxListArgs, OutboxPurgeArgs, OutboxShowArgs, Platform, SignArgs, VerifyArgs};
+use crate::deliver::{self, AlipayCall, WechatCall};
+use crate::platform::{PlatformConfig, Sources};
+use crate::{DecryptArgs, NotifyArgs, OutboxListArgs, OutboxPurgeArgs, OutboxShowArgs, Platform, SignArgs, VerifyArgs};
 
 /// Where results go: human text, or one JSON document with `--json`.
 pub struct Output {
@@ -22,7 +24,7 @@ pub struct Output {
 }
 
 impl Output {
-    fn print(&self, doc: Value, text: impl FnOnce() -> String) {
+    pub fn print(&self, doc: Value, text: impl FnOnce() -> String) {
         if self.json {
             println!("{doc}");
         } else {
@@ -412,4 +414,56 @@ pub fn outbox_purge(out: &Output, a: &OutboxPurgeArgs) -> Result<ExitCode> {
     let n = store.outbox_purge(cutoff)?;
     out.print(json!({"purged": n}), || format!("purged {n} final entries"));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `notify`: one platform call to the merchant, judged. Exit 0 PASS, 1 FAIL,
+/// 3 NO ANSWER.
+pub fn notify(out: &Output, a: &NotifyArgs) -> Result<ExitCode> {
+    let config = PlatformConfig::load(&Sources {
+        config: a.config.as_deref(),
+        keys: a.keys.as_deref(),
+        certificate: None,
+    })?;
+    let timeout = std::time::Duration::from_millis(a.timeout_ms.clamp(1, 600_000));
+    let body = a.body.as_deref().map(read_input).transpose()?;
+    let report = if a.wechat {
+        let mut call = WechatCall::new(a.url.clone(), a.tamper, timeout);
+        call.event_type = a.event_type.clone();
+        call.resource = match body {
+            None => None,
+            Some(b) => match serde_json::from_slice::<Value>(&b) {
+                Ok(v @ Value::Object(_)) => Some(v),
+                _ => {
+                    return Err(
+                        Error::new(ErrorKind::InvalidParameter, "body: must be a JSON object").with_field("body")
+                    );
+                }
+            },
+        };
+        call.user_card_code = a.user_card_code.clone();
+        call.card_id = a.card_id.clone();
+        call.openid = a.openid.clone();
+        let handler = cardbridge::emulator::WechatPayHandler::new(config.wechat())?;
+        let minted = deliver::wechat_mint(&handler, &call)?;
+        deliver::wechat_deliver(&call, minted)?
+    } else {
+        let call = AlipayCall {
+            url: a.url.clone(),
+            api: a.api.clone(),
+            body,
+            request_id: a.request_id.clone(),
+            request_time: None,
+            tamper: a.tamper,
+            timeout,
+        };
+        deliver::alipay_deliver(&config, &call)?
+    };
+    out.print(report.json_without_body(), || report.text());
+    Ok(if report.pass {
+        ExitCode::SUCCESS
+    } else if report.no_answer.is_some() {
+        ExitCode::from(3)
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -1,13 +1,19 @@
 //! `cardbridge`: the operator's tool. Checks payloads, signs and verifies by
 //! hand (printing the exact string that was signed), decrypts a captured
-//! WeChat Pay callback, and looks into the outbox.
+//! WeChat Pay callback, looks into the outbox, runs a standalone emulator of
+//! both platforms, and fires correctly signed platform calls at a merchant's
+//! own endpoint.
 //!
 //! Secrets are read from the configuration file (the same JSON the library
 //! takes) or from the environment, and never printed. Exit codes: 0 success,
-//! 1 a check failed (invalid payload, signature mismatch), 2 usage or
-//! configuration error.
+//! 1 a check failed (invalid payload, signature mismatch, a merchant answer
+//! judged wrong), 2 usage or configuration error, 3 the merchant did not
+//! answer (`notify`).
 
 mod commands;
+mod deliver;
+mod emulator;
+mod platform;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -17,14 +23,18 @@ use std::process::ExitCode;
 #[command(
     name = "cardbridge",
     version,
-    about = "Membership-card integration for Alipay+ and WeChat Pay: check, sign, verify, inspect",
+    about = "Membership-card integration for Alipay+ and WeChat Pay: check, sign, verify, inspect, emulate, notify",
     after_help = "Examples:\n  \
       cardbridge validate issueCard request.json\n  \
       cardbridge validate wechat.confirm - < confirm.json\n  \
       cardbridge sign alipayplus --config alipay.json --uri /v2/pds/memberships/issueCard body.json\n  \
       cardbridge verify wechatpay --config wechat.json --header 'Wechatpay-Timestamp: 1700000000' ... body.json\n  \
       cardbridge decrypt-callback --config wechat.json --headers headers.txt --body body.json\n  \
-      cardbridge outbox list --store cardbridge.db --state pending"
+      cardbridge outbox list --store cardbridge.db --state pending\n  \
+      cardbridge emulator --port 8090\n  \
+      cardbridge notify http://127.0.0.1:8080/v2/pds/memberships/notifyCardRegistration\n  \
+      cardbridge notify --wechat --tamper probe http://127.0.0.1:8080/wechat/notify\n\n\
+      Exit codes: 0 success, 1 a check failed, 2 usage or configuration error, 3 no answer (notify)"
 )]
 struct Cli {
     /// Machine-readable output (one JSON document).
@@ -49,6 +59,97 @@ enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
+    /// Runs a loopback emulator of both platforms (Alipay+ issueCard, the WeChat Pay
+    /// card-member APIs) with a control API under /__cardbridge/.
+    #[command(after_help = "Examples:\n  \
+      cardbridge emulator --port 8090\n  \
+      cardbridge --json emulator --port 0 --state emulator-state.json\n  \
+      curl -s http://127.0.0.1:8090/__cardbridge/counters\n\n\
+      Stops cleanly on SIGTERM, SIGINT (Ctrl-C) or POST /__cardbridge/shutdown.")]
+    Emulator(EmulatorArgs),
+    /// Sends a correctly signed (or deliberately spoiled) platform call to a merchant
+    /// endpoint, checks the answer's signature and format, and prints a verdict.
+    #[command(after_help = "Examples:\n  \
+      cardbridge notify http://127.0.0.1:8080/v2/pds/memberships/notifyCardRegistration\n  \
+      cardbridge notify --tamper bad-signature http://127.0.0.1:8080\n  \
+      cardbridge notify --tamper duplicate --request-id REQ-1 http://127.0.0.1:8080\n  \
+      cardbridge --json notify --wechat http://127.0.0.1:8080/wechat/notify\n\n\
+      Exit codes: 0 PASS, 1 FAIL (the answer is wrong), 2 usage or configuration error,\n\
+      3 NO ANSWER (connection refused, timeout).")]
+    Notify(NotifyArgs),
+}
+
+#[derive(Args)]
+pub struct EmulatorArgs {
+    /// TCP port; 0 picks a free one (the URL is printed at start).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Directory with the keys, named as in tests/fixtures/keys (test_platform_private.pem,
+    /// test_merchant_public.pem, …); default: the test keys. Env `CARDBRIDGE_KEYS`.
+    #[arg(long, env = "CARDBRIDGE_KEYS")]
+    keys: Option<PathBuf>,
+    /// Platform configuration JSON (client_id, key_version, path_prefix, keys as PEM, mchid,
+    /// merchant_serial_no, public_key_id, api_v3_key, platform_certificate); members given
+    /// override the key directory and the test IDs. Env `CARDBRIDGE_PLATFORM_CONFIG`.
+    #[arg(long, env = "CARDBRIDGE_PLATFORM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Keeps issued cards and WeChat user cards in this JSON file across restarts.
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// WeChat Pay certificate mode: the platform certificate (PEM) …
+    #[arg(long, requires = "wechat_certificate_key")]
+    wechat_certificate: Option<PathBuf>,
+    /// … and its private key (PEM).
+    #[arg(long, requires = "wechat_certificate")]
+    wechat_certificate_key: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct NotifyArgs {
+    /// The merchant endpoint. Alipay+: its full URL, whose path (and query) is signed as the
+    /// request-target; a bare base URL gets /v2/pds/memberships/<api>. WeChat Pay: the notify_url.
+    url: String,
+    /// Send a WeChat Pay card-event callback (USER_CARD.CREATE) instead of an Alipay+ call.
+    #[arg(long)]
+    wechat: bool,
+    /// Spoil the call: bad-signature, stale, duplicate, probe (both platforms); wrong-key,
+    /// malformed-header, wrong-client-id (Alipay+); bad-tag, wrong-serial, missing-header (WeChat Pay).
+    #[arg(long, value_enum, default_value = "none")]
+    tamper: deliver::Tamper,
+    /// Platform configuration JSON (as for `emulator`). Env `CARDBRIDGE_PLATFORM_CONFIG`.
+    #[arg(long, env = "CARDBRIDGE_PLATFORM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Key directory (as for `emulator`). Env `CARDBRIDGE_KEYS`.
+    #[arg(long, env = "CARDBRIDGE_KEYS")]
+    keys: Option<PathBuf>,
+    /// Alipay+: the inbound API (notifyCardRegistration, inquireCardDetail, updateCardDetail,
+    /// inquireMemberAssets); the others need --body.
+    #[arg(long, default_value = "notifyCardRegistration")]
+    api: String,
+    /// The body (Alipay+) or the decrypted resource (WeChat Pay) as a JSON file; default: a sample.
+    #[arg(long)]
+    body: Option<PathBuf>,
+    /// Alipay+: the requestId of the sample registration (default: a fresh one).
+    #[arg(long)]
+    request_id: Option<String>,
+    /// WeChat Pay: the sample card's user_card_code (default: fresh digits).
+    #[arg(long)]
+    user_card_code: Option<String>,
+    /// WeChat Pay: the sample card's card_id.
+    #[arg(long)]
+    card_id: Option<String>,
+    /// WeChat Pay: the sample card's openid.
+    #[arg(long)]
+    openid: Option<String>,
+    /// WeChat Pay: the event_type.
+    #[arg(long, default_value = deliver::DEFAULT_EVENT_TYPE)]
+    event_type: String,
+    /// Connect and read timeout, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    timeout_ms: u64,
 }
 
 #[derive(Args)]
@@ -207,6 +308,8 @@ fn main() -> ExitCode {
             OutboxCommand::Show(a) => commands::outbox_show(&out, &a),
             OutboxCommand::Purge(a) => commands::outbox_purge(&out, &a),
         },
+        Command::Emulator(a) => emulator::run(&out, &a),
+        Command::Notify(a) => commands::notify(&out, &a),
     };
     match result {
         Ok(code) => code,
