@@ -384,7 +384,11 @@ mod tests {
         assert_eq!(e.field(), Some("body.requestId"));
         let e = parse_strict(br#"{"13800000000":1,"13800000000":2}"#, &root()).unwrap_err();
         assert_eq!(e.field(), Some("body.<member>"), "a phone number is not a name");
-        assert_eq!(member_name("h-----BEGINantetry"), "<member>", "a PEM fragment is not a name");
+        assert_eq!(
+            member_name("h-----BEGINantetry"),
+            "<member>",
+            "a PEM fragment is not a name"
+        );
         assert_eq!(member_name("x-request-id"), "x-request-id");
         let e = parse_strict(br#"{"a b":1,"a b":2}"#, &root()).unwrap_err();
         assert_eq!(e.field(), Some("body.<member>"));

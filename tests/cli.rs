@@ -337,3 +337,56 @@ fn outbox_list_reads_a_postgresql_store_by_connection_string() {
     assert_eq!(v["entries"][0]["id"], "alipayplus.issueCard/A/R");
     assert_eq!(v["entries"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn outbox_resume_delivers_an_issue_card_left_pending_and_replays_a_final_one() {
+    use cardbridge::alipayplus::{AlipayPlus, client::outbox_id, model};
+    use cardbridge::emulator::Fault;
+    let emu = start_emulator();
+    let db = temp_db("cli-resume");
+    let mut c = config(Some(emu.base_url()));
+    c.retry.max_attempts = 1;
+    let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(SqliteStore::open(&db).unwrap());
+    let ap = AlipayPlus::new(c, Some(store)).unwrap();
+    emu.push_fault(Fault::HttpStatus(503));
+    let request: model::IssueCardRequest =
+        model::parse(&issue_card("210911290000"), cardbridge::validate::Direction::Outbound).unwrap();
+    let e = ap.issue_card(&request).unwrap_err();
+    assert_eq!(e.kind(), cardbridge::ErrorKind::RemoteUnknown, "left pending");
+    drop(ap);
+    let id = outbox_id("2102010113769000", "REQ-1");
+
+    let cfg = json!({"client_id": CLIENT_ID, "merchant_private_key": fixture("test_merchant_private.pem"),
+                     "platform_public_key": fixture("test_platform_public.pem"),
+                     "base_url": emu.base_url()});
+    let cfg = temp_file("cli-resume-cfg", cfg.to_string().as_bytes());
+    let args = [
+        "--json",
+        "outbox",
+        "resume",
+        "--store",
+        p(&db),
+        "--platform",
+        "alipayplus",
+        "--config",
+        p(&cfg),
+    ];
+    let one = tool(&[&args[..], &[id.as_str()]].concat(), None);
+    assert!(one.status.success(), "{}", text(&one));
+    let v: Value = serde_json::from_slice(&one.stdout).unwrap();
+    assert_eq!(v["resumed"][0]["ok"], true, "{v}");
+    let list = tool(
+        &["--json", "outbox", "list", "--store", p(&db), "--state", "succeeded"],
+        None,
+    );
+    let listed: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(listed["entries"][0]["id"], id.as_str());
+
+    let all = tool(&[&args[..], &["--all"]].concat(), None);
+    assert!(all.status.success(), "{}", text(&all));
+    let v: Value = serde_json::from_slice(&all.stdout).unwrap();
+    assert_eq!(v["resumed"].as_array().unwrap().len(), 0, "nothing pending any more");
+    for f in [db, cfg] {
+        let _ = std::fs::remove_file(f);
+    }
+}

@@ -69,6 +69,13 @@ impl AlipayPlus {
         self.client()?.resume_pending()
     }
 
+    /// Delivers (or replays) one issueCard outbox entry by id: a pending entry
+    /// is sent again (nobody else may hold its lease), a final one returns its
+    /// stored answer. See [`IssueCardClient::resume`].
+    pub fn resume(&self, outbox_id: &str) -> Result<IssuedCard> {
+        self.client()?.resume(outbox_id, &crate::outbox::CallOptions::default())
+    }
+
     /// See [`InboundHandler::begin`].
     pub fn begin(&self, request: &HttpRequest, now_ms: i64) -> Begin {
         self.inbound.begin(request, now_ms)

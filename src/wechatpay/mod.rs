@@ -75,6 +75,12 @@ impl WechatPay {
     pub fn resume_pending(&self) -> Result<Vec<(String, Result<ApiAnswer>)>> {
         self.client.resume_pending()
     }
+    /// Delivers (or replays) one confirm outbox entry by id, starting with a
+    /// read-back. See [`WechatClient::resume`].
+    pub fn resume(&self, outbox_id: &str) -> Result<ApiAnswer> {
+        self.client.resume(outbox_id, &crate::outbox::CallOptions::default())
+    }
+
     /// See [`WechatClient::get_user_card`].
     pub fn get_user_card(&self, input: &[u8]) -> Result<ApiAnswer> {
         self.client.get_user_card(input)

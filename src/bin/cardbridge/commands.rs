@@ -16,7 +16,10 @@ use serde_json::{Value, json};
 
 use crate::deliver::{self, AlipayCall, WechatCall};
 use crate::platform::{PlatformConfig, Sources};
-use crate::{DecryptArgs, NotifyArgs, OutboxListArgs, OutboxPurgeArgs, OutboxShowArgs, Platform, SignArgs, VerifyArgs};
+use crate::{
+    DecryptArgs, NotifyArgs, OutboxListArgs, OutboxPurgeArgs, OutboxResumeArgs, OutboxShowArgs, Platform, SignArgs,
+    VerifyArgs,
+};
 
 /// Where results go: human text, or one JSON document with `--json`.
 pub struct Output {
@@ -466,4 +469,72 @@ pub fn notify(out: &Output, a: &NotifyArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// One outcome of `outbox resume`, without bodies or personal data.
+fn resumed(id: &str, outcome: std::result::Result<String, Error>) -> Value {
+    match outcome {
+        Ok(summary) => json!({"id": id, "ok": true, "outcome": summary}),
+        Err(e) => json!({"id": id, "ok": false, "error": e.kind().name(), "message": e.message()}),
+    }
+}
+
+pub fn outbox_resume(out: &Output, a: &OutboxResumeArgs) -> Result<ExitCode> {
+    let store: std::sync::Arc<dyn Store> = std::sync::Arc::from(open_store(&a.store.store)?);
+    let results: Vec<Value> = match a.platform {
+        Platform::Alipayplus => {
+            let ap = alipayplus::AlipayPlus::new(alipay_config(&a.config)?, Some(store))?;
+            let summary =
+                |r: Result<alipayplus::IssuedCard>| r.map(|c| format!("issued (signed answer: {})", c.signed));
+            match &a.id {
+                Some(id) => vec![resumed(id, summary(ap.resume(id)))],
+                None => ap
+                    .resume_pending()?
+                    .into_iter()
+                    .map(|(id, r)| resumed(&id, summary(r)))
+                    .collect(),
+            }
+        }
+        Platform::Wechatpay => {
+            let wp = WechatPay::new(wechat_config(&a.config)?, Some(store))?;
+            let summary = |r: Result<wechatpay::ApiAnswer>| {
+                r.map(|ans| {
+                    format!(
+                        "answered {}, user_card_state {}",
+                        ans.status, ans.json["user_card_state"]
+                    )
+                })
+            };
+            match &a.id {
+                Some(id) => vec![resumed(id, summary(wp.resume(id)))],
+                None => wp
+                    .resume_pending()?
+                    .into_iter()
+                    .map(|(id, r)| resumed(&id, summary(r)))
+                    .collect(),
+            }
+        }
+    };
+    let all_ok = results.iter().all(|r| r["ok"] == true);
+    out.print(json!({"resumed": results}), || {
+        let mut t = format!(
+            "{} entr{} delivered",
+            results.len(),
+            if results.len() == 1 { "y" } else { "ies" }
+        );
+        for r in &results {
+            let what = if r["ok"] == true {
+                r["outcome"].clone()
+            } else {
+                r["message"].clone()
+            };
+            t.push_str(&format!(
+                "\n  {}: {}",
+                r["id"].as_str().unwrap_or_default(),
+                what.as_str().unwrap_or_default()
+            ));
+        }
+        t
+    });
+    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

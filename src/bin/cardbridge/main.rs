@@ -243,6 +243,9 @@ struct DecryptArgs {
 enum OutboxCommand {
     /// Lists entries (newest last), without bodies.
     List(OutboxListArgs),
+    /// Delivers one pending entry (or every pending one with `--all`) with the platform
+    /// configuration: a WeChat confirm starts with a read-back; a final entry prints its answer.
+    Resume(OutboxResumeArgs),
     /// Shows one entry and its attempts; the body only with `--show-body`.
     Show(OutboxShowArgs),
     /// Deletes final entries older than `--older-than-days`.
@@ -287,6 +290,24 @@ struct OutboxShowArgs {
 }
 
 #[derive(Args)]
+struct OutboxResumeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Which platform's entries (`alipayplus` issueCard or `wechatpay` confirm).
+    #[arg(long)]
+    platform: Platform,
+    /// The library configuration JSON of that platform, or env `CARDBRIDGE_CONFIG`.
+    #[arg(long, env = "CARDBRIDGE_CONFIG")]
+    config: PathBuf,
+    /// The outbox id (see `outbox list`).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    id: Option<String>,
+    /// Every pending entry of the platform nobody else is delivering.
+    #[arg(long)]
+    all: bool,
+}
+
+#[derive(Args)]
 struct OutboxPurgeArgs {
     #[command(flatten)]
     store: StoreArgs,
@@ -307,6 +328,7 @@ fn main() -> ExitCode {
             OutboxCommand::List(a) => commands::outbox_list(&out, &a),
             OutboxCommand::Show(a) => commands::outbox_show(&out, &a),
             OutboxCommand::Purge(a) => commands::outbox_purge(&out, &a),
+            OutboxCommand::Resume(a) => commands::outbox_resume(&out, &a),
         },
         Command::Emulator(a) => emulator::run(&out, &a),
         Command::Notify(a) => commands::notify(&out, &a),
