@@ -1468,6 +1468,24 @@ cardbridge_result cardbridge_error_remote_detail(const struct cardbridge_error *
                                                  size_t *out_n);
 
 /**
+ * Copies the outbox id of the request a `REMOTE_UNKNOWN` left pending (the
+ * argument for `resume`, and what `cardbridge outbox show` takes) into `buf`;
+ * empty text for other errors. Buffer convention as for
+ * `cardbridge_error_message`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_error_outbox_id(const struct cardbridge_error *err,
+                                             char *buf,
+                                             size_t len,
+                                             size_t *out_n);
+
+/**
+ * How many attempts the request a `REMOTE_UNKNOWN` left pending has had so
+ * far; 0 for other errors (or when `err` is NULL).
+ */
+CARDBRIDGE_API uint32_t cardbridge_error_attempts(const struct cardbridge_error *err);
+
+/**
  * The HTTP status of the platform answer behind `err`, or 0 when there was
  * none (or `err` is NULL). Borrowed: `err` is only read during the call.
  */

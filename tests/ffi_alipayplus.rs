@@ -1246,3 +1246,47 @@ fn a_late_finish_from_an_expired_claim_returns_the_stored_answer_and_the_redeliv
     cardbridge_http_request_free(req);
     cardbridge_alipayplus_free(ap);
 }
+
+/// Issue 10: a REMOTE_UNKNOWN names the outbox id it left pending, its
+/// attempts and the last HTTP status, so the host can resume or look it up.
+#[test]
+fn remote_unknown_names_the_outbox_id_attempts_and_last_http_status() {
+    let f = setup(true, 2);
+    let request = build_issue_card(&sample("FFI-PENDING"), "M-1", DATE, FIELDS).unwrap();
+    for _ in 0..2 {
+        push_fault(f.emulator, r#"{"fault":"http_status","status":503}"#);
+    }
+    let mut out = empty_bytes();
+    let mut err = ptr::null_mut();
+    let rc = cardbridge_alipayplus_issue_card(f.ap, request.as_ptr().cast(), request.len(), &mut out, &mut err);
+    assert_eq!(rc, cardbridge_result::RemoteUnknown);
+    assert_eq!(
+        text(cardbridge_error_outbox_id, err),
+        cardbridge::alipayplus::client::outbox_id("2102010113769000", "FFI-PENDING")
+    );
+    assert_eq!(cardbridge_error_attempts(err), 2);
+    assert_eq!(cardbridge_error_http_status(err), 503);
+    cardbridge_error_free(err);
+    assert_eq!(cardbridge_error_attempts(ptr::null()), 0, "NULL reads as 0");
+
+    // Other errors carry no outbox id.
+    let mut err = ptr::null_mut();
+    let rc = cardbridge_alipayplus_issue_card(f.ap, b"{".as_ptr().cast(), 1, &mut out, &mut err);
+    assert_ne!(rc, cardbridge_result::Ok);
+    assert_eq!(text_or_empty(cardbridge_error_outbox_id, err), "");
+    assert_eq!(cardbridge_error_attempts(err), 0);
+    cardbridge_error_free(err);
+}
+
+fn text_or_empty(
+    accessor: extern "C" fn(*const cardbridge_error, *mut c_char, usize, *mut usize) -> cardbridge_result,
+    err: *const cardbridge_error,
+) -> String {
+    let mut buf = vec![0 as c_char; 256];
+    let mut written = 0;
+    assert_eq!(
+        accessor(err, buf.as_mut_ptr(), buf.len(), &mut written),
+        cardbridge_result::Ok
+    );
+    String::from_utf8(buf[..written].iter().map(|&c| c as u8).collect()).unwrap()
+}

@@ -327,6 +327,31 @@ pub extern "C" fn cardbridge_error_remote_detail(
     })
 }
 
+/// Copies the outbox id of the request a `REMOTE_UNKNOWN` left pending (the
+/// argument for `resume`, and what `cardbridge outbox show` takes) into `buf`;
+/// empty text for other errors. Buffer convention as for
+/// `cardbridge_error_message`.
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_error_outbox_id(
+    err: *const cardbridge_error,
+    buf: *mut c_char,
+    len: usize,
+    out_n: *mut usize,
+) -> cardbridge_result {
+    ffi_boundary!({
+        error_text(err, buf, len, out_n, |e| {
+            e.pending().map_or("", |p| p.outbox_id.as_str()).into()
+        })
+    })
+}
+
+/// How many attempts the request a `REMOTE_UNKNOWN` left pending has had so
+/// far; 0 for other errors (or when `err` is NULL).
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_error_attempts(err: *const cardbridge_error) -> u32 {
+    ffi_boundary!({ try_ref!(err).pending().map_or(0, |p| p.attempts) })
+}
+
 /// Shared body of the text accessors: `pick` chooses the text, the buffer
 /// convention of `cardbridge_error_message` applies.
 fn error_text(

@@ -132,13 +132,20 @@ namespace CardBridge
             try
             {
                 var code = (ResultCode)NativeMethods.cardbridge_error_code(error);
-                return Create(code, NameOf(code), Text(NativeMethods.cardbridge_error_message, error) ?? NameOf(code),
+                var created = Create(code, NameOf(code), Text(NativeMethods.cardbridge_error_message, error) ?? NameOf(code),
                     Text(NativeMethods.cardbridge_error_field, error), Text(NativeMethods.cardbridge_error_limit, error),
                     Text(NativeMethods.cardbridge_error_remote_code, error),
                     Text(NativeMethods.cardbridge_error_remote_message, error),
                     Text(NativeMethods.cardbridge_error_remote_status, error),
                     Text(NativeMethods.cardbridge_error_remote_detail, error),
                     NativeMethods.cardbridge_error_http_status(error));
+                var unknown = created as RemoteUnknownException;
+                if (unknown != null)
+                {
+                    unknown.OutboxId = Text(NativeMethods.cardbridge_error_outbox_id, error);
+                    unknown.Attempts = NativeMethods.cardbridge_error_attempts(error);
+                }
+                return created;
             }
             finally
             {
@@ -426,5 +433,12 @@ namespace CardBridge
             : base(code, name, message, null, null, remoteCode, remoteMessage, remoteStatus, remoteDetail, httpStatus)
         {
         }
+
+        /// <summary>The outbox id of the request left pending: what <c>Resume</c> and
+        /// <c>cardbridge outbox show</c> take; null when nothing was stored.</summary>
+        public string OutboxId { get; internal set; }
+
+        /// <summary>How many attempts the pending request has had so far.</summary>
+        public uint Attempts { get; internal set; }
     }
 }

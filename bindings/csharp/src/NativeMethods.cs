@@ -294,6 +294,12 @@ namespace CardBridge
         [DllImport(Lib, EntryPoint = "cardbridge_error_remote_detail", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_error_remote_detail(IntPtr err, byte* buf, UIntPtr len, out UIntPtr out_n);
 
+        [DllImport(Lib, EntryPoint = "cardbridge_error_outbox_id", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_error_outbox_id(IntPtr err, byte* buf, UIntPtr len, out UIntPtr out_n);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_error_attempts", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_error_attempts(IntPtr err);
+
         [DllImport(Lib, EntryPoint = "cardbridge_error_http_status", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern ushort cardbridge_error_http_status(IntPtr err);
 

@@ -208,6 +208,8 @@ SYMBOLS = (
     "cardbridge_error_remote_message",
     "cardbridge_error_remote_status",
     "cardbridge_error_remote_detail",
+    "cardbridge_error_outbox_id",
+    "cardbridge_error_attempts",
     "cardbridge_error_http_status",
     "cardbridge_error_free",
     "cardbridge_private_key_from_pem",
@@ -1398,6 +1400,31 @@ _cardbridge_error_remote_detail.restype = ctypes.c_uint32
 
 def cardbridge_error_remote_detail(err: Any, buf: Any, len: Any, out_n: Any) -> int:
     return int(_cardbridge_error_remote_detail(err, buf, len, out_n))
+
+
+_cardbridge_error_outbox_id: Any = dll.cardbridge_error_outbox_id
+_cardbridge_error_outbox_id.argtypes = [
+    ctypes.POINTER(cardbridge_error),  # err
+    ctypes.c_char_p,  # buf
+    ctypes.c_size_t,  # len
+    ctypes.POINTER(ctypes.c_size_t),  # out_n
+]
+_cardbridge_error_outbox_id.restype = ctypes.c_uint32
+
+
+def cardbridge_error_outbox_id(err: Any, buf: Any, len: Any, out_n: Any) -> int:
+    return int(_cardbridge_error_outbox_id(err, buf, len, out_n))
+
+
+_cardbridge_error_attempts: Any = dll.cardbridge_error_attempts
+_cardbridge_error_attempts.argtypes = [
+    ctypes.POINTER(cardbridge_error),  # err
+]
+_cardbridge_error_attempts.restype = ctypes.c_uint32
+
+
+def cardbridge_error_attempts(err: Any) -> int:
+    return int(_cardbridge_error_attempts(err))
 
 
 _cardbridge_error_http_status: Any = dll.cardbridge_error_http_status

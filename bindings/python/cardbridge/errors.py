@@ -27,6 +27,9 @@ class CardbridgeError(Exception):
             platform answered (Alipay+ `resultCode`, `resultMessage`,
             `resultStatus`; WeChat `detail`), None when not from an answer.
         http_status: the HTTP status of the platform's answer, None when none.
+        outbox_id: for `RemoteUnknown`, the outbox id of the request left pending
+            (what `resume` and `cardbridge outbox show` take); else None.
+        attempts: for `RemoteUnknown`, the attempts that request has had; else 0.
     """
 
     code: int
@@ -39,6 +42,8 @@ class CardbridgeError(Exception):
     remote_status: str | None
     remote_detail: str | None
     http_status: int | None
+    outbox_id: str | None
+    attempts: int
 
     def __init__(
         self,
@@ -53,6 +58,8 @@ class CardbridgeError(Exception):
         remote_status: str | None = None,
         remote_detail: str | None = None,
         http_status: int | None = None,
+        outbox_id: str | None = None,
+        attempts: int = 0,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -65,6 +72,8 @@ class CardbridgeError(Exception):
         self.remote_status = remote_status
         self.remote_detail = remote_detail
         self.http_status = http_status
+        self.outbox_id = outbox_id
+        self.attempts = attempts
 
     def __str__(self) -> str:
         return f"{self.name}: {self.message}" if self.name else self.message
@@ -243,6 +252,8 @@ def from_result(code: int, err: Any) -> CardbridgeError:
             remote_status=optional(_read_text(b.cardbridge_error_remote_status, err)),
             remote_detail=optional(_read_text(b.cardbridge_error_remote_detail, err)),
             http_status=status or None,
+            outbox_id=optional(_read_text(b.cardbridge_error_outbox_id, err)),
+            attempts=int(b.cardbridge_error_attempts(err)),
         )
     finally:
         b.cardbridge_error_free(err)

@@ -209,10 +209,13 @@ def test_remote_unknown_then_resume_pending(emulator: Emulator) -> None:
     with cardbridge.Store.memory() as store, AlipayPlus(config, store) as ap:
         request = ap.build_issue_card(cardbridge.sample_registration("PY-RESUME-1"), "M-5", REGISTER_DATE, CARD_FIELDS)
         emulator.push_fault("http_status", status=502)
-        with pytest.raises(cardbridge.RemoteUnknown):
+        with pytest.raises(cardbridge.RemoteUnknown) as info:
             ap.issue_card(request)
+        assert (info.value.attempts, info.value.http_status) == (1, 502)
+        assert info.value.outbox_id and "PY-RESUME-1" in info.value.outbox_id
         report = ap.resume_pending()
         assert len(report) == 1 and report[0]["ok"] is True, report
+        assert report[0]["id"] == info.value.outbox_id, "the id the error named"
         assert report[0]["response"]["cardNo"]
         assert ap.resume_pending() == []
 

@@ -245,6 +245,9 @@ namespace CardBridge.Tests
                 fx2.Emulator.PushFault("{\"fault\":\"http_status\",\"status\":503}");
                 var e = Assert.Throws<RemoteUnknownException>(() => fx2.AlipayPlus.IssueCard(request), "budget exhausted");
                 Assert.Equal(ResultCode.RemoteUnknown, e.Code, "Code");
+                Assert.True(e.OutboxId != null && e.OutboxId.Contains("CS-"), "the pending entry's outbox id");
+                Assert.Equal(2u, e.Attempts, "both attempts counted");
+                Assert.Equal(503, e.HttpStatus, "the last attempt's HTTP status");
                 var report = (List<object>)MiniJson.Parse(fx2.AlipayPlus.ResumePending());
                 Assert.Equal(1, report.Count, "one pending entry");
                 Assert.Equal(true, MiniJson.Get(report[0], "ok"), "resumed successfully");
