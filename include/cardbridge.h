@@ -1390,9 +1390,11 @@ CARDBRIDGE_API cardbridge_result cardbridge_error_code(const struct cardbridge_e
  *
  * `buf` (`len` bytes, NULL allowed when `len` is 0) is owned by the caller.
  * On `CARDBRIDGE_RESULT_OK`, `*out_n` is the text length without the NUL.
- * On `CARDBRIDGE_RESULT_INSUFFICIENT_SIZE`, nothing is written to `buf` and
- * `*out_n` is the buffer size needed, NUL included, so calling with `len` 0
- * first gives the size to allocate. Returns `CARDBRIDGE_RESULT_NULL_PARAMETER`
+ * On `CARDBRIDGE_RESULT_INSUFFICIENT_SIZE`, `*out_n` is the buffer size
+ * needed, NUL included (calling with `len` 0 first gives the size to
+ * allocate), and when `len` > 0 `buf` holds as much of the text as fits, cut
+ * at a UTF-8 character boundary and NUL-terminated, so a fixed
+ * `char text[256]` always receives a readable message. Returns `CARDBRIDGE_RESULT_NULL_PARAMETER`
  * when `err` or `out_n` is NULL, or `buf` is NULL while `len` is not 0.
  * The same buffer convention applies to every `cardbridge_error_*` text accessor.
  */

@@ -281,13 +281,21 @@ fn error_message_buffer_protocol() {
     let full = text(cardbridge_error_message, err);
     assert!(full.contains("neither PEM nor Base64"), "{full}");
 
-    // One byte short (no room for the NUL): INSUFFICIENT_SIZE, size incl. NUL, buffer untouched.
+    // One byte short (no room for the NUL): INSUFFICIENT_SIZE, size incl. NUL, and
+    // the text truncated by one byte, NUL-terminated (rustls-ffi convention).
     let mut buf = vec![b'#' as c_char; full.len()];
     let mut n = 0;
     let rc = cardbridge_error_message(err, buf.as_mut_ptr(), buf.len(), &mut n);
     assert_eq!(rc, cardbridge_result::InsufficientSize);
     assert_eq!(n, full.len() + 1);
-    assert!(buf.iter().all(|&c| c == b'#' as c_char), "no partial output");
+    assert_eq!(c_str(buf.as_ptr()), full[..full.len() - 1]);
+
+    // A small fixed buffer (`char text[16]`) gets a readable prefix.
+    let mut small = [b'#' as c_char; 16];
+    let rc = cardbridge_error_message(err, small.as_mut_ptr(), small.len(), &mut n);
+    assert_eq!(rc, cardbridge_result::InsufficientSize);
+    assert_eq!(n, full.len() + 1, "the full length is reported");
+    assert_eq!(c_str(small.as_ptr()), full[..15]);
 
     // Larger than needed: text + NUL, out_n = text length.
     let mut buf = vec![b'#' as c_char; full.len() + 10];

@@ -76,9 +76,11 @@ pub extern "C" fn cardbridge_bytes_free(bytes: *mut cardbridge_bytes) {
 
 /// Copies `text` plus a NUL into the caller's buffer (§5.2 "small text").
 ///
-/// OK: `*out_n` = text length. Too small: `INSUFFICIENT_SIZE`, `buf` untouched
-/// and `*out_n` = size needed including the NUL. `buf` NULL with `len > 0`:
-/// `NULL_PARAMETER`.
+/// OK: `*out_n` = text length. Too small: `INSUFFICIENT_SIZE`, `*out_n` =
+/// size needed including the NUL, and (when `len > 0`) `buf` holds as much
+/// of the text as fits, cut at a UTF-8 character boundary, NUL-terminated —
+/// so a fixed `char text[256]` always gets a readable message. `buf` NULL
+/// with `len > 0`: `NULL_PARAMETER`.
 ///
 /// # Safety
 /// `buf` is NULL or valid for writing `len` bytes.
@@ -93,6 +95,17 @@ pub(crate) unsafe fn write_text_to_buffer(
     }
     let needed = text.len() + 1;
     if len < needed {
+        if len > 0 {
+            let mut cut = len - 1;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            // SAFETY: `buf` is valid for `len > cut` bytes and cannot overlap `text`.
+            unsafe {
+                std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), cut);
+                buf.add(cut).write(0);
+            }
+        }
         out_n.write(needed);
         return cardbridge_result::InsufficientSize;
     }
