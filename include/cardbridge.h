@@ -1657,6 +1657,60 @@ cardbridge_result cardbridge_store_new_memory(const struct cardbridge_store **st
 CARDBRIDGE_API void cardbridge_store_free(const struct cardbridge_store *store);
 
 /**
+ * A page of outbox entries as a JSON array, oldest first, **without bodies or
+ * stored answers** (they may hold personal data): each entry has `id`, `kind`,
+ * `method`, `target`, `state`, `attempts`, `last_status`, `last_error`,
+ * `created_ms`, `updated_ms`, `body_bytes`, `lease_owner`, `lease_until_ms`.
+ *
+ * `query_json` (UTF-8, `query_len` bytes, only read during the call; empty
+ * means `{}`) filters: `state` (`"pending"`, `"succeeded"`, `"failed"`),
+ * `kind` (e.g. `"alipayplus.issueCard"`, `"wechatpay.confirm"`),
+ * `created_before_ms`, `after_id` (the page cursor: the last id seen),
+ * `limit` (1–1000, default 100).
+ *
+ * On success `*json_out` receives the array; release it with
+ * `cardbridge_bytes_free`. Errors: `NULL_PARAMETER`, `INVALID_UTF8`,
+ * `INVALID_JSON`, `INVALID_PARAMETER` (a query member, named), store errors
+ * (`INTERNAL`, `TRANSPORT`). On failure `*json_out` is unchanged; `error_out`
+ * as for `cardbridge_store_open_sqlite`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_store_outbox_list(const struct cardbridge_store *store,
+                                               const char *query_json,
+                                               size_t query_len,
+                                               struct cardbridge_bytes *json_out,
+                                               struct cardbridge_error **error_out);
+
+/**
+ * One outbox entry by id, as JSON with its attempt log (`attempt_log`:
+ * `number`, `started_ms`, `outcome`, `status`), without body or answer.
+ * `id` is UTF-8 of `id_len` bytes (the id a `REMOTE_UNKNOWN` names, see
+ * `cardbridge_error_outbox_id`).
+ *
+ * On success `*json_out` receives the object; release it with
+ * `cardbridge_bytes_free`. Errors: `NULL_PARAMETER`, `INVALID_UTF8`,
+ * `INVALID_PARAMETER` (field `id`: no such entry), store errors. On failure
+ * `*json_out` is unchanged; `error_out` as for `cardbridge_store_open_sqlite`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_store_outbox_get(const struct cardbridge_store *store,
+                                              const char *id,
+                                              size_t id_len,
+                                              struct cardbridge_bytes *json_out,
+                                              struct cardbridge_error **error_out);
+
+/**
+ * How many outbox entries are pending (of every kind): requests whose outcome
+ * is not known yet. On success `*count_out` receives the number. Errors:
+ * `NULL_PARAMETER`, store errors; `error_out` as for
+ * `cardbridge_store_open_sqlite`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_store_outbox_count_pending(const struct cardbridge_store *store,
+                                                        uint64_t *count_out,
+                                                        struct cardbridge_error **error_out);
+
+/**
  * The library name and version, e.g. `"cardbridge/0.1.0"`. Wrappers compare
  * it with their own version when they load the library.
  *

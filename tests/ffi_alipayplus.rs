@@ -1290,3 +1290,74 @@ fn text_or_empty(
     );
     String::from_utf8(buf[..written].iter().map(|&c| c as u8).collect()).unwrap()
 }
+
+/// Issue 10.3: the outbox view through the C ABI — list, get with attempts,
+/// count pending — without bodies.
+#[test]
+fn outbox_view_lists_gets_and_counts_without_bodies() {
+    let (emulator, url) = start_emulator();
+    let mut store: *const cardbridge_store = ptr::null();
+    let mut err = ptr::null_mut();
+    check(cardbridge_store_new_memory(&mut store, &mut err), err);
+    let ap = new_integration(&config_json(Some(&url), 2, None), store);
+    let request = build_issue_card(&sample("FFI-VIEW"), "M-1", DATE, FIELDS).unwrap();
+    for _ in 0..2 {
+        push_fault(emulator, r#"{"fault":"http_status","status":503}"#);
+    }
+    assert_eq!(
+        issue_card(ap, &request).unwrap_err().code,
+        cardbridge_result::RemoteUnknown
+    );
+    let id = cardbridge::alipayplus::client::outbox_id("2102010113769000", "FFI-VIEW");
+
+    let list = |query: &str| -> Result<Value, ErrorInfo> {
+        let mut out = empty_bytes();
+        let mut err = ptr::null_mut();
+        match cardbridge_store_outbox_list(store, query.as_ptr().cast(), query.len(), &mut out, &mut err) {
+            cardbridge_result::Ok => Ok(json_of(&take_bytes(out))),
+            _ => Err(take_error(err)),
+        }
+    };
+    let pending = list(r#"{"state":"pending"}"#).unwrap();
+    assert_eq!(pending.as_array().unwrap().len(), 1);
+    assert_eq!(pending[0]["id"], id.as_str());
+    assert_eq!(pending[0]["attempts"], 2);
+    assert_eq!(pending[0]["last_status"], 503);
+    assert!(pending[0].get("body").is_none() && pending[0]["body_bytes"].as_u64().unwrap() > 0);
+    assert!(!pending.to_string().contains("FFI-VIEW\",\"customerId"), "no body");
+    assert_eq!(list(r#"{"state":"succeeded"}"#).unwrap().as_array().unwrap().len(), 0);
+    assert_eq!(list("").unwrap().as_array().unwrap().len(), 1, "empty query is {{}}");
+    let bad = list(r#"{"state":"later"}"#).unwrap_err();
+    assert_eq!(
+        (bad.code, bad.field.as_str()),
+        (cardbridge_result::InvalidParameter, "query.state")
+    );
+    let bad = list(r#"{"limit":0}"#).unwrap_err();
+    assert_eq!(bad.field, "query.limit");
+
+    let mut out = empty_bytes();
+    let mut err = ptr::null_mut();
+    check(
+        cardbridge_store_outbox_get(store, id.as_ptr().cast(), id.len(), &mut out, &mut err),
+        err,
+    );
+    let one = json_of(&take_bytes(out));
+    assert_eq!(one["attempt_log"].as_array().unwrap().len(), 2);
+    assert_eq!(one["attempt_log"][1]["status"], 503);
+    let missing = expect_error(cardbridge_result::InvalidParameter, |err| {
+        cardbridge_store_outbox_get(store, b"nope".as_ptr().cast(), 4, &mut empty_bytes(), err)
+    });
+    assert_eq!(missing.field, "id");
+
+    let mut n = 0u64;
+    let mut err = ptr::null_mut();
+    check(cardbridge_store_outbox_count_pending(store, &mut n, &mut err), err);
+    assert_eq!(n, 1);
+    assert_eq!(
+        cardbridge_store_outbox_count_pending(ptr::null(), &mut n, ptr::null_mut()),
+        cardbridge_result::NullParameter
+    );
+    cardbridge_alipayplus_free(ap);
+    cardbridge_store_free(store);
+    cardbridge_emulator_free(emulator);
+}

@@ -133,6 +133,101 @@ pub extern "C" fn cardbridge_store_free(store: *const cardbridge_store) {
     })
 }
 
+/// A page of outbox entries as a JSON array, oldest first, **without bodies or
+/// stored answers** (they may hold personal data): each entry has `id`, `kind`,
+/// `method`, `target`, `state`, `attempts`, `last_status`, `last_error`,
+/// `created_ms`, `updated_ms`, `body_bytes`, `lease_owner`, `lease_until_ms`.
+///
+/// `query_json` (UTF-8, `query_len` bytes, only read during the call; empty
+/// means `{}`) filters: `state` (`"pending"`, `"succeeded"`, `"failed"`),
+/// `kind` (e.g. `"alipayplus.issueCard"`, `"wechatpay.confirm"`),
+/// `created_before_ms`, `after_id` (the page cursor: the last id seen),
+/// `limit` (1–1000, default 100).
+///
+/// On success `*json_out` receives the array; release it with
+/// `cardbridge_bytes_free`. Errors: `NULL_PARAMETER`, `INVALID_UTF8`,
+/// `INVALID_JSON`, `INVALID_PARAMETER` (a query member, named), store errors
+/// (`INTERNAL`, `TRANSPORT`). On failure `*json_out` is unchanged; `error_out`
+/// as for `cardbridge_store_open_sqlite`.
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_store_outbox_list(
+    store: *const cardbridge_store,
+    query_json: *const c_char,
+    query_len: usize,
+    json_out: *mut crate::ffi::bytes::cardbridge_bytes,
+    error_out: *mut *mut cardbridge_error,
+) -> cardbridge_result {
+    ffi_boundary!(error_out, {
+        let store = try_ref!(store);
+        let json_out = try_out!(json_out);
+        let query = if query_len == 0 {
+            ""
+        } else {
+            try_str!(query_json, query_len)
+        };
+        let query = crate::outbox::view::query_from_json(query.as_bytes())?;
+        let entries = store.0.outbox_list(&query)?;
+        let list: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|e| crate::outbox::view::entry_json(e, None))
+            .collect();
+        json_out.write_bytes(serde_json::to_vec(&list).map_err(|e| crate::Error::internal("outbox list", e))?);
+        Ok(())
+    })
+}
+
+/// One outbox entry by id, as JSON with its attempt log (`attempt_log`:
+/// `number`, `started_ms`, `outcome`, `status`), without body or answer.
+/// `id` is UTF-8 of `id_len` bytes (the id a `REMOTE_UNKNOWN` names, see
+/// `cardbridge_error_outbox_id`).
+///
+/// On success `*json_out` receives the object; release it with
+/// `cardbridge_bytes_free`. Errors: `NULL_PARAMETER`, `INVALID_UTF8`,
+/// `INVALID_PARAMETER` (field `id`: no such entry), store errors. On failure
+/// `*json_out` is unchanged; `error_out` as for `cardbridge_store_open_sqlite`.
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_store_outbox_get(
+    store: *const cardbridge_store,
+    id: *const c_char,
+    id_len: usize,
+    json_out: *mut crate::ffi::bytes::cardbridge_bytes,
+    error_out: *mut *mut cardbridge_error,
+) -> cardbridge_result {
+    ffi_boundary!(error_out, {
+        let store = try_ref!(store);
+        let json_out = try_out!(json_out);
+        let id = try_str!(id, id_len);
+        let Some(entry) = store.0.outbox_get(id)? else {
+            return Err(
+                crate::Error::new(crate::ErrorKind::InvalidParameter, "id: no outbox entry with this id")
+                    .with_field("id"),
+            );
+        };
+        let attempts = store.0.outbox_attempts(id)?;
+        let v = crate::outbox::view::entry_json(&entry, Some(&attempts));
+        json_out.write_bytes(serde_json::to_vec(&v).map_err(|e| crate::Error::internal("outbox get", e))?);
+        Ok(())
+    })
+}
+
+/// How many outbox entries are pending (of every kind): requests whose outcome
+/// is not known yet. On success `*count_out` receives the number. Errors:
+/// `NULL_PARAMETER`, store errors; `error_out` as for
+/// `cardbridge_store_open_sqlite`.
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_store_outbox_count_pending(
+    store: *const cardbridge_store,
+    count_out: *mut u64,
+    error_out: *mut *mut cardbridge_error,
+) -> cardbridge_result {
+    ffi_boundary!(error_out, {
+        let store = try_ref!(store);
+        let count_out = try_out!(count_out);
+        count_out.write(store.0.outbox_count_pending(None)?);
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

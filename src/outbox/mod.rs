@@ -749,3 +749,92 @@ fn sleep_unless_cancelled(d: Duration, options: &CallOptions) {
         std::thread::sleep(left.min(Duration::from_millis(20)));
     }
 }
+
+/// The read-only outbox view shared by the C ABI and the tool: entries as
+/// JSON without bodies or answers (they may hold personal data).
+pub mod view {
+    use super::{Attempt, OutboxEntry, OutboxQuery, OutboxState};
+    use crate::error::{Error, ErrorKind, Result};
+    use serde_json::{Value, json};
+
+    /// `pending`, `succeeded` or `failed`.
+    pub fn state_name(s: OutboxState) -> &'static str {
+        match s {
+            OutboxState::Pending => "pending",
+            OutboxState::Succeeded => "succeeded",
+            OutboxState::Failed => "failed",
+        }
+    }
+
+    /// One entry as JSON: ids, kind, state, counts, times (Unix ms), lease;
+    /// never the body or the stored answer. With `attempts`, each attempt's
+    /// number, start, outcome and HTTP status.
+    pub fn entry_json(e: &OutboxEntry, attempts: Option<&[Attempt]>) -> Value {
+        let mut v = json!({
+            "id": e.id, "kind": e.kind, "method": e.method, "target": e.target,
+            "state": state_name(e.state), "attempts": e.attempts, "last_status": e.last_status,
+            "last_error": e.last_error, "created_ms": e.created_ms, "updated_ms": e.updated_ms,
+            "body_bytes": e.body.len(), "lease_owner": e.lease_owner, "lease_until_ms": e.lease_until_ms,
+        });
+        if let Some(list) = attempts {
+            v["attempt_log"] = list
+                .iter()
+                .map(|a| json!({"number": a.number, "started_ms": a.started_ms, "outcome": a.outcome, "status": a.status}))
+                .collect();
+        }
+        v
+    }
+
+    /// Parses `{"state","kind","created_before_ms","after_id","limit"}` (every
+    /// member optional); errors name the member, never its value.
+    pub fn query_from_json(json: &[u8]) -> Result<OutboxQuery> {
+        let root = crate::validate::Path::root("query");
+        let v = crate::json::parse_strict(if json.is_empty() { b"{}" } else { json }, &root)?;
+        let Some(o) = v.as_object() else {
+            return Err(Error::new(ErrorKind::InvalidJson, "query: must be a JSON object").with_field("query"));
+        };
+        let bad = |member: &str, rule: &str| {
+            Error::new(ErrorKind::InvalidParameter, format!("query.{member}: {rule}"))
+                .with_field(format!("query.{member}"))
+        };
+        let mut q = OutboxQuery::default();
+        for (k, val) in o {
+            match k.as_str() {
+                "state" => {
+                    q.state = Some(match val.as_str() {
+                        Some("pending") => OutboxState::Pending,
+                        Some("succeeded") => OutboxState::Succeeded,
+                        Some("failed") => OutboxState::Failed,
+                        _ => return Err(bad("state", "must be \"pending\", \"succeeded\" or \"failed\"")),
+                    })
+                }
+                "kind" => q.kind = Some(val.as_str().ok_or_else(|| bad("kind", "must be a string"))?.to_string()),
+                "after_id" => {
+                    q.after_id = Some(
+                        val.as_str()
+                            .ok_or_else(|| bad("after_id", "must be a string"))?
+                            .to_string(),
+                    )
+                }
+                "created_before_ms" => {
+                    q.created_before_ms = Some(
+                        val.as_i64()
+                            .ok_or_else(|| bad("created_before_ms", "must be an integer"))?,
+                    )
+                }
+                "limit" => {
+                    let n = val.as_u64().filter(|n| (1..=1000).contains(n));
+                    q.limit = n.ok_or_else(|| bad("limit", "must be an integer from 1 to 1000"))? as usize;
+                }
+                other => {
+                    let name = crate::json::member_name(other);
+                    return Err(bad(
+                        &name,
+                        "is not a known member (state, kind, created_before_ms, after_id, limit)",
+                    ));
+                }
+            }
+        }
+        Ok(q)
+    }
+}

@@ -339,6 +339,15 @@ namespace CardBridge
         [DllImport(Lib, EntryPoint = "cardbridge_store_new_memory", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_store_new_memory(out SafeStoreHandle store_out, out IntPtr error_out);
 
+        [DllImport(Lib, EntryPoint = "cardbridge_store_outbox_list", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_store_outbox_list(SafeStoreHandle store, byte* query_json, UIntPtr query_len, out NativeBytes json_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_store_outbox_get", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_store_outbox_get(SafeStoreHandle store, byte* id, UIntPtr id_len, out NativeBytes json_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_store_outbox_count_pending", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_store_outbox_count_pending(SafeStoreHandle store, out ulong count_out, out IntPtr error_out);
+
         [DllImport(Lib, EntryPoint = "cardbridge_store_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern void cardbridge_store_free(IntPtr store);
 

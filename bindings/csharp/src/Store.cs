@@ -71,6 +71,53 @@ namespace CardBridge
             return new Store(Interop.Take(rc, error, handle));
         }
 
+        /// <summary>A page of outbox entries as a JSON array, oldest first, without bodies or answers
+        /// (<c>id</c>, <c>kind</c>, <c>state</c>, <c>attempts</c>, <c>last_status</c>, <c>last_error</c>,
+        /// <c>created_ms</c>, ...).</summary>
+        /// <param name="queryJson">Filters, e.g. <c>{"state":"pending","limit":50,"after_id":"..."}</c>; null means all.</param>
+        public unsafe string OutboxList(string queryJson = null)
+        {
+            var q = Utf8.Encode(queryJson ?? "{}", "queryJson");
+            Handle.ThrowIfClosed("Store");
+            NativeBytes json;
+            IntPtr error;
+            uint rc;
+            fixed (byte* qp = q)
+            {
+                rc = NativeMethods.cardbridge_store_outbox_list(Handle, qp, (UIntPtr)q.Length, out json, out error);
+            }
+            CardbridgeException.Check(rc, error);
+            return json.TakeString();
+        }
+
+        /// <summary>One outbox entry by id (e.g. <see cref="RemoteUnknownException.OutboxId"/>) as JSON with its
+        /// <c>attempt_log</c>, without body or answer.</summary>
+        public unsafe string OutboxGet(string outboxId)
+        {
+            var id = Utf8.Encode(outboxId, "outboxId");
+            Handle.ThrowIfClosed("Store");
+            NativeBytes json;
+            IntPtr error;
+            uint rc;
+            fixed (byte* ip = id)
+            {
+                rc = NativeMethods.cardbridge_store_outbox_get(Handle, ip, (UIntPtr)id.Length, out json, out error);
+            }
+            CardbridgeException.Check(rc, error);
+            return json.TakeString();
+        }
+
+        /// <summary>How many requests are still pending (outcome not known yet).</summary>
+        public long OutboxCountPending()
+        {
+            Handle.ThrowIfClosed("Store");
+            ulong n;
+            IntPtr error;
+            var rc = NativeMethods.cardbridge_store_outbox_count_pending(Handle, out n, out error);
+            CardbridgeException.Check(rc, error);
+            return (long)n;
+        }
+
         /// <summary>Releases this reference to the store; the database closes with the last one.</summary>
         public void Dispose()
         {

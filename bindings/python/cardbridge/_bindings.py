@@ -221,6 +221,9 @@ SYMBOLS = (
     "cardbridge_store_open_postgres",
     "cardbridge_store_new_memory",
     "cardbridge_store_free",
+    "cardbridge_store_outbox_list",
+    "cardbridge_store_outbox_get",
+    "cardbridge_store_outbox_count_pending",
     "cardbridge_version",
     "cardbridge_wechatpay_new",
     "cardbridge_wechatpay_free",
@@ -1566,6 +1569,61 @@ _cardbridge_store_free.restype = None
 
 def cardbridge_store_free(store: Any) -> None:
     _cardbridge_store_free(store)
+
+
+_cardbridge_store_outbox_list: Any = dll.cardbridge_store_outbox_list
+_cardbridge_store_outbox_list.argtypes = [
+    ctypes.POINTER(cardbridge_store),  # store
+    ctypes.c_char_p,  # query_json
+    ctypes.c_size_t,  # query_len
+    ctypes.POINTER(cardbridge_bytes),  # json_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_store_outbox_list.restype = ctypes.c_uint32
+
+
+def cardbridge_store_outbox_list(
+    store: Any,
+    query_json: Any,
+    query_len: Any,
+    json_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_store_outbox_list(store, query_json, query_len, json_out, error_out))
+
+
+_cardbridge_store_outbox_get: Any = dll.cardbridge_store_outbox_get
+_cardbridge_store_outbox_get.argtypes = [
+    ctypes.POINTER(cardbridge_store),  # store
+    ctypes.c_char_p,  # id
+    ctypes.c_size_t,  # id_len
+    ctypes.POINTER(cardbridge_bytes),  # json_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_store_outbox_get.restype = ctypes.c_uint32
+
+
+def cardbridge_store_outbox_get(
+    store: Any,
+    id: Any,
+    id_len: Any,
+    json_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_store_outbox_get(store, id, id_len, json_out, error_out))
+
+
+_cardbridge_store_outbox_count_pending: Any = dll.cardbridge_store_outbox_count_pending
+_cardbridge_store_outbox_count_pending.argtypes = [
+    ctypes.POINTER(cardbridge_store),  # store
+    ctypes.POINTER(ctypes.c_uint64),  # count_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_store_outbox_count_pending.restype = ctypes.c_uint32
+
+
+def cardbridge_store_outbox_count_pending(store: Any, count_out: Any, error_out: Any) -> int:
+    return int(_cardbridge_store_outbox_count_pending(store, count_out, error_out))
 
 
 _cardbridge_version: Any = dll.cardbridge_version

@@ -104,6 +104,55 @@ class Store(Managed[Any]):
         invoke(b.cardbridge_store_new_memory, ctypes.byref(out))
         return cls(out)
 
+    def outbox_list(
+        self,
+        *,
+        state: str | None = None,
+        kind: str | None = None,
+        created_before_ms: int | None = None,
+        after_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """A page of outbox entries, oldest first, without bodies or answers:
+        `id`, `kind`, `state` (`pending`/`succeeded`/`failed`), `attempts`,
+        `last_status`, `last_error`, `created_ms`, … Pass the last `id` seen as
+        `after_id` for the next page. Raises `InvalidArgumentError` naming a bad
+        filter (`query.state`)."""
+        query = {
+            k: v
+            for k, v in {
+                "state": state,
+                "kind": kind,
+                "created_before_ms": created_before_ms,
+                "after_id": after_id,
+                "limit": limit,
+            }.items()
+            if v is not None
+        }
+        data = json.dumps(query).encode()
+        out = b.cardbridge_bytes()
+        with self._borrow() as store:
+            invoke(b.cardbridge_store_outbox_list, store, data, len(data), ctypes.byref(out))
+        entries: list[dict[str, Any]] = json.loads(take_bytes(out))
+        return entries
+
+    def outbox_get(self, outbox_id: str) -> dict[str, Any]:
+        """One entry by id (e.g. `RemoteUnknown.outbox_id`) with its `attempt_log`,
+        without body or answer. Raises `InvalidArgumentError` (field `id`) if absent."""
+        raw = outbox_id.encode()
+        out = b.cardbridge_bytes()
+        with self._borrow() as store:
+            invoke(b.cardbridge_store_outbox_get, store, raw, len(raw), ctypes.byref(out))
+        entry: dict[str, Any] = json.loads(take_bytes(out))
+        return entry
+
+    def outbox_count_pending(self) -> int:
+        """How many requests are still pending (outcome not known yet)."""
+        n = ctypes.c_uint64()
+        with self._borrow() as store:
+            invoke(b.cardbridge_store_outbox_count_pending, store, ctypes.byref(n))
+        return int(n.value)
+
     def _delete(self, handle: Any) -> None:
         b.cardbridge_store_free(handle)
 

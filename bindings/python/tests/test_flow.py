@@ -213,9 +213,19 @@ def test_remote_unknown_then_resume_pending(emulator: Emulator) -> None:
             ap.issue_card(request)
         assert (info.value.attempts, info.value.http_status) == (1, 502)
         assert info.value.outbox_id and "PY-RESUME-1" in info.value.outbox_id
+        assert store.outbox_count_pending() == 1
+        (pending,) = store.outbox_list(state="pending")
+        assert pending["id"] == info.value.outbox_id and pending["last_status"] == 502
+        assert "body" not in pending and "PY-RESUME-1\",\"customerId" not in json.dumps(pending)
+        assert [a["status"] for a in store.outbox_get(pending["id"])["attempt_log"]] == [502]
+        with pytest.raises(cardbridge.InvalidArgumentError) as bad:
+            store.outbox_list(state="later")
+        assert bad.value.field == "query.state"
         report = ap.resume_pending()
         assert len(report) == 1 and report[0]["ok"] is True, report
         assert report[0]["id"] == info.value.outbox_id, "the id the error named"
+        assert store.outbox_count_pending() == 0
+        assert store.outbox_list(state="succeeded")[0]["id"] == info.value.outbox_id
         assert report[0]["response"]["cardNo"]
         assert ap.resume_pending() == []
 

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use cardbridge::alipayplus::{self, model, signature};
 use cardbridge::error::{Error, ErrorKind, Result};
 use cardbridge::http::{Header, HttpRequest, find_header};
+use cardbridge::outbox::view::state_name;
 use cardbridge::store::{MemoryStore, OutboxQuery, OutboxState, PostgresStore, SqliteStore, Store};
 use cardbridge::validate::{Direction, Path as FieldPath};
 use cardbridge::wechatpay::{self, CallbackBegin, VerifyOptions, WechatPay};
@@ -319,14 +320,6 @@ fn open_store(spec: &str) -> Result<Box<dyn Store>> {
         Ok(Box::new(PostgresStore::open(spec)?))
     } else {
         Ok(Box::new(SqliteStore::open(spec)?))
-    }
-}
-
-fn state_name(s: OutboxState) -> &'static str {
-    match s {
-        OutboxState::Pending => "pending",
-        OutboxState::Succeeded => "succeeded",
-        OutboxState::Failed => "failed",
     }
 }
 

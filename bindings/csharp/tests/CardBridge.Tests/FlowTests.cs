@@ -258,6 +258,31 @@ namespace CardBridge.Tests
         }
 
         [Test]
+        public void OutboxViewListsGetsAndCountsWithoutBodies()
+        {
+            using (var store = Store.InMemory())
+            using (var ap = new AlipayPlus(Fixture.Config(fx.Emulator.BaseUrl,
+                ",\"retry\":{\"max_attempts\":1,\"base_delay_ms\":5,\"max_delay_ms\":10,\"deadline_ms\":60000}"), store))
+            {
+                var registration = Emulator.SampleRegistration("CS-VIEW-1");
+                var request = AlipayPlus.BuildIssueCard(registration, "M-3", Fixture.RegisterDate, Fixture.CardFields);
+                fx.Emulator.PushFault("{\"fault\":\"http_status\",\"status\":502}");
+                var e = Assert.Throws<RemoteUnknownException>(() => ap.IssueCard(request), "left pending");
+                Assert.Equal(1L, store.OutboxCountPending(), "one pending");
+                var pending = (List<object>)MiniJson.Parse(store.OutboxList("{\"state\":\"pending\"}"));
+                Assert.Equal(1, pending.Count, "listed");
+                Assert.Equal(e.OutboxId, MiniJson.Str(pending[0], "id"), "the id the exception named");
+                Assert.True(!store.OutboxList().Contains("customerId"), "no body in the view");
+                var one = MiniJson.Parse(store.OutboxGet(e.OutboxId));
+                Assert.Equal(1, ((List<object>)MiniJson.Get(one, "attempt_log")).Count, "one attempt logged");
+                var bad = Assert.Throws<CardbridgeArgumentException>(() => store.OutboxList("{\"state\":\"later\"}"), "bad filter");
+                Assert.Equal("query.state", bad.Field, "Field");
+                ap.ResumePending();
+                Assert.Equal(0L, store.OutboxCountPending(), "nothing pending after resume");
+            }
+        }
+
+        [Test]
         public void ValidationErrorsCarryFieldAndLimit()
         {
             var registration = Emulator.SampleRegistration("CS-VAL-1");
