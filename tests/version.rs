@@ -36,16 +36,34 @@ fn captured(path: &str, prefix: &str, suffix: &str) -> Vec<String> {
 
 fn assert_all(path: &str, prefix: &str, suffix: &str, expected: &str) {
     for value in captured(path, prefix, suffix) {
-        assert_eq!(value, expected, "{path}: {prefix}{value}{suffix} should carry Cargo.toml's {VERSION}");
+        assert_eq!(
+            value, expected,
+            "{path}: {prefix}{value}{suffix} should carry Cargo.toml's {VERSION}"
+        );
     }
 }
 
 #[test]
 fn header_macros_are_the_crate_version() {
     let header = "include/cardbridge.h";
-    assert_all(header, "#define CARDBRIDGE_VERSION_MAJOR ", "\n", env!("CARGO_PKG_VERSION_MAJOR"));
-    assert_all(header, "#define CARDBRIDGE_VERSION_MINOR ", "\n", env!("CARGO_PKG_VERSION_MINOR"));
-    assert_all(header, "#define CARDBRIDGE_VERSION_PATCH ", "\n", env!("CARGO_PKG_VERSION_PATCH"));
+    assert_all(
+        header,
+        "#define CARDBRIDGE_VERSION_MAJOR ",
+        "\n",
+        env!("CARGO_PKG_VERSION_MAJOR"),
+    );
+    assert_all(
+        header,
+        "#define CARDBRIDGE_VERSION_MINOR ",
+        "\n",
+        env!("CARGO_PKG_VERSION_MINOR"),
+    );
+    assert_all(
+        header,
+        "#define CARDBRIDGE_VERSION_PATCH ",
+        "\n",
+        env!("CARGO_PKG_VERSION_PATCH"),
+    );
 }
 
 #[test]
@@ -56,7 +74,12 @@ fn pkg_config_template_is_the_crate_version() {
 #[test]
 fn python_package_is_the_crate_version() {
     assert_all("bindings/python/pyproject.toml", "\nversion = \"", "\"", VERSION);
-    assert_all("bindings/python/cardbridge/_version.py", "__version__ = \"", "\"", VERSION);
+    assert_all(
+        "bindings/python/cardbridge/_version.py",
+        "__version__ = \"",
+        "\"",
+        VERSION,
+    );
 }
 
 #[test]
@@ -64,8 +87,18 @@ fn csharp_package_is_the_crate_version() {
     assert_all("bindings/csharp/CardBridge.csproj", "<Version>", "</Version>", VERSION);
     let assembly = "bindings/csharp/src/AssemblyInfo.cs";
     // Assembly versions have four parts.
-    assert_all(assembly, "[assembly: AssemblyVersion(\"", "\")]", &format!("{VERSION}.0"));
-    assert_all(assembly, "[assembly: AssemblyFileVersion(\"", "\")]", &format!("{VERSION}.0"));
+    assert_all(
+        assembly,
+        "[assembly: AssemblyVersion(\"",
+        "\")]",
+        &format!("{VERSION}.0"),
+    );
+    assert_all(
+        assembly,
+        "[assembly: AssemblyFileVersion(\"",
+        "\")]",
+        &format!("{VERSION}.0"),
+    );
     assert_all(assembly, "[assembly: AssemblyInformationalVersion(\"", "\")]", VERSION);
     assert_all(
         "bindings/csharp/src/CardBridgeLibrary.cs",
@@ -78,7 +111,10 @@ fn csharp_package_is_the_crate_version() {
 #[test]
 fn changelog_has_a_section_for_this_version_or_unreleased() {
     let changelog = read("CHANGELOG.md");
-    assert!(changelog.starts_with("# Changelog\n"), "CHANGELOG.md: Keep a Changelog title");
+    assert!(
+        changelog.starts_with("# Changelog\n"),
+        "CHANGELOG.md: Keep a Changelog title"
+    );
     assert!(
         changelog.contains(&format!("\n## [{VERSION}] - ")) || changelog.contains("\n## [Unreleased]\n"),
         "CHANGELOG.md: no `## [{VERSION}] - <date>` nor `## [Unreleased]` section"
@@ -96,12 +132,20 @@ fn licence_is_the_apache_2_text_everywhere_it_ships() {
     ] {
         assert!(licence.contains(must), "LICENSE: {must:?} missing");
     }
-    assert_eq!(read("bindings/python/LICENSE"), licence, "bindings/python/LICENSE is a copy of LICENSE");
+    assert_eq!(
+        read("bindings/python/LICENSE"),
+        licence,
+        "bindings/python/LICENSE is a copy of LICENSE"
+    );
     for manifest in ["Cargo.toml", "bindings/python/pyproject.toml"] {
-        assert!(read(manifest).contains("license = \"Apache-2.0\""), "{manifest}: license");
+        assert!(
+            read(manifest).contains("license = \"Apache-2.0\""),
+            "{manifest}: license"
+        );
     }
     assert!(
-        read("bindings/csharp/CardBridge.csproj").contains("<PackageLicenseExpression>Apache-2.0</PackageLicenseExpression>")
+        read("bindings/csharp/CardBridge.csproj")
+            .contains("<PackageLicenseExpression>Apache-2.0</PackageLicenseExpression>")
     );
 }
 
