@@ -235,6 +235,7 @@ def nuspec(version: str, description: str) -> str:
     <authors>cardbridge</authors>
     <requireLicenseAcceptance>false</requireLicenseAcceptance>
     <license type="expression">Apache-2.0</license>
+    <readme>README.md</readme>
     <description>{escape(description)}</description>
     <releaseNotes>See CHANGELOG.md of the cardbridge repository.</releaseNotes>
     <tags>alipay wechatpay membership-card native</tags>
