@@ -98,7 +98,9 @@ run_case() {
 needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
 # `has PATTERN COMMAND...`: COMMAND's whole output matches the extended regex PATTERN. (Not
 # `COMMAND | grep -q`: grep stops reading early and pipefail turns the writer's SIGPIPE into a failure.)
-has() { local pattern="$1" out; shift; out="$("$@")"; grep -Eq -- "$pattern" <<<"$out"; }
+# A failing COMMAND fails both `has` and `lacks` (exit 2), so an absence is never assumed from an error.
+has() { local pattern="$1" out; shift; out="$("$@")" || { echo "failed: $*" >&2; return 2; }; grep -Eq -- "$pattern" <<<"$out"; }
+lacks() { local pattern="$1" out; shift; out="$("$@")" || { echo "failed: $*" >&2; return 2; }; ! grep -Eq -- "$pattern" <<<"$out"; }
 # pkg-config's answer without the trailing blank.
 pc() { local out; out="$(pkg-config "$@")"; echo "${out% }"; }
 
@@ -120,10 +122,10 @@ c_tree() {
   [ "$(readlink "$PREFIX/lib/libcardbridge.so")" = "$SONAME" ] || fail "libcardbridge.so -> $SONAME"
   has "Library soname: \[$SONAME\]" readelf -d "$PREFIX/lib/$SONAME" || fail "SONAME"
   [ -f "$PREFIX/lib/libcardbridge.a" ] || fail "no static library"
-  ! has '\.(symtab|debug_[a-z]+)\b' readelf -S "$PREFIX/lib/$SONAME" || fail ".so is not stripped"
-  ! has '\.debug_info' readelf -S "$PREFIX/lib/libcardbridge.a" || fail ".a keeps debug info"
+  lacks '\.(symtab|debug_[a-z]+)\b' readelf -S "$PREFIX/lib/$SONAME" || fail ".so is not stripped"
+  lacks '\.debug_info' readelf -S "$PREFIX/lib/libcardbridge.a" || fail ".a keeps debug info"
   has ' T cardbridge_version$' nm -D --defined-only "$PREFIX/lib/$SONAME" || fail "exports missing"
-  ! has cardbridge_test_panic nm -D --defined-only "$PREFIX/lib/$SONAME" || fail "ffi-test export shipped"
+  lacks cardbridge_test_panic nm -D --defined-only "$PREFIX/lib/$SONAME" || fail "ffi-test export shipped"
   echo "$SONAME: $(stat -c %s "$PREFIX/lib/$SONAME") bytes, stripped, SONAME $SONAME"
   local pc="$PREFIX/lib/pkgconfig"
   [ "$(PKG_CONFIG_PATH="$pc" pc --modversion cardbridge)" = "$VERSION" ] || fail ".pc version"
@@ -159,7 +161,7 @@ c_pkgconfig_static() {
   echo "pkg-config --cflags --libs cardbridge-static: $flags"
   # shellcheck disable=SC2086
   gcc -std=c11 -Wall -Wextra -Wpedantic -Werror "$ROOT/examples/c/crm_integration.c" $flags -o "$dir/crm"
-  ! has cardbridge needed "$dir/crm" || fail "the static build needs $(needed "$dir/crm")"
+  lacks cardbridge needed "$dir/crm" || fail "the static build needs $(needed "$dir/crm")"
   has ' T cardbridge_version$' nm "$dir/crm" || fail "cardbridge is not linked in"
   (cd "$RUN" && env -u LD_LIBRARY_PATH "$dir/crm" --keys "$KEYS" --db "$dir/crm.db" >"$dir/log" 2>&1) ||
     { cat "$dir/log"; fail "the static build failed"; }
@@ -188,7 +190,7 @@ cpp_cmake_shared() {
 cpp_cmake_static() {
   local build="$T/cpp-static"
   cmake_build "$build" -DCARDBRIDGE_USE_STATIC_LIBS=ON
-  ! has cardbridge needed "$build/crm_raii" || fail "the static build needs libcardbridge"
+  lacks cardbridge needed "$build/crm_raii" || fail "the static build needs libcardbridge"
   has ' T cardbridge_version$' nm "$build/crm_raii" || fail "cardbridge is not linked in"
   (cd "$RUN" && env -u LD_LIBRARY_PATH "$build/crm_raii" --keys "$KEYS" --db "$build/crm.db" >"$build/log" 2>&1) ||
     { cat "$build/log"; fail "crm_raii (static) failed"; }
@@ -262,8 +264,8 @@ python_wheel() {
   rm -rf "$T/wheel" && mkdir -p "$T/wheel"
   (cd "$T/wheel" && python3 -m zipfile -e "$WHEEL" .)
   lib="$(ls "$T"/wheel/cardbridge/_native/linux-x86_64/_libcardbridge.so)"
-  ! has cardbridge_test_panic nm -D --defined-only "$lib" || fail "ffi-test export in the wheel"
-  ! has '\.(symtab|debug_info)\b' readelf -S "$lib" || fail "the wheel's library is not stripped"
+  lacks cardbridge_test_panic nm -D --defined-only "$lib" || fail "ffi-test export in the wheel"
+  lacks '\.(symtab|debug_info)\b' readelf -S "$lib" || fail "the wheel's library is not stripped"
   cmp "$lib" "$PREFIX/lib/$SONAME" || fail "the wheel does not bundle the packaged release library"
   ls "$T"/wheel/cardbridge-"$VERSION".dist-info/licenses/LICENSE >/dev/null || fail "no LICENSE in the wheel"
   # A fresh venv, the wheel and the test tools (pytest; pycparser for the bindings-freshness test) only;
@@ -288,7 +290,7 @@ print('import ok:', cardbridge.__file__, cardbridge.version())
 python_sdist() {
   local venv="$T/venv-sdist" wheels="$T/sdist-wheels"
   has "^cardbridge-$VERSION/rust/src/ffi/mod.rs$" tar -tzf "$SDIST" || fail "the sdist has no Rust sources"
-  ! has '\.(so|dylib|dll)$' tar -tzf "$SDIST" || fail "binaries in the sdist"
+  lacks '\.(so|dylib|dll)$' tar -tzf "$SDIST" || fail "binaries in the sdist"
   rm -rf "$venv" "$wheels"
   python3 -m venv "$venv"
   # From source: no CARDBRIDGE_NATIVE_LIB. The repository's target directory only lets cargo reuse
