@@ -7,7 +7,7 @@ using System.Threading;
 namespace CardBridge
 {
     /// <summary>The native library this package wraps, and the version check done at first use.</summary>
-    public static class CardBridgeLibrary
+    public static partial class CardBridgeLibrary
     {
         /// <summary>The native version this package was built for; it ships exactly that library
         /// (ffi-conventions.md §7).</summary>

@@ -45,6 +45,9 @@ if [ -z "${CARDBRIDGE_NATIVE_LIB:-}" ]; then
   esac
 fi
 export CARDBRIDGE_NATIVE_LIB
+# This wheel is for the tests only: setup.py refuses an ffi-test library unless told so.
+# Release wheels come from scripts/package (release build, no ffi-test, manylinux-tagged).
+export CARDBRIDGE_ALLOW_TEST_LIBRARY=1
 unset CARDBRIDGE_LIBRARY_PATH   # the tests must load the library bundled in the wheel
 
 step "virtual environment ($VENV)"
