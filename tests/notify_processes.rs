@@ -40,7 +40,10 @@ fn notification(id: &str) -> HttpRequest {
     .to_string()
     .into_bytes();
     let time = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3f+00:00").to_string();
-    let sig = signature::sign_base64(&platform_key(), "POST", TARGET, CLIENT_ID, &time, &body).unwrap();
+    // Parsed once per process, not once per notification.
+    static KEY: std::sync::OnceLock<cardbridge::crypto::keys::PrivateKey> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(platform_key);
+    let sig = signature::sign_base64(key, "POST", TARGET, CLIENT_ID, &time, &body).unwrap();
     HttpRequest {
         method: "POST".into(),
         target: TARGET.into(),
