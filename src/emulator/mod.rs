@@ -29,6 +29,7 @@
 //! library's transport accepts for loopback hosts only) and uses test keys.
 
 pub mod alipayplus;
+pub mod brand;
 pub mod server;
 pub mod wechatpay;
 
@@ -36,6 +37,7 @@ pub use alipayplus::{
     AlipayPlatformEmulator, AlipayPlatformHandler, EmulatorConfig, Fault, ISSUE_CARD_PATH, PlatformDriver, Tamper,
     sample_registration,
 };
+pub use brand::sample_point_exchange_coupon;
 pub use server::{Action, HttpServer, MAX_BODY_BYTES, text_response};
 pub use wechatpay::{
     CallbackTamper, PlatformCertificate, RandomFaults, SAMPLE_BRAND_ID, WechatEmulatorConfig, WechatFault,

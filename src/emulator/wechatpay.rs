@@ -323,6 +323,24 @@ struct State {
     cards: HashMap<String, UserCard>,
     points: HashMap<String, i64>,
     last_request: Option<HttpRequest>,
+    brand: super::brand::BrandState,
+}
+
+impl super::brand::CardBook for HashMap<String, UserCard> {
+    fn fields_mut(&mut self, code: &str) -> Option<&mut Map<String, Value>> {
+        self.get_mut(code).map(|c| &mut c.fields)
+    }
+    fn all_fields(&self) -> Vec<Map<String, Value>> {
+        self.values().map(|c| c.fields.clone()).collect()
+    }
+    fn insert_open(&mut self, code: &str, fields: Map<String, Value>) {
+        let card = UserCard {
+            fields,
+            confirmed: true,
+            confirms_applied: 0,
+        };
+        self.insert(code.to_string(), card);
+    }
 }
 
 /// The parsed platform certificate next to its configuration.
@@ -770,6 +788,9 @@ impl Emulator {
                 not_allowed()
             };
         }
+        if super::brand::serves(path) {
+            return self.brand(request, path, &query);
+        }
         if let Some(raw) = confirm_segment(path) {
             let code = decode_segment(raw)?;
             return if method == "POST" {
@@ -796,6 +817,44 @@ impl Emulator {
             "the emulator does not serve this URL",
             None,
         ))
+    }
+
+    /// The rest of the §4 family ([`super::brand`]): request fields
+    /// decrypted here, user cards in the answer sealed to the merchant key.
+    fn brand(&self, request: &HttpRequest, path: &str, query: &[(String, String)]) -> Step<Reply> {
+        if super::brand::needs_serial(path) {
+            self.request_key(request)?;
+        }
+        let body = if request.body.is_empty() {
+            None
+        } else {
+            let mut b = body_object(&request.body)?;
+            self.decrypt_fields(&mut b, request)?;
+            Some(b)
+        };
+        let answer = {
+            let mut st = self.lock();
+            let st = &mut *st;
+            super::brand::route(&mut st.brand, &mut st.cards, &request.method, path, query, body)
+        };
+        let seal = |v: &mut Value| -> Step<()> {
+            if let Value::Object(m) = v {
+                *v = Value::Object(card_view(m));
+            }
+            encrypt_sensitive(v, &self.config.merchant_public_key)
+                .map_err(|_| Reply::system_error("cannot encrypt a sensitive field to the merchant key"))
+        };
+        let mut body = answer.body;
+        match answer.seal {
+            super::brand::Seal::Plain => {}
+            super::brand::Seal::Card => seal(&mut body)?,
+            super::brand::Seal::CardList => {
+                for item in body.get_mut("data").and_then(Value::as_array_mut).into_iter().flatten() {
+                    seal(item)?;
+                }
+            }
+        }
+        Ok(Reply::json(answer.status, &body))
     }
 
     /// Decrypts the sensitive members of a request body in place, with the
@@ -1318,6 +1377,13 @@ impl WechatPayHandler {
         codes
     }
 
+    /// The brand-family state (test view): `{"templates":[…],"feeds":[…],
+    /// "exchanges":[…],"activities":[…]}`, each as stored (feeds and exchange
+    /// confirmations as received; one element per applied request).
+    pub fn brand_state(&self) -> Value {
+        self.emulator.lock().brand.snapshot()
+    }
+
     /// What must survive a restart: the user cards (cleartext fields, whether
     /// confirmed, confirms applied) and point balances, as
     /// `{"cards": {code: {"fields", "confirmed", "confirms_applied"}}, "points": {code: n}}`
@@ -1469,6 +1535,11 @@ impl WechatPayEmulator {
     /// See [`WechatPayHandler::last_request`].
     pub fn last_request(&self) -> Option<HttpRequest> {
         self.handler.last_request()
+    }
+
+    /// See [`WechatPayHandler::brand_state`].
+    pub fn brand_state(&self) -> Value {
+        self.handler.brand_state()
     }
 
     /// See [`WechatPayHandler::add_user_card`].

@@ -17,8 +17,9 @@
 
 use super::config::Config;
 use super::keyring::KeyRing;
-use super::model::{self, PreparedRequest};
+use super::model::{self, Mutation, PreparedRequest, ReadBackPlan};
 use super::verify::{self, VerifyOptions, VerifyReason};
+use super::{activities, feeds, members, templates};
 use crate::crypto::{oaep, sha256_hex};
 use crate::error::{Error, ErrorKind, RemoteDetail, Result};
 use crate::http::{Header, HttpResponse, Transport, find_header};
@@ -168,18 +169,162 @@ impl WechatClient {
     /// Re-sends every pending confirm nobody else is delivering (e.g. at
     /// start-up after a crash); each starts with a read-back of the card.
     pub fn resume_pending(&self) -> Result<Vec<(String, Result<ApiAnswer>)>> {
-        let outcomes = self
-            .engine
-            .resume_pending(CONFIRM_KIND, &self.delivery(true), &CallOptions::default())?;
-        Ok(outcomes
-            .into_iter()
-            .map(|(id, r)| (id, r.and_then(|o| self.answer(o))))
-            .collect())
+        let mut out = Vec::new();
+        for kind in OUTBOX_KINDS {
+            let outcomes = self
+                .engine
+                .resume_pending(kind, &self.by_kind(), &CallOptions::default())?;
+            out.extend(outcomes.into_iter().map(|(id, r)| (id, r.and_then(|o| self.answer(o)))));
+        }
+        Ok(out)
     }
 
-    /// Delivers (or replays) one confirm entry by outbox id.
+    /// Delivers (or replays) one outbox entry (any kind) by outbox id.
     pub fn resume(&self, id: &str, options: &CallOptions) -> Result<ApiAnswer> {
-        self.answer(self.engine.deliver(id, &self.delivery(true), options)?)
+        self.answer(self.engine.deliver(id, &self.by_kind(), options)?)
+    }
+
+    /// The delivery of a stored entry: reconciled as its kind says.
+    fn by_kind(&self) -> Api<'_> {
+        Api {
+            client: self,
+            read_back: ReadBack::ByKind,
+        }
+    }
+
+    /// Records a validated [`Mutation`] in the outbox and delivers it, like
+    /// `confirm`: same key → same request (else `IdempotencyConflict`), a
+    /// final answer replayed, ambiguous outcomes reconciled by the entry's
+    /// [`ReadBackPlan`]. `prepare` gets the encrypter for sensitive fields.
+    fn mutate(
+        &self,
+        input: &[u8],
+        root: &str,
+        prepare: impl FnOnce(&mut dyn FnMut(&Path, &str) -> Result<String>) -> Result<Mutation>,
+    ) -> Result<ApiAnswer> {
+        let value = crate::json::parse_strict(input, &Path::root(root))?;
+        let fingerprint = sha256_hex(&serde_json::to_vec(&value).unwrap_or_default());
+        self.maybe_refresh(false);
+        let now = self.now_unix();
+        let ring = self.keys.ring();
+        let mut chosen: Option<(String, crate::crypto::keys::PublicKey)> = None;
+        let mut encrypt = |path: &Path, clear: &str| -> Result<String> {
+            if chosen.is_none() {
+                chosen = Some(ring.encryption_key(now)?);
+            }
+            let (_, key) = chosen.as_ref().ok_or_else(|| Error::internal("encryption", "no key"))?;
+            encrypt_field(key, path, clear)
+        };
+        // Validate (and encrypt) before looking at the outbox, so bad input is always reported as such.
+        let m = prepare(&mut encrypt)?;
+        let serial = match chosen {
+            Some((serial, _)) => Some(serial),
+            None if m.always_serial => Some(ring.encryption_key(now)?.0),
+            None => None,
+        };
+        let mut key: Vec<&str> = m.key.iter().map(String::as_str).collect();
+        if m.keyed_by_content {
+            key.push(&fingerprint);
+        }
+        let mut entry = OutboxEntry::new(
+            crate::store::key(m.kind, &key),
+            m.kind,
+            m.request.method,
+            m.request.target,
+            m.request.body,
+            fingerprint.clone(),
+            self.config.clock.now_ms(),
+        );
+        entry.fixed_headers = serial
+            .map(|s| vec![("Wechatpay-Serial".to_string(), s)])
+            .unwrap_or_default();
+        let outcome = self
+            .engine
+            .submit(entry, &m.key_field, &self.by_kind(), &CallOptions::default())?;
+        self.answer(outcome)
+    }
+
+    /// Creates a card template (`POST /cards`), whose `notify_url` receives
+    /// the card events. Keyed by (brand_id, out_request_no). See [`templates`].
+    pub fn create_card_template(&self, input: &[u8]) -> Result<ApiAnswer> {
+        let wire = self.config.wire;
+        self.mutate(input, "createCardTemplate", |_| templates::prepare_create(input, wire))
+    }
+    /// Lists card templates (`GET /cards`, `limit` 1–20).
+    pub fn list_card_templates(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.call(templates::prepare_list(input)?, Vec::new())
+    }
+    /// Reads one card template (`GET /cards/{card_id}?brand_id`).
+    pub fn get_card_template(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.call(templates::prepare_get(input)?, Vec::new())
+    }
+    /// Updates a card template (`PATCH /cards/{card_id}`); reconciled by reading it back.
+    pub fn update_card_template(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.mutate(input, "updateCardTemplate", |_| templates::prepare_update(input))
+    }
+    /// Removes a card template (`POST …/invalidate` or `DELETE`, by
+    /// configuration); reconciled by reading it back (`CARD_INVALID`).
+    pub fn remove_card_template(&self, input: &[u8]) -> Result<ApiAnswer> {
+        let wire = self.config.wire;
+        self.mutate(input, "removeCardTemplate", |_| templates::prepare_remove(input, wire))
+    }
+    /// Lists a user's cards (`GET /user-cards?brand_id&openid…`).
+    pub fn list_user_cards(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.call(members::prepare_list(input)?, Vec::new())
+    }
+    /// Invalidates a user card (irreversible; `invalid_reason` required);
+    /// reconciled by reading the card back (`INVALID`).
+    pub fn invalidate_user_card(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.mutate(input, "invalidateUserCard", |_| members::prepare_invalidate(input))
+    }
+    /// Imports an existing member by openid; sensitive fields in cleartext
+    /// are encrypted here and `Wechatpay-Serial` is always sent. Keyed by
+    /// (card_id, user_card_code); reconciled by reading the card back.
+    pub fn import_user_card(&self, input: &[u8]) -> Result<ApiAnswer> {
+        let wire = self.config.wire;
+        self.mutate(input, "importUserCard", |enc| members::prepare_import(input, wire, enc))
+    }
+    /// Imports a member by phone: an `INVALID_CONFIG` error unless
+    /// `import_by_phone_enabled` (the platform lists it as not live).
+    pub fn import_user_card_by_phone(&self, input: &[u8]) -> Result<ApiAnswer> {
+        let wire = self.config.wire;
+        self.mutate(input, "importUserCardByPhone", |enc| {
+            members::prepare_import_by_phone(input, wire, enc)
+        })
+    }
+    /// Posts a member feed (`POST /user-feeds`), idempotent by `out_request_no`.
+    pub fn create_user_feed(&self, input: &[u8]) -> Result<ApiAnswer> {
+        let wire = self.config.wire;
+        self.mutate(input, "createUserFeed", |_| feeds::prepare_feed(input, wire))
+    }
+    /// Answers a `POINT_EXCHANGE_COUPON` event
+    /// (`POST /user-points/exchange-coupon/confirm`), keyed by (brand_id, record_id).
+    pub fn confirm_exchange_coupon(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.mutate(input, "confirmExchangeCoupon", |_| {
+            feeds::prepare_exchange_confirm(input)
+        })
+    }
+    /// Creates a membership coupon activity, idempotent by `out_request_no`.
+    pub fn create_membership_activity(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.mutate(input, "createMembershipActivity", |_| activities::prepare_create(input))
+    }
+    /// Lists membership activities.
+    pub fn list_membership_activities(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.call(activities::prepare_list(input)?, Vec::new())
+    }
+    /// Reads one membership activity.
+    pub fn get_membership_activity(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.call(activities::prepare_get(input)?, Vec::new())
+    }
+    /// Updates a membership activity; reconciled by reading it back.
+    pub fn update_membership_activity(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.mutate(input, "updateMembershipActivity", |_| activities::prepare_update(input))
+    }
+    /// Terminates a membership activity; reconciled by reading it back.
+    pub fn terminate_membership_activity(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.mutate(input, "terminateMembershipActivity", |_| {
+            activities::prepare_terminate(input)
+        })
     }
 
     /// A call as the engine sees it; `confirm` reconciles by reading the card back.
@@ -444,10 +589,18 @@ impl WechatClient {
             serde_json::from_slice(raw).unwrap_or(Value::Object(Default::default()))
         };
         let key = &self.config.merchant_private_key;
-        let undecryptable = model::decrypt_sensitive_fields(&mut json, &mut |ct| {
+        let mut decrypt = |ct: &str| {
             oaep::decrypt(key, ct)
                 .and_then(|b| String::from_utf8(b).map_err(|_| Error::new(ErrorKind::DecryptFailed, "not UTF-8")))
-        });
+        };
+        let mut undecryptable = model::decrypt_sensitive_fields(&mut json, &mut decrypt);
+        // A list answer (`{"data":[…]}`) carries the sensitive fields per element.
+        if let Some(items) = json.get_mut("data").and_then(Value::as_array_mut) {
+            for (i, item) in items.iter_mut().enumerate() {
+                let failed = model::decrypt_sensitive_fields(item, &mut decrypt);
+                undecryptable.extend(failed.into_iter().map(|p| format!("data[{i}].{p}")));
+            }
+        }
         ApiAnswer {
             status: 200,
             json,
@@ -495,6 +648,8 @@ enum ReadBack {
         target: String,
         expected: serde_json::Map<String, Value>,
     },
+    /// Whatever the entry's kind says ([`read_back_plan`]): every outbox kind.
+    ByKind,
 }
 
 impl Delivery for Api<'_> {
@@ -519,6 +674,20 @@ impl Delivery for Api<'_> {
             ReadBack::None => Reconciled::Send,
             ReadBack::Confirm => confirm_read_back(self.client, entry),
             ReadBack::Update { target, expected } => update_applied(self.client, target, expected),
+            ReadBack::ByKind => match read_back_plan(entry) {
+                _ if entry.kind == CONFIRM_KIND => confirm_read_back(self.client, entry),
+                Some(ReadBackPlan::Resend) => Reconciled::Send,
+                Some(ReadBackPlan::Shows { target, expected }) => update_applied(self.client, &target, &expected),
+                Some(ReadBackPlan::State { target, member, values }) => {
+                    state_applied(self.client, &target, member, values)
+                }
+                // An entry whose read cannot be derived: nothing proves it applied, nothing proves
+                // it did not; never re-send blindly.
+                None => Reconciled::Unknown {
+                    why: "no read-back for this entry".into(),
+                    status: 0,
+                },
+            },
         }
     }
 
@@ -609,6 +778,52 @@ fn update_applied(client: &WechatClient, target: &str, expected: &serde_json::Ma
                 }
             } else {
                 Reconciled::Send
+            }
+        }
+        other => other,
+    }
+}
+
+/// The read-back of a stored entry of any brand-family kind.
+pub fn read_back_plan(entry: &OutboxEntry) -> Option<ReadBackPlan> {
+    let (kind, target, body) = (entry.kind.as_str(), entry.target.as_str(), entry.body.as_slice());
+    templates::read_back_plan(kind, &entry.method, target, body)
+        .or_else(|| members::read_back_plan(kind, target, body))
+        .or_else(|| feeds::read_back_plan(kind))
+        .or_else(|| activities::read_back_plan(kind, target, body))
+}
+
+/// Every outbox kind the client delivers (for `resume_pending`).
+pub const OUTBOX_KINDS: &[&str] = &[
+    CONFIRM_KIND,
+    templates::CREATE_KIND,
+    templates::UPDATE_KIND,
+    templates::REMOVE_KIND,
+    members::INVALIDATE_KIND,
+    members::IMPORT_KIND,
+    members::IMPORT_BY_PHONE_KIND,
+    feeds::FEED_KIND,
+    feeds::EXCHANGE_KIND,
+    activities::CREATE_KIND,
+    activities::UPDATE_KIND,
+    activities::TERMINATE_KIND,
+];
+
+/// Reads `target` back: applied when `member` is one of `values` (or present,
+/// when `values` is empty); otherwise the request has not taken effect and
+/// may be (re-)sent.
+fn state_applied(client: &WechatClient, target: &str, member: &str, values: &[&str]) -> Reconciled {
+    match client.read_back(target) {
+        Reconciled::Applied { result, .. } => {
+            let found = serde_json::from_slice::<Value>(&result)
+                .ok()
+                .and_then(|v| v.get(member).and_then(Value::as_str).map(str::to_string));
+            match found {
+                Some(state) if values.is_empty() || values.contains(&state.as_str()) => Reconciled::Applied {
+                    result,
+                    outcome: format!("{member} {state}"),
+                },
+                _ => Reconciled::Send,
             }
         }
         other => other,

@@ -9,7 +9,7 @@ use crate::http::TransportConfig;
 use crate::json::{Member, Shape};
 use crate::retry::{RETRY_SHAPE, RetryOverrides, RetryPolicy};
 use crate::wechatpay::keyring::KeyRing;
-use crate::wechatpay::model::WireOptions;
+use crate::wechatpay::model::{FeedContentMember, TemplateRemoval, WireOptions};
 use crate::wechatpay::sign::RequestSigner;
 use serde::Deserialize;
 use std::time::Duration;
@@ -38,7 +38,8 @@ pub struct Config {
     pub certificate_mode: bool,
     /// Refresh downloaded certificates when older than this (default 60 min).
     pub certificate_refresh: Duration,
-    /// Wire-form switches (card_id in the confirm body, custom value encryption).
+    /// Wire-form switches (card_id in the confirm body, custom value
+    /// encryption, template removal method, feed content name, import by phone).
     pub wire: WireOptions,
     /// Answer accepted callbacks with 200 and `{"code":"SUCCESS"}` (true) or 204 (false).
     pub callback_success_body: bool,
@@ -124,7 +125,7 @@ impl Config {
 
 /// The JSON form's members: checked before deserialising, so errors name the
 /// member and the rule and never repeat a value.
-static CONFIG_SHAPE: [Member; 21] = [
+static CONFIG_SHAPE: [Member; 25] = [
     Member::required("mchid", Shape::Str),
     Member::required("merchant_serial_no", Shape::Str),
     Member::required("merchant_private_key", Shape::Str),
@@ -138,6 +139,10 @@ static CONFIG_SHAPE: [Member; 21] = [
     Member::optional("backup_base_url", Shape::Str),
     Member::optional("confirm_card_id_in_body", Shape::Bool),
     Member::optional("encrypt_custom_field_values", Shape::Bool),
+    Member::optional("card_template_removal", Shape::Str),
+    Member::optional("card_template_out_request_no", Shape::Bool),
+    Member::optional("user_feed_content_member", Shape::Str),
+    Member::optional("import_by_phone_enabled", Shape::Bool),
     Member::optional("callback_success_body", Shape::Bool),
     Member::optional("connect_timeout_ms", Shape::U64),
     Member::optional("read_timeout_ms", Shape::U64),
@@ -166,6 +171,10 @@ struct RawConfig {
     backup_base_url: Option<String>,
     confirm_card_id_in_body: Option<bool>,
     encrypt_custom_field_values: Option<bool>,
+    card_template_removal: Option<String>,
+    card_template_out_request_no: Option<bool>,
+    user_feed_content_member: Option<String>,
+    import_by_phone_enabled: Option<bool>,
     callback_success_body: Option<bool>,
     connect_timeout_ms: Option<u64>,
     read_timeout_ms: Option<u64>,
@@ -217,6 +226,26 @@ impl RawConfig {
         }
         if let Some(v) = self.encrypt_custom_field_values {
             c.wire.encrypt_custom_field_values = v;
+        }
+        if let Some(v) = self.card_template_removal {
+            c.wire.card_template_removal = TemplateRemoval::parse(&v).ok_or_else(|| {
+                Error::config("config.card_template_removal: must be one of invalidate, delete")
+                    .with_field("config.card_template_removal")
+                    .with_limit(Some("invalidate, delete".into()))
+            })?;
+        }
+        if let Some(v) = self.card_template_out_request_no {
+            c.wire.card_template_out_request_no = v;
+        }
+        if let Some(v) = self.user_feed_content_member {
+            c.wire.user_feed_content = FeedContentMember::parse(&v).ok_or_else(|| {
+                Error::config("config.user_feed_content_member: must be one of cell, cell_message")
+                    .with_field("config.user_feed_content_member")
+                    .with_limit(Some("cell, cell_message".into()))
+            })?;
+        }
+        if let Some(v) = self.import_by_phone_enabled {
+            c.wire.import_by_phone_enabled = v;
         }
         if let Some(v) = self.callback_success_body {
             c.callback_success_body = v;

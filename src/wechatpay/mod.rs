@@ -6,6 +6,11 @@
 //!   sensitive-field encryption hooks (§5, §4);
 //! * [`client`]: outbound calls with signing, verification, retries, the
 //!   durable outbox for `confirm`, and platform-certificate download (§5–§10);
+//! * [`templates`], [`members`], [`feeds`], [`activities`]: the rest of the
+//!   §4 family — card templates, user-card list / invalidate / import, member
+//!   feeds and the points-for-coupon answer, membership activities — each a
+//!   validated request; every mutating one is a [`model::Mutation`] delivered
+//!   through the outbox like `confirm`;
 //! * [`callback`]: the card-event callback handler, two steps (§3);
 //! * [`sign`]: request signing and the `Authorization` header (§6), nonces,
 //!   path-segment encoding (§5.1);
@@ -19,13 +24,17 @@
 //! (AEAD_AES_256_GCM, [`crate::crypto::aead::ApiV3Key`]), [`crate::crypto::oaep`]
 //! (RSA-OAEP SHA-1 sensitive fields, §9) and [`crate::crypto::x509`].
 
+pub mod activities;
 pub mod callback;
 pub mod certificates;
 pub mod client;
 pub mod config;
+pub mod feeds;
 pub mod keyring;
+pub mod members;
 pub mod model;
 pub mod sign;
+pub mod templates;
 pub mod verify;
 
 pub use certificates::decrypt_certificates;
@@ -75,8 +84,8 @@ impl WechatPay {
     pub fn resume_pending(&self) -> Result<Vec<(String, Result<ApiAnswer>)>> {
         self.client.resume_pending()
     }
-    /// Delivers (or replays) one confirm outbox entry by id, starting with a
-    /// read-back. See [`WechatClient::resume`].
+    /// Delivers (or replays) one outbox entry of any kind by id, starting
+    /// with its reconcile. See [`WechatClient::resume`].
     pub fn resume(&self, outbox_id: &str) -> Result<ApiAnswer> {
         self.client.resume(outbox_id, &crate::outbox::CallOptions::default())
     }
@@ -92,6 +101,70 @@ impl WechatPay {
     /// See [`WechatClient::sync_user_points`].
     pub fn sync_user_points(&self, input: &[u8]) -> Result<ApiAnswer> {
         self.client.sync_user_points(input)
+    }
+    /// Creates a card template: see [`WechatClient::create_card_template`].
+    pub fn create_card_template(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.client.create_card_template(input)
+    }
+    /// Lists card templates: see [`WechatClient::list_card_templates`].
+    pub fn list_card_templates(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.client.list_card_templates(input)
+    }
+    /// Reads a card template: see [`WechatClient::get_card_template`].
+    pub fn get_card_template(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.client.get_card_template(input)
+    }
+    /// Updates a card template: see [`WechatClient::update_card_template`].
+    pub fn update_card_template(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.client.update_card_template(input)
+    }
+    /// Removes (invalidates or deletes) a card template: see [`WechatClient::remove_card_template`].
+    pub fn remove_card_template(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.client.remove_card_template(input)
+    }
+    /// Lists a user's cards: see [`WechatClient::list_user_cards`].
+    pub fn list_user_cards(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.client.list_user_cards(input)
+    }
+    /// Invalidates a user card: see [`WechatClient::invalidate_user_card`].
+    pub fn invalidate_user_card(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.client.invalidate_user_card(input)
+    }
+    /// Imports a member by openid: see [`WechatClient::import_user_card`].
+    pub fn import_user_card(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.client.import_user_card(input)
+    }
+    /// Imports a member by phone (when enabled): see [`WechatClient::import_user_card_by_phone`].
+    pub fn import_user_card_by_phone(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.client.import_user_card_by_phone(input)
+    }
+    /// Posts a member feed: see [`WechatClient::create_user_feed`].
+    pub fn create_user_feed(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.client.create_user_feed(input)
+    }
+    /// Answers a points-for-coupon exchange: see [`WechatClient::confirm_exchange_coupon`].
+    pub fn confirm_exchange_coupon(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.client.confirm_exchange_coupon(input)
+    }
+    /// Creates a membership activity: see [`WechatClient::create_membership_activity`].
+    pub fn create_membership_activity(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.client.create_membership_activity(input)
+    }
+    /// Lists membership activities: see [`WechatClient::list_membership_activities`].
+    pub fn list_membership_activities(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.client.list_membership_activities(input)
+    }
+    /// Reads a membership activity: see [`WechatClient::get_membership_activity`].
+    pub fn get_membership_activity(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.client.get_membership_activity(input)
+    }
+    /// Updates a membership activity: see [`WechatClient::update_membership_activity`].
+    pub fn update_membership_activity(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.client.update_membership_activity(input)
+    }
+    /// Terminates a membership activity: see [`WechatClient::terminate_membership_activity`].
+    pub fn terminate_membership_activity(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.client.terminate_membership_activity(input)
     }
     /// See [`WechatClient::refresh_certificates`].
     pub fn refresh_certificates(&self) -> Result<usize> {

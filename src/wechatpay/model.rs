@@ -28,13 +28,23 @@ pub const COMMON_FIELD_NAMES: &[&str] = &[
 /// Base path of the service-provider card-member APIs.
 pub const CARD_MEMBER_PATH: &str = "/v3/brand/partner/card-member";
 
-/// Options that change the wire form where the sources disagree (§5.3, §5.4).
+/// Options that change the wire form where the sources disagree (§5.3, §5.4,
+/// §4; `docs/wechatpay-card-member-notes.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WireOptions {
     /// Also put `card_id` in the confirm body (the query parameter is always sent).
     pub confirm_card_id_in_body: bool,
     /// Encrypt each `custom_field_list[].user_chosen_values[]` element.
     pub encrypt_custom_field_values: bool,
+    /// How a card template is removed: `POST …/invalidate` (default) or `DELETE`.
+    pub card_template_removal: TemplateRemoval,
+    /// Send the create call's `out_request_no` in the template body (default
+    /// true); the outbox key is `(brand_id, out_request_no)` either way.
+    pub card_template_out_request_no: bool,
+    /// Name of the feed content member: `cell` (default) or `cell_message`.
+    pub user_feed_content: FeedContentMember,
+    /// Allow `import-by-phone` ("暂未上线", not live on the platform; default false).
+    pub import_by_phone_enabled: bool,
 }
 
 impl Default for WireOptions {
@@ -42,8 +52,195 @@ impl Default for WireOptions {
         WireOptions {
             confirm_card_id_in_body: false,
             encrypt_custom_field_values: true,
+            card_template_removal: TemplateRemoval::Invalidate,
+            card_template_out_request_no: true,
+            user_feed_content: FeedContentMember::Cell,
+            import_by_phone_enabled: false,
         }
     }
+}
+
+/// Which card-template removal call is sent (§4: both linked to doc 4015336972).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateRemoval {
+    /// `POST /cards/{card_id}/invalidate` with `{"brand_id"}` (the newest page).
+    Invalidate,
+    /// `DELETE /cards/{card_id}?brand_id=…` (the older page).
+    Delete,
+}
+
+impl TemplateRemoval {
+    /// Parses the configuration spelling `invalidate` / `delete`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "invalidate" => Some(TemplateRemoval::Invalidate),
+            "delete" => Some(TemplateRemoval::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// Name of the `user-feeds` content member (§4: `cell` official, `cell_message` [W]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedContentMember {
+    /// `cell`.
+    Cell,
+    /// `cell_message`.
+    CellMessage,
+}
+
+impl FeedContentMember {
+    /// Parses the configuration spelling `cell` / `cell_message`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "cell" => Some(FeedContentMember::Cell),
+            "cell_message" => Some(FeedContentMember::CellMessage),
+            _ => None,
+        }
+    }
+    /// The wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            FeedContentMember::Cell => "cell",
+            FeedContentMember::CellMessage => "cell_message",
+        }
+    }
+}
+
+/// A validated call that changes something on the platform: the request and
+/// its identity in the outbox. Same key → same request (else
+/// `IdempotencyConflict`, naming `key_field`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mutation {
+    /// The request to sign and send.
+    pub request: PreparedRequest,
+    /// Outbox kind, one per operation (e.g. `wechatpay.createCardTemplate`).
+    pub kind: &'static str,
+    /// Key parts; the outbox id is [`crate::store::key`]`(kind, key)`.
+    pub key: Vec<String>,
+    /// Also key by the request's content (calls without a platform key: a PATCH).
+    pub keyed_by_content: bool,
+    /// Field path an idempotency conflict names.
+    pub key_field: String,
+    /// Always send `Wechatpay-Serial`, even with nothing encrypted.
+    pub always_serial: bool,
+}
+
+/// How an ambiguous outcome of a [`Mutation`] is reconciled, derived from the
+/// stored entry alone (so a resume after a restart reconciles the same way).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadBackPlan {
+    /// The platform's own key (`out_request_no`, `record_id`) makes a re-send harmless.
+    Resend,
+    /// `GET target`; applied when `member` reads back as one of `values`
+    /// (any value when `values` is empty: the resource exists).
+    State {
+        /// Request-target of the read.
+        target: String,
+        /// Member inspected.
+        member: &'static str,
+        /// Values that mean "applied".
+        values: &'static [&'static str],
+    },
+    /// `GET target`; applied when every `expected` member reads back equal.
+    Shows {
+        /// Request-target of the read.
+        target: String,
+        /// Members the request set.
+        expected: Map<String, Value>,
+    },
+}
+
+/// A query string built in order, each value percent-encoded as signed and sent.
+#[derive(Debug, Default)]
+pub(crate) struct Query(Vec<String>);
+
+impl Query {
+    pub(crate) fn push(&mut self, name: &str, value: &str) -> &mut Self {
+        self.0.push(format!("{name}={}", encode(value)));
+        self
+    }
+    pub(crate) fn push_opt(&mut self, name: &str, value: Option<&str>) -> &mut Self {
+        if let Some(v) = value {
+            self.push(name, v);
+        }
+        self
+    }
+    pub(crate) fn append_to(&self, path: String) -> String {
+        if self.0.is_empty() {
+            path
+        } else {
+            format!("{path}?{}", self.0.join("&"))
+        }
+    }
+}
+
+/// A required identifier: non-empty string of at most `max` characters.
+pub(crate) fn required_id<'a>(o: &Object<'a>, key: &str, max: usize) -> Result<&'a str> {
+    let s = o.required_str(key, Some(max))?;
+    if s.is_empty() {
+        return Err(o.field(key).error("must not be empty", Some("1".into())));
+    }
+    Ok(s)
+}
+
+/// A required non-empty string (no documented length limit).
+pub(crate) fn required_text<'a>(o: &Object<'a>, key: &str) -> Result<&'a str> {
+    let s = o.required_str(key, None)?;
+    if s.is_empty() {
+        return Err(o.field(key).error("must not be empty", Some("1".into())));
+    }
+    Ok(s)
+}
+
+/// An optional integer member within `min..=max`, rendered for a query.
+pub(crate) fn integer_in(o: &Object<'_>, key: &str, min: i64, max: i64, required: bool) -> Result<Option<String>> {
+    let v = match o.optional(key) {
+        None if required => return Err(o.field(key).error("is required", None)),
+        None => return Ok(None),
+        Some(v) => v,
+    };
+    let n = v
+        .as_i64()
+        .ok_or_else(|| o.field(key).error("must be an integer", None))?;
+    crate::validate::check_range(&o.field(key), i128::from(n), i128::from(min), i128::from(max))?;
+    Ok(Some(n.to_string()))
+}
+
+/// A required RFC 3339 date-time member; returns Unix milliseconds.
+pub(crate) fn required_time(o: &Object<'_>, key: &str) -> Result<i64> {
+    check_rfc3339(&o.field(key), o.required_str(key, None)?)
+}
+
+/// An optional `{jump_appid, jump_path}` object (code, points, balance, purchase information).
+pub(crate) fn check_jump<'a>(o: &Object<'a>, key: &str) -> Result<Option<Object<'a>>> {
+    let Some(v) = o.optional(key) else { return Ok(None) };
+    let j = Object::new(v, o.field(key))?;
+    j.optional_str("jump_appid", Some(32))?;
+    j.optional_str("jump_path", None)?;
+    Ok(Some(j))
+}
+
+/// A read back that applies when every member the request sets (but the
+/// identifying `brand_id`) reads back equal.
+pub(crate) fn shows_body(target: String, body: &[u8]) -> Option<ReadBackPlan> {
+    let Value::Object(mut expected) = serde_json::from_slice(body).ok()? else {
+        return None;
+    };
+    expected.shift_remove("brand_id");
+    Some(ReadBackPlan::Shows { target, expected })
+}
+
+/// `name=value` of a raw (still encoded) query.
+pub(crate) fn raw_query_param<'a>(target: &'a str, name: &str) -> Option<&'a str> {
+    let (_, query) = target.split_once('?')?;
+    query.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+}
+
+/// A string member of a stored JSON body, percent-encoded for a query.
+pub(crate) fn body_param(body: &[u8], name: &str) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    v.get(name).and_then(Value::as_str).map(encode)
 }
 
 /// A validated request ready to sign: method, request-target and body bytes.
@@ -118,7 +315,7 @@ pub fn check_user_card_code(path: &Path, code: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_color(path: &Path, s: &str) -> Result<()> {
+pub(crate) fn check_color(path: &Path, s: &str) -> Result<()> {
     let ok = s.len() == 7 && s.starts_with('#') && s[1..].chars().all(|c| c.is_ascii_hexdigit());
     if !ok {
         return Err(path.error("must be a hex colour #RRGGBB", Some("7".into())));
@@ -126,7 +323,7 @@ fn check_color(path: &Path, s: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_url(path: &Path, s: &str, max: usize) -> Result<()> {
+pub(crate) fn check_url(path: &Path, s: &str, max: usize) -> Result<()> {
     check_max_chars(path, s, max)?;
     let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
     let host_ok = rest.is_some_and(|r| {
@@ -139,7 +336,7 @@ fn check_url(path: &Path, s: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
-fn check_rfc3339(path: &Path, s: &str) -> Result<i64> {
+pub(crate) fn check_rfc3339(path: &Path, s: &str) -> Result<i64> {
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|d| d.timestamp_millis())
         .map_err(|_| {
@@ -201,7 +398,7 @@ pub fn check_valid_date_information(v: &Value, path: Path) -> Result<()> {
 }
 
 /// Validates `user_information` and encrypts its sensitive values in place.
-fn prepare_user_information(
+pub(crate) fn prepare_user_information(
     v: &mut Value,
     path: Path,
     encrypt: &mut dyn FnMut(&Path, &str) -> Result<String>,
@@ -244,7 +441,7 @@ fn prepare_user_information(
     Ok(())
 }
 
-fn take_str(map: &mut Map<String, Value>, key: &str, path: &Path) -> Result<String> {
+pub(crate) fn take_str(map: &mut Map<String, Value>, key: &str, path: &Path) -> Result<String> {
     // shift_remove keeps the host's member order (remove would swap the last member in).
     match map.shift_remove(key) {
         Some(Value::String(s)) => Ok(s),
@@ -253,7 +450,7 @@ fn take_str(map: &mut Map<String, Value>, key: &str, path: &Path) -> Result<Stri
     }
 }
 
-fn parse_object(input: &[u8], root: &str) -> Result<(Value, Path)> {
+pub(crate) fn parse_object(input: &[u8], root: &str) -> Result<(Value, Path)> {
     let path = Path::root(root);
     let v = crate::json::parse_strict(input, &path)?;
     as_object(&v, &path)?;
@@ -261,7 +458,12 @@ fn parse_object(input: &[u8], root: &str) -> Result<(Value, Path)> {
     Ok((v, path))
 }
 
-fn finish(method: &'static str, target: String, body: Option<&Value>, encrypted: bool) -> Result<PreparedRequest> {
+pub(crate) fn finish(
+    method: &'static str,
+    target: String,
+    body: Option<&Value>,
+    encrypted: bool,
+) -> Result<PreparedRequest> {
     let body = match body {
         Some(b) => serde_json::to_vec(b).map_err(|e| Error::internal("serialising body", e))?,
         None => Vec::new(),
@@ -274,7 +476,7 @@ fn finish(method: &'static str, target: String, body: Option<&Value>, encrypted:
     })
 }
 
-fn encode(segment: &str) -> String {
+pub(crate) fn encode(segment: &str) -> String {
     crate::wechatpay::sign::encode_path_segment(segment)
 }
 
@@ -511,7 +713,7 @@ mod tests {
         );
         let opts = WireOptions {
             confirm_card_id_in_body: true,
-            encrypt_custom_field_values: true,
+            ..WireOptions::default()
         };
         let p = prepare_confirm(v.to_string().as_bytes(), opts, &mut fake_encrypt).unwrap();
         let body: Value = serde_json::from_slice(&p.body).unwrap();
