@@ -101,3 +101,48 @@ fn alipayplus_inbound_cases() {
         assert_eq!(std::str::from_utf8(&response.body).unwrap(), text(&e["body"]), "{name}");
     }
 }
+
+#[test]
+fn wechatpay_validate_cases() {
+    use cardbridge::wechatpay::config::wire_options_from_json;
+    use cardbridge::wechatpay::model::WireOptions;
+    use cardbridge::wechatpay::operations::{OPERATIONS, prepare_json};
+    let cases: Vec<Value> = serde_json::from_slice(&fixture("conformance/wechatpay_validate.json")).unwrap();
+    assert!(cases.len() >= 90);
+    // Every operation has a valid case.
+    for op in OPERATIONS
+        .iter()
+        .filter(|o| !["confirm", "getUserCard", "updateUserCard", "syncUserPoints"].contains(o))
+    {
+        assert!(
+            cases.iter().any(|c| c["operation"] == *op && c["expect"]["ok"] == true),
+            "no valid case for {op}"
+        );
+    }
+    for case in &cases {
+        let name = text(&case["name"]);
+        let wire = match case.get("options") {
+            Some(o) => wire_options_from_json(o.to_string().as_bytes()),
+            None => Ok(WireOptions::default()),
+        };
+        let got = wire.and_then(|w| prepare_json(text(&case["operation"]), text(&case["input"]).as_bytes(), w));
+        let expect = &case["expect"];
+        match got {
+            Ok(bytes) => {
+                assert_eq!(expect["ok"], true, "{name}: expected an error, got success");
+                assert_eq!(std::str::from_utf8(&bytes).unwrap(), text(&expect["output"]), "{name}");
+            }
+            Err(e) => {
+                assert_eq!(expect["ok"], false, "{name}: unexpected error {e}");
+                assert_eq!(
+                    format!("CARDBRIDGE_RESULT_{}", e.kind().name()),
+                    text(&expect["result"]),
+                    "{name}"
+                );
+                assert_eq!(e.field(), expect["field"].as_str(), "{name}");
+                assert_eq!(e.limit(), expect["limit"].as_str(), "{name}");
+                assert_eq!(e.message(), text(&expect["message"]), "{name}");
+            }
+        }
+    }
+}

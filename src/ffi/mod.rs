@@ -15,6 +15,7 @@
 //! | `store.rs` | [`cardbridge_store`](store::cardbridge_store): SQLite or in-memory store, shared by integrations |
 //! | `alipayplus.rs` | [`cardbridge_alipayplus`](alipayplus::cardbridge_alipayplus) (issueCard, resume, build from a registration) and [`cardbridge_alipayplus_call`](alipayplus::cardbridge_alipayplus_call) (inbound `begin` → host decides → `finish`) |
 //! | `wechatpay.rs` | [`cardbridge_wechatpay`](wechatpay::cardbridge_wechatpay) (confirm via the outbox, get/update user card, points sync, certificate refresh, resume) and [`cardbridge_wechatpay_event`](wechatpay::cardbridge_wechatpay_event) (callback `begin` → host handles → `finish`) |
+//! | `brand.rs` | the rest of the WeChat Pay §4 family on [`cardbridge_wechatpay`](wechatpay::cardbridge_wechatpay): one export per operation (templates, user cards, feeds, exchange confirm, activities) and `cardbridge_wechatpay_validate` |
 //! | `emulator.rs` | (Alipay+ and WeChat Pay: `cardbridge_emulator`, `cardbridge_wechatpay_emulator`) Test support: [`cardbridge_emulator`](emulator::cardbridge_emulator) (loopback platform), [`cardbridge_platform_driver`](emulator::cardbridge_platform_driver) (signed platform requests as [`cardbridge_http_request`](bytes::cardbridge_http_request)) |
 //!
 //! # Adding exports (e.g. `wechatpay.rs`)
@@ -104,6 +105,7 @@ mod boundary;
 mod handle;
 
 pub mod alipayplus;
+pub mod brand;
 pub mod bytes;
 pub mod emulator;
 pub mod error;

@@ -107,10 +107,10 @@ fn answer_json(answer: ApiAnswer) -> crate::Result<Vec<u8>> {
     serde_json::to_vec(&v).map_err(|e| Error::internal("answer", e))
 }
 
-/// Signature shared by the four client calls below.
-type ClientCall = fn(&WechatPay, &[u8]) -> crate::Result<ApiAnswer>;
+/// Signature shared by the client calls below and in `brand.rs`.
+pub(super) type ClientCall = fn(&WechatPay, &[u8]) -> crate::Result<ApiAnswer>;
 
-fn client_call(
+pub(super) fn client_call(
     wechatpay: *const cardbridge_wechatpay,
     input_json: *const c_char,
     input_json_len: usize,

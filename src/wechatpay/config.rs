@@ -185,6 +185,70 @@ struct RawConfig {
     max_body_bytes: Option<u64>,
 }
 
+/// The wire-form members alone (the `validate` export's options).
+static WIRE_SHAPE: [Member; 6] = [
+    Member::optional("confirm_card_id_in_body", Shape::Bool),
+    Member::optional("encrypt_custom_field_values", Shape::Bool),
+    Member::optional("card_template_removal", Shape::Str),
+    Member::optional("card_template_out_request_no", Shape::Bool),
+    Member::optional("user_feed_content_member", Shape::Str),
+    Member::optional("import_by_phone_enabled", Shape::Bool),
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWire {
+    confirm_card_id_in_body: Option<bool>,
+    encrypt_custom_field_values: Option<bool>,
+    card_template_removal: Option<String>,
+    card_template_out_request_no: Option<bool>,
+    user_feed_content_member: Option<String>,
+    import_by_phone_enabled: Option<bool>,
+}
+
+impl RawWire {
+    fn apply(self, wire: &mut WireOptions) -> Result<()> {
+        if let Some(v) = self.confirm_card_id_in_body {
+            wire.confirm_card_id_in_body = v;
+        }
+        if let Some(v) = self.encrypt_custom_field_values {
+            wire.encrypt_custom_field_values = v;
+        }
+        if let Some(v) = self.card_template_removal {
+            wire.card_template_removal = TemplateRemoval::parse(&v).ok_or_else(|| {
+                Error::config("config.card_template_removal: must be one of invalidate, delete")
+                    .with_field("config.card_template_removal")
+                    .with_limit(Some("invalidate, delete".into()))
+            })?;
+        }
+        if let Some(v) = self.card_template_out_request_no {
+            wire.card_template_out_request_no = v;
+        }
+        if let Some(v) = self.user_feed_content_member {
+            wire.user_feed_content = FeedContentMember::parse(&v).ok_or_else(|| {
+                Error::config("config.user_feed_content_member: must be one of cell, cell_message")
+                    .with_field("config.user_feed_content_member")
+                    .with_limit(Some("cell, cell_message".into()))
+            })?;
+        }
+        if let Some(v) = self.import_by_phone_enabled {
+            wire.import_by_phone_enabled = v;
+        }
+        Ok(())
+    }
+}
+
+/// Wire-form options from their JSON members (a subset of the configuration
+/// document: `confirm_card_id_in_body`, `encrypt_custom_field_values`,
+/// `card_template_removal`, `card_template_out_request_no`,
+/// `user_feed_content_member`, `import_by_phone_enabled`).
+pub fn wire_options_from_json(json: &[u8]) -> Result<WireOptions> {
+    let raw: RawWire = crate::json::parse_config(json, "config", &Shape::Object(&WIRE_SHAPE))?;
+    let mut wire = WireOptions::default();
+    raw.apply(&mut wire)?;
+    Ok(wire)
+}
+
 fn within(field: &str, e: Error) -> Error {
     Error::new(e.kind(), format!("config.{field}: {}", e.message())).with_field(format!("config.{field}"))
 }
@@ -221,32 +285,15 @@ impl RawConfig {
             c.base_url = u.trim_end_matches('/').to_string();
         }
         c.backup_base_url = self.backup_base_url.map(|u| u.trim_end_matches('/').to_string());
-        if let Some(v) = self.confirm_card_id_in_body {
-            c.wire.confirm_card_id_in_body = v;
+        RawWire {
+            confirm_card_id_in_body: self.confirm_card_id_in_body,
+            encrypt_custom_field_values: self.encrypt_custom_field_values,
+            card_template_removal: self.card_template_removal,
+            card_template_out_request_no: self.card_template_out_request_no,
+            user_feed_content_member: self.user_feed_content_member,
+            import_by_phone_enabled: self.import_by_phone_enabled,
         }
-        if let Some(v) = self.encrypt_custom_field_values {
-            c.wire.encrypt_custom_field_values = v;
-        }
-        if let Some(v) = self.card_template_removal {
-            c.wire.card_template_removal = TemplateRemoval::parse(&v).ok_or_else(|| {
-                Error::config("config.card_template_removal: must be one of invalidate, delete")
-                    .with_field("config.card_template_removal")
-                    .with_limit(Some("invalidate, delete".into()))
-            })?;
-        }
-        if let Some(v) = self.card_template_out_request_no {
-            c.wire.card_template_out_request_no = v;
-        }
-        if let Some(v) = self.user_feed_content_member {
-            c.wire.user_feed_content = FeedContentMember::parse(&v).ok_or_else(|| {
-                Error::config("config.user_feed_content_member: must be one of cell, cell_message")
-                    .with_field("config.user_feed_content_member")
-                    .with_limit(Some("cell, cell_message".into()))
-            })?;
-        }
-        if let Some(v) = self.import_by_phone_enabled {
-            c.wire.import_by_phone_enabled = v;
-        }
+        .apply(&mut c.wire)?;
         if let Some(v) = self.callback_success_body {
             c.callback_success_body = v;
         }

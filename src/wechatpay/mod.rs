@@ -11,6 +11,7 @@
 //!   feeds and the points-for-coupon answer, membership activities — each a
 //!   validated request; every mutating one is a [`model::Mutation`] delivered
 //!   through the outbox like `confirm`;
+//! * [`operations`]: the catalogue of operations by name (validation only);
 //! * [`callback`]: the card-event callback handler, two steps (§3);
 //! * [`sign`]: request signing and the `Authorization` header (§6), nonces,
 //!   path-segment encoding (§5.1);
@@ -33,6 +34,7 @@ pub mod feeds;
 pub mod keyring;
 pub mod members;
 pub mod model;
+pub mod operations;
 pub mod sign;
 pub mod templates;
 pub mod verify;
