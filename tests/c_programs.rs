@@ -816,8 +816,10 @@ fn conformance_case_count() -> usize {
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
     };
     let validate = read("conformance/alipayplus_validate.json").as_array().unwrap().len();
+    let wechat_validate = read("conformance/wechatpay_validate.json").as_array().unwrap().len();
     let cases = |name: &str| read(name)["cases"].as_array().unwrap().len();
     validate
+        + wechat_validate
         + cases("conformance/alipayplus_inbound.json")
         + cases("matrix/alipayplus_inbound.json")
         + cases("matrix/wechatpay_callbacks.json")
@@ -877,11 +879,9 @@ fn conformance_c_runner_reports_a_differing_case() {
         copy_tree(&root().join("tests/fixtures").join(sub), &fixtures.join(sub));
     }
     let original = root().join("tests/fixtures/conformance");
-    std::fs::copy(
-        original.join("alipayplus_inbound.json"),
-        fixtures.join("conformance/alipayplus_inbound.json"),
-    )
-    .unwrap();
+    for file in ["alipayplus_inbound.json", "wechatpay_validate.json"] {
+        std::fs::copy(original.join(file), fixtures.join("conformance").join(file)).unwrap();
+    }
     let mut validate: serde_json::Value =
         serde_json::from_slice(&std::fs::read(original.join("alipayplus_validate.json")).unwrap()).unwrap();
     let case = validate

@@ -1,5 +1,5 @@
 /* The cross-language conformance suite, C runner. Reads
- * tests/fixtures/conformance/alipayplus_validate.json and
+ * tests/fixtures/conformance/alipayplus_validate.json, wechatpay_validate.json and
  * alipayplus_inbound.json and checks every case through the C ABI with the
  * semantics of the Rust runner tests/conformance.rs (same comparisons, byte
  * for byte); the Python and C# runners do the same. Then the independent
@@ -186,8 +186,47 @@ static void compare_optional(const char *what, const char *expected, const char 
 
 /* ---- alipayplus_validate.json ------------------------------------------- */
 
-/* `matrix`: the limit cases of tests/fixtures/matrix, which carry no
- * expected output or message, and compare the limit only when given. */
+/* Compares one validate outcome with `expect`. `matrix`: the limit cases of
+ * tests/fixtures/matrix, which carry no expected output or message, and
+ * compare the limit only when given. */
+static void compare_outcome(cardbridge_result rc, cardbridge_bytes *out, cardbridge_error *err, const cJSON *expect,
+                            int matrix) {
+    if (rc == CARDBRIDGE_RESULT_OK) {
+        const char *output = NULL;
+        if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(expect, "ok"))) {
+            fail_because("expected an error, got success: %s", (const char *)out->data);
+        } else if (!matrix && (output = text(expect, "output")) != NULL && !same_bytes(out->data, out->len, output)) {
+            fail_because("output differs:\n       expected %s\n       got      %s", output, (const char *)out->data);
+        }
+        cardbridge_bytes_free(out);
+    } else {
+        char *got_message = err ? error_text(cardbridge_error_message, err) : NULL;
+        char *got_field = err ? error_text(cardbridge_error_field, err) : NULL;
+        char *got_limit = err ? error_text(cardbridge_error_limit, err) : NULL;
+        const char *got_result = cardbridge_result_name(err ? cardbridge_error_code(err) : rc);
+        const char *result = NULL, *want_message = NULL;
+        if (!cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(expect, "ok"))) {
+            fail_because("unexpected error %s: %s", got_result, got_message ? got_message : "?");
+        } else if (err == NULL || cardbridge_error_code(err) != rc) {
+            fail_because("returned %s without a matching error object", cardbridge_result_name(rc));
+        } else if ((result = text(expect, "result")) != NULL && strcmp(got_result, result) != 0) {
+            fail_because("result: expected %s, got %s", result, got_result);
+        }
+        compare_optional("field", optional_text(expect, "field"), got_field);
+        if (!matrix || cJSON_GetObjectItemCaseSensitive(expect, "limit") != NULL) {
+            compare_optional("limit", optional_text(expect, "limit"), got_limit);
+        }
+        if (!matrix && (want_message = text(expect, "message")) != NULL &&
+            (got_message == NULL || strcmp(got_message, want_message) != 0)) {
+            fail_because("message: expected \"%s\", got \"%s\"", want_message, got_message ? got_message : "?");
+        }
+        free(got_message);
+        free(got_field);
+        free(got_limit);
+        cardbridge_error_free(err);
+    }
+}
+
 static void validate_case(const cJSON *c, int matrix) {
     const char *name = optional_text(c, "name");
     const char *message = text(c, "message");
@@ -200,43 +239,30 @@ static void validate_case(const cJSON *c, int matrix) {
         cardbridge_error *err = NULL;
         cardbridge_result rc =
             cardbridge_alipayplus_validate(message, strlen(message), input, strlen(input), dir, &out, &err);
-        if (rc == CARDBRIDGE_RESULT_OK) {
-            const char *output = NULL;
-            if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(expect, "ok"))) {
-                fail_because("expected an error, got success: %s", (const char *)out.data);
-            } else if (!matrix && (output = text(expect, "output")) != NULL &&
-                       !same_bytes(out.data, out.len, output)) {
-                fail_because("output differs:\n       expected %s\n       got      %s", output, (const char *)out.data);
-            }
-            cardbridge_bytes_free(&out);
-        } else {
-            char *got_message = err ? error_text(cardbridge_error_message, err) : NULL;
-            char *got_field = err ? error_text(cardbridge_error_field, err) : NULL;
-            char *got_limit = err ? error_text(cardbridge_error_limit, err) : NULL;
-            const char *got_result = cardbridge_result_name(err ? cardbridge_error_code(err) : rc);
-            const char *result = NULL, *want_message = NULL;
-            if (!cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(expect, "ok"))) {
-                fail_because("unexpected error %s: %s", got_result, got_message ? got_message : "?");
-            } else if (err == NULL || cardbridge_error_code(err) != rc) {
-                fail_because("returned %s without a matching error object", cardbridge_result_name(rc));
-            } else if ((result = text(expect, "result")) != NULL && strcmp(got_result, result) != 0) {
-                fail_because("result: expected %s, got %s", result, got_result);
-            }
-            compare_optional("field", optional_text(expect, "field"), got_field);
-            if (!matrix || cJSON_GetObjectItemCaseSensitive(expect, "limit") != NULL) {
-                compare_optional("limit", optional_text(expect, "limit"), got_limit);
-            }
-            if (!matrix && (want_message = text(expect, "message")) != NULL &&
-                (got_message == NULL || strcmp(got_message, want_message) != 0)) {
-                fail_because("message: expected \"%s\", got \"%s\"", want_message, got_message ? got_message : "?");
-            }
-            free(got_message);
-            free(got_field);
-            free(got_limit);
-            cardbridge_error_free(err);
-        }
+        compare_outcome(rc, &out, err, expect, matrix);
     }
     finish_case(matrix ? "matrix limits" : "validate", name ? name : "(unnamed)");
+}
+
+/* ---- wechatpay_validate.json -------------------------------------------- */
+
+static void wechat_validate_case(const cJSON *c) {
+    const char *name = optional_text(c, "name");
+    const char *operation = text(c, "operation");
+    const char *input = text(c, "input");
+    const cJSON *options = cJSON_GetObjectItemCaseSensitive(c, "options");
+    const cJSON *expect = cJSON_GetObjectItemCaseSensitive(c, "expect");
+    if (operation != NULL && input != NULL) {
+        char *options_json = options ? cJSON_PrintUnformatted(options) : NULL;
+        cardbridge_bytes out = {NULL, 0};
+        cardbridge_error *err = NULL;
+        cardbridge_result rc = cardbridge_wechatpay_validate(operation, strlen(operation), input, strlen(input),
+                                                             options_json, options_json ? strlen(options_json) : 0,
+                                                             &out, &err);
+        compare_outcome(rc, &out, err, expect, 0);
+        cJSON_free(options_json);
+    }
+    finish_case("wechatpay validate", name ? name : "(unnamed)");
 }
 
 /* ---- alipayplus_inbound.json -------------------------------------------- */
@@ -590,6 +616,17 @@ int main(int argc, char **argv) {
         validate_case(c, 0);
     }
     cJSON_Delete(validate);
+
+    cJSON *wechat_validate = load_fixture(fixtures, "conformance/wechatpay_validate.json");
+    if (!cJSON_IsArray(wechat_validate) || cJSON_GetArraySize(wechat_validate) < 90) {
+        failed++;
+        printf("FAIL - wechatpay_validate.json holds %d cases, at least 90 expected\n",
+               cJSON_IsArray(wechat_validate) ? cJSON_GetArraySize(wechat_validate) : 0);
+    }
+    cJSON_ArrayForEach(c, wechat_validate) {
+        wechat_validate_case(c);
+    }
+    cJSON_Delete(wechat_validate);
 
     cJSON *inbound = load_fixture(fixtures, "conformance/alipayplus_inbound.json");
     const cJSON *cases = cJSON_GetObjectItemCaseSensitive(inbound, "cases");
