@@ -67,7 +67,7 @@ from .testing import (
     sample_registration,
     sample_user_card_create,
 )
-from .wechatpay import Event, WechatPay, handle_wechat_callback
+from .wechatpay import Event, WechatPay, exchange_confirm_input, handle_wechat_callback, validate_wechat
 
 
 def version() -> str:
@@ -127,5 +127,7 @@ __all__ = [
     "sample_registration",
     "sample_user_card_create",
     "validate",
+    "validate_wechat",
+    "exchange_confirm_input",
     "version",
 ]

@@ -164,6 +164,23 @@ SYMBOLS = (
     "cardbridge_alipayplus_call_free",
     "cardbridge_alipayplus_purge_expired",
     "cardbridge_alipayplus_validate",
+    "cardbridge_wechatpay_create_card_template",
+    "cardbridge_wechatpay_list_card_templates",
+    "cardbridge_wechatpay_get_card_template",
+    "cardbridge_wechatpay_update_card_template",
+    "cardbridge_wechatpay_remove_card_template",
+    "cardbridge_wechatpay_list_user_cards",
+    "cardbridge_wechatpay_invalidate_user_card",
+    "cardbridge_wechatpay_import_user_card",
+    "cardbridge_wechatpay_import_user_card_by_phone",
+    "cardbridge_wechatpay_create_user_feed",
+    "cardbridge_wechatpay_confirm_exchange_coupon",
+    "cardbridge_wechatpay_create_membership_activity",
+    "cardbridge_wechatpay_list_membership_activities",
+    "cardbridge_wechatpay_get_membership_activity",
+    "cardbridge_wechatpay_update_membership_activity",
+    "cardbridge_wechatpay_terminate_membership_activity",
+    "cardbridge_wechatpay_validate",
     "cardbridge_bytes_free",
     "cardbridge_http_response_status",
     "cardbridge_http_response_header_count",
@@ -597,6 +614,474 @@ def cardbridge_alipayplus_validate(
         json_len,
         direction,
         normalized_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_create_card_template: Any = dll.cardbridge_wechatpay_create_card_template
+_cardbridge_wechatpay_create_card_template.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_create_card_template.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_create_card_template(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_create_card_template(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_list_card_templates: Any = dll.cardbridge_wechatpay_list_card_templates
+_cardbridge_wechatpay_list_card_templates.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_list_card_templates.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_list_card_templates(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_list_card_templates(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_get_card_template: Any = dll.cardbridge_wechatpay_get_card_template
+_cardbridge_wechatpay_get_card_template.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_get_card_template.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_get_card_template(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_get_card_template(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_update_card_template: Any = dll.cardbridge_wechatpay_update_card_template
+_cardbridge_wechatpay_update_card_template.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_update_card_template.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_update_card_template(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_update_card_template(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_remove_card_template: Any = dll.cardbridge_wechatpay_remove_card_template
+_cardbridge_wechatpay_remove_card_template.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_remove_card_template.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_remove_card_template(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_remove_card_template(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_list_user_cards: Any = dll.cardbridge_wechatpay_list_user_cards
+_cardbridge_wechatpay_list_user_cards.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_list_user_cards.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_list_user_cards(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_list_user_cards(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_invalidate_user_card: Any = dll.cardbridge_wechatpay_invalidate_user_card
+_cardbridge_wechatpay_invalidate_user_card.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_invalidate_user_card.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_invalidate_user_card(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_invalidate_user_card(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_import_user_card: Any = dll.cardbridge_wechatpay_import_user_card
+_cardbridge_wechatpay_import_user_card.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_import_user_card.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_import_user_card(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_import_user_card(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_import_user_card_by_phone: Any = dll.cardbridge_wechatpay_import_user_card_by_phone
+_cardbridge_wechatpay_import_user_card_by_phone.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_import_user_card_by_phone.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_import_user_card_by_phone(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_import_user_card_by_phone(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_create_user_feed: Any = dll.cardbridge_wechatpay_create_user_feed
+_cardbridge_wechatpay_create_user_feed.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_create_user_feed.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_create_user_feed(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_create_user_feed(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_confirm_exchange_coupon: Any = dll.cardbridge_wechatpay_confirm_exchange_coupon
+_cardbridge_wechatpay_confirm_exchange_coupon.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_confirm_exchange_coupon.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_confirm_exchange_coupon(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_confirm_exchange_coupon(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_create_membership_activity: Any = dll.cardbridge_wechatpay_create_membership_activity
+_cardbridge_wechatpay_create_membership_activity.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_create_membership_activity.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_create_membership_activity(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_create_membership_activity(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_list_membership_activities: Any = dll.cardbridge_wechatpay_list_membership_activities
+_cardbridge_wechatpay_list_membership_activities.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_list_membership_activities.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_list_membership_activities(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_list_membership_activities(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_get_membership_activity: Any = dll.cardbridge_wechatpay_get_membership_activity
+_cardbridge_wechatpay_get_membership_activity.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_get_membership_activity.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_get_membership_activity(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_get_membership_activity(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_update_membership_activity: Any = dll.cardbridge_wechatpay_update_membership_activity
+_cardbridge_wechatpay_update_membership_activity.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_update_membership_activity.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_update_membership_activity(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_update_membership_activity(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_terminate_membership_activity: Any = dll.cardbridge_wechatpay_terminate_membership_activity
+_cardbridge_wechatpay_terminate_membership_activity.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_terminate_membership_activity.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_terminate_membership_activity(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_terminate_membership_activity(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_validate: Any = dll.cardbridge_wechatpay_validate
+_cardbridge_wechatpay_validate.argtypes = [
+    ctypes.c_char_p,  # operation
+    ctypes.c_size_t,  # operation_len
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.c_char_p,  # options_json
+    ctypes.c_size_t,  # options_json_len
+    ctypes.POINTER(cardbridge_bytes),  # request_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_validate.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_validate(
+    operation: Any,
+    operation_len: Any,
+    input_json: Any,
+    input_json_len: Any,
+    options_json: Any,
+    options_json_len: Any,
+    request_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_validate(
+        operation,
+        operation_len,
+        input_json,
+        input_json_len,
+        options_json,
+        options_json_len,
+        request_out,
         error_out,
     ))
 

@@ -182,8 +182,75 @@ class WechatPay(Managed[Any]):
         errors as for `confirm`."""
         return self._answer(b.cardbridge_wechatpay_sync_user_points, input)
 
+    # ---- the rest of the brand family (§4): same input / answer / errors as `confirm`
+
+    def create_card_template(self, input: JsonInput) -> dict[str, Any]:
+        """Creates a card template (`POST .../cards`) whose `notify_url` receives the card events; keyed by (`brand_id`, `out_request_no`) in the outbox."""
+        return self._answer(b.cardbridge_wechatpay_create_card_template, input)
+
+    def list_card_templates(self, input: JsonInput) -> dict[str, Any]:
+        """Lists card templates; `input`: `brand_id`, optional `state`, `offset`, `limit` (1-20)."""
+        return self._answer(b.cardbridge_wechatpay_list_card_templates, input)
+
+    def get_card_template(self, input: JsonInput) -> dict[str, Any]:
+        """Reads a card template; `input`: `brand_id`, `card_id`."""
+        return self._answer(b.cardbridge_wechatpay_get_card_template, input)
+
+    def update_card_template(self, input: JsonInput) -> dict[str, Any]:
+        """Updates a card template (`PATCH`); `input`: `card_id`, `brand_id` and the members to change. Reconciled by reading it back."""
+        return self._answer(b.cardbridge_wechatpay_update_card_template, input)
+
+    def remove_card_template(self, input: JsonInput) -> dict[str, Any]:
+        """Removes a card template (`POST .../invalidate` or `DELETE`, per `card_template_removal`); `input`: `brand_id`, `card_id`."""
+        return self._answer(b.cardbridge_wechatpay_remove_card_template, input)
+
+    def list_user_cards(self, input: JsonInput) -> dict[str, Any]:
+        """Lists a user's cards; `input`: `brand_id`, `openid`, optional `user_card_state`, `offset`, `limit` (1-20). Sensitive fields decrypted."""
+        return self._answer(b.cardbridge_wechatpay_list_user_cards, input)
+
+    def invalidate_user_card(self, input: JsonInput) -> dict[str, Any]:
+        """Invalidates a user card, irreversibly; `input`: `user_card_code`, `card_id`, `brand_id`, `openid`, `invalid_reason` (required)."""
+        return self._answer(b.cardbridge_wechatpay_invalidate_user_card, input)
+
+    def import_user_card(self, input: JsonInput) -> dict[str, Any]:
+        """Imports an existing member by openid; sensitive fields in cleartext are encrypted, `Wechatpay-Serial` is sent; keyed by (`card_id`, `user_card_code`)."""
+        return self._answer(b.cardbridge_wechatpay_import_user_card, input)
+
+    def import_user_card_by_phone(self, input: JsonInput) -> dict[str, Any]:
+        """Imports a member by phone: `ConfigError` unless `import_by_phone_enabled` (not live on the platform)."""
+        return self._answer(b.cardbridge_wechatpay_import_user_card_by_phone, input)
+
+    def create_user_feed(self, input: JsonInput) -> dict[str, Any]:
+        """Posts a member feed; `input`: `brand_id`, `card_id`, `user_card_code`, `openid`, `out_request_no`, and `cell` (or `cell_message`)."""
+        return self._answer(b.cardbridge_wechatpay_create_user_feed, input)
+
+    def confirm_exchange_coupon(self, input: JsonInput) -> dict[str, Any]:
+        """Answers a `POINT_EXCHANGE_COUPON` event; keyed by (`brand_id`, `record_id`). See `exchange_confirm_input`."""
+        return self._answer(b.cardbridge_wechatpay_confirm_exchange_coupon, input)
+
+    def create_membership_activity(self, input: JsonInput) -> dict[str, Any]:
+        """Creates a membership coupon activity; keyed by (`brand_id`, `out_request_no`)."""
+        return self._answer(b.cardbridge_wechatpay_create_membership_activity, input)
+
+    def list_membership_activities(self, input: JsonInput) -> dict[str, Any]:
+        """Lists membership activities; `input`: `brand_id`, optional `card_id`, `activity_state`, `offset`, `limit`."""
+        return self._answer(b.cardbridge_wechatpay_list_membership_activities, input)
+
+    def get_membership_activity(self, input: JsonInput) -> dict[str, Any]:
+        """Reads a membership activity; `input`: `brand_id`, `activity_id`."""
+        return self._answer(b.cardbridge_wechatpay_get_membership_activity, input)
+
+    def update_membership_activity(self, input: JsonInput) -> dict[str, Any]:
+        """Updates a membership activity (`title`, `sub_title`, `begin_time`, `end_time`); reconciled by reading it back."""
+        return self._answer(b.cardbridge_wechatpay_update_membership_activity, input)
+
+    def terminate_membership_activity(self, input: JsonInput) -> dict[str, Any]:
+        """Terminates a membership activity; `input`: `brand_id`, `activity_id`."""
+        return self._answer(b.cardbridge_wechatpay_terminate_membership_activity, input)
+
     def resume_pending(self) -> list[dict[str, Any]]:
-        """Re-sends every pending `confirm` (e.g. at start-up after a crash);
+        """Re-sends every pending outbox entry (`confirm` and the other mutating
+        calls; e.g. at start-up after a crash);
         one report per entry: `{"id", "ok": True, "answer"}` or
         `{"id", "ok": False, "code", "name", "message"}`."""
         out = b.cardbridge_bytes()
@@ -258,6 +325,37 @@ class WechatPay(Managed[Any]):
         with self._borrow() as wp, event._borrow() as e:
             invoke(b.cardbridge_wechatpay_callback_finish, wp, e, accepted, why, len(why), when, ctypes.byref(response))
         return Response(response)
+
+
+def validate_wechat(operation: str, input: JsonInput, options: JsonInput | None = None) -> dict[str, Any]:
+    """Validates `input` for a card-member `operation` (`createCardTemplate`,
+    `importUserCard`, ...) and returns the request it would send, without
+    sending: `{"method", "target", "body"}` (sensitive fields shown as
+    `<encrypted>`). `options` holds wire-form configuration members
+    (`card_template_removal`, `user_feed_content_member`, ...). Raises
+    `ValidationError`, `InvalidJsonError`, `ConfigError`, `InvalidParameterError`."""
+    op = text(operation, "operation")
+    data = json_bytes(input, "input")
+    opts = None if options is None else json_bytes(options, "options")
+    out = b.cardbridge_bytes()
+    invoke(b.cardbridge_wechatpay_validate, op, len(op), data, len(data), opts, len(opts or b""), ctypes.byref(out))
+    result: dict[str, Any] = json.loads(take_bytes(out))
+    return result
+
+
+def exchange_confirm_input(
+    event: Event, success: bool, coupon_code: str | None = None, fail_reason: str | None = None
+) -> dict[str, Any]:
+    """The `confirm_exchange_coupon` input answering a `POINT_EXCHANGE_COUPON`
+    event: its identifying members plus the decision."""
+    keys = ("record_id", "exchange_coupon_template_id", "brand_id", "card_id", "openid", "user_card_code")
+    out: dict[str, Any] = {k: event.resource[k] for k in keys if k in event.resource}
+    out["state"] = "POINT_EXCHANGE_COUPON_SUCCESS" if success else "POINT_EXCHANGE_COUPON_FAIL"
+    if coupon_code is not None:
+        out["coupon_code"] = coupon_code
+    if fail_reason is not None:
+        out["fail_reason"] = fail_reason
+    return out
 
 
 #: What `handle(event)` returns to `handle_wechat_callback`: True or None

@@ -15,6 +15,7 @@ from conftest import KEYS, REPO
 FIXTURES = REPO / "tests" / "fixtures" / "conformance"
 VALIDATE_CASES: list[dict[str, Any]] = json.loads((FIXTURES / "alipayplus_validate.json").read_text())
 INBOUND_CASES: list[dict[str, Any]] = json.loads((FIXTURES / "alipayplus_inbound.json").read_text())["cases"]
+WECHAT_VALIDATE_CASES: list[dict[str, Any]] = json.loads((FIXTURES / "wechatpay_validate.json").read_text())
 
 
 def test_suites_are_not_empty() -> None:
@@ -37,6 +38,22 @@ def test_alipayplus_validate(case: dict[str, Any]) -> None:
     else:
         assert expect["ok"] is True, "expected an error, got success"
         assert output == expect["output"]
+
+
+@pytest.mark.parametrize("case", WECHAT_VALIDATE_CASES, ids=[c["name"] for c in WECHAT_VALIDATE_CASES])
+def test_wechatpay_validate(case: dict[str, Any]) -> None:
+    expect = case["expect"]
+    try:
+        output = cardbridge.validate_wechat(case["operation"], case["input"], case.get("options"))
+    except cardbridge.CardbridgeError as e:
+        assert expect["ok"] is False, f"unexpected error {e}"
+        assert e.name == expect["result"]
+        assert e.field == expect.get("field")
+        assert e.limit == expect.get("limit")
+        assert e.message == expect["message"]
+    else:
+        assert expect["ok"] is True, "expected an error, got success"
+        assert json.dumps(output, ensure_ascii=False, separators=(",", ":")) == expect["output"]
 
 
 @pytest.mark.parametrize("case", INBOUND_CASES, ids=[c["name"] for c in INBOUND_CASES])
