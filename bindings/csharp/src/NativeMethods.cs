@@ -134,6 +134,57 @@ namespace CardBridge
         [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_sync_user_points", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_wechatpay_sync_user_points(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
 
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_create_card_template", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_create_card_template(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_list_card_templates", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_list_card_templates(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_get_card_template", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_get_card_template(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_update_card_template", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_update_card_template(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_remove_card_template", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_remove_card_template(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_list_user_cards", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_list_user_cards(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_invalidate_user_card", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_invalidate_user_card(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_import_user_card", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_import_user_card(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_import_user_card_by_phone", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_import_user_card_by_phone(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_create_user_feed", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_create_user_feed(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_confirm_exchange_coupon", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_confirm_exchange_coupon(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_create_membership_activity", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_create_membership_activity(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_list_membership_activities", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_list_membership_activities(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_get_membership_activity", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_get_membership_activity(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_update_membership_activity", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_update_membership_activity(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_terminate_membership_activity", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_terminate_membership_activity(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_validate", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_validate(byte* operation, UIntPtr operation_len, byte* input_json, UIntPtr input_json_len, byte* options_json, UIntPtr options_json_len, out NativeBytes request_out, out IntPtr error_out);
+
         [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_resume_pending", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_wechatpay_resume_pending(SafeWechatPayHandle wechatpay, out NativeBytes report_out, out IntPtr error_out);
 

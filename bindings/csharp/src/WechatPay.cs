@@ -101,6 +101,212 @@ namespace CardBridge
             return Call(NativeMethods.cardbridge_wechatpay_sync_user_points, inputJson);
         }
 
+        /// <summary>Creates a card template (<c>POST .../cards</c>) whose <c>notify_url</c> receives the card events; keyed by (<c>brand_id</c>, <c>out_request_no</c>) in the outbox.</summary>
+        /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
+        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
+        /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
+        /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
+        public unsafe string CreateCardTemplate(string inputJson)
+        {
+            return Call(NativeMethods.cardbridge_wechatpay_create_card_template, inputJson);
+        }
+
+        /// <summary>Lists card templates: <c>brand_id</c>, optional <c>state</c>, <c>offset</c>, <c>limit</c> (1-20).</summary>
+        /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
+        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
+        /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
+        /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
+        public unsafe string ListCardTemplates(string inputJson)
+        {
+            return Call(NativeMethods.cardbridge_wechatpay_list_card_templates, inputJson);
+        }
+
+        /// <summary>Reads one card template: <c>brand_id</c>, <c>card_id</c>.</summary>
+        /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
+        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
+        /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
+        /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
+        public unsafe string GetCardTemplate(string inputJson)
+        {
+            return Call(NativeMethods.cardbridge_wechatpay_get_card_template, inputJson);
+        }
+
+        /// <summary>Updates a card template (<c>PATCH</c>); reconciled by reading it back.</summary>
+        /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
+        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
+        /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
+        /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
+        public unsafe string UpdateCardTemplate(string inputJson)
+        {
+            return Call(NativeMethods.cardbridge_wechatpay_update_card_template, inputJson);
+        }
+
+        /// <summary>Removes a card template (<c>POST .../invalidate</c> or <c>DELETE</c>, per <c>card_template_removal</c>).</summary>
+        /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
+        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
+        /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
+        /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
+        public unsafe string RemoveCardTemplate(string inputJson)
+        {
+            return Call(NativeMethods.cardbridge_wechatpay_remove_card_template, inputJson);
+        }
+
+        /// <summary>Lists a user's cards (sensitive fields decrypted): <c>brand_id</c>, <c>openid</c>, optional <c>user_card_state</c>, <c>offset</c>, <c>limit</c>.</summary>
+        /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
+        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
+        /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
+        /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
+        public unsafe string ListUserCards(string inputJson)
+        {
+            return Call(NativeMethods.cardbridge_wechatpay_list_user_cards, inputJson);
+        }
+
+        /// <summary>Invalidates a user card, irreversibly; <c>invalid_reason</c> is required. Keyed by (<c>card_id</c>, <c>user_card_code</c>).</summary>
+        /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
+        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
+        /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
+        /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
+        public unsafe string InvalidateUserCard(string inputJson)
+        {
+            return Call(NativeMethods.cardbridge_wechatpay_invalidate_user_card, inputJson);
+        }
+
+        /// <summary>Imports an existing member by openid; sensitive fields in cleartext are encrypted. Keyed by (<c>card_id</c>, <c>user_card_code</c>).</summary>
+        /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
+        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
+        /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
+        /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
+        public unsafe string ImportUserCard(string inputJson)
+        {
+            return Call(NativeMethods.cardbridge_wechatpay_import_user_card, inputJson);
+        }
+
+        /// <summary>Imports a member by phone: a <see cref="ConfigurationException"/> unless <c>import_by_phone_enabled</c> (not live on the platform).</summary>
+        /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
+        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
+        /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
+        /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
+        public unsafe string ImportUserCardByPhone(string inputJson)
+        {
+            return Call(NativeMethods.cardbridge_wechatpay_import_user_card_by_phone, inputJson);
+        }
+
+        /// <summary>Posts a member feed (<c>cell</c> or <c>cell_message</c>); keyed by (<c>brand_id</c>, <c>out_request_no</c>).</summary>
+        /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
+        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
+        /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
+        /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
+        public unsafe string CreateUserFeed(string inputJson)
+        {
+            return Call(NativeMethods.cardbridge_wechatpay_create_user_feed, inputJson);
+        }
+
+        /// <summary>Answers a <c>POINT_EXCHANGE_COUPON</c> event; keyed by (<c>brand_id</c>, <c>record_id</c>).</summary>
+        /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
+        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
+        /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
+        /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
+        public unsafe string ConfirmExchangeCoupon(string inputJson)
+        {
+            return Call(NativeMethods.cardbridge_wechatpay_confirm_exchange_coupon, inputJson);
+        }
+
+        /// <summary>Creates a membership coupon activity; keyed by (<c>brand_id</c>, <c>out_request_no</c>).</summary>
+        /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
+        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
+        /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
+        /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
+        public unsafe string CreateMembershipActivity(string inputJson)
+        {
+            return Call(NativeMethods.cardbridge_wechatpay_create_membership_activity, inputJson);
+        }
+
+        /// <summary>Lists membership activities.</summary>
+        /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
+        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
+        /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
+        /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
+        public unsafe string ListMembershipActivities(string inputJson)
+        {
+            return Call(NativeMethods.cardbridge_wechatpay_list_membership_activities, inputJson);
+        }
+
+        /// <summary>Reads one membership activity: <c>brand_id</c>, <c>activity_id</c>.</summary>
+        /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
+        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
+        /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
+        /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
+        public unsafe string GetMembershipActivity(string inputJson)
+        {
+            return Call(NativeMethods.cardbridge_wechatpay_get_membership_activity, inputJson);
+        }
+
+        /// <summary>Updates a membership activity; reconciled by reading it back.</summary>
+        /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
+        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
+        /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
+        /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
+        public unsafe string UpdateMembershipActivity(string inputJson)
+        {
+            return Call(NativeMethods.cardbridge_wechatpay_update_membership_activity, inputJson);
+        }
+
+        /// <summary>Terminates a membership activity; reconciled by reading it back.</summary>
+        /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
+        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
+        /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
+        /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
+        public unsafe string TerminateMembershipActivity(string inputJson)
+        {
+            return Call(NativeMethods.cardbridge_wechatpay_terminate_membership_activity, inputJson);
+        }
+
+        /// <summary>
+        /// Validates <paramref name="inputJson"/> for a card-member <paramref name="operation"/>
+        /// (<c>createCardTemplate</c>, <c>importUserCard</c>, ...) and returns the request it would send, without
+        /// sending: <c>{"method","target","body"}</c>, sensitive fields shown as <c>&lt;encrypted&gt;</c>.
+        /// </summary>
+        /// <param name="operation">The operation name.</param>
+        /// <param name="inputJson">The call's input.</param>
+        /// <param name="optionsJson">Wire-form configuration members (<c>card_template_removal</c>,
+        /// <c>user_feed_content_member</c>, ...), or null for the defaults.</param>
+        /// <exception cref="ValidationException">A field breaks a rule.</exception>
+        public static unsafe string Validate(string operation, string inputJson, string optionsJson = null)
+        {
+            var op = Utf8.Encode(operation, "operation");
+            var input = Utf8.Encode(inputJson, "inputJson");
+            var options = optionsJson == null ? null : Utf8.Encode(optionsJson, "optionsJson");
+            CardBridgeLibrary.EnsureCompatible();
+            NativeBytes request;
+            IntPtr error;
+            uint rc;
+            fixed (byte* o = op)
+            fixed (byte* i = input)
+            fixed (byte* w = options)
+            {
+                rc = NativeMethods.cardbridge_wechatpay_validate(o, (UIntPtr)op.Length, i, (UIntPtr)input.Length,
+                    options == null ? null : w, (UIntPtr)(options == null ? 0 : options.Length), out request, out error);
+            }
+            CardbridgeException.Check(rc, error);
+            return request.TakeString();
+        }
+
         private unsafe delegate uint ClientCall(SafeWechatPayHandle wechatpay, byte* input, UIntPtr inputLen,
             out NativeBytes answer, out IntPtr error);
 
@@ -120,7 +326,7 @@ namespace CardBridge
             return answer.TakeString();
         }
 
-        /// <summary>Re-sends every pending <see cref="Confirm"/> of the store (call it at start-up after a crash).</summary>
+        /// <summary>Re-sends every pending outbox entry of the store (<see cref="Confirm"/> and the other mutating calls; call it at start-up after a crash).</summary>
         /// <returns>A JSON array, one element per pending confirm: <c>{"id":..,"ok":true,"answer":{..}}</c> or
         /// <c>{"id":..,"ok":false,"code":..,"name":..,"message":..}</c>.</returns>
         /// <exception cref="CardbridgeInternalException">The store could not be read.</exception>

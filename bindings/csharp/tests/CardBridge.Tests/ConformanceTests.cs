@@ -54,6 +54,58 @@ namespace CardBridge.Tests
             }
         }
 
+        /// <summary>A flat options object (strings and booleans) back to JSON.</summary>
+        private static string OptionsJson(object options)
+        {
+            if (options == null)
+            {
+                return null;
+            }
+            var parts = new List<string>();
+            foreach (var kv in (Dictionary<string, object>)options)
+            {
+                var value = kv.Value is bool b ? (b ? "true" : "false") : Json.Quote((string)kv.Value);
+                parts.Add(Json.Quote(kv.Key) + ":" + value);
+            }
+            return "{" + string.Join(",", parts) + "}";
+        }
+
+        [Test]
+        public void WechatPayValidateCases()
+        {
+            var cases = (List<object>)Load("wechatpay_validate.json");
+            Assert.True(cases.Count >= 90, "at least 90 cases");
+            foreach (var c in cases)
+            {
+                var name = MiniJson.Str(c, "name");
+                var expect = MiniJson.Get(c, "expect");
+                string output = null;
+                CardbridgeException error = null;
+                try
+                {
+                    output = WechatPay.Validate(MiniJson.Str(c, "operation"), MiniJson.Str(c, "input"),
+                        OptionsJson(MiniJson.Get(c, "options")));
+                }
+                catch (CardbridgeException e)
+                {
+                    error = e;
+                }
+                if (error == null)
+                {
+                    Assert.Equal(true, MiniJson.Get(expect, "ok"), name + ": expected an error, got success");
+                    Assert.Equal(MiniJson.Str(expect, "output"), output, name);
+                }
+                else
+                {
+                    Assert.Equal(false, MiniJson.Get(expect, "ok"), name + ": unexpected error " + error.Message);
+                    Assert.Equal(MiniJson.Str(expect, "result"), error.ResultName, name + ": result");
+                    Assert.Equal(MiniJson.Str(expect, "field"), error.Field, name + ": field");
+                    Assert.Equal(MiniJson.Str(expect, "limit"), error.Limit, name + ": limit");
+                    Assert.Equal(MiniJson.Str(expect, "message"), error.Message, name + ": message");
+                }
+            }
+        }
+
         [Test]
         public void AlipayPlusInboundCases()
         {
