@@ -531,6 +531,47 @@ fn the_emulator_delivers_signed_calls_and_the_merchant_confirms_against_it() {
     assert_eq!(doc["pass"], true, "{doc}");
     assert_eq!(doc["answers"][0]["status"], 401);
 
+    // Every event type can be delivered: a points-for-coupon exchange for
+    // the card just opened, which the merchant then confirms.
+    for event_type in [
+        "BRAND_MEMBER_CARD_SP.POINT_EXCHANGE_COUPON",
+        "BRAND_MEMBER_CARD_SP.SYNC_USER_POINT",
+        "BRAND_MEMBER_CARD_SP.USER_CARD.DELETE",
+    ] {
+        let doc = emu.ok(
+            "POST",
+            "/wechatpay/deliver",
+            Some(json!({"url": format!("{base}/wechat/notify"), "user_card_code": "770001", "event_type": event_type})),
+        );
+        assert_eq!(doc["pass"], true, "{event_type}: {doc}");
+    }
+    let minted = emu.ok(
+        "POST",
+        "/wechatpay/mint",
+        Some(json!({"user_card_code": "770001", "event_type": "BRAND_MEMBER_CARD_SP.POINT_EXCHANGE_COUPON"})),
+    );
+    let r = &minted["request"];
+    let request = HttpRequest {
+        method: "POST".into(),
+        target: "/".into(),
+        headers: r["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| (h[0].as_str().unwrap().into(), h[1].as_str().unwrap().into()))
+            .collect(),
+        body: r["body"].as_str().unwrap().as_bytes().to_vec(),
+    };
+    let CallbackBegin::Handle(event) = wp.callback_begin(&request, chrono::Utc::now().timestamp()) else {
+        panic!("the exchange event reaches the host");
+    };
+    assert_eq!(event.kind, cardbridge::wechatpay::EventKind::PointExchangeCoupon);
+    let confirm =
+        cardbridge::wechatpay::feeds::exchange_confirm_from_event(&event.resource, true, Some("COUPON-1"), None);
+    let answer = wp.confirm_exchange_coupon(confirm.to_string().as_bytes()).unwrap();
+    assert_eq!(answer.json["record_id"], event.resource["record_id"]);
+    assert_eq!(answer.json["state"], "POINT_EXCHANGE_COUPON_SUCCESS");
+
     // Minting alone: signed headers the library verifies.
     let minted = emu.ok(
         "POST",

@@ -570,3 +570,35 @@ pub fn sample_point_exchange_coupon(code: &str, card_id: &str, openid: &str, rec
         "stock_id": "98065001",
     })
 }
+
+/// A decrypted `BRAND_MEMBER_CARD_SP.SYNC_USER_POINT` resource ([W:SYNC_USER_POINT]):
+/// the card whose point balance WeChat asks for.
+pub fn sample_sync_user_point(code: &str, card_id: &str, openid: &str) -> Value {
+    json!({
+        "brand_id": super::wechatpay::SAMPLE_BRAND_ID,
+        "card_id": card_id,
+        "openid": openid,
+        "user_card_code": code,
+    })
+}
+
+/// The default decrypted resource and `original_type` of an event type, for
+/// delivering any card event: `POINT_EXCHANGE_COUPON` (`point_coupon`),
+/// `SYNC_USER_POINT` (`sync_user_point`), else a user card (`user_card`,
+/// [`super::sample_user_card_create`]).
+pub fn sample_event(event_type: &str, code: &str, card_id: &str, openid: &str) -> (Value, &'static str) {
+    if event_type.ends_with(".POINT_EXCHANGE_COUPON") {
+        let record = format!("REC{code}");
+        (
+            sample_point_exchange_coupon(code, card_id, openid, &record),
+            "point_coupon",
+        )
+    } else if event_type.ends_with(".SYNC_USER_POINT") {
+        (sample_sync_user_point(code, card_id, openid), "sync_user_point")
+    } else {
+        (
+            super::wechatpay::sample_user_card_create(Some(code), card_id, openid),
+            "user_card",
+        )
+    }
+}

@@ -37,7 +37,7 @@ pub use alipayplus::{
     AlipayPlatformEmulator, AlipayPlatformHandler, EmulatorConfig, Fault, ISSUE_CARD_PATH, PlatformDriver, Tamper,
     sample_registration,
 };
-pub use brand::sample_point_exchange_coupon;
+pub use brand::{sample_event, sample_point_exchange_coupon, sample_sync_user_point};
 pub use server::{Action, HttpServer, MAX_BODY_BYTES, text_response};
 pub use wechatpay::{
     CallbackTamper, PlatformCertificate, RandomFaults, SAMPLE_BRAND_ID, WechatEmulatorConfig, WechatFault,

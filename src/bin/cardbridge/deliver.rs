@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use cardbridge::alipayplus::{model, signature, time};
 use cardbridge::emulator::{
-    CallbackTamper, PlatformDriver, SAMPLE_BRAND_ID, Tamper as DriverTamper, WechatPayHandler, sample_registration,
-    sample_user_card_create,
+    CallbackTamper, PlatformDriver, SAMPLE_BRAND_ID, Tamper as DriverTamper, WechatPayHandler, sample_event,
+    sample_registration,
 };
 use cardbridge::error::{Error, ErrorKind, Result};
 use cardbridge::http::{Header, HttpRequest, HttpResponse, Transport, TransportConfig, check_url, find_header};
@@ -503,15 +503,23 @@ pub fn wechat_mint(handler: &WechatPayHandler, call: &WechatCall) -> Result<Mint
             return Err(t.not_for("WeChat Pay"));
         }
     };
+    // Without a resource, the sample of the event type (and its original_type,
+    // unless one was chosen): every card event can be delivered.
+    let mut original_type = call.original_type.clone();
     let resource = match &call.resource {
         Some(r) => r.clone(),
         None => {
             let code = call.user_card_code.clone().unwrap_or_else(|| random_digits(12));
-            sample_user_card_create(
-                Some(&code),
+            let (resource, kind) = sample_event(
+                &call.event_type,
+                &code,
                 call.card_id.as_deref().unwrap_or(DEFAULT_CARD_ID),
                 call.openid.as_deref().unwrap_or(DEFAULT_OPENID),
-            )
+            );
+            if original_type == DEFAULT_ORIGINAL_TYPE {
+                original_type = kind.to_string();
+            }
+            resource
         }
     };
     let text = |k: &str| resource.get(k).and_then(Value::as_str).map(str::to_string);
@@ -525,7 +533,7 @@ pub fn wechat_mint(handler: &WechatPayHandler, call: &WechatCall) -> Result<Mint
         _ => None,
     };
     let now = call.now_unix.unwrap_or_else(|| chrono::Utc::now().timestamp());
-    let request = handler.callback(&call.event_type, &call.original_type, &resource, now, tamper)?;
+    let request = handler.callback(&call.event_type, &original_type, &resource, now, tamper)?;
     Ok(MintedCallback { request, card })
 }
 
