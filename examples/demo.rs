@@ -10,9 +10,14 @@
 //!    retries with the same requestId and bytes).
 //! 3. The platform inquires the card, updates it and asks for the member's assets.
 //! 4. A crash mid-issueCard: the pending request is resumed after "restart".
-//! 5. WeChat Pay: a card-opening callback is verified, decrypted and handled
-//!    once; a signature probe is refused; the card is confirmed (sensitive
-//!    fields encrypted by the library) and a repeat never reaches WeChat.
+//! 5. WeChat Pay: a card template is created with its `notify_url`; a
+//!    card-opening callback is verified, decrypted and handled once; a
+//!    signature probe is refused; the card is confirmed (sensitive fields
+//!    encrypted by the library) and a repeat never reaches WeChat.
+//! 6. The rest of the brand family: points sync, a member feed, a
+//!    `POINT_EXCHANGE_COUPON` event answered with `exchange-coupon/confirm`, a
+//!    coupon activity created and terminated, the member leaving (card
+//!    invalidated; its lost answer read back, not re-sent), the template retired.
 
 use cardbridge::alipayplus::model::{Amount, CardField, IssueCardRequest};
 use cardbridge::alipayplus::{AlipayPlus, Begin, Config, InboundRequest};
@@ -306,7 +311,19 @@ fn wechat_flow(db: &std::path::Path, merchant_key: &PrivateKey) -> Result<(), St
     let now = chrono::Utc::now().timestamp();
 
     let code = format!("{}", now_ms());
-    let (card_id, openid) = ("pbLatjvWOibDc5-TBnbUk1pD12o0", "obLatjnx9gnqzS4myYGmLZ7LgLBA");
+    // The brand's card template; its notify_url is where WeChat sends the card events.
+    let template = json!({"out_request_no": format!("TPL-{code}"), "brand_id": "1004", "appid": "wxea9c30890f48d5ae",
+        "card_type": "NORMAL", "card_title": "Gold", "card_color": "#FFD700",
+        "card_picture_url": "https://wxpaylogo.qpic.cn/wxpaylogo/demo/0", "code_mode": "SYSTEM_ALLOCATE",
+        "code_type": "QR_CODE", "benefits": "10% off", "notify_url": "https://merchant.example/wechat/card-events",
+        "valid_date_information": {"type": "PERMANENT"}});
+    let created = wechat.create_card_template(template.to_string().as_bytes()).map_err(e)?;
+    let card_id_owned = created.json["card_id"].as_str().unwrap_or_default().to_string();
+    check(
+        !card_id_owned.is_empty() && created.json["notify_url"] == template["notify_url"],
+        "card template created with its notify_url",
+    )?;
+    let (card_id, openid) = (card_id_owned.as_str(), "obLatjnx9gnqzS4myYGmLZ7LgLBA");
     emulator.add_user_card(&code, card_id, openid, "1004");
     let resource = sample_user_card_create(Some(&code), card_id, openid);
     let callback = emulator
@@ -385,5 +402,74 @@ fn wechat_flow(db: &std::path::Path, merchant_key: &PrivateKey) -> Result<(), St
         emulator.confirms_applied() == 1 && emulator.confirm_hits(&code) == 2,
         "repeat answered from the outbox, not sent",
     )?;
+    brand_lifecycle(&wechat, &emulator, &code, card_id, openid, now)
+}
+
+/// The rest of the brand family on the opened card: points, a feed, a
+/// points-for-coupon exchange confirmed from its event, a coupon activity,
+/// the member leaving, the template retired.
+fn brand_lifecycle(
+    wechat: &WechatPay,
+    emulator: &WechatPayEmulator,
+    code: &str,
+    card_id: &str,
+    openid: &str,
+    now: i64,
+) -> Result<(), String> {
+    let e = |e: cardbridge::Error| e.to_string();
+    let call = |f: fn(&WechatPay, &[u8]) -> cardbridge::Result<cardbridge::wechatpay::ApiAnswer>, v: Value| {
+        f(wechat, v.to_string().as_bytes()).map_err(|x| x.to_string())
+    };
+    println!("== 6. WeChat Pay: points, feed, coupon exchange, activity, member leaves");
+    let card = json!({"brand_id": "1004", "card_id": card_id, "openid": openid, "user_card_code": code});
+    let with = |extra: Value| {
+        let mut v = card.clone();
+        if let (Some(m), Value::Object(x)) = (v.as_object_mut(), extra) {
+            m.extend(x);
+        }
+        v
+    };
+    call(WechatPay::sync_user_points, with(json!({"out_request_no": format!("P-{code}"), "point_balance": 1200})))?;
+    check(emulator.point_balance(code) == Some(1200), "points synced (1200)")?;
+    let feed = call(WechatPay::create_user_feed, with(json!({"out_request_no": format!("F-{code}"), "cell": "15_1200_1"})))?;
+    check(feed.status == 200, "member feed posted")?;
+
+    let resource = cardbridge::emulator::sample_point_exchange_coupon(code, card_id, openid, &format!("REC-{code}"));
+    let exchange = emulator
+        .callback("BRAND_MEMBER_CARD_SP.POINT_EXCHANGE_COUPON", "point_coupon", &resource, now, CallbackTamper::None)
+        .map_err(e)?;
+    let CallbackBegin::Handle(mut event) = wechat.callback_begin(&exchange, now) else {
+        return Err("the exchange callback was refused".into());
+    };
+    // The handler: grant the coupon, confirm the exchange, acknowledge the event.
+    let confirm = cardbridge::wechatpay::feeds::exchange_confirm_from_event(&event.resource, true, Some("COUPON-1"), None);
+    let confirmed = call(WechatPay::confirm_exchange_coupon, confirm)?;
+    wechat.callback_finish(&mut event, true, "", now).map_err(e)?;
+    check(
+        confirmed.json["state"] == "POINT_EXCHANGE_COUPON_SUCCESS",
+        "POINT_EXCHANGE_COUPON event confirmed (exchange-coupon/confirm)",
+    )?;
+
+    let activity = call(
+        WechatPay::create_membership_activity,
+        json!({"out_request_no": format!("A-{code}"), "brand_id": "1004", "card_id": card_id,
+               "activity_channel": "MECHANT_APP_COMPONENT", "title": "Welcome coupons", "sub_title": "5 coupons",
+               "begin_time": "2030-01-20T00:00:00+08:00", "end_time": "2030-01-29T00:00:00+08:00", "apply_total": 100,
+               "product_coupon_stock_list": [{"product_coupon_id": "7011", "stock_id": "9806"}]}),
+    )?;
+    let ended = call(
+        WechatPay::terminate_membership_activity,
+        json!({"brand_id": "1004", "activity_id": activity.json["activity_id"]}),
+    )?;
+    check(ended.json["activity_state"] == "MEMBERSHIP_ACTIVITY_TERMINATED", "coupon activity created and terminated")?;
+
+    emulator.push_fault(cardbridge::emulator::WechatFault::DropAfterProcessing);
+    let gone = call(WechatPay::invalidate_user_card, with(json!({"invalid_reason": "member left"})))?;
+    check(
+        gone.json["user_card_state"] == "INVALID" && emulator.last_request().is_some_and(|r| r.method == "GET"),
+        "member left: card invalidated (answer lost, read back, not sent twice)",
+    )?;
+    let removed = call(WechatPay::remove_card_template, json!({"brand_id": "1004", "card_id": card_id}))?;
+    check(removed.json["state"] == "CARD_INVALID", "card template invalidated")?;
     Ok(())
 }
