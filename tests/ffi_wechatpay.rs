@@ -1174,3 +1174,85 @@ fn null_parameters_are_refused_with_their_name() {
     cardbridge_wechatpay_event_free(ptr::null_mut());
     cardbridge_wechatpay_free(ptr::null());
 }
+
+// ---------------------------------------------------------------------------
+// The brand family (src/ffi/brand.rs)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn brand_family_exports_reach_the_emulator_and_check_their_pointers() {
+    use cardbridge::ffi::brand::*;
+    let wx = setup(2);
+    let template = json!({"out_request_no": "T-FFI", "brand_id": BRAND_ID, "appid": "wxea9c30890f48d5ae",
+        "card_type": "NORMAL", "card_title": "Gold", "card_color": "#FFFF00",
+        "card_picture_url": "https://wxpaylogo.qpic.cn/x/0", "code_mode": "SYSTEM_ALLOCATE", "code_type": "QR_CODE",
+        "benefits": "b", "notify_url": "https://merchant.example/cb", "valid_date_information": {"type": "PERMANENT"}});
+    let created = call(cardbridge_wechatpay_create_card_template, wx.wp, &template).unwrap();
+    let card_id = created["body"]["card_id"].as_str().unwrap().to_string();
+    let listed = call(cardbridge_wechatpay_list_card_templates, wx.wp, &json!({"brand_id": BRAND_ID})).unwrap();
+    assert_eq!(listed["body"]["total_count"], 1);
+    // An import with an encrypted phone, decrypted in the answer.
+    let imported = call(
+        cardbridge_wechatpay_import_user_card,
+        wx.wp,
+        &json!({"brand_id": BRAND_ID, "card_id": card_id, "openid": OPENID, "user_card_code": "FFI-1",
+                "phone_number": "13800000000", "date_information": {"type": "PERMANENT"},
+                "pickup_time": "2024-05-20T13:29:35+08:00"}),
+    )
+    .unwrap();
+    assert_eq!(imported["body"]["phone_number"], "13800000000");
+    assert_eq!(emulator_card(wx.emu, "FFI-1")["phone_number"], "13800000000");
+    // Validation errors carry the path and limit through the boundary.
+    let e = call(
+        cardbridge_wechatpay_list_user_cards,
+        wx.wp,
+        &json!({"brand_id": BRAND_ID, "openid": OPENID, "limit": 21}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.code, e.field.as_str(), e.limit.as_str()),
+        (cardbridge_result::Validation, "listUserCards.limit", "20")
+    );
+    // NULL pointers are refused, naming the parameter.
+    let input = "{}";
+    let mut out = empty_bytes();
+    let e = expect_error(cardbridge_result::NullParameter, |err| {
+        cardbridge_wechatpay_terminate_membership_activity(ptr::null(), input.as_ptr().cast(), 2, &mut out, err)
+    });
+    assert_eq!(e.field, "wechatpay");
+    expect_error(cardbridge_result::NullParameter, |err| {
+        cardbridge_wechatpay_create_user_feed(wx.wp, input.as_ptr().cast(), 2, ptr::null_mut(), err)
+    });
+    // validate: the request, unsent; options may be NULL.
+    let (op, opl) = s("removeCardTemplate");
+    let body = json!({"brand_id": BRAND_ID, "card_id": "c1"}).to_string();
+    let options = r#"{"card_template_removal":"delete"}"#;
+    let mut err = ptr::null_mut();
+    check(
+        cardbridge_wechatpay_validate(
+            op,
+            opl,
+            body.as_ptr().cast(),
+            body.len(),
+            options.as_ptr().cast(),
+            options.len(),
+            &mut out,
+            &mut err,
+        ),
+        err,
+    );
+    assert_eq!(json_of(&take_bytes(out))["method"], "DELETE");
+    let mut out = empty_bytes();
+    check(
+        cardbridge_wechatpay_validate(op, opl, body.as_ptr().cast(), body.len(), ptr::null(), 0, &mut out, &mut err),
+        err,
+    );
+    assert_eq!(json_of(&take_bytes(out))["method"], "POST");
+    let hits_before = hits(wx.emu, "/");
+    let mut out = empty_bytes();
+    let e = expect_error(cardbridge_result::InvalidParameter, |err| {
+        cardbridge_wechatpay_validate(s("nope").0, 4, body.as_ptr().cast(), body.len(), ptr::null(), 0, &mut out, err)
+    });
+    assert_eq!(e.field, "operation");
+    assert_eq!(hits(wx.emu, "/"), hits_before, "validate never sends");
+}

@@ -433,3 +433,35 @@ fn bad_input_is_refused_before_anything_is_sent() {
     assert_eq!(e.kind(), ErrorKind::InvalidConfig);
     assert!(e.to_string().contains("not live"), "{e}");
 }
+
+#[test]
+fn an_interrupted_create_is_resumed_after_a_restart_and_applied_once() {
+    let s = setup();
+    let db = temp_db("brand-resume");
+    let open = || WechatPay::new(config(&s), Some(Arc::new(cardbridge::store::SqliteStore::open(&db).unwrap()))).unwrap();
+    let first = open();
+    for _ in 0..4 {
+        s.emu.push_fault(WechatFault::Status {
+            status: 500,
+            code: "SYSTEM_ERROR".into(),
+            message: "系统错误".into(),
+        });
+    }
+    let e = first.create_card_template(&bytes(template_input("T-RES"))).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RemoteUnknown, "{e}");
+    assert_eq!(count(&s, "templates"), 0);
+    drop(first);
+
+    let again = open();
+    let report = again.resume_pending().unwrap();
+    assert_eq!(report.len(), 1, "the pending create, whatever its kind");
+    let answer = report[0].1.as_ref().unwrap();
+    assert_eq!(answer.json["out_request_no"], "T-RES");
+    assert_eq!(count(&s, "templates"), 1);
+    // The host's own retry now gets the stored answer.
+    let hits = s.emu.hits(BASE);
+    let replay = again.create_card_template(&bytes(template_input("T-RES"))).unwrap();
+    assert_eq!(replay.json["card_id"], answer.json["card_id"]);
+    assert_eq!(s.emu.hits(BASE), hits);
+    std::fs::remove_file(&db).ok();
+}

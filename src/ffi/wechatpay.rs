@@ -1,5 +1,6 @@
 //! C exports of the WeChat Pay card-member integration: the client
-//! (`confirm`, get, update, points sync, certificate refresh) and the
+//! (`confirm`, get, update, points sync, certificate refresh; the rest of the
+//! family is in `brand.rs`) and the
 //! card-event callback handler in two steps, mirroring `alipayplus.rs`.
 
 use crate::error::Error;
@@ -54,7 +55,10 @@ impl Castable for cardbridge_wechatpay_event {
 /// with `wechatpay_public_key` (PEM), `platform_certificates` (PEM list) or
 /// `certificate_mode: true` (download `/v3/certificates`). Optional:
 /// `base_url`, `backup_base_url`, `confirm_card_id_in_body`,
-/// `encrypt_custom_field_values`, `callback_success_body`,
+/// `encrypt_custom_field_values`, `card_template_removal` (`invalidate`, the
+/// default, or `delete`), `card_template_out_request_no` (default true),
+/// `user_feed_content_member` (`cell`, the default, or `cell_message`),
+/// `import_by_phone_enabled` (default false), `callback_success_body`,
 /// `certificate_refresh_ms`, `connect_timeout_ms`, `read_timeout_ms`,
 /// `extra_ca_pem`, `retry` (`max_attempts`, `base_delay_ms`, `max_delay_ms`,
 /// `deadline_ms`), `claim_lease_ms`, `store_path`, `max_body_bytes` (default 1 MiB).
@@ -228,7 +232,8 @@ pub extern "C" fn cardbridge_wechatpay_sync_user_points(
     )
 }
 
-/// Re-sends every pending `confirm` (call at start-up after a crash).
+/// Re-sends every pending outbox entry: `confirm` and every mutating call of
+/// the brand family (call at start-up after a crash).
 ///
 /// On success `*report_out` receives a JSON array with one entry per pending
 /// confirm: `{"id":..,"ok":true,"answer":{...}}` or
