@@ -317,7 +317,9 @@ fn wechat_flow(db: &std::path::Path, merchant_key: &PrivateKey) -> Result<(), St
         "card_picture_url": "https://wxpaylogo.qpic.cn/wxpaylogo/demo/0", "code_mode": "SYSTEM_ALLOCATE",
         "code_type": "QR_CODE", "benefits": "10% off", "notify_url": "https://merchant.example/wechat/card-events",
         "valid_date_information": {"type": "PERMANENT"}});
-    let created = wechat.create_card_template(template.to_string().as_bytes()).map_err(e)?;
+    let created = wechat
+        .create_card_template(template.to_string().as_bytes())
+        .map_err(e)?;
     let card_id_owned = created.json["card_id"].as_str().unwrap_or_default().to_string();
     check(
         !card_id_owned.is_empty() && created.json["notify_url"] == template["notify_url"],
@@ -429,20 +431,33 @@ fn brand_lifecycle(
         }
         v
     };
-    call(WechatPay::sync_user_points, with(json!({"out_request_no": format!("P-{code}"), "point_balance": 1200})))?;
+    call(
+        WechatPay::sync_user_points,
+        with(json!({"out_request_no": format!("P-{code}"), "point_balance": 1200})),
+    )?;
     check(emulator.point_balance(code) == Some(1200), "points synced (1200)")?;
-    let feed = call(WechatPay::create_user_feed, with(json!({"out_request_no": format!("F-{code}"), "cell": "15_1200_1"})))?;
+    let feed = call(
+        WechatPay::create_user_feed,
+        with(json!({"out_request_no": format!("F-{code}"), "cell": "15_1200_1"})),
+    )?;
     check(feed.status == 200, "member feed posted")?;
 
     let resource = cardbridge::emulator::sample_point_exchange_coupon(code, card_id, openid, &format!("REC-{code}"));
     let exchange = emulator
-        .callback("BRAND_MEMBER_CARD_SP.POINT_EXCHANGE_COUPON", "point_coupon", &resource, now, CallbackTamper::None)
+        .callback(
+            "BRAND_MEMBER_CARD_SP.POINT_EXCHANGE_COUPON",
+            "point_coupon",
+            &resource,
+            now,
+            CallbackTamper::None,
+        )
         .map_err(e)?;
     let CallbackBegin::Handle(mut event) = wechat.callback_begin(&exchange, now) else {
         return Err("the exchange callback was refused".into());
     };
     // The handler: grant the coupon, confirm the exchange, acknowledge the event.
-    let confirm = cardbridge::wechatpay::feeds::exchange_confirm_from_event(&event.resource, true, Some("COUPON-1"), None);
+    let confirm =
+        cardbridge::wechatpay::feeds::exchange_confirm_from_event(&event.resource, true, Some("COUPON-1"), None);
     let confirmed = call(WechatPay::confirm_exchange_coupon, confirm)?;
     wechat.callback_finish(&mut event, true, "", now).map_err(e)?;
     check(
@@ -461,15 +476,24 @@ fn brand_lifecycle(
         WechatPay::terminate_membership_activity,
         json!({"brand_id": "1004", "activity_id": activity.json["activity_id"]}),
     )?;
-    check(ended.json["activity_state"] == "MEMBERSHIP_ACTIVITY_TERMINATED", "coupon activity created and terminated")?;
+    check(
+        ended.json["activity_state"] == "MEMBERSHIP_ACTIVITY_TERMINATED",
+        "coupon activity created and terminated",
+    )?;
 
     emulator.push_fault(cardbridge::emulator::WechatFault::DropAfterProcessing);
-    let gone = call(WechatPay::invalidate_user_card, with(json!({"invalid_reason": "member left"})))?;
+    let gone = call(
+        WechatPay::invalidate_user_card,
+        with(json!({"invalid_reason": "member left"})),
+    )?;
     check(
         gone.json["user_card_state"] == "INVALID" && emulator.last_request().is_some_and(|r| r.method == "GET"),
         "member left: card invalidated (answer lost, read back, not sent twice)",
     )?;
-    let removed = call(WechatPay::remove_card_template, json!({"brand_id": "1004", "card_id": card_id}))?;
+    let removed = call(
+        WechatPay::remove_card_template,
+        json!({"brand_id": "1004", "card_id": card_id}),
+    )?;
     check(removed.json["state"] == "CARD_INVALID", "card template invalidated")?;
     Ok(())
 }

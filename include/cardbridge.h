@@ -1094,6 +1094,38 @@ cardbridge_result cardbridge_wechatpay_terminate_membership_activity(const struc
                                                                      struct cardbridge_error **error_out);
 
 /**
+ * A join-component token (`POST .../pre-auth-tokens`, valid 1 h); `input_json`: `brand_id`, `card_id`, `openid`. Not recorded in the outbox: each call yields a fresh token.
+ *
+ * Output, ownership and errors as for `cardbridge_wechatpay_confirm`:
+ * on success `*answer_out` receives `{"status","body","undecryptable","request_id"}`.
+ * Ownership: the caller owns `*answer_out` and must release it with
+ * `cardbridge_bytes_free`. Errors: `VALIDATION` (field path and limit),
+ * `INVALID_JSON`, `REMOTE_FAILED`, `REMOTE_UNKNOWN`, `NULL_PARAMETER`, `INVALID_UTF8`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_wechatpay_create_pre_auth_token(const struct cardbridge_wechatpay *wechatpay,
+                                                             const char *input_json,
+                                                             size_t input_json_len,
+                                                             struct cardbridge_bytes *answer_out,
+                                                             struct cardbridge_error **error_out);
+
+/**
+ * A payment-code component token (`POST .../pay-view-tokens`, 10 min, single use); `input_json`: `brand_id`, `card_id`, `openid`.
+ *
+ * Output, ownership and errors as for `cardbridge_wechatpay_confirm`:
+ * on success `*answer_out` receives `{"status","body","undecryptable","request_id"}`.
+ * Ownership: the caller owns `*answer_out` and must release it with
+ * `cardbridge_bytes_free`. Errors: `VALIDATION` (field path and limit),
+ * `INVALID_JSON`, `REMOTE_FAILED`, `REMOTE_UNKNOWN`, `NULL_PARAMETER`, `INVALID_UTF8`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_wechatpay_create_pay_view_token(const struct cardbridge_wechatpay *wechatpay,
+                                                             const char *input_json,
+                                                             size_t input_json_len,
+                                                             struct cardbridge_bytes *answer_out,
+                                                             struct cardbridge_error **error_out);
+
+/**
  * Validates `input_json` for the card-member operation `operation` (e.g.
  * `createCardTemplate`, `importUserCard`; every name of §4, see
  * `cardbridge::wechatpay::operations::OPERATIONS`) and builds the request it

@@ -1189,7 +1189,12 @@ fn brand_family_exports_reach_the_emulator_and_check_their_pointers() {
         "benefits": "b", "notify_url": "https://merchant.example/cb", "valid_date_information": {"type": "PERMANENT"}});
     let created = call(cardbridge_wechatpay_create_card_template, wx.wp, &template).unwrap();
     let card_id = created["body"]["card_id"].as_str().unwrap().to_string();
-    let listed = call(cardbridge_wechatpay_list_card_templates, wx.wp, &json!({"brand_id": BRAND_ID})).unwrap();
+    let listed = call(
+        cardbridge_wechatpay_list_card_templates,
+        wx.wp,
+        &json!({"brand_id": BRAND_ID}),
+    )
+    .unwrap();
     assert_eq!(listed["body"]["total_count"], 1);
     // An import with an encrypted phone, decrypted in the answer.
     let imported = call(
@@ -1244,14 +1249,32 @@ fn brand_family_exports_reach_the_emulator_and_check_their_pointers() {
     assert_eq!(json_of(&take_bytes(out))["method"], "DELETE");
     let mut out = empty_bytes();
     check(
-        cardbridge_wechatpay_validate(op, opl, body.as_ptr().cast(), body.len(), ptr::null(), 0, &mut out, &mut err),
+        cardbridge_wechatpay_validate(
+            op,
+            opl,
+            body.as_ptr().cast(),
+            body.len(),
+            ptr::null(),
+            0,
+            &mut out,
+            &mut err,
+        ),
         err,
     );
     assert_eq!(json_of(&take_bytes(out))["method"], "POST");
     let hits_before = hits(wx.emu, "/");
     let mut out = empty_bytes();
     let e = expect_error(cardbridge_result::InvalidParameter, |err| {
-        cardbridge_wechatpay_validate(s("nope").0, 4, body.as_ptr().cast(), body.len(), ptr::null(), 0, &mut out, err)
+        cardbridge_wechatpay_validate(
+            s("nope").0,
+            4,
+            body.as_ptr().cast(),
+            body.len(),
+            ptr::null(),
+            0,
+            &mut out,
+            err,
+        )
     });
     assert_eq!(e.field, "operation");
     assert_eq!(hits(wx.emu, "/"), hits_before, "validate never sends");

@@ -218,6 +218,16 @@ fn the_whole_brand_lifecycle() {
         .unwrap();
     assert_eq!(ended.json["activity_state"], "MEMBERSHIP_ACTIVITY_TERMINATED");
 
+    // Component tokens for the member: fresh each time, never stored.
+    let who = json!({"brand_id": BRAND, "card_id": card_id, "openid": OPENID});
+    let t1 = wp.create_pre_auth_token(&bytes(who.clone())).unwrap();
+    let t2 = wp.create_pre_auth_token(&bytes(who.clone())).unwrap();
+    assert!(t1.json["token"].is_string() && t1.json["expire_time"].is_string());
+    assert_ne!(t1.json["token"], t2.json["token"], "a fresh token per call");
+    let pay = wp.create_pay_view_token(&bytes(who)).unwrap();
+    assert!(pay.json["token"].is_string());
+    assert_eq!(s.emu.last_request().unwrap().target, format!("{BASE}/pay-view-tokens"));
+
     // The member leaves; the template is retired.
     let gone = wp
         .invalidate_user_card(&bytes(
@@ -438,7 +448,13 @@ fn bad_input_is_refused_before_anything_is_sent() {
 fn an_interrupted_create_is_resumed_after_a_restart_and_applied_once() {
     let s = setup();
     let db = temp_db("brand-resume");
-    let open = || WechatPay::new(config(&s), Some(Arc::new(cardbridge::store::SqliteStore::open(&db).unwrap()))).unwrap();
+    let open = || {
+        WechatPay::new(
+            config(&s),
+            Some(Arc::new(cardbridge::store::SqliteStore::open(&db).unwrap())),
+        )
+        .unwrap()
+    };
     let first = open();
     for _ in 0..4 {
         s.emu.push_fault(WechatFault::Status {

@@ -127,6 +127,8 @@ pub(super) fn serves(path: &str) -> bool {
         || rest == "/user-cards"
         || rest.starts_with("/user-cards/import-by-")
         || (rest.starts_with("/user-cards/") && rest.ends_with("/invalidate"))
+        || rest == "/pre-auth-tokens"
+        || rest == "/pay-view-tokens"
         || rest == "/user-feeds"
         || rest == "/user-points/exchange-coupon/confirm"
         || rest == "/membership-activities"
@@ -233,6 +235,7 @@ pub(super) fn route(
         (["user-cards", "import-by-openid"], "POST") => import(st, cards, body),
         (["user-cards", "import-by-phone"], "POST") => Err(Answer::error(403, "NO_AUTH", "暂未上线")),
         (["user-cards", code, "invalidate"], "POST") => invalidate_card(cards, &decode(code), q, &body),
+        (["pre-auth-tokens"], "POST") | (["pay-view-tokens"], "POST") => token(st, cards, &body, segments[0]),
         (["user-feeds"], "POST") => feed(st, cards, body),
         (["user-points", "exchange-coupon", "confirm"], "POST") => exchange(st, cards, body),
         (["membership-activities"], "POST") => create_activity(st, body),
@@ -436,6 +439,35 @@ fn import(st: &BrandState, cards: &mut dyn CardBook, body: Map<String, Value>) -
     fields.insert("user_card_state".into(), "EFFECTIVE".into());
     cards.insert_open(&code, fields.clone());
     Ok(Answer::card(fields))
+}
+
+/// A component token for a user of a known template (or card): random, with
+/// the documented lifetime (1 h pre-auth, 10 min pay-view).
+fn token(st: &mut BrandState, cards: &mut dyn CardBook, body: &Map<String, Value>, kind: &str) -> Step<Answer> {
+    let brand = text(body, "brand_id")?;
+    let card_id = text(body, "card_id")?;
+    let openid = text(body, "openid")?;
+    let known_template = st
+        .templates
+        .get(card_id)
+        .is_some_and(|t| t.get("brand_id").and_then(Value::as_str) == Some(brand));
+    let known_card = cards.all_fields().iter().any(|f| {
+        let is = |k: &str, v: &str| f.get(k).and_then(Value::as_str) == Some(v);
+        is("card_id", card_id) && is("brand_id", brand) && is("openid", openid)
+    });
+    if !known_template && !known_card {
+        return Err(Answer::not_found("会员卡模板不存在"));
+    }
+    let minutes = if kind == "pay-view-tokens" { 10 } else { 60 };
+    let expire = chrono::Utc::now() + chrono::Duration::minutes(minutes);
+    let expire = match chrono::FixedOffset::east_opt(8 * 3600) {
+        Some(cst) => expire
+            .with_timezone(&cst)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        None => expire.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
+    let token = format!("EMU{:016x}{:08}", crate::crypto::random_below(u64::MAX), st.next_id());
+    Ok(Answer::ok(json!({"token": token, "expire_time": expire})))
 }
 
 fn feed(st: &mut BrandState, cards: &mut dyn CardBook, body: Map<String, Value>) -> Step<Answer> {

@@ -1,6 +1,6 @@
 //! C exports of the rest of the WeChat Pay brand member-card family
 //! (`wechatpay-card-member.md` §4): card templates, user-card list /
-//! invalidate / import, member feeds, the points-for-coupon answer and
+//! invalidate / import, component tokens, member feeds, the points-for-coupon answer and
 //! membership activities — one export per operation, all sharing
 //! `client_call` of `wechatpay.rs` (input one JSON object, output the answer
 //! JSON) — plus `cardbridge_wechatpay_validate`, the request an operation
@@ -425,6 +425,56 @@ pub extern "C" fn cardbridge_wechatpay_terminate_membership_activity(
         answer_out,
         error_out,
         WechatPay::terminate_membership_activity,
+    )
+}
+
+/// A join-component token (`POST .../pre-auth-tokens`, valid 1 h); `input_json`: `brand_id`, `card_id`, `openid`. Not recorded in the outbox: each call yields a fresh token.
+///
+/// Output, ownership and errors as for `cardbridge_wechatpay_confirm`:
+/// on success `*answer_out` receives `{"status","body","undecryptable","request_id"}`.
+/// Ownership: the caller owns `*answer_out` and must release it with
+/// `cardbridge_bytes_free`. Errors: `VALIDATION` (field path and limit),
+/// `INVALID_JSON`, `REMOTE_FAILED`, `REMOTE_UNKNOWN`, `NULL_PARAMETER`, `INVALID_UTF8`.
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_wechatpay_create_pre_auth_token(
+    wechatpay: *const cardbridge_wechatpay,
+    input_json: *const c_char,
+    input_json_len: usize,
+    answer_out: *mut cardbridge_bytes,
+    error_out: *mut *mut cardbridge_error,
+) -> cardbridge_result {
+    client_call(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+        WechatPay::create_pre_auth_token,
+    )
+}
+
+/// A payment-code component token (`POST .../pay-view-tokens`, 10 min, single use); `input_json`: `brand_id`, `card_id`, `openid`.
+///
+/// Output, ownership and errors as for `cardbridge_wechatpay_confirm`:
+/// on success `*answer_out` receives `{"status","body","undecryptable","request_id"}`.
+/// Ownership: the caller owns `*answer_out` and must release it with
+/// `cardbridge_bytes_free`. Errors: `VALIDATION` (field path and limit),
+/// `INVALID_JSON`, `REMOTE_FAILED`, `REMOTE_UNKNOWN`, `NULL_PARAMETER`, `INVALID_UTF8`.
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_wechatpay_create_pay_view_token(
+    wechatpay: *const cardbridge_wechatpay,
+    input_json: *const c_char,
+    input_json_len: usize,
+    answer_out: *mut cardbridge_bytes,
+    error_out: *mut *mut cardbridge_error,
+) -> cardbridge_result {
+    client_call(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+        WechatPay::create_pay_view_token,
     )
 }
 

@@ -292,6 +292,14 @@ impl WechatClient {
             members::prepare_import_by_phone(input, wire, enc)
         })
     }
+    /// A join-component token (`POST /pre-auth-tokens`, valid 1 h); a fresh one per call.
+    pub fn create_pre_auth_token(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.call(members::prepare_token(input, members::Token::PreAuth)?, Vec::new())
+    }
+    /// A payment-code component token (`POST /pay-view-tokens`, 10 min, single use).
+    pub fn create_pay_view_token(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.call(members::prepare_token(input, members::Token::PayView)?, Vec::new())
+    }
     /// Posts a member feed (`POST /user-feeds`), idempotent by `out_request_no`.
     pub fn create_user_feed(&self, input: &[u8]) -> Result<ApiAnswer> {
         let wire = self.config.wire;

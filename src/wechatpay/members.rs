@@ -184,6 +184,31 @@ fn prepare_import_as(
     })
 }
 
+/// Which join-component token to ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Token {
+    /// `POST /pre-auth-tokens` (doc 4015336986): the join component, valid 1 h.
+    PreAuth,
+    /// `POST /pay-view-tokens` (doc 4016834476): the payment-code component, 10 min, single use.
+    PayView,
+}
+
+/// Prepares a component token request: `{brand_id, card_id, openid}` →
+/// `{token, expire_time}`. Not recorded in the outbox: each call yields a
+/// fresh token and a repeated one changes no member data.
+pub fn prepare_token(input: &[u8], token: Token) -> Result<PreparedRequest> {
+    let (root, path) = match token {
+        Token::PreAuth => ("createPreAuthToken", "pre-auth-tokens"),
+        Token::PayView => ("createPayViewToken", "pay-view-tokens"),
+    };
+    let (v, p) = parse_object(input, root)?;
+    let o = Object::new(&v, p)?;
+    required_id(&o, "brand_id", 32)?;
+    required_id(&o, "card_id", 32)?;
+    required_id(&o, "openid", 128)?;
+    finish("POST", format!("{CARD_MEMBER_PATH}/{path}"), Some(&v), false)
+}
+
 /// `GET /user-cards/{code}?brand_id&card_id&openid` from already-encoded parts.
 fn card_target(code: &str, brand: &str, card_id: &str, openid: &str) -> String {
     format!(

@@ -7,7 +7,8 @@
 //! * [`client`]: outbound calls with signing, verification, retries, the
 //!   durable outbox for `confirm`, and platform-certificate download (§5–§10);
 //! * [`templates`], [`members`], [`feeds`], [`activities`]: the rest of the
-//!   §4 family — card templates, user-card list / invalidate / import, member
+//!   §4 family — card templates, user-card list / invalidate / import, component
+//!   tokens, member
 //!   feeds and the points-for-coupon answer, membership activities — each a
 //!   validated request; every mutating one is a [`model::Mutation`] delivered
 //!   through the outbox like `confirm`;
@@ -139,6 +140,14 @@ impl WechatPay {
     /// Imports a member by phone (when enabled): see [`WechatClient::import_user_card_by_phone`].
     pub fn import_user_card_by_phone(&self, input: &[u8]) -> Result<ApiAnswer> {
         self.client.import_user_card_by_phone(input)
+    }
+    /// A join-component token: see [`WechatClient::create_pre_auth_token`].
+    pub fn create_pre_auth_token(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.client.create_pre_auth_token(input)
+    }
+    /// A payment-code component token: see [`WechatClient::create_pay_view_token`].
+    pub fn create_pay_view_token(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.client.create_pay_view_token(input)
     }
     /// Posts a member feed: see [`WechatClient::create_user_feed`].
     pub fn create_user_feed(&self, input: &[u8]) -> Result<ApiAnswer> {

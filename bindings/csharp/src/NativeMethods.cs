@@ -182,6 +182,12 @@ namespace CardBridge
         [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_terminate_membership_activity", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_wechatpay_terminate_membership_activity(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
 
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_create_pre_auth_token", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_create_pre_auth_token(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_create_pay_view_token", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_create_pay_view_token(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out IntPtr error_out);
+
         [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_validate", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_wechatpay_validate(byte* operation, UIntPtr operation_len, byte* input_json, UIntPtr input_json_len, byte* options_json, UIntPtr options_json_len, out NativeBytes request_out, out IntPtr error_out);
 

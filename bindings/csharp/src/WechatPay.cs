@@ -277,6 +277,26 @@ namespace CardBridge
             return Call(NativeMethods.cardbridge_wechatpay_terminate_membership_activity, inputJson);
         }
 
+        /// <summary>A join-component token (<c>POST .../pre-auth-tokens</c>, valid 1 h): <c>brand_id</c>, <c>card_id</c>, <c>openid</c>; a fresh one per call.</summary>
+        /// <param name="inputJson"><c>{"brand_id","card_id","openid"}</c>.</param>
+        /// <returns>The answer JSON, as for <see cref="Confirm"/>: the body holds <c>token</c> and <c>expire_time</c>.</returns>
+        /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
+        /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
+        public unsafe string CreatePreAuthToken(string inputJson)
+        {
+            return Call(NativeMethods.cardbridge_wechatpay_create_pre_auth_token, inputJson);
+        }
+
+        /// <summary>A payment-code component token (<c>POST .../pay-view-tokens</c>, 10 min, single use).</summary>
+        /// <param name="inputJson"><c>{"brand_id","card_id","openid"}</c>.</param>
+        /// <returns>The answer JSON, as for <see cref="Confirm"/>: the body holds <c>token</c> and <c>expire_time</c>.</returns>
+        /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
+        /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
+        public unsafe string CreatePayViewToken(string inputJson)
+        {
+            return Call(NativeMethods.cardbridge_wechatpay_create_pay_view_token, inputJson);
+        }
+
         /// <summary>
         /// Validates <paramref name="inputJson"/> for a card-member <paramref name="operation"/>
         /// (<c>createCardTemplate</c>, <c>importUserCard</c>, ...) and returns the request it would send, without

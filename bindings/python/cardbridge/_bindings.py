@@ -180,6 +180,8 @@ SYMBOLS = (
     "cardbridge_wechatpay_get_membership_activity",
     "cardbridge_wechatpay_update_membership_activity",
     "cardbridge_wechatpay_terminate_membership_activity",
+    "cardbridge_wechatpay_create_pre_auth_token",
+    "cardbridge_wechatpay_create_pay_view_token",
     "cardbridge_wechatpay_validate",
     "cardbridge_bytes_free",
     "cardbridge_http_response_status",
@@ -1042,6 +1044,60 @@ def cardbridge_wechatpay_terminate_membership_activity(
     error_out: Any,
 ) -> int:
     return int(_cardbridge_wechatpay_terminate_membership_activity(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_create_pre_auth_token: Any = dll.cardbridge_wechatpay_create_pre_auth_token
+_cardbridge_wechatpay_create_pre_auth_token.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_create_pre_auth_token.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_create_pre_auth_token(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_create_pre_auth_token(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_create_pay_view_token: Any = dll.cardbridge_wechatpay_create_pay_view_token
+_cardbridge_wechatpay_create_pay_view_token.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_create_pay_view_token.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_create_pay_view_token(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_create_pay_view_token(
         wechatpay,
         input_json,
         input_json_len,

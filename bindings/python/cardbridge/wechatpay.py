@@ -220,6 +220,14 @@ class WechatPay(Managed[Any]):
         """Imports a member by phone: `ConfigError` unless `import_by_phone_enabled` (not live on the platform)."""
         return self._answer(b.cardbridge_wechatpay_import_user_card_by_phone, input)
 
+    def create_pre_auth_token(self, input: JsonInput) -> dict[str, Any]:
+        """A join-component token (valid 1 h); `input`: `brand_id`, `card_id`, `openid`. A fresh one per call."""
+        return self._answer(b.cardbridge_wechatpay_create_pre_auth_token, input)
+
+    def create_pay_view_token(self, input: JsonInput) -> dict[str, Any]:
+        """A payment-code component token (10 min, single use); `input`: `brand_id`, `card_id`, `openid`."""
+        return self._answer(b.cardbridge_wechatpay_create_pay_view_token, input)
+
     def create_user_feed(self, input: JsonInput) -> dict[str, Any]:
         """Posts a member feed; `input`: `brand_id`, `card_id`, `user_card_code`, `openid`, `out_request_no`, and `cell` (or `cell_message`)."""
         return self._answer(b.cardbridge_wechatpay_create_user_feed, input)

@@ -81,6 +81,10 @@ def test_the_brand_lifecycle(wp: WechatPay, emu: WechatEmulator) -> None:
     ended = wp.terminate_membership_activity({"brand_id": BRAND_ID, "activity_id": activity_id})["body"]
     assert ended["activity_state"] == "MEMBERSHIP_ACTIVITY_TERMINATED"
 
+    who = {"brand_id": BRAND_ID, "card_id": card_id, "openid": OPENID}
+    assert wp.create_pre_auth_token(who)["body"]["token"] != wp.create_pre_auth_token(who)["body"]["token"]
+    assert wp.create_pay_view_token(who)["body"]["expire_time"]
+
     gone = wp.invalidate_user_card({"user_card_code": "IMP-1", "card_id": card_id, "brand_id": BRAND_ID,
                                     "openid": OPENID, "invalid_reason": "member left"})
     assert gone["body"]["user_card_state"] == "INVALID"

@@ -65,6 +65,11 @@ namespace CardBridge.Tests
             Assert.Equal("MEMBERSHIP_ACTIVITY_TERMINATED",
                 MiniJson.Str(Body(wp.TerminateMembershipActivity("{" + act + "}")), "activity_state"), "terminated");
 
+            var who = "{" + ids + ",\"openid\":" + Json.Quote(WechatFixture.Openid) + "}";
+            Assert.True(MiniJson.Str(Body(wp.CreatePreAuthToken(who)), "token") != MiniJson.Str(Body(wp.CreatePreAuthToken(who)), "token"),
+                "a fresh join-component token per call");
+            Assert.True(MiniJson.Str(Body(wp.CreatePayViewToken(who)), "expire_time") != null, "pay-view token");
+
             Assert.Equal("INVALID", MiniJson.Str(Body(wp.InvalidateUserCard(member + ",\"invalid_reason\":\"left\"}")), "user_card_state"), "invalidated");
             Assert.Equal("CARD_INVALID", MiniJson.Str(Body(wp.RemoveCardTemplate("{" + ids + "}")), "state"), "template removed");
         }
