@@ -489,6 +489,8 @@ fn assert_wechatpay_flow_passed(out: &Output) {
         "emulator applied one confirm (1)",
         "second confirm did not reach the emulator (1 request)",
         "CARDBRIDGE_RESULT_VALIDATION, field \"confirm.card_color\"",
+        "template answer shows CARD_EFFECTIVE",
+        "member left: card INVALID",
     ] {
         assert!(stdout.contains(line), "missing check {line:?}:\n{stdout}");
     }

@@ -3,7 +3,8 @@
  * config, a signed USER_CARD.CREATE callback handled with begin -> event ->
  * finish, a duplicate, a signature probe and a stale callback, then the
  * confirm (cleartext phone in, EFFECTIVE card out), its repeat answered from
- * the outbox, validation detail, and every object freed.
+ * the outbox, validation detail, a card template created and the member's
+ * card invalidated (brand family), and every object freed.
  *
  * Usage: wechatpay_flow <keys dir with trailing '/'> [sqlite path]
  * Prints one line per check; exits 0 only if every check passed.
@@ -311,7 +312,38 @@ int main(int argc, char **argv) {
     check(cardbridge_emulator_wechatpay_hits(emu, S("/v3/brand/partner/card-member/user-cards")) == 1,
           "the invalid confirm was not sent");
 
+    /* ---- the brand family: a template, then the member leaves ---- */
+    cardbridge_bytes template = {NULL, 0};
+    rc = cardbridge_wechatpay_create_card_template(
+        wp,
+        S("{\"out_request_no\":\"T-C\",\"brand_id\":\"" BRAND_ID "\",\"appid\":\"wxea9c30890f48d5ae\","
+          "\"card_type\":\"NORMAL\",\"card_title\":\"Gold\",\"card_color\":\"#FFFF00\","
+          "\"card_picture_url\":\"https://wxpaylogo.qpic.cn/x/0\",\"code_mode\":\"SYSTEM_ALLOCATE\","
+          "\"code_type\":\"QR_CODE\",\"benefits\":\"b\",\"notify_url\":\"https://merchant.example/cb\","
+          "\"valid_date_information\":{\"type\":\"PERMANENT\"}}"),
+        &template, &err);
+    check_ok(rc, err, "card template created");
+    check(template.data && strstr((const char *)template.data, "\"state\":\"CARD_EFFECTIVE\"") != NULL,
+          "template answer shows CARD_EFFECTIVE");
+    rc = cardbridge_wechatpay_invalidate_user_card(
+        wp, S("{\"user_card_code\":\"" CODE "\",\"card_id\":\"" CARD_ID "\",\"brand_id\":\"" BRAND_ID
+              "\",\"openid\":\"" OPENID "\"}"),
+        &unused, &err);
+    check_error(rc, err, CARDBRIDGE_RESULT_VALIDATION, "invalidateUserCard.invalid_reason", NULL,
+                "invalidation without a reason");
+    err = NULL;
+    cardbridge_bytes left = {NULL, 0};
+    rc = cardbridge_wechatpay_invalidate_user_card(
+        wp, S("{\"user_card_code\":\"" CODE "\",\"card_id\":\"" CARD_ID "\",\"brand_id\":\"" BRAND_ID
+              "\",\"openid\":\"" OPENID "\",\"invalid_reason\":\"member left\"}"),
+        &left, &err);
+    check_ok(rc, err, "user card invalidated");
+    check(left.data && strstr((const char *)left.data, "\"user_card_state\":\"INVALID\"") != NULL,
+          "member left: card INVALID");
+
     /* ---- clean up ---- */
+    cardbridge_bytes_free(&left);
+    cardbridge_bytes_free(&template);
     cardbridge_bytes_free(&repeat);
     cardbridge_bytes_free(&card);
     cardbridge_bytes_free(&confirmed);
