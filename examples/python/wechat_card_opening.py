@@ -13,7 +13,11 @@ emulator and test keys:
 2. the CRM then confirms the card opening (`confirm`): the library encrypts
    the sensitive fields, signs the request, records it in its SQLite outbox
    and retries ambiguous outcomes (here a 429) with the same request;
-3. later it syncs the member's points.
+3. later it syncs the member's points, posts a member feed, answers a
+   points-for-coupon exchange (`POINT_EXCHANGE_COUPON` → `confirm_exchange_coupon`,
+   from the event handler) and, when the member leaves, invalidates the card;
+0. before all that, the brand's card template is created with the `notify_url`
+   where WeChat Pay sends these events.
 
 Run: python3 examples/python/wechat_card_opening.py [--keys DIR] [--db FILE]
 (with the cardbridge package installed, or CARDBRIDGE_LIBRARY_PATH set).
@@ -52,8 +56,14 @@ members: dict[str, dict[str, Any]] = {}
 members_lock = threading.Lock()
 
 
-def on_event(event: Event) -> bool:
+def on_event(event: Event, wechat: WechatPay) -> bool:
     """The CRM's handling of a verified, decrypted card event."""
+    if event.kind == "POINT_EXCHANGE_COUPON":
+        # Grant the coupon in the CRM, then tell WeChat Pay (keyed by record_id in the outbox:
+        # a redelivered event confirms once). A real CRM may queue this to answer within 5 s.
+        answer = wechat.confirm_exchange_coupon(cardbridge.exchange_confirm_input(event, True, coupon_code="CRM-C-1"))
+        print(f"  CRM: exchange {event.resource['record_id']} confirmed ({answer['body']['state']})")
+        return True
     if event.kind == "USER_CARD.CREATE":
         card = event.resource
         with members_lock:
@@ -69,7 +79,7 @@ def make_endpoint(wechat: WechatPay) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             # The three lines any web framework needs:
             status, headers, answer = handle_wechat_callback(
-                wechat, "POST", self.path, self.headers, body, handle=on_event
+                wechat, "POST", self.path, self.headers, body, handle=lambda e: on_event(e, wechat)
             )
             self.send_response(status)
             for name, value in headers:
@@ -143,6 +153,18 @@ def main() -> int:
             notify_url = f"http://127.0.0.1:{server.server_address[1]}/wechat/notify"
             print(f"CRM notify_url at {notify_url}")
             try:
+                print("\n0. The brand's card template, with the notify_url for its events")
+                template = wechat.create_card_template({
+                    "out_request_no": "CRM-TPL-0001", "brand_id": BRAND_ID, "appid": "wxea9c30890f48d5ae",
+                    "card_type": "NORMAL", "card_title": "CRM Gold", "card_color": "#FFD700",
+                    "card_picture_url": "https://crm.example/card.png", "code_mode": "SYSTEM_ALLOCATE",
+                    "code_type": "QR_CODE", "benefits": "10% off",
+                    # The public HTTPS address of the endpoint below (WeChat Pay requires https).
+                    "notify_url": "https://crm.example/wechat/notify",
+                    "valid_date_information": {"type": "PERMANENT"},
+                })["body"]
+                expect(template["state"] == "CARD_EFFECTIVE", f"template {template['card_id']} created")
+
                 print("\n1. A user opens the card: WeChat Pay notifies USER_CARD.CREATE")
                 resource = cardbridge.sample_user_card_create(CODE, CARD_ID, OPENID)
                 event = wechat_side.callback(EVENT_TYPE, "user_card", resource)
@@ -184,7 +206,21 @@ def main() -> int:
                 })
                 expect(synced["status"] == 204, "points synced")
 
-                print("\n6. Refused requests carry the detail")
+                print("\n6. A member feed and a points-for-coupon exchange")
+                card = {"brand_id": BRAND_ID, "card_id": CARD_ID, "openid": OPENID, "user_card_code": CODE}
+                feed = wechat.create_user_feed({**card, "out_request_no": "CRM-FEED-0001", "cell": "+120 points"})
+                expect(feed["status"] == 200, "feed posted")
+                exchange = {**card, "record_id": "REC-0001", "exchange_coupon_template_id": "0Flpo7FqTQ",
+                            "deduct_points": 100, "stock_id": "98065001"}
+                status, _ = post(notify_url, wechat_side.callback(
+                    "BRAND_MEMBER_CARD_SP.POINT_EXCHANGE_COUPON", "point_coupon", exchange))
+                expect(status == 200, "exchange event handled and confirmed")
+
+                print("\n7. The member leaves")
+                gone = wechat.invalidate_user_card({**card, "invalid_reason": "member left"})
+                expect(gone["body"]["user_card_state"] == "INVALID", "card invalidated")
+
+                print("\n8. Refused requests carry the detail")
                 try:
                     wechat.confirm({"user_card_code": "1", "card_id": CARD_ID, "brand_id": BRAND_ID,
                                     "openid": OPENID, "user_card_confirm_state": "CREATE_CARD_SUCCESS",

@@ -13,7 +13,7 @@
 #      library instead (e.g. a release build; the panic test then reports itself skipped);
 #   3. compiles CardBridge.dll (src/*.cs, exactly the files CardBridge.csproj lists), the test
 #      runner and the POS example with mcs -unsafe -warnaserror;
-#   4. runs the POS example as a smoke test (an Alipay+ card number and an EFFECTIVE WeChat card),
+#   4. runs the POS example as a smoke test (an Alipay+ card number, an EFFECTIVE WeChat card, then INVALID),
 #      then the test runner, whose last line is
 #      "N passed, N failed, N skipped"; exits non-zero on any failure.
 set -euo pipefail
@@ -65,6 +65,7 @@ pos_output="$(mono --debug "$out/PosApp.exe" "$root/tests/fixtures/keys")"
 echo "$pos_output"
 grep -Eq '^Card number: .+' <<<"$pos_output" || { echo "PosApp printed no card number"; exit 1; }
 grep -Eq '^WeChat card [0-9]+ EFFECTIVE$' <<<"$pos_output" || { echo "PosApp opened no WeChat card"; exit 1; }
+grep -Eq '^WeChat card [0-9]+ INVALID \(member left\)$' <<<"$pos_output" || { echo "PosApp invalidated no WeChat card"; exit 1; }
 
 echo "--- C# test suite"
 mono --debug "$out/CardBridge.Tests.exe" "$root" "$@"

@@ -93,6 +93,7 @@ namespace PosApp
         [DataMember(Name = "phone_number", EmitDefaultValue = false)] public string PhoneNumber;
         [DataMember(Name = "user_card_confirm_state", EmitDefaultValue = false)] public string ConfirmState;
         [DataMember(Name = "user_card_state", EmitDefaultValue = false)] public string State;
+        [DataMember(Name = "invalid_reason", EmitDefaultValue = false)] public string InvalidReason;
     }
 
     /// <summary>The answer of <see cref="WechatPay.Confirm"/>.</summary>
@@ -256,6 +257,18 @@ namespace PosApp
                     ConfirmState = "CREATE_CARD_SUCCESS",
                 })));
                 Console.WriteLine("WeChat card {0} {1}", confirmed.Body.UserCardCode, confirmed.Body.State);
+
+                // Later the member leaves: the card is invalidated (irreversible, a reason is required;
+                // recorded in the outbox, so a lost answer is read back instead of being sent twice).
+                var left = FromJson<ConfirmAnswer>(wechatPay.InvalidateUserCard(ToJson(new UserCard
+                {
+                    UserCardCode = card.UserCardCode,
+                    CardId = card.CardId,
+                    BrandId = card.BrandId,
+                    Openid = card.Openid,
+                    InvalidReason = "member left",
+                })));
+                Console.WriteLine("WeChat card {0} {1} (member left)", left.Body.UserCardCode, left.Body.State);
             }
         }
 
