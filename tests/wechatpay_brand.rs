@@ -481,3 +481,26 @@ fn an_interrupted_create_is_resumed_after_a_restart_and_applied_once() {
     assert_eq!(s.emu.hits(BASE), hits);
     std::fs::remove_file(&db).ok();
 }
+
+#[test]
+fn the_brand_state_survives_an_emulator_restart() {
+    let s = setup();
+    let wp = wechat(&s);
+    let card_id = create_template(&s, &wp, "T-STATE");
+    let state = s.emu.handler().export_state();
+    let s2 = setup();
+    s2.emu.handler().import_state(&state).unwrap();
+    let wp2 = wechat(&s2);
+    let got = wp2
+        .get_card_template(&bytes(json!({"brand_id": BRAND, "card_id": card_id})))
+        .unwrap();
+    assert_eq!(got.json["out_request_no"], "T-STATE");
+    // The same out_request_no after the restart still names the same template.
+    let again = wp2.create_card_template(&bytes(template_input("T-STATE"))).unwrap();
+    assert_eq!(again.json["card_id"], card_id.as_str());
+    assert_eq!(count(&s2, "templates"), 1);
+    let mut broken = state.clone();
+    broken["brand"]["feeds"] = json!([["only-one"]]);
+    let e = s2.emu.handler().import_state(&broken).unwrap_err();
+    assert_eq!(e.field(), Some("state.brand"));
+}

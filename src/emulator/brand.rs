@@ -106,6 +106,83 @@ impl BrandState {
         self.seq
     }
 
+    /// What must survive a restart (`--state`), as JSON: every map with its keys.
+    pub(super) fn export(&self) -> Value {
+        let pairs =
+            |m: &BTreeMap<(String, String), String>| m.iter().map(|((a, b), v)| json!([a, b, v])).collect::<Vec<_>>();
+        let keyed =
+            |m: &BTreeMap<(String, String), Value>| m.iter().map(|((a, b), v)| json!([a, b, v])).collect::<Vec<_>>();
+        json!({
+            "templates": self.templates,
+            "template_requests": pairs(&self.template_requests),
+            "feeds": keyed(&self.feeds),
+            "exchanges": keyed(&self.exchanges),
+            "activities": self.activities,
+            "activity_requests": pairs(&self.activity_requests),
+            "seq": self.seq,
+        })
+    }
+
+    /// Restores an [`Self::export`] document; `Err` names the member that does not fit.
+    pub(super) fn import(&mut self, v: &Value) -> std::result::Result<(), String> {
+        let objects = |name: &str| -> std::result::Result<BTreeMap<String, Map<String, Value>>, String> {
+            match v.get(name) {
+                None => Ok(BTreeMap::new()),
+                Some(Value::Object(m)) => m
+                    .iter()
+                    .map(|(k, x)| match x {
+                        Value::Object(o) => Ok((k.clone(), o.clone())),
+                        _ => Err(format!("brand.{name}: each entry must be an object")),
+                    })
+                    .collect(),
+                Some(_) => Err(format!("brand.{name}: must be an object")),
+            }
+        };
+        let triples = |name: &str| -> std::result::Result<Vec<(String, String, Value)>, String> {
+            let bad = || format!("brand.{name}: must be a list of [key, key, value]");
+            match v.get(name) {
+                None => Ok(Vec::new()),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|t| match t.as_array().map(Vec::as_slice) {
+                        Some([Value::String(a), Value::String(b), x]) => Ok((a.clone(), b.clone(), x.clone())),
+                        _ => Err(bad()),
+                    })
+                    .collect(),
+                Some(_) => Err(bad()),
+            }
+        };
+        let ids = |name: &str| -> std::result::Result<BTreeMap<(String, String), String>, String> {
+            triples(name)?
+                .into_iter()
+                .map(|(a, b, x)| match x {
+                    Value::String(id) => Ok(((a, b), id)),
+                    _ => Err(format!("brand.{name}: each value must be an id")),
+                })
+                .collect()
+        };
+        let values = |name: &str| -> std::result::Result<BTreeMap<(String, String), Value>, String> {
+            Ok(triples(name)?.into_iter().map(|(a, b, x)| ((a, b), x)).collect())
+        };
+        let restored = BrandState {
+            templates: objects("templates")?,
+            template_requests: ids("template_requests")?,
+            feeds: values("feeds")?,
+            exchanges: values("exchanges")?,
+            activities: objects("activities")?,
+            activity_requests: ids("activity_requests")?,
+            seq: v.get("seq").and_then(Value::as_u64).unwrap_or(0),
+        };
+        self.templates.extend(restored.templates);
+        self.template_requests.extend(restored.template_requests);
+        self.feeds.extend(restored.feeds);
+        self.exchanges.extend(restored.exchanges);
+        self.activities.extend(restored.activities);
+        self.activity_requests.extend(restored.activity_requests);
+        self.seq = self.seq.max(restored.seq);
+        Ok(())
+    }
+
     /// `{"templates":[…],"feeds":[…],"exchanges":[…],"activities":[…]}` (test view).
     pub(super) fn snapshot(&self) -> Value {
         json!({

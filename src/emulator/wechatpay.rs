@@ -1385,8 +1385,9 @@ impl WechatPayHandler {
     }
 
     /// What must survive a restart: the user cards (cleartext fields, whether
-    /// confirmed, confirms applied) and point balances, as
-    /// `{"cards": {code: {"fields", "confirmed", "confirms_applied"}}, "points": {code: n}}`
+    /// confirmed, confirms applied), point balances and the brand-family state
+    /// (templates, feeds, exchange confirmations, activities and their request keys), as
+    /// `{"cards": {code: {"fields", "confirmed", "confirms_applied"}}, "points": {code: n}, "brand": {..}}`
     /// (counters and queued faults are not kept).
     pub fn export_state(&self) -> Value {
         let st = self.emulator.lock();
@@ -1400,7 +1401,7 @@ impl WechatPayHandler {
             })
             .collect();
         let points: Map<String, Value> = st.points.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-        json!({"cards": cards, "points": points})
+        json!({"cards": cards, "points": points, "brand": st.brand.export()})
     }
 
     /// Adds the cards and balances of an [`Self::export_state`] document
@@ -1444,9 +1445,14 @@ impl WechatPayHandler {
                 .ok_or_else(|| bad("points", "each balance must be an integer"))?;
             balances.push((code, n));
         }
+        let mut brand = super::brand::BrandState::default();
+        if let Some(b) = state.get("brand") {
+            brand.import(b).map_err(|rule| bad("brand", &rule))?;
+        }
         let mut st = self.emulator.lock();
         st.cards.extend(restored);
         st.points.extend(balances);
+        st.brand.import(&brand.export()).map_err(|rule| bad("brand", &rule))?;
         Ok(())
     }
 }
