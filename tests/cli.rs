@@ -99,6 +99,25 @@ fn validate_names_the_field_and_the_limit_and_never_the_value() {
     );
     assert_eq!(wx.status.code(), Some(1), "{}", text(&wx));
     assert!(text(&wx).contains("confirm."), "{}", text(&wx));
+
+    // Every card-member operation of the catalogue.
+    let feed = tool(
+        &["--json", "validate", "wechat.createUserFeed", "-"],
+        Some(
+            br#"{"brand_id":"1004","card_id":"c","user_card_code":"1","openid":"o","out_request_no":"F-1","cell":"x"}"#,
+        ),
+    );
+    assert_eq!(feed.status.code(), Some(0), "{}", text(&feed));
+    let bad = tool(
+        &["--json", "validate", "wechat.listCardTemplates", "-"],
+        Some(br#"{"brand_id":"1004","limit":21}"#),
+    );
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    let v: Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(
+        (v["field"].as_str(), v["limit"].as_str()),
+        (Some("listCardTemplates.limit"), Some("20"))
+    );
 }
 
 #[test]

@@ -11,7 +11,7 @@ use cardbridge::error::{Error, ErrorKind, Result};
 use cardbridge::http::{Header, HttpRequest, find_header};
 use cardbridge::outbox::view::state_name;
 use cardbridge::store::{MemoryStore, OutboxQuery, OutboxState, PostgresStore, SqliteStore, Store};
-use cardbridge::validate::{Direction, Path as FieldPath};
+use cardbridge::validate::Direction;
 use cardbridge::wechatpay::{self, CallbackBegin, VerifyOptions, WechatPay};
 use serde_json::{Value, json};
 
@@ -120,14 +120,11 @@ pub fn validate(out: &Output, api: &str, file: &Path, inbound: bool) -> Result<E
     } else {
         Direction::Outbound
     };
-    let mut encrypt = |_: &FieldPath, clear: &str| Ok(format!("(encrypted {} bytes)", clear.len()));
     let wire = wechatpay::model::WireOptions::default();
-    let checked = match api {
-        "wechat.confirm" => wechatpay::model::prepare_confirm(&body, wire, &mut encrypt).map(|_| ()),
-        "wechat.updateUserCard" => wechatpay::model::prepare_update_user_card(&body, wire, &mut encrypt).map(|_| ()),
-        "wechat.getUserCard" => wechatpay::model::prepare_get_user_card(&body).map(|_| ()),
-        "wechat.syncUserPoints" => wechatpay::model::prepare_sync_points(&body).map(|_| ()),
-        other => model::normalize(other, &body, dir).map(|_| ()),
+    // `wechat.<operation>`: any card-member operation of the catalogue (confirm, createCardTemplate, …).
+    let checked = match api.strip_prefix("wechat.") {
+        Some(operation) => wechatpay::operations::prepare(operation, &body, wire).map(|_| ()),
+        None => model::normalize(api, &body, dir).map(|_| ()),
     };
     match checked {
         Ok(()) => {

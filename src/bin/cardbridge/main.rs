@@ -155,8 +155,8 @@ pub struct NotifyArgs {
 #[derive(Args)]
 struct ValidateArgs {
     /// The message: an Alipay+ API (`issueCard`, `notifyCardRegistration`, …, `<api>Response`)
-    /// or a WeChat Pay call (`wechat.confirm`, `wechat.updateUserCard`, `wechat.getUserCard`,
-    /// `wechat.syncUserPoints`).
+    /// or a WeChat Pay call, `wechat.<operation>` (`wechat.confirm`, `wechat.updateUserCard`,
+    /// `wechat.createCardTemplate`, `wechat.importUserCard`, … every card-member operation).
     api: String,
     /// The JSON file, or `-` for standard input.
     #[arg(default_value = "-")]
