@@ -504,3 +504,38 @@ fn the_brand_state_survives_an_emulator_restart() {
     let e = s2.emu.handler().import_state(&broken).unwrap_err();
     assert_eq!(e.field(), Some("state.brand"));
 }
+
+#[test]
+fn answers_read_into_typed_views_keeping_unknown_members_and_values() {
+    use cardbridge::wechatpay::answers::*;
+    let s = setup();
+    let wp = wechat(&s);
+    let created = wp.create_card_template(&bytes(template_input("T-TYPED"))).unwrap();
+    let t: CardTemplate = created.parse().unwrap();
+    assert_eq!(
+        (t.card_type, t.state),
+        (CardType::Normal, Some(TemplateState::Effective))
+    );
+    assert_eq!(t.extra["card_title"], "测试卡", "members without a field are kept");
+    wp.import_user_card(&bytes(import_input("TYPED-1", &t.card_id)))
+        .unwrap();
+    let page: Page<UserCard> = wp
+        .list_user_cards(&bytes(json!({"brand_id": BRAND, "openid": OPENID})))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(page.total_count, 1);
+    assert_eq!(page.data[0].user_card_state, UserCardState::Effective);
+    assert_eq!(page.data[0].extra["phone_number"], "13800000000");
+    assert!(
+        !format!("{:?}", page.data[0]).contains("13800000000"),
+        "Debug leaves personal data out"
+    );
+    // An enum value this version does not know is kept verbatim and round-trips.
+    let odd: UserCardState = serde_json::from_value(json!("FROZEN")).unwrap();
+    assert_eq!(odd, UserCardState::Unknown("FROZEN".into()));
+    assert_eq!(serde_json::to_value(&odd).unwrap(), "FROZEN");
+    // A view the answer does not fit is a Protocol error, not a panic.
+    let e = created.parse::<MembershipActivity>().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Protocol);
+}

@@ -12,6 +12,7 @@
 //!   feeds and the points-for-coupon answer, membership activities — each a
 //!   validated request; every mutating one is a [`model::Mutation`] delivered
 //!   through the outbox like `confirm`;
+//! * [`answers`]: typed views of the answers (unknown members and enum values kept);
 //! * [`operations`]: the catalogue of operations by name (validation only);
 //! * [`callback`]: the card-event callback handler, two steps (§3);
 //! * [`sign`]: request signing and the `Authorization` header (§6), nonces,
@@ -27,6 +28,7 @@
 //! (RSA-OAEP SHA-1 sensitive fields, §9) and [`crate::crypto::x509`].
 
 pub mod activities;
+pub mod answers;
 pub mod callback;
 pub mod certificates;
 pub mod client;
