@@ -20,7 +20,7 @@ macro_rules! wire_enum {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
         pub enum $name {
-            $($(#[$vdoc])* $variant,)+
+            $(#[doc = concat!("`", $wire, "`")] $(#[$vdoc])* $variant,)+
             /// A value this version does not know, kept verbatim.
             Unknown(String),
         }
