@@ -665,7 +665,7 @@ fn terminate_activity(st: &mut BrandState, id: &str, body: &Map<String, Value>) 
 }
 
 /// A decrypted `BRAND_MEMBER_CARD_SP.POINT_EXCHANGE_COUPON` resource
-/// ([W:POINT_EXCHANGE_COUPON]): `record_id, brand_id, card_id, openid,
+/// (community reference `W:POINT_EXCHANGE_COUPON`): `record_id, brand_id, card_id, openid,
 /// user_card_code, exchange_coupon_template_id, deduct_points, stock_id`.
 pub fn sample_point_exchange_coupon(code: &str, card_id: &str, openid: &str, record_id: &str) -> Value {
     json!({
@@ -680,7 +680,7 @@ pub fn sample_point_exchange_coupon(code: &str, card_id: &str, openid: &str, rec
     })
 }
 
-/// A decrypted `BRAND_MEMBER_CARD_SP.SYNC_USER_POINT` resource ([W:SYNC_USER_POINT]):
+/// A decrypted `BRAND_MEMBER_CARD_SP.SYNC_USER_POINT` resource (community reference `W:SYNC_USER_POINT`):
 /// the card whose point balance WeChat asks for.
 pub fn sample_sync_user_point(code: &str, card_id: &str, openid: &str) -> Value {
     json!({

@@ -80,7 +80,7 @@ impl TemplateRemoval {
     }
 }
 
-/// Name of the `user-feeds` content member (§4: `cell` official, `cell_message` [W]).
+/// Name of the `user-feeds` content member (§4: `cell` official, `cell_message` in the community reference).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FeedContentMember {
     /// `cell`.
