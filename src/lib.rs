@@ -3,6 +3,7 @@
 //!
 //! Module map (see `ARCHITECTURE.md`):
 //! * cross-cutting: [`error`], [`clock`], [`crypto`], [`http`], [`retry`], [`store`], [`validate`];
+//! * troubleshooting: [`diagnose`] (why a signature check failed, and the fix);
 //! * the delivery engine for outbound calls: [`outbox`];
 //! * platforms: [`alipayplus`], [`wechatpay`];
 //! * test support: [`emulator`] (loopback platform emulator and request driver);
@@ -14,6 +15,7 @@
 pub mod alipayplus;
 pub mod clock;
 pub mod crypto;
+pub mod diagnose;
 pub mod emulator;
 pub mod error;
 pub mod http;

@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 use crate::deliver::{self, AlipayCall, WechatCall};
 use crate::platform::{PlatformConfig, Sources};
 use crate::{
-    DecryptArgs, NotifyArgs, OutboxListArgs, OutboxPurgeArgs, OutboxResumeArgs, OutboxShowArgs, Platform, SignArgs,
-    VerifyArgs,
+    DecryptArgs, DiagnoseArgs, NotifyArgs, OutboxListArgs, OutboxPurgeArgs, OutboxResumeArgs, OutboxShowArgs, Platform,
+    SignArgs, VerifyArgs,
 };
 
 /// Where results go: human text, or one JSON document with `--json`.
@@ -275,6 +275,39 @@ pub fn verify(out: &Output, a: &VerifyArgs) -> Result<ExitCode> {
         },
     );
     Ok(if valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `cardbridge diagnose`: [`cardbridge::diagnose`] on a captured call.
+pub fn diagnose(out: &Output, a: &DiagnoseArgs) -> Result<ExitCode> {
+    let header_text = String::from_utf8_lossy(&read_input(&a.headers)?).into_owned();
+    let request = HttpRequest {
+        method: "POST".into(),
+        target: a.target.clone(),
+        headers: parse_headers(header_text.lines())?,
+        body: read_input(&a.body)?,
+    };
+    let now = a.now_ms.unwrap_or_else(now_ms);
+    let diagnosis = match a.platform {
+        Platform::Alipayplus => cardbridge::diagnose::alipay_inbound(&alipay_config(&a.config)?, &request, now),
+        Platform::Wechatpay => {
+            let config = wechat_config(&a.config)?;
+            let options = VerifyOptions {
+                require_signature_type: true,
+            };
+            cardbridge::diagnose::wechat_callback(&config.keys, &request, now, options)
+        }
+    };
+    match diagnosis {
+        None => {
+            out.print(json!({"verifies": true}), || "the signature verifies".to_string());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(d) => {
+            let doc = json!({"verifies": false, "diagnosis": d.to_json()});
+            out.print(doc, || d.summary());
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 pub fn decrypt_callback(out: &Output, a: &DecryptArgs) -> Result<ExitCode> {
