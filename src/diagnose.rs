@@ -432,6 +432,113 @@ pub fn wechat_callback(
     Some(d)
 }
 
+/// What a platform's signature refusal of one of our requests says, compared
+/// with the string we signed (issue 13.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundDiagnosis {
+    /// The first line of the string-to-sign that differs: `method`, `url`,
+    /// `timestamp`, `nonce` or `body`; `None` when the part the platform
+    /// echoed is identical.
+    pub differing_line: Option<&'static str>,
+    /// The platform's string length minus ours, when it gave its length.
+    pub length_delta: Option<i64>,
+    /// The likely cause, in one sentence.
+    pub likely_cause: &'static str,
+}
+
+impl OutboundDiagnosis {
+    /// One line for an operator.
+    pub fn summary(&self) -> String {
+        let line = self
+            .differing_line
+            .map_or("none of the echoed lines".to_string(), |l| format!("the {l} line"));
+        let delta = self
+            .length_delta
+            .map_or(String::new(), |d| format!(", length delta {d:+} bytes"));
+        format!(
+            "the platform's string-to-sign differs from ours at {line}{delta}: {}",
+            self.likely_cause
+        )
+    }
+
+    /// As JSON.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "differing_line": self.differing_line,
+            "length_delta": self.length_delta,
+            "likely_cause": self.likely_cause,
+            "summary": self.summary(),
+        })
+    }
+}
+
+/// Compares the string-to-sign WeChat Pay echoes in a `SIGN_ERROR` answer
+/// (`detail.sign_information.truncated_sign_message`, `sign_message_length`)
+/// with the one we signed for `sent` (method, request-target, the
+/// `Authorization` header's timestamp and nonce, body). `None` when the
+/// answer is not a `SIGN_ERROR` with that detail or `sent` has no readable
+/// `Authorization`.
+pub fn wechat_sign_error(sent: &HttpRequest, answer_body: &[u8]) -> Option<OutboundDiagnosis> {
+    let answer: Value = serde_json::from_slice(answer_body).ok()?;
+    if answer.get("code")?.as_str()? != "SIGN_ERROR" {
+        return None;
+    }
+    let info = answer.get("detail")?.get("sign_information")?;
+    let theirs = info.get("truncated_sign_message")?.as_str()?;
+    let their_len = info.get("sign_message_length").and_then(Value::as_i64);
+    let auth = crate::wechatpay::sign::parse_authorization(find_header(&sent.headers, "Authorization")?).ok()?;
+    let timestamp: i64 = auth.timestamp.parse().ok()?;
+    let ours = crate::wechatpay::sign::message(&sent.method, &sent.target, timestamp, &auth.nonce, &sent.body);
+    let ours = String::from_utf8_lossy(&ours).into_owned();
+    const LINES: [&str; 5] = ["method", "url", "timestamp", "nonce", "body"];
+    let mine: Vec<&str> = ours.splitn(5, '\n').collect();
+    let echoed: Vec<&str> = theirs.splitn(5, '\n').collect();
+    let complete = their_len.is_some_and(|l| usize::try_from(l).ok() == Some(theirs.len()));
+    let mut differing = None;
+    for (i, name) in LINES.iter().enumerate() {
+        let (Some(a), Some(b)) = (mine.get(i), echoed.get(i)) else {
+            break;
+        };
+        // The echo is truncated: its last line may be a prefix of ours.
+        let last = i + 1 == echoed.len() && !complete;
+        let same = if last { a.starts_with(b) } else { a == b };
+        if !same {
+            differing = Some(*name);
+            break;
+        }
+    }
+    let length_delta = their_len.map(|l| l - ours.len() as i64);
+    let likely_cause = match differing {
+        Some("method") => "a different HTTP method was signed than sent",
+        Some("url") => {
+            let decoded_equal = |s: &str| percent_decode_str(s).decode_utf8().map(|c| c.into_owned()).ok();
+            if decoded_equal(mine[1]) == decoded_equal(echoed[1]) {
+                "the URL was percent-encoded differently when signed and when sent (e.g. the `card_id` query): \
+                 sign the request-target exactly as sent"
+            } else {
+                "the URL signed is not the one sent (path, query or a proxy rewriting it)"
+            }
+        }
+        Some("timestamp") => "a different timestamp was signed than the one in Authorization",
+        Some("nonce") => "a different nonce was signed than the one in Authorization",
+        Some(_) => {
+            "the body was changed after it was signed (re-serialised or re-encoded): send the exact bytes signed"
+        }
+        None if length_delta.is_some_and(|d| d != 0) => {
+            "the body was changed after it was signed (same start, different length): send the exact bytes signed"
+        }
+        None => {
+            "the string matches: the signature was made with a key that does not belong to serial_no \
+                 (wrong merchant private key or wrong merchant_serial_no)"
+        }
+    };
+    Some(OutboundDiagnosis {
+        differing_line: differing,
+        length_delta,
+        likely_cause,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,6 +552,67 @@ mod tests {
         assert_eq!(v[1].0, b"\xEF\xBB\xBF{\"a\": 1}\n");
         assert_eq!(v[2].0, b"{\"a\":1}");
         assert!(body_variants(b"{\"a\":1}").is_empty());
+    }
+
+    fn sent(method: &str, target: &str, body: &[u8]) -> HttpRequest {
+        let auth = crate::wechatpay::sign::authorization_value("19", "NONCE1", "c2ln", 1700000000, "AB");
+        HttpRequest {
+            method: method.into(),
+            target: target.into(),
+            headers: vec![("Authorization".into(), auth)],
+            body: body.to_vec(),
+        }
+    }
+
+    fn sign_error(message: &str, len: usize) -> Vec<u8> {
+        json!({"code": "SIGN_ERROR", "message": "签名错误",
+               "detail": {"sign_information": {"truncated_sign_message": message, "sign_message_length": len}}})
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn sign_error_names_the_differing_line_and_cause() {
+        let body = br#"{"a":1}"#;
+        let req = sent("POST", "/v3/x?card_id=a%2Bb", body);
+        let ours = String::from_utf8(crate::wechatpay::sign::message(
+            "POST",
+            "/v3/x?card_id=a%2Bb",
+            1700000000,
+            "NONCE1",
+            body,
+        ))
+        .unwrap();
+        let check = |theirs: &str, len: usize| wechat_sign_error(&req, &sign_error(theirs, len)).unwrap();
+        // Identical (full): the key or serial is wrong.
+        let d = check(&ours, ours.len());
+        assert_eq!((d.differing_line, d.length_delta), (None, Some(0)));
+        assert!(d.likely_cause.contains("serial_no"));
+        // URL decoded by the platform side: an encoding difference.
+        let t = ours.replace("a%2Bb", "a+b");
+        let d = check(&t, t.len());
+        assert_eq!(d.differing_line, Some("url"));
+        assert!(d.likely_cause.contains("percent-encoded"), "{}", d.summary());
+        // Another path.
+        let t = ours.replace("/v3/x", "/v3/y");
+        assert!(check(&t, t.len()).likely_cause.contains("not the one sent"));
+        // Timestamp and nonce.
+        assert_eq!(
+            check(&ours.replace("1700000000", "1700000001"), ours.len()).differing_line,
+            Some("timestamp")
+        );
+        assert_eq!(
+            check(&ours.replace("NONCE1", "NONCE2"), ours.len()).differing_line,
+            Some("nonce")
+        );
+        // Body re-serialised: a truncated echo with another start, or the same start and another length.
+        let t = ours.replace(r#"{"a":1}"#, r#"{"a": 1}"#);
+        assert_eq!(check(&t[..t.len() - 3], t.len()).differing_line, Some("body"));
+        let d = check(&ours[..ours.len() - 4], ours.len() + 2);
+        assert_eq!((d.differing_line, d.length_delta), (None, Some(2)));
+        assert!(d.likely_cause.contains("body was changed"));
+        // Not a SIGN_ERROR: nothing to say.
+        assert!(wechat_sign_error(&req, br#"{"code":"PARAM_ERROR","message":"x"}"#).is_none());
     }
 
     #[test]
