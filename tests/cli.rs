@@ -474,3 +474,54 @@ fn diagnose_names_the_rewrite_that_broke_a_captured_signature_and_never_prints_t
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("json_reserialised") && out.contains("raw body"), "{out}");
 }
+
+#[test]
+fn diagnose_compares_a_sign_error_echo_with_the_string_we_signed() {
+    let target = "/v3/brand/partner/card-member/user-cards?card_id=pbLat%2Bx";
+    let body = br#"{"user_card_code":"478515832665"}"#;
+    let signer = cardbridge::wechatpay::RequestSigner::new(
+        "1900000001",
+        "5F1C72E2A8931B72A2E13AF8DEE92471EB397115",
+        merchant_key(),
+    )
+    .unwrap();
+    let signed = signer.sign("POST", target, body, 1_700_000_000).unwrap();
+    let ours = cardbridge::wechatpay::sign::message("POST", target, signed.timestamp, &signed.nonce, body);
+    // The platform verified the decoded query: its echo differs on the URL line.
+    let theirs = String::from_utf8(ours.clone()).unwrap().replace("pbLat%2Bx", "pbLat+x");
+    let answer = json!({"code": "SIGN_ERROR", "message": "签名错误", "detail": {"sign_information":
+        {"truncated_sign_message": theirs, "sign_message_length": theirs.len()}}});
+    let h = temp_file(
+        "diag-sent-h",
+        format!("Authorization: {}\n", signed.authorization).as_bytes(),
+    );
+    let b = temp_file("diag-sent-b", body);
+    let a = temp_file("diag-answer", answer.to_string().as_bytes());
+    let o = tool(
+        &[
+            "--json",
+            "diagnose",
+            "wechatpay",
+            "--config",
+            p(&wechat_config()),
+            "--answer",
+            p(&a),
+            "--headers",
+            p(&h),
+            "--body",
+            p(&b),
+            "--target",
+            target,
+        ],
+        None,
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let doc: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(doc["outbound"]["differing_line"], "url", "{out}");
+    assert_eq!(doc["outbound"]["length_delta"], -2);
+    assert!(
+        doc["outbound"]["likely_cause"].as_str().unwrap().contains("card_id"),
+        "{out}"
+    );
+}

@@ -286,6 +286,25 @@ pub fn diagnose(out: &Output, a: &DiagnoseArgs) -> Result<ExitCode> {
         headers: parse_headers(header_text.lines())?,
         body: read_input(&a.body)?,
     };
+    if let Some(answer) = &a.answer {
+        let sent = HttpRequest {
+            method: a.method.clone(),
+            ..request
+        };
+        let answer = read_input(answer)?;
+        return match cardbridge::diagnose::wechat_sign_error(&sent, &answer) {
+            Some(d) => {
+                out.print(json!({"outbound": d.to_json()}), || d.summary());
+                Ok(ExitCode::from(1))
+            }
+            None => Err(Error::new(
+                ErrorKind::InvalidParameter,
+                "answer: not a WeChat Pay SIGN_ERROR with detail.sign_information, or the sent headers \
+                 have no readable Authorization",
+            )
+            .with_field("answer")),
+        };
+    }
     let now = a.now_ms.unwrap_or_else(now_ms);
     let diagnosis = match a.platform {
         Platform::Alipayplus => cardbridge::diagnose::alipay_inbound(&alipay_config(&a.config)?, &request, now),

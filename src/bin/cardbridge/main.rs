@@ -59,7 +59,9 @@ enum Command {
     #[command(after_help = "Examples:\n  \
       cardbridge diagnose alipayplus --config alipay.json --headers h.txt --body b.json \\\n    \
         --target /v2/pds/memberships/notifyCardRegistration\n  \
-      cardbridge --json diagnose wechatpay --config wechat.json --headers h.txt --body b.json\n\n\
+      cardbridge --json diagnose wechatpay --config wechat.json --headers h.txt --body b.json\n  \
+      cardbridge diagnose wechatpay --config wechat.json --answer sign-error.json \\\n    \
+        --method POST --target '/v3/...' --headers sent-headers.txt --body sent-body.json\n\n\
       Prints which check failed, the measured clock offset, and the rewrite under which the\n\
       signature verifies with its fix. Never prints the body, a signature or personal data.\n\
       Exit code 0: the signature verifies; 1: it does not (diagnosis printed).")]
@@ -268,6 +270,14 @@ struct DiagnoseArgs {
     /// Judge the clock as of this Unix time in milliseconds (default: now).
     #[arg(long)]
     now_ms: Option<i64>,
+    /// WeChat Pay, outbound: the platform's `SIGN_ERROR` answer body to one of OUR requests;
+    /// then `--headers` (with our `Authorization`), `--body`, `--target` and `--method` describe
+    /// the request we sent, and the platform's string-to-sign is compared with ours.
+    #[arg(long)]
+    answer: Option<PathBuf>,
+    /// With `--answer`: the method we sent.
+    #[arg(long, default_value = "POST")]
+    method: String,
 }
 
 #[derive(Subcommand)]
