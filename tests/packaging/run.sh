@@ -65,6 +65,8 @@ PREFIX="$T/prefix"
 OUT="$T/out"
 RUN="$T/run"            # every program runs from here: not the repository
 mkdir -p "$RUN"
+# The examples' platform emulator: the release `cardbridge` binary scripts/package builds (out/bin/).
+export CARDBRIDGE_BIN="$OUT/bin/cardbridge"
 
 TARBALL="$OUT/cardbridge-$VERSION-$(rustc -vV | sed -n 's/^host: //p').tar.gz"
 SDIST="$OUT/python/cardbridge-$VERSION.tar.gz"
@@ -345,8 +347,10 @@ PY
   cmp "$pkg/runtimes/linux-x64/native/libcardbridge.so" "$PREFIX/lib/$SONAME" || fail "not the packaged release library"
   # A Mono application referencing the package's assembly; the files placed as
   # build/CardBridge.targets places them for packages.config projects.
+  # The test support (the emulator client) is compiled with the example; it is not in the package.
   mcs -nologo -warnaserror -r:"$pkg/lib/netstandard2.0/CardBridge.dll" -r:System.Runtime.Serialization.dll \
-    -r:System.Xml.dll -out:"$app/PosApp.exe" "$ROOT/examples/csharp/PosApp/Program.cs"
+    -r:System.Xml.dll -r:System.Core.dll -out:"$app/PosApp.exe" "$ROOT/examples/csharp/PosApp/Program.cs" \
+    "$ROOT"/bindings/csharp/testing/*.cs
   cp "$pkg/lib/netstandard2.0/CardBridge.dll" "$pkg/build/CardBridge.dll.config" \
     "$pkg/runtimes/linux-x64/native/libcardbridge.so" "$app/"
   (cd "$RUN" && env -u LD_LIBRARY_PATH mono "$app/PosApp.exe" "$KEYS" >"$app/log" 2>&1) ||
