@@ -38,13 +38,19 @@
 //! All operations are measured interleaved, round-robin, in the same run, so
 //! disk and CPU noise hits them alike. Prints medians and ratios.
 
+/// The platform emulators, compiled in from the `cardbridge` binary (the
+/// library has none).
+#[allow(dead_code, unused_imports)]
+#[path = "../src/bin/cardbridge/emulator/mod.rs"]
+mod emulator;
+
+use crate::emulator::{PlatformDriver, Tamper, sample_registration};
 use cardbridge::alipayplus::client::build_signed_request;
 use cardbridge::alipayplus::model::{self, Direction, IssueCardRequest};
 use cardbridge::alipayplus::{AlipayPlus, Begin, Config, signature};
 use cardbridge::crypto::aead::ApiV3Key;
 use cardbridge::crypto::keys::PrivateKey;
 use cardbridge::crypto::{b64_decode_strict, b64_encode, oaep, rsa};
-use cardbridge::emulator::{PlatformDriver, Tamper, sample_registration};
 use cardbridge::http::HttpRequest;
 use cardbridge::store::{SqliteStore, Store};
 use cardbridge::validate::Path;
@@ -354,7 +360,7 @@ fn fsync_rows() {
 /// `--fsync-probe KIND N`: N operations of one kind on a fresh SQLite store,
 /// then prints the bytes its WAL file grew by (for the rows that have one).
 fn fsync_probe(kind: &str, n: usize) {
-    use cardbridge::emulator::{AlipayPlatformEmulator, EmulatorConfig, WechatEmulatorConfig, WechatPayEmulator};
+    use crate::emulator::{AlipayPlatformEmulator, EmulatorConfig, WechatEmulatorConfig, WechatPayEmulator};
     let dir = std::env::temp_dir().join(format!("cardbridge-probe-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let db = dir.join("probe.db");

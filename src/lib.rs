@@ -5,7 +5,6 @@
 //! * cross-cutting: [`error`], [`clock`], [`crypto`], [`http`], [`retry`], [`store`], [`validate`];
 //! * the delivery engine for outbound calls: [`outbox`];
 //! * platforms: [`alipayplus`], [`wechatpay`];
-//! * test support: [`emulator`] (loopback platform emulator and request driver);
 //! * the C ABI: `ffi` (the only module with `unsafe`).
 
 #![deny(unsafe_code)]
@@ -14,7 +13,6 @@
 pub mod alipayplus;
 pub mod clock;
 pub mod crypto;
-pub mod emulator;
 pub mod error;
 pub mod http;
 pub(crate) mod json;

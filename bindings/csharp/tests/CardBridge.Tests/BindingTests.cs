@@ -40,6 +40,7 @@ namespace CardBridge.Tests
         [Test]
         public void EveryImportIsCdeclExactSpellingWithOneByteBools()
         {
+            var boolsSeen = 0;
             foreach (var m in Imports())
             {
                 var import = m.GetCustomAttributes(typeof(DllImportAttribute), false).Cast<DllImportAttribute>().Single();
@@ -52,6 +53,7 @@ namespace CardBridge.Tests
                 {
                     bools.Add(m.ReturnParameter);
                 }
+                boolsSeen += bools.Count;
                 foreach (var p in bools)
                 {
                     var marshal = p.GetCustomAttributes(typeof(MarshalAsAttribute), false).Cast<MarshalAsAttribute>()
@@ -60,7 +62,7 @@ namespace CardBridge.Tests
                         m.Name + ": bool " + (p.Name ?? "return") + " is marshalled as one byte");
                 }
             }
-            Assert.True(Imports().Any(m => m.ReturnType == typeof(bool)), "the bool check saw at least one bool");
+            Assert.True(boolsSeen > 0, "the bool check saw at least one bool (parameter or return value)");
         }
 
         [Test]
