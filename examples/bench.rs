@@ -38,13 +38,19 @@
 //! All operations are measured interleaved, round-robin, in the same run, so
 //! disk and CPU noise hits them alike. Prints medians and ratios.
 
+/// The platform emulators, compiled in from the `cardbridge` binary (the
+/// library has none).
+#[allow(dead_code, unused_imports)]
+#[path = "../src/bin/cardbridge/emulator/mod.rs"]
+mod emulator;
+
+use crate::emulator::{PlatformDriver, Tamper, sample_registration};
 use cardbridge::alipayplus::client::build_signed_request;
 use cardbridge::alipayplus::model::{self, Direction, IssueCardRequest};
 use cardbridge::alipayplus::{AlipayPlus, Begin, Config, signature};
 use cardbridge::crypto::aead::ApiV3Key;
 use cardbridge::crypto::keys::PrivateKey;
 use cardbridge::crypto::{b64_decode_strict, b64_encode, oaep, rsa};
-use cardbridge::emulator::{PlatformDriver, Tamper, sample_registration};
 use cardbridge::http::HttpRequest;
 use cardbridge::store::{SqliteStore, Store};
 use cardbridge::validate::Path;
@@ -363,7 +369,7 @@ fn fsync_rows() {
 /// `--fsync-probe KIND N`: N operations of one kind on a fresh SQLite store,
 /// then prints the bytes its WAL file grew by (for the rows that have one).
 fn fsync_probe(kind: &str, n: usize) {
-    use cardbridge::emulator::{AlipayPlatformEmulator, EmulatorConfig, WechatEmulatorConfig, WechatPayEmulator};
+    use crate::emulator::{AlipayPlatformEmulator, EmulatorConfig, WechatEmulatorConfig, WechatPayEmulator};
     let dir = std::env::temp_dir().join(format!("cardbridge-probe-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let db = dir.join("probe.db");
@@ -713,7 +719,7 @@ fn bare_database(path: &std::path::Path) -> rusqlite::Connection {
 /// (sign, send over the same transport, verify the answer's signature, one
 /// durable commit of the answer). The emulator's own work is in both sides.
 fn issue_card_round_trip(iterations: usize, dir: &std::path::Path, merchant: &PrivateKey, platform: &PrivateKey) {
-    use cardbridge::emulator::{AlipayPlatformEmulator, EmulatorConfig};
+    use crate::emulator::{AlipayPlatformEmulator, EmulatorConfig};
     use cardbridge::http::{Transport, TransportConfig};
     let emulator = AlipayPlatformEmulator::start(EmulatorConfig::new(
         platform.clone(),
@@ -727,7 +733,7 @@ fn issue_card_round_trip(iterations: usize, dir: &std::path::Path, merchant: &Pr
     let ap = AlipayPlus::new(config, Some(store)).expect("integration");
     let transport = Transport::new(&TransportConfig::default()).expect("transport");
     let bare_db = bare_database(&dir.join("issue-bare.db"));
-    let target = format!("/api/open{}", cardbridge::emulator::ISSUE_CARD_PATH);
+    let target = format!("/api/open{}", crate::emulator::ISSUE_CARD_PATH);
     let url = format!("{}{target}", emulator.base_url());
     let platform_public = platform.public_key();
     let body = |id: &str| {

@@ -14,14 +14,20 @@
 //!    once; a signature probe is refused; the card is confirmed (sensitive
 //!    fields encrypted by the library) and a repeat never reaches WeChat.
 
+/// The platform emulators, compiled in from the `cardbridge` binary (the
+/// library has none).
+#[allow(dead_code, unused_imports)]
+#[path = "../src/bin/cardbridge/emulator/mod.rs"]
+mod emulator;
+
+use crate::emulator::{
+    AlipayPlatformEmulator, CallbackTamper, EmulatorConfig, Fault, PlatformDriver, Tamper, WechatEmulatorConfig,
+    WechatPayEmulator, sample_registration, sample_user_card_create,
+};
 use cardbridge::alipayplus::model::{Amount, CardField, IssueCardRequest};
 use cardbridge::alipayplus::{AlipayPlus, Begin, Config, InboundRequest};
 use cardbridge::crypto::aead::ApiV3Key;
 use cardbridge::crypto::keys::PrivateKey;
-use cardbridge::emulator::{
-    AlipayPlatformEmulator, CallbackTamper, EmulatorConfig, Fault, PlatformDriver, Tamper, WechatEmulatorConfig,
-    WechatPayEmulator, sample_registration, sample_user_card_create,
-};
 use cardbridge::http::HttpRequest;
 use cardbridge::store::{SqliteStore, Store};
 use cardbridge::wechatpay::keyring::KeyRing;
@@ -364,7 +370,7 @@ fn wechat_flow(db: &std::path::Path, merchant_key: &PrivateKey) -> Result<(), St
                          "phone_number": "13800000000", "level": "GOLD",
                          "user_card_confirm_state": "CREATE_CARD_SUCCESS"})
     .to_string();
-    emulator.push_fault(cardbridge::emulator::WechatFault::Status {
+    emulator.push_fault(crate::emulator::WechatFault::Status {
         status: 500,
         code: "SYSTEM_ERROR".into(),
         message: "busy".into(),

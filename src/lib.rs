@@ -6,7 +6,6 @@
 //! * troubleshooting: [`diagnose`] (why a signature check failed, and the fix);
 //! * the delivery engine for outbound calls: [`outbox`];
 //! * platforms: [`alipayplus`], [`wechatpay`];
-//! * test support: [`emulator`] (loopback platform emulator and request driver);
 //! * the C ABI: `ffi` (the only module with `unsafe`).
 
 #![deny(unsafe_code)]
@@ -16,7 +15,6 @@ pub mod alipayplus;
 pub mod clock;
 pub mod crypto;
 pub mod diagnose;
-pub mod emulator;
 pub mod error;
 pub mod http;
 pub(crate) mod json;

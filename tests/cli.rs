@@ -3,8 +3,8 @@
 mod common;
 mod pg;
 
+use crate::common::emulator::{CallbackTamper, WechatEmulatorConfig, WechatPayEmulator, sample_user_card_create};
 use cardbridge::crypto::aead::ApiV3Key;
-use cardbridge::emulator::{CallbackTamper, WechatEmulatorConfig, WechatPayEmulator, sample_user_card_create};
 use cardbridge::store::{LeaseRequest, OutboxEntry, PostgresStore, SqliteStore, Store};
 use common::*;
 use serde_json::{Value, json};
@@ -340,8 +340,8 @@ fn outbox_list_reads_a_postgresql_store_by_connection_string() {
 
 #[test]
 fn outbox_resume_delivers_an_issue_card_left_pending_and_replays_a_final_one() {
+    use crate::common::emulator::Fault;
     use cardbridge::alipayplus::{AlipayPlus, client::outbox_id, model};
-    use cardbridge::emulator::Fault;
     let emu = start_emulator();
     let db = temp_db("cli-resume");
     let mut c = config(Some(emu.base_url()));

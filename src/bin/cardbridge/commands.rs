@@ -491,7 +491,7 @@ pub fn notify(out: &Output, a: &NotifyArgs) -> Result<ExitCode> {
         call.user_card_code = a.user_card_code.clone();
         call.card_id = a.card_id.clone();
         call.openid = a.openid.clone();
-        let handler = cardbridge::emulator::WechatPayHandler::new(config.wechat())?;
+        let handler = crate::emulator::WechatPayHandler::new(config.wechat())?;
         let minted = deliver::wechat_mint(&handler, &call)?;
         deliver::wechat_deliver(&call, minted)?
     } else {

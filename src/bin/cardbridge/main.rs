@@ -11,7 +11,12 @@
 //! answer (`notify`).
 
 mod commands;
+mod control;
 mod deliver;
+// The platform emulators: test support, in this binary only (the library has
+// none). The Rust integration tests compile this module into themselves
+// (`#[path]`) and use parts the tool does not.
+#[allow(dead_code, unused_imports)]
 mod emulator;
 mod platform;
 
@@ -372,7 +377,7 @@ fn main() -> ExitCode {
             OutboxCommand::Purge(a) => commands::outbox_purge(&out, &a),
             OutboxCommand::Resume(a) => commands::outbox_resume(&out, &a),
         },
-        Command::Emulator(a) => emulator::run(&out, &a),
+        Command::Emulator(a) => control::run(&out, &a),
         Command::Notify(a) => commands::notify(&out, &a),
     };
     match result {
