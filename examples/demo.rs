@@ -19,14 +19,20 @@
 //!    coupon activity created and terminated, the member leaving (card
 //!    invalidated; its lost answer read back, not re-sent), the template retired.
 
+/// The platform emulators, compiled in from the `cardbridge` binary (the
+/// library has none).
+#[allow(dead_code, unused_imports)]
+#[path = "../src/bin/cardbridge/emulator/mod.rs"]
+mod emulator;
+
+use crate::emulator::{
+    AlipayPlatformEmulator, CallbackTamper, EmulatorConfig, Fault, PlatformDriver, Tamper, WechatEmulatorConfig,
+    WechatPayEmulator, sample_registration, sample_user_card_create,
+};
 use cardbridge::alipayplus::model::{Amount, CardField, IssueCardRequest};
 use cardbridge::alipayplus::{AlipayPlus, Begin, Config, InboundRequest};
 use cardbridge::crypto::aead::ApiV3Key;
 use cardbridge::crypto::keys::PrivateKey;
-use cardbridge::emulator::{
-    AlipayPlatformEmulator, CallbackTamper, EmulatorConfig, Fault, PlatformDriver, Tamper, WechatEmulatorConfig,
-    WechatPayEmulator, sample_registration, sample_user_card_create,
-};
 use cardbridge::http::HttpRequest;
 use cardbridge::store::{SqliteStore, Store};
 use cardbridge::wechatpay::keyring::KeyRing;
@@ -383,7 +389,7 @@ fn wechat_flow(db: &std::path::Path, merchant_key: &PrivateKey) -> Result<(), St
                          "phone_number": "13800000000", "level": "GOLD",
                          "user_card_confirm_state": "CREATE_CARD_SUCCESS"})
     .to_string();
-    emulator.push_fault(cardbridge::emulator::WechatFault::Status {
+    emulator.push_fault(crate::emulator::WechatFault::Status {
         status: 500,
         code: "SYSTEM_ERROR".into(),
         message: "busy".into(),
@@ -442,7 +448,7 @@ fn brand_lifecycle(
     )?;
     check(feed.status == 200, "member feed posted")?;
 
-    let resource = cardbridge::emulator::sample_point_exchange_coupon(code, card_id, openid, &format!("REC-{code}"));
+    let resource = crate::emulator::sample_point_exchange_coupon(code, card_id, openid, &format!("REC-{code}"));
     let exchange = emulator
         .callback(
             "BRAND_MEMBER_CARD_SP.POINT_EXCHANGE_COUPON",
@@ -481,7 +487,7 @@ fn brand_lifecycle(
         "coupon activity created and terminated",
     )?;
 
-    emulator.push_fault(cardbridge::emulator::WechatFault::DropAfterProcessing);
+    emulator.push_fault(crate::emulator::WechatFault::DropAfterProcessing);
     let gone = call(
         WechatPay::invalidate_user_card,
         with(json!({"invalid_reason": "member left"})),

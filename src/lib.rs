@@ -3,9 +3,9 @@
 //!
 //! Module map (see `ARCHITECTURE.md`):
 //! * cross-cutting: [`error`], [`clock`], [`crypto`], [`http`], [`retry`], [`store`], [`validate`];
+//! * troubleshooting: [`diagnose`] (why a signature check failed, and the fix);
 //! * the delivery engine for outbound calls: [`outbox`];
 //! * platforms: [`alipayplus`], [`wechatpay`];
-//! * test support: [`emulator`] (loopback platform emulator and request driver);
 //! * the C ABI: `ffi` (the only module with `unsafe`).
 
 #![deny(unsafe_code)]
@@ -14,7 +14,7 @@
 pub mod alipayplus;
 pub mod clock;
 pub mod crypto;
-pub mod emulator;
+pub mod diagnose;
 pub mod error;
 pub mod http;
 pub(crate) mod json;

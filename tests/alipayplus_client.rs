@@ -3,9 +3,9 @@
 
 mod common;
 
+use crate::common::emulator::Fault;
 use cardbridge::alipayplus::model::{self, Direction, IssueCardRequest};
 use cardbridge::alipayplus::{AlipayPlus, client::OUTBOX_KIND};
-use cardbridge::emulator::Fault;
 use cardbridge::store::{MemoryStore, OutboxState, SqliteStore, Store};
 use cardbridge::{Error, ErrorKind};
 use common::*;
@@ -22,7 +22,7 @@ fn request(request_id: &str) -> IssueCardRequest {
 }
 
 fn setup() -> (
-    cardbridge::emulator::AlipayPlatformEmulator,
+    crate::common::emulator::AlipayPlatformEmulator,
     AlipayPlus,
     Arc<MemoryStore>,
 ) {

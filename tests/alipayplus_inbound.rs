@@ -3,8 +3,8 @@
 
 mod common;
 
+use crate::common::emulator::{PlatformDriver, Tamper, sample_registration};
 use cardbridge::alipayplus::{AlipayPlus, Begin, Config, InboundApi, InboundRequest, PendingCall};
-use cardbridge::emulator::{PlatformDriver, Tamper, sample_registration};
 use cardbridge::error::Result;
 use cardbridge::http::{HttpRequest, HttpResponse};
 use cardbridge::store::{

@@ -12,6 +12,12 @@
 //! for `cargo test`, so it can be stale. As a guard, the test fails if any
 //! file under `src/` is newer than the library it is about to link.
 //!
+//! The flow programs and the examples start the `cardbridge` binary built for
+//! this test run (`CARDBRIDGE_BIN` = `CARGO_BIN_EXE_cardbridge`) as their
+//! platform emulator and talk to its control API through
+//! `examples/c/emulator_client.h` (a tiny loopback HTTP client); the library
+//! itself contains no emulator.
+//!
 //! Also built and run here: the C and C++ examples (`examples/c/`,
 //! `examples/cpp/`), natively and under valgrind; the C example once more
 //! through the pkg-config file `include/cardbridge.pc.in`, linked shared and
@@ -122,6 +128,9 @@ fn compile_source(
         .args(extra)
         .arg("-I")
         .arg(root().join("include"))
+        // emulator_client.h and mini_json.h: the emulator's control API, shared with the examples.
+        .arg("-I")
+        .arg(root().join("examples/c"))
         .arg(source)
         .arg("-L")
         .arg(&lib_dir)
@@ -169,7 +178,10 @@ fn run(wrapper: &[&str], exe: &Path, args: &[String], env: &[(&str, &str)]) -> O
         }
         None => Command::new(exe),
     };
-    cmd.args(args).env("LD_LIBRARY_PATH", library_dir());
+    // The programs start the emulator binary themselves (examples/c/emulator_client.h): this build's.
+    cmd.args(args)
+        .env("LD_LIBRARY_PATH", library_dir())
+        .env("CARDBRIDGE_BIN", env!("CARGO_BIN_EXE_cardbridge"));
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -770,6 +782,7 @@ fn pkg_config_file_builds_the_c_example_shared_and_static() {
     let out = Command::new(&linked)
         .args(crm_args(&dir, "static.db"))
         .env_remove("LD_LIBRARY_PATH")
+        .env("CARDBRIDGE_BIN", env!("CARGO_BIN_EXE_cardbridge"))
         .output()
         .unwrap();
     assert_crm_run_succeeded(&out, 5);

@@ -3,8 +3,8 @@
 mod common;
 mod pg;
 
+use crate::common::emulator::{CallbackTamper, WechatEmulatorConfig, WechatPayEmulator, sample_user_card_create};
 use cardbridge::crypto::aead::ApiV3Key;
-use cardbridge::emulator::{CallbackTamper, WechatEmulatorConfig, WechatPayEmulator, sample_user_card_create};
 use cardbridge::store::{LeaseRequest, OutboxEntry, PostgresStore, SqliteStore, Store};
 use common::*;
 use serde_json::{Value, json};
@@ -359,8 +359,8 @@ fn outbox_list_reads_a_postgresql_store_by_connection_string() {
 
 #[test]
 fn outbox_resume_delivers_an_issue_card_left_pending_and_replays_a_final_one() {
+    use crate::common::emulator::Fault;
     use cardbridge::alipayplus::{AlipayPlus, client::outbox_id, model};
-    use cardbridge::emulator::Fault;
     let emu = start_emulator();
     let db = temp_db("cli-resume");
     let mut c = config(Some(emu.base_url()));
@@ -408,4 +408,139 @@ fn outbox_resume_delivers_an_issue_card_left_pending_and_replays_a_final_one() {
     for f in [db, cfg] {
         let _ = std::fs::remove_file(f);
     }
+}
+
+#[test]
+fn diagnose_names_the_rewrite_that_broke_a_captured_signature_and_never_prints_the_body() {
+    let api = "/v2/pds/memberships/notifyCardRegistration";
+    let public = format!("/api/membership{api}");
+    let body = br#"{"appId":"2102010113769000","requestId":"REQ-D","cardFields":[{"fieldCode":"EMAIL","fieldValue":"alice@example.com"}]}"#;
+    let time = "2026-12-07T10:00:00.000+00:00";
+    let sig = cardbridge::alipayplus::signature::sign_base64(&platform_key(), "POST", &public, CLIENT_ID, time, body)
+        .unwrap();
+    let signature = cardbridge::alipayplus::signature::header_value("1", &sig);
+    let headers =
+        format!("Client-Id: {CLIENT_ID}\nRequest-Time: {time}\nSignature: {signature}\nX-Original-URI: {public}\n");
+    let h = temp_file("diag-h", headers.as_bytes());
+    let b = temp_file("diag-b", body);
+    let config = alipay_config();
+    let args = |target: &str| {
+        let o = tool(
+            &[
+                "--json",
+                "diagnose",
+                "alipayplus",
+                "--config",
+                p(&config),
+                "--headers",
+                p(&h),
+                "--body",
+                p(&b),
+                "--target",
+                target,
+            ],
+            None,
+        );
+        (o.status.code(), text(&o))
+    };
+    let (code, out) = args(api);
+    assert_eq!(code, Some(1), "{out}");
+    let doc: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(doc["verifies"], false);
+    assert_eq!(doc["diagnosis"]["check"], "mismatch");
+    assert_eq!(doc["diagnosis"]["verified_variant"], "proxy_header_target");
+    assert!(
+        doc["diagnosis"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("\"/api/membership\""),
+        "{out}"
+    );
+    assert!(!out.contains("alice@example.com") && !out.contains(&sig[..24]), "{out}");
+    // Received as signed: it verifies.
+    let (code, out) = args(&public);
+    assert_eq!(code, Some(0), "{out}");
+
+    // WeChat Pay: a callback whose JSON was pretty-printed by a framework.
+    let ts = chrono::Utc::now().timestamp();
+    let nonce = "NONCE-DIAG";
+    let signed = br#"{"id":"EV-1","event_type":"USER_CARD.CREATE"}"#;
+    let value: Value = serde_json::from_slice(signed).unwrap();
+    let pretty = serde_json::to_vec_pretty(&value).unwrap();
+    let message = cardbridge::wechatpay::verify::message(&ts.to_string(), nonce, signed);
+    let wsig =
+        cardbridge::crypto::b64_encode(&cardbridge::crypto::rsa::sign_sha256(&platform_key(), &message).unwrap());
+    let headers = format!(
+        "Wechatpay-Timestamp: {ts}\nWechatpay-Nonce: {nonce}\nWechatpay-Signature: {wsig}\n\
+         Wechatpay-Serial: {PUB_KEY_ID}\nWechatpay-Signature-Type: WECHATPAY2-SHA256-RSA2048\n"
+    );
+    let h = temp_file("diag-wh", headers.as_bytes());
+    let b = temp_file("diag-wb", &pretty);
+    let o = tool(
+        &[
+            "diagnose",
+            "wechatpay",
+            "--config",
+            p(&wechat_config()),
+            "--headers",
+            p(&h),
+            "--body",
+            p(&b),
+        ],
+        None,
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("json_reserialised") && out.contains("raw body"), "{out}");
+}
+
+#[test]
+fn diagnose_compares_a_sign_error_echo_with_the_string_we_signed() {
+    let target = "/v3/brand/partner/card-member/user-cards?card_id=pbLat%2Bx";
+    let body = br#"{"user_card_code":"478515832665"}"#;
+    let signer = cardbridge::wechatpay::RequestSigner::new(
+        "1900000001",
+        "5F1C72E2A8931B72A2E13AF8DEE92471EB397115",
+        merchant_key(),
+    )
+    .unwrap();
+    let signed = signer.sign("POST", target, body, 1_700_000_000).unwrap();
+    let ours = cardbridge::wechatpay::sign::message("POST", target, signed.timestamp, &signed.nonce, body);
+    // The platform verified the decoded query: its echo differs on the URL line.
+    let theirs = String::from_utf8(ours.clone()).unwrap().replace("pbLat%2Bx", "pbLat+x");
+    let answer = json!({"code": "SIGN_ERROR", "message": "签名错误", "detail": {"sign_information":
+        {"truncated_sign_message": theirs, "sign_message_length": theirs.len()}}});
+    let h = temp_file(
+        "diag-sent-h",
+        format!("Authorization: {}\n", signed.authorization).as_bytes(),
+    );
+    let b = temp_file("diag-sent-b", body);
+    let a = temp_file("diag-answer", answer.to_string().as_bytes());
+    let o = tool(
+        &[
+            "--json",
+            "diagnose",
+            "wechatpay",
+            "--config",
+            p(&wechat_config()),
+            "--answer",
+            p(&a),
+            "--headers",
+            p(&h),
+            "--body",
+            p(&b),
+            "--target",
+            target,
+        ],
+        None,
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let doc: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(doc["outbound"]["differing_line"], "url", "{out}");
+    assert_eq!(doc["outbound"]["length_delta"], -2);
+    assert!(
+        doc["outbound"]["likely_cause"].as_str().unwrap().contains("card_id"),
+        "{out}"
+    );
 }

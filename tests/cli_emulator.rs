@@ -6,10 +6,10 @@
 
 mod common;
 
+use crate::common::emulator::{Action, HttpServer, text_response};
 use cardbridge::alipayplus::model::{self, Direction, IssueCardRequest};
 use cardbridge::alipayplus::{AlipayPlus, Begin};
 use cardbridge::crypto::aead::ApiV3Key;
-use cardbridge::emulator::{Action, HttpServer, text_response};
 use cardbridge::http::{HttpRequest, HttpResponse, Transport, TransportConfig};
 use cardbridge::store::MemoryStore;
 use cardbridge::wechatpay::keyring::KeyRing;

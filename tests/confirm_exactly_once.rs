@@ -12,8 +12,8 @@
 
 mod common;
 
+use crate::common::emulator::{RandomFaults, WechatEmulatorConfig, WechatPayEmulator};
 use cardbridge::crypto::aead::ApiV3Key;
-use cardbridge::emulator::{RandomFaults, WechatEmulatorConfig, WechatPayEmulator};
 use cardbridge::store::{MemoryStore, SqliteStore, Store};
 use cardbridge::wechatpay::keyring::KeyRing;
 use cardbridge::wechatpay::sign::RequestSigner;

@@ -2,12 +2,18 @@
 //! idempotency, faults, counters), the platform → merchant driver, and the
 //! HTTP server underneath.
 
+/// The platform emulators, compiled in from the `cardbridge` binary (the
+/// library has none).
+#[allow(dead_code, unused_imports)]
+#[path = "../src/bin/cardbridge/emulator/mod.rs"]
+mod emulator;
+
+use crate::emulator::{
+    Action, AlipayPlatformEmulator, EmulatorConfig, Fault, HttpServer, PlatformDriver, Tamper, sample_registration,
+};
 use cardbridge::ErrorKind;
 use cardbridge::alipayplus::signature::{self, SignatureFailure};
 use cardbridge::crypto::keys::{PrivateKey, PublicKey};
-use cardbridge::emulator::{
-    Action, AlipayPlatformEmulator, EmulatorConfig, Fault, HttpServer, PlatformDriver, Tamper, sample_registration,
-};
 use cardbridge::http::{Header, HttpRequest, HttpResponse, Transport, TransportConfig, find_header};
 use serde_json::Value;
 use std::io::{Read, Write};

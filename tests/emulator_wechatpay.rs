@@ -3,15 +3,21 @@
 //! `/v3/certificates` in both key modes, faults, and signed callbacks with
 //! every tamper — all checked with the library's own signer and verifier.
 
+/// The platform emulators, compiled in from the `cardbridge` binary (the
+/// library has none).
+#[allow(dead_code, unused_imports)]
+#[path = "../src/bin/cardbridge/emulator/mod.rs"]
+mod emulator;
+
+use crate::emulator::{
+    Action, CallbackTamper, HttpServer, PlatformCertificate, SAMPLE_BRAND_ID, WechatEmulatorConfig, WechatFault,
+    WechatPayEmulator, sample_user_card_create,
+};
 use cardbridge::ErrorKind;
 use cardbridge::crypto::aead::ApiV3Key;
 use cardbridge::crypto::keys::{PrivateKey, PublicKey};
 use cardbridge::crypto::oaep;
 use cardbridge::crypto::x509::Certificate;
-use cardbridge::emulator::{
-    Action, CallbackTamper, HttpServer, PlatformCertificate, SAMPLE_BRAND_ID, WechatEmulatorConfig, WechatFault,
-    WechatPayEmulator, sample_user_card_create,
-};
 use cardbridge::http::{Header, HttpRequest, HttpResponse, Transport, TransportConfig, find_header};
 use cardbridge::wechatpay::KeyRing;
 use cardbridge::wechatpay::certificates::decrypt_certificates;

@@ -1,15 +1,22 @@
-//! The Alipay+, store and emulator exports driven from Rust through raw
-//! pointers, the way C, ctypes and P/Invoke call them: the inbound
-//! begin → decide → finish flow with replays and refusals (also on a
-//! PostgreSQL store shared by two integrations), issueCard through
-//! the emulator with faults and resume, request building, validation detail,
-//! NULL parameters and use after finish.
+//! The Alipay+ and store exports driven from Rust through raw pointers, the
+//! way C, ctypes and P/Invoke call them: the inbound begin → decide → finish
+//! flow with replays and refusals (also on a PostgreSQL store shared by two
+//! integrations), issueCard through the emulator with faults and resume,
+//! request building, validation detail, NULL parameters and use after finish.
+//! The platform side (the emulator and the signed platform requests) is the
+//! in-process emulator module of the `cardbridge` binary, not the C ABI.
 
+/// The platform emulators, compiled in from the `cardbridge` binary (the
+/// library has none).
+#[allow(dead_code, unused_imports)]
+#[path = "../src/bin/cardbridge/emulator/mod.rs"]
+mod emulator;
+
+use crate::emulator::{AlipayPlatformEmulator, EmulatorConfig, Fault, PlatformDriver, Tamper, sample_registration};
+use cardbridge::crypto::keys::{PrivateKey, PublicKey};
 use cardbridge::ffi::alipayplus::*;
 use cardbridge::ffi::bytes::*;
-use cardbridge::ffi::emulator::*;
 use cardbridge::ffi::error::*;
-use cardbridge::ffi::keys::*;
 use cardbridge::ffi::store::*;
 use cardbridge::http::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
@@ -113,40 +120,36 @@ fn expect_error(
 // Fixtures built through the exports
 // ---------------------------------------------------------------------------
 
-/// Integration + driver + merchant public key, freed on drop.
+/// Integration (freed on drop) + the platform's driver and emulator + the
+/// merchant public key the platform verifies answers with.
 struct Fixture {
     ap: *const cardbridge_alipayplus,
-    driver: *const cardbridge_platform_driver,
-    merchant_public: *const cardbridge_public_key,
-    emulator: *mut cardbridge_emulator,
+    driver: PlatformDriver,
+    merchant_public: PublicKey,
+    emulator: Option<AlipayPlatformEmulator>,
 }
 
 impl Drop for Fixture {
     fn drop(&mut self) {
         cardbridge_alipayplus_free(self.ap);
-        cardbridge_platform_driver_free(self.driver);
-        cardbridge_public_key_free(self.merchant_public);
-        cardbridge_emulator_free(self.emulator);
     }
 }
 
-fn start_emulator() -> (*mut cardbridge_emulator, String) {
-    let config = json!({
-        "platform_private_key": fixture("test_platform_private.pem"),
-        "merchant_public_key": fixture("test_merchant_public.pem"),
-        "client_id": CLIENT_ID,
-    })
-    .to_string();
-    let mut emu: *mut cardbridge_emulator = ptr::null_mut();
-    let mut err = ptr::null_mut();
-    check(
-        cardbridge_emulator_alipayplus_start(config.as_ptr().cast(), config.len(), &mut emu, &mut err),
-        err,
-    );
-    let mut url = empty_bytes();
-    let mut err = ptr::null_mut();
-    check(cardbridge_emulator_base_url(emu, &mut url, &mut err), err);
-    (emu, String::from_utf8(take_bytes(url)).unwrap())
+impl Fixture {
+    fn emulator(&self) -> &AlipayPlatformEmulator {
+        self.emulator.as_ref().expect("set up with an emulator")
+    }
+}
+
+fn start_emulator() -> (AlipayPlatformEmulator, String) {
+    let emulator = AlipayPlatformEmulator::start(EmulatorConfig::new(
+        PrivateKey::from_pem(&fixture("test_platform_private.pem")).unwrap(),
+        PublicKey::from_pem(&fixture("test_merchant_public.pem")).unwrap(),
+        CLIENT_ID,
+    ))
+    .unwrap();
+    let url = emulator.base_url();
+    (emulator, url)
 }
 
 fn config_json(base_url: Option<&str>, max_attempts: u32, store_path: Option<&str>) -> String {
@@ -182,9 +185,9 @@ fn new_integration(config: &str, store: *const cardbridge_store) -> *const cardb
 fn setup(with_emulator: bool, max_attempts: u32) -> Fixture {
     let (emulator, url) = if with_emulator {
         let (e, u) = start_emulator();
-        (e, Some(u))
+        (Some(e), Some(u))
     } else {
-        (ptr::null_mut(), None)
+        (None, None)
     };
     let mut store: *const cardbridge_store = ptr::null();
     let mut err = ptr::null_mut();
@@ -193,29 +196,12 @@ fn setup(with_emulator: bool, max_attempts: u32) -> Fixture {
     // The integration keeps its own reference.
     cardbridge_store_free(store);
 
-    let pem = fixture("test_platform_private.pem");
-    let mut driver: *const cardbridge_platform_driver = ptr::null();
-    let mut err = ptr::null_mut();
-    check(
-        cardbridge_platform_driver_new(
-            pem.as_ptr().cast(),
-            pem.len(),
-            CLIENT_ID.as_ptr().cast(),
-            CLIENT_ID.len(),
-            b"1".as_ptr().cast(),
-            1,
-            &mut driver,
-            &mut err,
-        ),
-        err,
+    let driver = PlatformDriver::new(
+        PrivateKey::from_pem(&fixture("test_platform_private.pem")).unwrap(),
+        CLIENT_ID,
+        "1",
     );
-    let public = fixture("test_merchant_public.pem");
-    let mut merchant_public: *const cardbridge_public_key = ptr::null();
-    let mut err = ptr::null_mut();
-    check(
-        cardbridge_public_key_from_pem(public.as_ptr().cast(), public.len(), &mut merchant_public, &mut err),
-        err,
-    );
+    let merchant_public = PublicKey::from_pem(&fixture("test_merchant_public.pem")).unwrap();
     Fixture {
         ap,
         driver,
@@ -225,80 +211,19 @@ fn setup(with_emulator: bool, max_attempts: u32) -> Fixture {
 }
 
 fn sample(request_id: &str) -> Vec<u8> {
-    let mut out = empty_bytes();
-    let mut err = ptr::null_mut();
-    check(
-        cardbridge_emulator_sample_registration(request_id.as_ptr().cast(), request_id.len(), &mut out, &mut err),
-        err,
-    );
-    take_bytes(out)
+    sample_registration(request_id)
 }
 
-/// A platform request minted by the driver export (caller frees it).
-fn mint(
-    driver: *const cardbridge_platform_driver,
-    target: &str,
-    body: &[u8],
-    tamper: u32,
-) -> *mut cardbridge_http_request {
-    let mut req: *mut cardbridge_http_request = ptr::null_mut();
-    let mut err = ptr::null_mut();
-    check(
-        cardbridge_platform_driver_request(
-            driver,
-            target.as_ptr().cast(),
-            target.len(),
-            body.as_ptr(),
-            body.len(),
-            T.as_ptr().cast(),
-            T.len(),
-            tamper,
-            &mut req,
-            &mut err,
-        ),
-        err,
-    );
-    req
+/// A platform request signed (or spoiled) by the platform's driver.
+fn mint(driver: &PlatformDriver, target: &str, body: &[u8], tamper: Tamper) -> HttpRequest {
+    driver.request(target, body, T, tamper).unwrap()
 }
 
-/// Reads a request handle back through its accessors.
-fn request_parts(req: *const cardbridge_http_request) -> HttpRequest {
-    let view = |p: *const c_char, n: usize| {
-        // SAFETY: views borrowed from `req`, alive during this function.
-        String::from_utf8(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), n) }.to_vec()).unwrap()
-    };
-    let (mut p, mut n) = (ptr::null(), 0);
-    let mut err = ptr::null_mut();
-    check(cardbridge_http_request_method(req, &mut p, &mut n, &mut err), err);
-    let method = view(p, n);
-    check(cardbridge_http_request_target(req, &mut p, &mut n, &mut err), err);
-    let target = view(p, n);
-    let headers = (0..cardbridge_http_request_header_count(req))
-        .map(|i| {
-            let mut h = cardbridge_header {
-                name: ptr::null(),
-                name_len: 0,
-                value: ptr::null(),
-                value_len: 0,
-            };
-            let mut err = ptr::null_mut();
-            check(cardbridge_http_request_header(req, i, &mut h, &mut err), err);
-            (view(h.name, h.name_len), view(h.value, h.value_len))
-        })
-        .collect();
-    let (mut b, mut bn) = (ptr::null(), 0);
-    check(cardbridge_http_request_body(req, &mut b, &mut bn, &mut err), err);
-    // SAFETY: borrowed from `req`.
-    let body = unsafe { std::slice::from_raw_parts(b, bn) }.to_vec();
-    HttpRequest {
-        method,
-        target,
-        headers,
-        body,
-    }
+/// Whether the merchant's answer `resp` to `req` verifies as the platform checks it.
+fn verify(f: &Fixture, req: &HttpRequest, resp: *const cardbridge_http_response) -> bool {
+    PlatformDriver::verify_response(&f.merchant_public, req, &response_parts(resp))
 }
 
-/// Reads a response handle through its accessors (does not free it).
 fn response_parts(resp: *const cardbridge_http_response) -> HttpResponse {
     let view = |p: *const c_char, n: usize| {
         // SAFETY: views borrowed from `resp`.
@@ -465,12 +390,8 @@ fn build_issue_card(registration: &[u8], external_id: &str, date: &str, fields: 
     }
 }
 
-fn push_fault(emu: *const cardbridge_emulator, fault: &str) {
-    let mut err = ptr::null_mut();
-    check(
-        cardbridge_emulator_push_fault(emu, fault.as_ptr().cast(), fault.len(), &mut err),
-        err,
-    );
+fn push_fault(emu: &AlipayPlatformEmulator, fault: Fault) {
+    emu.push_fault(fault);
 }
 
 const FIELDS: &str =
@@ -485,8 +406,8 @@ const DATE: &str = "2026-11-23T18:00:00+08:00";
 fn registration_flows_through_begin_and_finish_and_duplicates_replay_byte_identical() {
     let f = setup(false, 4);
     let body = sample("FFI-R-1");
-    let req = mint(f.driver, NOTIFY, &body, CARDBRIDGE_TAMPER_NONE);
-    let parts = request_parts(req);
+    let req = mint(&f.driver, NOTIFY, &body, Tamper::None);
+    let parts = req.clone();
     assert_eq!((parts.method.as_str(), parts.target.as_str()), ("POST", NOTIFY));
     assert_eq!(parts.body, body);
 
@@ -499,23 +420,17 @@ fn registration_flows_through_begin_and_finish_and_duplicates_replay_byte_identi
     let resp = finish(f.ap, call, r#"{"extendInfo":"{\"memberId\":\"M-1\"}"}"#);
     assert_eq!(cardbridge_http_response_status(resp), 200);
     assert_eq!(result_of(resp), ("S".into(), "SUCCESS".into()));
-    assert!(cardbridge_platform_driver_verify_response(f.merchant_public, req, resp));
+    assert!(verify(&f, &req, resp));
     let first = response_parts(resp).body;
     cardbridge_alipayplus_call_free(call);
     cardbridge_http_response_free(resp);
 
     // The platform retries: answered from the store, same bytes, host not involved.
-    let again = mint(f.driver, NOTIFY, &body, CARDBRIDGE_TAMPER_NONE);
-    let replay = expect_respond(begin(f.ap, &request_parts(again)));
+    let again = mint(&f.driver, NOTIFY, &body, Tamper::None);
+    let replay = expect_respond(begin(f.ap, &again));
     assert_eq!(response_parts(replay).body, first);
-    assert!(cardbridge_platform_driver_verify_response(
-        f.merchant_public,
-        again,
-        replay
-    ));
+    assert!(verify(&f, &again, replay));
     cardbridge_http_response_free(replay);
-    cardbridge_http_request_free(again);
-    cardbridge_http_request_free(req);
 }
 
 #[test]
@@ -523,39 +438,24 @@ fn tampered_requests_get_access_denied_without_a_call() {
     let f = setup(false, 4);
     let body = sample("FFI-R-TAMPER");
     for tamper in [
-        CARDBRIDGE_TAMPER_BODY_BYTE,
-        CARDBRIDGE_TAMPER_UNSIGNED,
-        CARDBRIDGE_TAMPER_MALFORMED_HEADER,
-        CARDBRIDGE_TAMPER_WRONG_CLIENT_ID,
+        Tamper::BodyByte,
+        Tamper::Unsigned,
+        Tamper::MalformedHeader,
+        Tamper::WrongClientId,
     ] {
-        let req = mint(f.driver, NOTIFY, &body, tamper);
-        let resp = expect_respond(begin(f.ap, &request_parts(req)));
-        assert_eq!(result_of(resp), ("F".into(), "ACCESS_DENIED".into()), "tamper {tamper}");
+        let req = mint(&f.driver, NOTIFY, &body, tamper);
+        let resp = expect_respond(begin(f.ap, &req));
+        assert_eq!(
+            result_of(resp),
+            ("F".into(), "ACCESS_DENIED".into()),
+            "tamper {tamper:?}"
+        );
         cardbridge_http_response_free(resp);
-        cardbridge_http_request_free(req);
     }
     // The refusals stored nothing: the genuine request still reaches the host.
-    let req = mint(f.driver, NOTIFY, &body, CARDBRIDGE_TAMPER_NONE);
-    let call = expect_decide(begin(f.ap, &request_parts(req)));
+    let req = mint(&f.driver, NOTIFY, &body, Tamper::None);
+    let call = expect_decide(begin(f.ap, &req));
     cardbridge_alipayplus_call_free(call);
-    cardbridge_http_request_free(req);
-
-    let e = expect_error(cardbridge_result::InvalidParameter, |err| {
-        let mut req = ptr::null_mut();
-        cardbridge_platform_driver_request(
-            f.driver,
-            NOTIFY.as_ptr().cast(),
-            NOTIFY.len(),
-            body.as_ptr(),
-            body.len(),
-            T.as_ptr().cast(),
-            T.len(),
-            6,
-            &mut req,
-            err,
-        )
-    });
-    assert_eq!(e.field, "tamper");
 }
 
 #[test]
@@ -564,24 +464,23 @@ fn invalid_field_gets_param_illegal_naming_the_field() {
     let mut v = json_of(&sample("FFI-R-BAD"));
     v["appId"] = json!("A".repeat(33));
     let body = serde_json::to_vec(&v).unwrap();
-    let req = mint(f.driver, NOTIFY, &body, CARDBRIDGE_TAMPER_NONE);
-    let resp = expect_respond(begin(f.ap, &request_parts(req)));
+    let req = mint(&f.driver, NOTIFY, &body, Tamper::None);
+    let resp = expect_respond(begin(f.ap, &req));
     assert_eq!(result_of(resp), ("F".into(), "PARAM_ILLEGAL".into()));
     let message = json_of(&response_parts(resp).body)["result"]["resultMessage"].clone();
     assert!(
         message.as_str().unwrap().contains("notifyCardRegistration.appId"),
         "{message}"
     );
-    assert!(cardbridge_platform_driver_verify_response(f.merchant_public, req, resp));
+    assert!(verify(&f, &req, resp));
     cardbridge_http_response_free(resp);
-    cardbridge_http_request_free(req);
 }
 
 #[test]
 fn invalid_decision_keeps_the_call_usable_and_a_second_finish_is_already_used() {
     let f = setup(false, 4);
-    let req = mint(f.driver, NOTIFY, &sample("FFI-R-TWICE"), CARDBRIDGE_TAMPER_NONE);
-    let call = expect_decide(begin(f.ap, &request_parts(req)));
+    let req = mint(&f.driver, NOTIFY, &sample("FFI-R-TWICE"), Tamper::None);
+    let call = expect_decide(begin(f.ap, &req));
     let finish_err = |decision: &str, expected| {
         expect_error(expected, |err| {
             let mut resp = ptr::null_mut();
@@ -617,15 +516,14 @@ fn invalid_decision_keeps_the_call_usable_and_a_second_finish_is_already_used() 
     });
     assert_eq!(e.field, "call");
     cardbridge_alipayplus_call_free(call);
-    cardbridge_http_request_free(req);
 }
 
 #[test]
 fn undecided_call_freed_or_finished_unknown_lets_the_next_duplicate_reach_the_host() {
     let f = setup(false, 4);
     let body = sample("FFI-R-RELEASE");
-    let req = mint(f.driver, NOTIFY, &body, CARDBRIDGE_TAMPER_NONE);
-    let parts = request_parts(req);
+    let req = mint(&f.driver, NOTIFY, &body, Tamper::None);
+    let parts = req.clone();
 
     let call = expect_decide(begin(f.ap, &parts));
     // While it is undecided a duplicate is told to retry.
@@ -643,14 +541,13 @@ fn undecided_call_freed_or_finished_unknown_lets_the_next_duplicate_reach_the_ho
         err,
     );
     assert_eq!(result_of(resp), ("U".into(), "UNKNOWN_EXCEPTION".into()));
-    assert!(cardbridge_platform_driver_verify_response(f.merchant_public, req, resp));
+    assert!(verify(&f, &req, resp));
     cardbridge_http_response_free(resp);
     cardbridge_alipayplus_call_free(call);
 
     // U released the claim too.
     let call = expect_decide(begin(f.ap, &parts));
     cardbridge_alipayplus_call_free(call);
-    cardbridge_http_request_free(req);
 }
 
 #[test]
@@ -660,28 +557,26 @@ fn other_apis_report_their_number() {
                       "cardNo":"EMU1","assetTypes":["POINT"]})
     .to_string();
     let req = mint(
-        f.driver,
+        &f.driver,
         "/v2/pds/memberships/inquireMemberAssets",
         body.as_bytes(),
-        CARDBRIDGE_TAMPER_NONE,
+        Tamper::None,
     );
-    let call = expect_decide(begin(f.ap, &request_parts(req)));
+    let call = expect_decide(begin(f.ap, &req));
     assert_eq!(
         cardbridge_alipayplus_call_api(call),
         CARDBRIDGE_ALIPAYPLUS_API_INQUIRE_MEMBER_ASSETS
     );
     cardbridge_alipayplus_call_free(call);
-    cardbridge_http_request_free(req);
 }
 
 #[test]
 fn purge_expired_counts_deleted_records() {
     let f = setup(false, 4);
-    let req = mint(f.driver, NOTIFY, &sample("FFI-R-PURGE"), CARDBRIDGE_TAMPER_NONE);
-    let call = expect_decide(begin(f.ap, &request_parts(req)));
+    let req = mint(&f.driver, NOTIFY, &sample("FFI-R-PURGE"), Tamper::None);
+    let call = expect_decide(begin(f.ap, &req));
     cardbridge_http_response_free(finish(f.ap, call, "{}"));
     cardbridge_alipayplus_call_free(call);
-    cardbridge_http_request_free(req);
 
     let mut purged = usize::MAX;
     let mut err = ptr::null_mut();
@@ -701,19 +596,18 @@ fn purge_expired_counts_deleted_records() {
 #[test]
 fn integration_handle_is_used_from_several_threads_at_once() {
     let f = setup(false, 4);
-    let (ap, driver) = (f.ap as usize, f.driver as usize);
+    let (ap, driver) = (f.ap as usize, &f.driver);
     std::thread::scope(|s| {
         for i in 0..4 {
             s.spawn(move || {
-                let body = cardbridge::emulator::sample_registration(&format!("FFI-THREAD-{i}"));
+                let body = crate::emulator::sample_registration(&format!("FFI-THREAD-{i}"));
                 let ap = ap as *const cardbridge_alipayplus;
-                let req = mint(driver as *const _, NOTIFY, &body, CARDBRIDGE_TAMPER_NONE);
-                let call = expect_decide(begin(ap, &request_parts(req)));
+                let req = mint(driver, NOTIFY, &body, Tamper::None);
+                let call = expect_decide(begin(ap, &req));
                 let resp = finish(ap, call, "{}");
                 assert_eq!(result_of(resp).0, "S");
                 cardbridge_http_response_free(resp);
                 cardbridge_alipayplus_call_free(call);
-                cardbridge_http_request_free(req);
             });
         }
     });
@@ -758,19 +652,19 @@ fn build_issue_card_reuses_the_registration_and_validates() {
 fn issue_card_through_the_emulator_retries_a_fault_and_returns_the_card() {
     let f = setup(true, 4);
     let request = build_issue_card(&sample("FFI-I-1"), "M-000123", DATE, FIELDS).unwrap();
-    push_fault(f.emulator, r#"{"fault":"unknown"}"#);
+    push_fault(f.emulator(), Fault::Unknown);
     let answer = json_of(&issue_card(f.ap, &request).unwrap());
     assert_eq!(answer["result"]["resultStatus"], "S");
     let card_no = answer["cardNo"].as_str().unwrap();
     assert!(card_no.starts_with("EMU"), "{card_no}");
     let id = "FFI-I-1";
-    assert_eq!(cardbridge_emulator_hits(f.emulator, id.as_ptr().cast(), id.len()), 2);
-    assert_eq!(cardbridge_emulator_issue_card_hits(f.emulator), 2);
-    assert_eq!(cardbridge_emulator_cards_issued(f.emulator), 1);
+    assert_eq!(f.emulator().hits_for(id), 2);
+    assert_eq!(f.emulator().issue_card_hits(), 2);
+    assert_eq!(f.emulator().cards_issued(), 1);
 
     // Same requestId: answered from the outbox, nothing sent.
     assert_eq!(json_of(&issue_card(f.ap, &request).unwrap())["cardNo"], card_no);
-    assert_eq!(cardbridge_emulator_issue_card_hits(f.emulator), 2);
+    assert_eq!(f.emulator().issue_card_hits(), 2);
 }
 
 #[test]
@@ -783,7 +677,7 @@ fn issue_card_validation_error_carries_field_and_limit_and_sends_nothing() {
     assert_eq!(e.field, "issueCard.externalCustomerId");
     assert_eq!(e.limit, "64");
     assert!(e.message.contains("at most 64"), "{}", e.message);
-    assert_eq!(cardbridge_emulator_issue_card_hits(f.emulator), 0);
+    assert_eq!(f.emulator().issue_card_hits(), 0);
 
     let e = issue_card(f.ap, b"[1,2]").unwrap_err();
     assert_eq!(e.code, cardbridge_result::InvalidJson);
@@ -794,8 +688,11 @@ fn final_refusal_is_remote_failed_with_the_platform_code() {
     let f = setup(true, 4);
     let request = build_issue_card(&sample("FFI-I-F"), "M-1", DATE, FIELDS).unwrap();
     push_fault(
-        f.emulator,
-        r#"{"fault":"fail","code":"PROCESS_FAIL","message":"refused"}"#,
+        f.emulator(),
+        Fault::Fail {
+            code: "PROCESS_FAIL".into(),
+            message: "refused".into(),
+        },
     );
     let mut out = empty_bytes();
     let mut err = ptr::null_mut();
@@ -811,7 +708,7 @@ fn resume_pending_reports_unknown_then_the_card() {
     let f = setup(true, 2);
     let request = build_issue_card(&sample("FFI-RESUME"), "M-1", DATE, FIELDS).unwrap();
     for _ in 0..2 {
-        push_fault(f.emulator, r#"{"fault":"unknown"}"#);
+        push_fault(f.emulator(), Fault::Unknown);
     }
     let e = issue_card(f.ap, &request).unwrap_err();
     assert_eq!(e.code, cardbridge_result::RemoteUnknown);
@@ -823,7 +720,7 @@ fn resume_pending_reports_unknown_then_the_card() {
         json_of(&take_bytes(out))
     };
     for _ in 0..2 {
-        push_fault(f.emulator, r#"{"fault":"http_status","status":503}"#);
+        push_fault(f.emulator(), Fault::HttpStatus(503));
     }
     let report = resume();
     let entries = report.as_array().unwrap();
@@ -840,7 +737,7 @@ fn resume_pending_reports_unknown_then_the_card() {
     assert!(report[0]["response"]["cardNo"].as_str().unwrap().starts_with("EMU"));
     assert_eq!(resume(), json!([]), "nothing pending any more");
     let rid = "FFI-RESUME";
-    assert_eq!(cardbridge_emulator_hits(f.emulator, rid.as_ptr().cast(), rid.len()), 5);
+    assert_eq!(f.emulator().hits_for(rid), 5);
 }
 
 #[test]
@@ -927,8 +824,8 @@ fn postgres_store_is_shared_by_two_integrations() {
     cardbridge_store_free(node_b);
 
     let body = sample("FFI-PG-1");
-    let req = mint(f.driver, NOTIFY, &body, CARDBRIDGE_TAMPER_NONE);
-    let parts = request_parts(req);
+    let req = mint(&f.driver, NOTIFY, &body, Tamper::None);
+    let parts = req.clone();
     let call = expect_decide(begin(a, &parts));
     // While node A decides, node B answers U for the same requestId (never F, never a second host call).
     let busy = expect_respond(begin(b, &parts));
@@ -942,13 +839,8 @@ fn postgres_store_is_shared_by_two_integrations() {
 
     let replay = expect_respond(begin(b, &parts));
     assert_eq!(response_parts(replay).body, decided);
-    assert!(cardbridge_platform_driver_verify_response(
-        f.merchant_public,
-        req,
-        replay
-    ));
+    assert!(verify(&f, &req, replay));
     cardbridge_http_response_free(replay);
-    cardbridge_http_request_free(req);
     cardbridge_alipayplus_free(a);
     cardbridge_alipayplus_free(b);
 }
@@ -997,29 +889,6 @@ fn bad_configs_are_refused_with_a_message() {
         cardbridge_alipayplus_new(text.as_ptr().cast(), text.len(), ptr::null(), &mut ap, err)
     });
     assert!(e.message.contains("merchant_private_key"), "{}", e.message);
-
-    let e = expect_error(cardbridge_result::InvalidConfig, |err| {
-        let config = r#"{"client_id":"x"}"#;
-        let mut emu = ptr::null_mut();
-        cardbridge_emulator_alipayplus_start(config.as_ptr().cast(), config.len(), &mut emu, err)
-    });
-    assert!(e.message.contains("platform_private_key"), "{}", e.message);
-}
-
-#[test]
-fn unknown_fault_is_a_validation_error_naming_the_field() {
-    let (emu, _) = start_emulator();
-    for (fault, field) in [
-        (r#"{"fault":"meltdown"}"#, "fault_json.fault"),
-        (r#"{"fault":"http_status","status":42}"#, "fault_json.status"),
-        (r#"{"fault":"delay"}"#, "fault_json.delay_ms"),
-    ] {
-        let e = expect_error(cardbridge_result::Validation, |err| {
-            cardbridge_emulator_push_fault(emu, fault.as_ptr().cast(), fault.len(), err)
-        });
-        assert_eq!(e.field, field, "{fault}");
-    }
-    cardbridge_emulator_free(emu);
 }
 
 #[test]
@@ -1100,49 +969,17 @@ fn null_parameters_are_named_and_getters_return_neutral_values() {
         cardbridge_store_new_memory(ptr::null_mut(), err)
     });
     assert_eq!(e.field, "store_out");
-    let e = expect_error(cardbridge_result::NullParameter, |err| {
-        cardbridge_emulator_push_fault(ptr::null(), b"{}".as_ptr().cast(), 2, err)
-    });
-    assert_eq!(e.field, "emulator");
-    let e = expect_error(cardbridge_result::NullParameter, |err| {
-        let mut out = empty_bytes();
-        cardbridge_emulator_sample_registration(ptr::null(), 3, &mut out, err)
-    });
-    assert_eq!(e.field, "request_id");
-    let e = expect_error(cardbridge_result::NullParameter, |err| {
-        let (mut p, mut n) = (ptr::null(), 0);
-        cardbridge_http_request_method(ptr::null(), &mut p, &mut n, err)
-    });
-    assert_eq!(e.field, "request");
-
     // Getters and predicates without an error channel.
     assert_eq!(cardbridge_alipayplus_call_api(ptr::null()), 0);
-    assert_eq!(cardbridge_emulator_hits(ptr::null(), ptr::null(), 0), 0);
-    assert_eq!(cardbridge_emulator_issue_card_hits(ptr::null()), 0);
-    assert_eq!(cardbridge_emulator_cards_issued(ptr::null()), 0);
-    assert_eq!(cardbridge_http_request_header_count(ptr::null()), 0);
-    assert!(!cardbridge_platform_driver_verify_response(
-        f.merchant_public,
-        ptr::null(),
-        ptr::null()
-    ));
+    assert_eq!(cardbridge_http_response_header_count(ptr::null()), 0);
 
     // A response checked against the wrong request does not verify.
-    let req = mint(f.driver, NOTIFY, &sample("FFI-NULL-1"), CARDBRIDGE_TAMPER_NONE);
-    let other = mint(
-        f.driver,
-        "/v2/pds/memberships/inquireCardDetail",
-        b"{}",
-        CARDBRIDGE_TAMPER_NONE,
-    );
-    let call = expect_decide(begin(f.ap, &request_parts(req)));
+    let req = mint(&f.driver, NOTIFY, &sample("FFI-NULL-1"), Tamper::None);
+    let other = mint(&f.driver, "/v2/pds/memberships/inquireCardDetail", b"{}", Tamper::None);
+    let call = expect_decide(begin(f.ap, &req));
     let resp = finish(f.ap, call, "{}");
-    assert!(cardbridge_platform_driver_verify_response(f.merchant_public, req, resp));
-    assert!(!cardbridge_platform_driver_verify_response(
-        f.merchant_public,
-        other,
-        resp
-    ));
+    assert!(verify(&f, &req, resp));
+    assert!(!verify(&f, &other, resp));
     let mut h = cardbridge_header {
         name: ptr::null(),
         name_len: 0,
@@ -1150,21 +987,17 @@ fn null_parameters_are_named_and_getters_return_neutral_values() {
         value_len: 0,
     };
     let e = expect_error(cardbridge_result::InvalidParameter, |err| {
-        cardbridge_http_request_header(req, 99, &mut h, err)
+        cardbridge_http_response_header(resp, 99, &mut h, err)
     });
     assert_eq!(e.field, "index");
     cardbridge_http_response_free(resp);
     cardbridge_alipayplus_call_free(call);
-    cardbridge_http_request_free(other);
-    cardbridge_http_request_free(req);
 
     // Every _free accepts NULL.
     cardbridge_store_free(ptr::null());
     cardbridge_alipayplus_free(ptr::null());
     cardbridge_alipayplus_call_free(ptr::null_mut());
-    cardbridge_emulator_free(ptr::null_mut());
-    cardbridge_platform_driver_free(ptr::null());
-    cardbridge_http_request_free(ptr::null_mut());
+    cardbridge_http_response_free(ptr::null_mut());
 }
 
 /// Issue 7.1 and 7.7 through the C ABI: host A's decision outlives its claim,
@@ -1182,8 +1015,8 @@ fn a_late_finish_from_an_expired_claim_returns_the_stored_answer_and_the_redeliv
     cardbridge_store_free(store);
 
     let body = sample("FFI-R-FENCE");
-    let req = mint(f.driver, NOTIFY, &body, CARDBRIDGE_TAMPER_NONE);
-    let parts = request_parts(req);
+    let req = mint(&f.driver, NOTIFY, &body, Tamper::None);
+    let parts = req.clone();
     let host_a = expect_decide(begin(ap, &parts));
     assert_eq!(cardbridge_alipayplus_call_earlier_claims(host_a), 0, "first sight");
     std::thread::sleep(std::time::Duration::from_millis(150));
@@ -1243,7 +1076,6 @@ fn a_late_finish_from_an_expired_claim_returns_the_stored_answer_and_the_redeliv
     }
     cardbridge_alipayplus_call_free(host_b);
     cardbridge_alipayplus_call_free(host_c);
-    cardbridge_http_request_free(req);
     cardbridge_alipayplus_free(ap);
 }
 
@@ -1254,7 +1086,7 @@ fn remote_unknown_names_the_outbox_id_attempts_and_last_http_status() {
     let f = setup(true, 2);
     let request = build_issue_card(&sample("FFI-PENDING"), "M-1", DATE, FIELDS).unwrap();
     for _ in 0..2 {
-        push_fault(f.emulator, r#"{"fault":"http_status","status":503}"#);
+        push_fault(f.emulator(), Fault::HttpStatus(503));
     }
     let mut out = empty_bytes();
     let mut err = ptr::null_mut();
@@ -1302,7 +1134,7 @@ fn outbox_view_lists_gets_and_counts_without_bodies() {
     let ap = new_integration(&config_json(Some(&url), 2, None), store);
     let request = build_issue_card(&sample("FFI-VIEW"), "M-1", DATE, FIELDS).unwrap();
     for _ in 0..2 {
-        push_fault(emulator, r#"{"fault":"http_status","status":503}"#);
+        push_fault(&emulator, Fault::HttpStatus(503));
     }
     assert_eq!(
         issue_card(ap, &request).unwrap_err().code,
@@ -1359,5 +1191,5 @@ fn outbox_view_lists_gets_and_counts_without_bodies() {
     );
     cardbridge_alipayplus_free(ap);
     cardbridge_store_free(store);
-    cardbridge_emulator_free(emulator);
+    drop(emulator);
 }

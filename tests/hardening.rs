@@ -4,11 +4,11 @@
 
 mod common;
 
+use crate::common::emulator::{EmulatorConfig, PlatformDriver, Tamper, sample_registration};
 use cardbridge::alipayplus::model::{self, Direction};
 use cardbridge::alipayplus::{AlipayPlus, Begin, Config};
 use cardbridge::crypto::aead::ApiV3Key;
 use cardbridge::crypto::{b64_encode, rsa};
-use cardbridge::emulator::{EmulatorConfig, PlatformDriver, Tamper, sample_registration};
 use cardbridge::http::{HttpRequest, HttpResponse};
 use cardbridge::store::MemoryStore;
 use cardbridge::wechatpay::keyring::KeyRing;
@@ -111,7 +111,7 @@ fn alipay_header_values_with_control_characters_are_refused_at_configuration() {
     // And the emulator, which emits the same headers.
     let mut ec = EmulatorConfig::new(platform_key(), merchant_key().public_key(), CLIENT_ID);
     ec.key_version = format!("1{INJECTION}");
-    let e = cardbridge::emulator::AlipayPlatformEmulator::start(ec).unwrap_err();
+    let e = crate::common::emulator::AlipayPlatformEmulator::start(ec).unwrap_err();
     assert_eq!(e.field(), Some("emulator.key_version"));
 }
 

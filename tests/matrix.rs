@@ -9,10 +9,16 @@
 //! Times are injected: `now_ms` / `now` for inbound calls, a fixed clock for
 //! the outbound answers.
 
+/// The platform emulators, compiled in from the `cardbridge` binary (the
+/// library has none).
+#[allow(dead_code, unused_imports)]
+#[path = "../src/bin/cardbridge/emulator/mod.rs"]
+mod emulator;
+
+use crate::emulator::server::{Action, HttpServer};
 use cardbridge::alipayplus::model::{self, Direction, IssueCardRequest};
 use cardbridge::alipayplus::{AlipayPlus, Begin};
 use cardbridge::clock::Clock;
-use cardbridge::emulator::server::{Action, HttpServer};
 use cardbridge::http::{HttpRequest, HttpResponse};
 use cardbridge::store::MemoryStore;
 use cardbridge::wechatpay::verify::{self, VerifyOptions};

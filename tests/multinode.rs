@@ -29,10 +29,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::emulator::{PlatformDriver, Tamper, sample_registration};
 use cardbridge::alipayplus::model::{self, Direction};
 use cardbridge::alipayplus::{AlipayPlus, Begin, client::OUTBOX_KIND};
 use cardbridge::crypto::sha256_hex;
-use cardbridge::emulator::{PlatformDriver, Tamper, sample_registration};
 use cardbridge::store::{OutboxState, PostgresStore, SqliteStore, Store};
 use common::*;
 

@@ -14,10 +14,10 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
+use crate::common::emulator::{Fault, PlatformDriver, Tamper, sample_registration};
 use cardbridge::ErrorKind;
 use cardbridge::alipayplus::model::{self, Direction};
 use cardbridge::alipayplus::{AlipayPlus, Begin, client::OUTBOX_KIND};
-use cardbridge::emulator::{Fault, PlatformDriver, Tamper, sample_registration};
 use cardbridge::http::HttpResponse;
 use cardbridge::store::*;
 use common::*;

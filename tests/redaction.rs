@@ -8,15 +8,15 @@
 
 mod common;
 
+use crate::common::emulator::{
+    AlipayPlatformEmulator, CallbackTamper, EmulatorConfig, PlatformDriver, Tamper, WechatEmulatorConfig,
+    WechatPayEmulator, sample_registration, sample_user_card_create,
+};
 use cardbridge::alipayplus::model::{self, Direction, IssueCardRequest};
 use cardbridge::alipayplus::{self, AlipayPlus, Begin};
 use cardbridge::crypto::aead::ApiV3Key;
 use cardbridge::crypto::keys::{PrivateKey, PublicKey};
 use cardbridge::crypto::x509::Certificate;
-use cardbridge::emulator::{
-    AlipayPlatformEmulator, CallbackTamper, EmulatorConfig, PlatformDriver, Tamper, WechatEmulatorConfig,
-    WechatPayEmulator, sample_registration, sample_user_card_create,
-};
 use cardbridge::error::{Error, RemoteDetail};
 use cardbridge::http::{Exchange, HttpRequest};
 use cardbridge::outbox::{Outgoing, Reconciled, Verdict};
@@ -818,7 +818,6 @@ mod c_abi {
     use super::*;
     use cardbridge::ffi::alipayplus::*;
     use cardbridge::ffi::bytes::*;
-    use cardbridge::ffi::emulator::*;
     use cardbridge::ffi::error::*;
     use cardbridge::ffi::keys::*;
     use cardbridge::ffi::store::*;
@@ -918,21 +917,6 @@ mod c_abi {
                 cardbridge_wechatpay_new(c.as_ptr().cast(), c.len(), ptr::null(), &mut wp, err)
             });
         }
-        let emu_config = json!({"platform_private_key": API_V3, "merchant_public_key": private_pem(),
-                                "client_id": PHONE})
-        .to_string();
-        failed(&secrets, "emulator_alipayplus_start", |err| {
-            let mut emu = ptr::null_mut();
-            cardbridge_emulator_alipayplus_start(emu_config.as_ptr().cast(), emu_config.len(), &mut emu, err)
-        });
-        let wemu_config = json!({"wechatpay_private_key": private_pem(), "public_key_id": PUB_KEY_ID,
-                                 "merchant_public_key": fixture("test_merchant_public.pem"), "mchid": MCHID,
-                                 "merchant_serial_no": SERIAL, "api_v3_key": private_pem()})
-        .to_string();
-        failed(&secrets, "emulator_wechatpay_start", |err| {
-            let mut emu = ptr::null_mut();
-            cardbridge_emulator_wechatpay_start(wemu_config.as_ptr().cast(), wemu_config.len(), &mut emu, err)
-        });
         let pem = private_pem();
         for bad in [
             pem.replace('M', "!"),

@@ -9,7 +9,7 @@ mod common;
 use cardbridge::ErrorKind;
 use cardbridge::crypto::aead::ApiV3Key;
 use cardbridge::crypto::keys::PrivateKey;
-use cardbridge::emulator::{WechatEmulatorConfig, WechatFault, WechatPayEmulator};
+use crate::common::emulator::{WechatEmulatorConfig, WechatFault, WechatPayEmulator};
 use cardbridge::store::MemoryStore;
 use cardbridge::wechatpay::keyring::KeyRing;
 use cardbridge::wechatpay::model::{FeedContentMember, TemplateRemoval};
@@ -187,7 +187,7 @@ fn the_whole_brand_lifecycle() {
         ))
         .unwrap();
     assert_eq!(feed.json["cell"], "15_1200_1", "sent as `cell` by default");
-    let event = cardbridge::emulator::sample_point_exchange_coupon("IMP-1", &card_id, OPENID, "REC-1");
+    let event = crate::common::emulator::sample_point_exchange_coupon("IMP-1", &card_id, OPENID, "REC-1");
     let confirm = cardbridge::wechatpay::feeds::exchange_confirm_from_event(&event, true, Some("C-42"), None);
     let answer = wp.confirm_exchange_coupon(&bytes(confirm)).unwrap();
     assert_eq!(answer.json["state"], "POINT_EXCHANGE_COUPON_SUCCESS");
@@ -279,7 +279,7 @@ fn lost_answers_of_keyed_creates_are_resent_and_applied_once() {
     });
     assert_eq!(count(&s, "feeds"), 1);
 
-    let event = cardbridge::emulator::sample_point_exchange_coupon("U-1", &card_id, OPENID, "REC-LOST");
+    let event = crate::common::emulator::sample_point_exchange_coupon("U-1", &card_id, OPENID, "REC-LOST");
     let confirm = cardbridge::wechatpay::feeds::exchange_confirm_from_event(&event, false, None, Some("积分不足"));
     lost_answer(&s, || wp.confirm_exchange_coupon(&bytes(confirm)));
     assert_eq!(count(&s, "exchanges"), 1);

@@ -4,11 +4,11 @@
 
 mod common;
 
-use cardbridge::crypto::aead::ApiV3Key;
-use cardbridge::crypto::keys::PrivateKey;
-use cardbridge::emulator::{
+use crate::common::emulator::{
     CallbackTamper, WechatEmulatorConfig, WechatFault, WechatPayEmulator, sample_user_card_create,
 };
+use cardbridge::crypto::aead::ApiV3Key;
+use cardbridge::crypto::keys::PrivateKey;
 use cardbridge::store::{MemoryStore, SqliteStore, Store};
 use cardbridge::wechatpay::keyring::KeyRing;
 use cardbridge::wechatpay::sign::RequestSigner;
@@ -372,7 +372,7 @@ fn certificate_mode_downloads_certificates_and_verifies_with_them() {
         mchid: MCHID.into(),
         merchant_serial_no: SERIAL.into(),
         api_v3_key: ApiV3Key::new(API_V3).unwrap(),
-        platform_certificate: Some(cardbridge::emulator::PlatformCertificate {
+        platform_certificate: Some(crate::common::emulator::PlatformCertificate {
             pem: cert_pem.clone(),
             serial: cert.serial().to_string(),
             private_key: PrivateKey::from_pem(&emulator_fixture("platform_private.pem")).unwrap(),

@@ -1,4 +1,5 @@
-"""Build glue: puts the native library into the package and tags the wheel
+"""Build glue: puts the native library and the `cardbridge` command-line tool
+(the binary; `cardbridge.testing` runs its emulator) into the package and tags the wheel
 `py3-none-<platform>` (ctypes needs no CPython ABI; the library is per platform).
 `scripts/package` then retags the wheel with `auditwheel repair` to the lowest
 manylinux tag the library satisfies.
@@ -6,7 +7,7 @@ manylinux tag the library satisfies.
 The library is, in order:
   1. $CARDBRIDGE_NATIVE_LIB, a built libcardbridge.so / .dylib / cardbridge.dll
      (`scripts/package` passes its stripped release build);
-  2. otherwise built from source: `cargo build --release --lib --locked` in the
+  2. otherwise built from source: `cargo build --release --lib --bin cardbridge --locked` in the
      Rust crate, which is `rust/` inside the sdist or the repository around this
      directory. This needs Rust (cargo and rustc >= the crate's rust-version),
      a C compiler, and crates.io (or a vendored registry).
@@ -14,6 +15,9 @@ The library is never taken from target/debug, and never one built with the
 `ffi-test` feature (it exports the deliberate-panic `cardbridge_test_panic`):
 such a library is refused unless CARDBRIDGE_ALLOW_TEST_LIBRARY=1, which only the
 test suite (tests/run.sh) sets.
+The binary is $CARDBRIDGE_NATIVE_BIN, else `cardbridge` next to the library (a cargo
+target directory), else built from source with the library. It goes to
+`cardbridge/_bin/` and the wheel's `cardbridge` console command runs it.
 $CARDBRIDGE_NATIVE_TAG overrides the `<platform>-<machine>` folder when
 packaging a library for another platform (with `--plat-name`).
 """
@@ -80,14 +84,29 @@ def build_from_source() -> Path:
             "cardbridge: building from source needs Rust (cargo, https://rustup.rs) and a C compiler; "
             f"or set CARDBRIDGE_NATIVE_LIB to a prebuilt {name}"
         )
-    command = ["cargo", "build", "--release", "--lib", "--locked"]
-    print(f"cardbridge: building the native library from source in {crate}: {' '.join(command)}")
+    command = ["cargo", "build", "--release", "--lib", "--bin", "cardbridge", "--locked"]
+    print(f"cardbridge: building the native library and tool from source in {crate}: {' '.join(command)}")
     subprocess.run(command, cwd=crate, check=True)
     target_dir = Path(os.environ.get("CARGO_TARGET_DIR") or crate / "target")
     if not target_dir.is_absolute():
         target_dir = crate / target_dir
     triple = os.environ.get("CARGO_BUILD_TARGET")
     return target_dir / triple / "release" / name if triple else target_dir / "release" / name
+
+
+def binary_filename() -> str:
+    return "cardbridge.exe" if os.name == "nt" else "cardbridge"
+
+
+def find_binary(library: Path) -> Path:
+    explicit = os.environ.get("CARDBRIDGE_NATIVE_BIN")
+    path = Path(explicit) if explicit else library.parent / binary_filename()
+    if not path.is_file():
+        raise SystemExit(
+            f"cardbridge: no cardbridge binary at {path}; set CARDBRIDGE_NATIVE_BIN to a built "
+            "`cargo build --release --bin cardbridge`"
+        )
+    return path
 
 
 def find_native_library() -> Path:
@@ -114,13 +133,20 @@ class build_py_with_native(build_py):
         dest.parent.mkdir(parents=True, exist_ok=True)
         print(f"cardbridge: bundling {source} as {dest}")
         shutil.copyfile(source, dest)
+        binary = find_binary(source)
+        tool = Path(self.build_lib) / "cardbridge" / "_bin" / binary_filename()
+        tool.parent.mkdir(parents=True, exist_ok=True)
+        print(f"cardbridge: bundling {binary} as {tool}")
+        shutil.copyfile(binary, tool)
+        tool.chmod(0o755)
 
 
 def crate_files(crate: Path) -> list[Path]:
-    """What `cargo build --lib` needs from the crate: manifest, lock file, build script, sources,
-    header config, licence, and the files of targets the manifest names explicitly (cargo
-    refuses a manifest whose named targets are missing)."""
+    """What `cargo build --lib --bin cardbridge` needs from the crate: manifest, lock file, build
+    script, sources, header config, licence, the test keys the binary builds in, and the files of
+    targets the manifest names explicitly (cargo refuses a manifest whose named targets are missing)."""
     files = [crate / name for name in ("Cargo.toml", "Cargo.lock", "build.rs", "LICENSE")]
+    files += sorted((crate / "tests" / "fixtures" / "keys").glob("test_*.pem"))
     for folder in ("src", "include"):
         files += sorted(p for p in (crate / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     manifest = tomllib.loads((crate / "Cargo.toml").read_text(encoding="utf-8"))

@@ -12,27 +12,31 @@
  *     when the outcome is unknown and finish it later with resume_pending;
  *   - report errors with every cardbridge_error_* accessor, free everything.
  *
- * The Alipay+ platform is played by cardbridge's test support: a loopback
- * emulator of the issueCard endpoint and a driver that signs platform
- * requests with the test platform key. In production the requests come from
- * the CRM's web server and base_url points at the real platform.
+ * The Alipay+ platform is played by test support outside the library: the
+ * `cardbridge emulator` binary (its issueCard endpoint, and the platform's
+ * signed calls to the CRM, minted through its control API), started and
+ * driven by emulator_client.h. In production the requests come from the
+ * CRM's web server and base_url points at the real platform.
  *
- * Build from the repository root (after `cargo build`):
+ * Build from the repository root (after `cargo build`, which builds the library and the binary):
  *   gcc -std=c11 -Wall -Wextra -Wpedantic -Werror -Iinclude examples/c/crm_integration.c \
  *       -Ltarget/debug -lcardbridge -Wl,-rpath,"$PWD/target/debug" -o target/crm_integration
- * Run:
- *   target/crm_integration [--keys DIR/] [--config FILE] [--db PATH]
+ * Run (CARDBRIDGE_BIN: the cardbridge binary; default `cardbridge` on PATH):
+ *   CARDBRIDGE_BIN=target/debug/cardbridge target/crm_integration [--keys DIR/] [--config FILE] [--db PATH]
  *     --keys    directory of the test keys, with trailing '/' (default tests/fixtures/keys/)
  *     --config  a cardbridge configuration JSON (see cardbridge_alipayplus_new) without
  *               base_url, which this demo sets to its emulator; default: built in code
  *     --db      SQLite file (default crm_integration.db)
  * Exits 0 when every step had the outcome the CRM expected. */
+#define _POSIX_C_SOURCE 200809L /* emulator_client.h: popen, mkstemp, sockets */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cardbridge.h"
+#include "emulator_client.h"
 #include "mini_json.h"
 
 #define APP_ID "2102010113769000"
@@ -511,48 +515,37 @@ static char *registration_body(const char *request_id, const char *customer_id, 
     return t.data;
 }
 
-/* The platform posts `body` to the CRM: the driver signs the request, and
- * the CRM's web server hands its parts to serve_platform_call. */
-static cardbridge_http_response *platform_posts(const cardbridge_platform_driver *driver, crm_db *db,
-                                                const cardbridge_alipayplus *ap, const char *body,
-                                                cardbridge_bytes *issue_out, member **member_out) {
-    char request_time[48];
-    utc_now(request_time, sizeof request_time, ".000+00:00");
-    cardbridge_http_request *req = NULL;
-    cardbridge_error *err = NULL;
-    cardbridge_result rc = cardbridge_platform_driver_request(driver, S(NOTIFY_TARGET), (const uint8_t *)body,
-                                                              strlen(body), request_time, strlen(request_time),
-                                                              CARDBRIDGE_TAMPER_NONE, &req, &err);
-    require_ok(rc, err, "cardbridge_platform_driver_request");
+/* The platform posts a notifyCardRegistration to the CRM: `body`, or (NULL)
+ * the emulator's sample registration for `request_id`, signed by the
+ * emulator; the CRM's web server hands its parts to serve_platform_call. */
+static cardbridge_http_response *platform_posts(const emu_process *emu, crm_db *db, const cardbridge_alipayplus *ap,
+                                                const char *body, const char *request_id, cardbridge_bytes *issue_out,
+                                                member **member_out) {
+    text call = {0};
+    text_add(&call, "{");
+    text_member(&call, "target", NOTIFY_TARGET, 1);
+    if (body != NULL) {
+        text_member(&call, "body", body, 0);
+    } else {
+        text_member(&call, "request_id", request_id, 0);
+    }
+    text_add(&call, "}");
+    emu_request req;
+    if (!emu_mint(emu, "/alipayplus/mint", call.data, &req)) fatal("the emulator did not sign the call");
+    free(call.data);
 
     /* What a web server has at hand: method, target, headers, raw body. */
-    const char *method = NULL, *target = NULL;
-    const uint8_t *raw = NULL;
-    size_t method_len = 0, target_len = 0, raw_len = 0;
-    size_t count = cardbridge_http_request_header_count(req);
-    cardbridge_header *headers = calloc(count ? count : 1, sizeof *headers);
-    if (headers == NULL) fatal("out of memory");
-    rc = cardbridge_http_request_method(req, &method, &method_len, &err);
-    require_ok(rc, err, "cardbridge_http_request_method");
-    rc = cardbridge_http_request_target(req, &target, &target_len, &err);
-    require_ok(rc, err, "cardbridge_http_request_target");
-    rc = cardbridge_http_request_body(req, &raw, &raw_len, &err);
-    require_ok(rc, err, "cardbridge_http_request_body");
-    for (size_t i = 0; i < count; i++) {
-        rc = cardbridge_http_request_header(req, i, &headers[i], &err);
-        require_ok(rc, err, "cardbridge_http_request_header");
-    }
-    cardbridge_http_response *response = serve_platform_call(db, ap, method, method_len, target, target_len, headers,
-                                                             count, raw, raw_len, issue_out, member_out);
-    free(headers);
-    cardbridge_http_request_free(req);
+    cardbridge_http_response *response =
+        serve_platform_call(db, ap, req.method, strlen(req.method), req.target, strlen(req.target), req.headers,
+                            req.header_count, (const uint8_t *)req.body, req.body_len, issue_out, member_out);
+    emu_request_free(&req);
     return response;
 }
 
-static void push_fault(const cardbridge_emulator *emulator, const char *fault) {
-    cardbridge_error *err = NULL;
-    cardbridge_result rc = cardbridge_emulator_push_fault(emulator, fault, strlen(fault), &err);
-    require_ok(rc, err, "cardbridge_emulator_push_fault");
+static void push_fault(const emu_process *emu, const char *fault) {
+    char *answer = emu_ok(emu, "POST", "/alipayplus/faults", fault);
+    if (answer == NULL) fatal("the emulator refused the fault");
+    free(answer);
 }
 
 /* ======================================================================
@@ -650,19 +643,15 @@ int main(int argc, char **argv) {
     text_member(&emulator_config, "merchant_public_key", merchant_public, 0);
     text_member(&emulator_config, "client_id", client_id, 0);
     text_add(&emulator_config, "}");
-    cardbridge_emulator *emulator = NULL;
-    rc = cardbridge_emulator_alipayplus_start(emulator_config.data, emulator_config.len, &emulator, &err);
-    require_ok(rc, err, "cardbridge_emulator_alipayplus_start");
-    cardbridge_bytes base_url = {NULL, 0};
-    rc = cardbridge_emulator_base_url(emulator, &base_url, &err);
-    require_ok(rc, err, "cardbridge_emulator_base_url");
+    emu_process emulator;
+    if (!emu_start(&emulator, emulator_config.data)) fatal("the emulator did not start");
 
     /* ---- the durable store and the integration ---- */
     const cardbridge_store *store = NULL;
     rc = cardbridge_store_open_sqlite(db_path, strlen(db_path), &store, &err);
     require_ok(rc, err, "cardbridge_store_open_sqlite");
-    char *config = file_json ? file_config(file_json, (const char *)base_url.data)
-                             : built_config(merchant_private, platform_public, (const char *)base_url.data);
+    char *config = file_json ? file_config(file_json, emulator.url)
+                             : built_config(merchant_private, platform_public, emulator.url);
     if (config == NULL) fatal("the configuration file is not a JSON object");
     printf("configuration %s, store %s\n", file_json ? config_file : "built in code", db_path);
     const cardbridge_alipayplus *ap = NULL;
@@ -672,10 +661,6 @@ int main(int argc, char **argv) {
     require_ok(rc, err, "cardbridge_alipayplus_new");
 
     /* ---- test support: the platform calling the CRM ---- */
-    const cardbridge_platform_driver *driver = NULL;
-    rc = cardbridge_platform_driver_new(platform_private, strlen(platform_private), client_id, strlen(client_id),
-                                        S("1"), &driver, &err);
-    require_ok(rc, err, "cardbridge_platform_driver_new");
 
     crm_db db;
     memset(&db, 0, sizeof db);
@@ -698,10 +683,7 @@ int main(int argc, char **argv) {
     crm_resume_pending(&db, ap);
 
     printf("\n[1] a new customer registers\n");
-    cardbridge_bytes sample = {NULL, 0};
-    rc = cardbridge_emulator_sample_registration(id_a, strlen(id_a), &sample, &err);
-    require_ok(rc, err, "cardbridge_emulator_sample_registration");
-    cardbridge_http_response *first = platform_posts(driver, &db, ap, (const char *)sample.data, &issue, &m);
+    cardbridge_http_response *first = platform_posts(&emulator, &db, ap, NULL, id_a, &issue, &m);
     size_t first_len = 0;
     const uint8_t *first_body = send_response(first, &first_len);
     expect(body_contains(first_body, first_len, "\"resultStatus\":\"S\""), "registration 1 answered S");
@@ -714,18 +696,17 @@ int main(int argc, char **argv) {
 
     printf("\n[2] the platform resends registration 1\n");
     int decided = db.registrations_decided;
-    cardbridge_http_response *again = platform_posts(driver, &db, ap, (const char *)sample.data, &issue, &m);
+    cardbridge_http_response *again = platform_posts(&emulator, &db, ap, NULL, id_a, &issue, &m);
     sent = send_response(again, &len);
     expect(db.registrations_decided == decided && m == NULL, "the duplicate did not reach the CRM");
     expect(sent != NULL && first_body != NULL && len == first_len && memcmp(sent, first_body, len) == 0,
            "the duplicate got the stored answer byte for byte");
     cardbridge_http_response_free(again);
     cardbridge_http_response_free(first);
-    cardbridge_bytes_free(&sample);
 
     printf("\n[3] a registration without email or phone\n");
     char *body = registration_body(id_b, "2109000000000002", "Nobody", NULL);
-    cardbridge_http_response *refused = platform_posts(driver, &db, ap, body, &issue, &m);
+    cardbridge_http_response *refused = platform_posts(&emulator, &db, ap, body, NULL, &issue, &m);
     sent = send_response(refused, &len);
     expect(body_contains(sent, len, "\"resultCode\":\"PROCESS_FAIL\"") && m == NULL,
            "registration 3 refused with PROCESS_FAIL");
@@ -734,9 +715,9 @@ int main(int argc, char **argv) {
 
     printf("\n[4] an existing customer registers; the platform cannot confirm the card\n");
     /* Every attempt of the retry budget gets "U": the outcome stays unknown. */
-    for (long long k = 0; k < max_attempts; k++) push_fault(emulator, "{\"fault\":\"unknown\"}");
+    for (long long k = 0; k < max_attempts; k++) push_fault(&emulator, "{\"fault\":\"unknown\"}");
     body = registration_body(id_c, "2109000000000003", "Ana", "ana@example.com");
-    cardbridge_http_response *linked = platform_posts(driver, &db, ap, body, &issue, &m);
+    cardbridge_http_response *linked = platform_posts(&emulator, &db, ap, body, NULL, &issue, &m);
     send_response(linked, &len);
     member *ana = m;
     expect(ana != NULL && strcmp(ana->id, "M-000001") == 0, "registration 4 linked to member M-000001");
@@ -755,9 +736,9 @@ int main(int argc, char **argv) {
            "the pending card was issued on resume");
 
     printf("\n[6] a new customer registers; the platform refuses the card\n");
-    push_fault(emulator, "{\"fault\":\"fail\",\"message\":\"membership programme paused\"}");
+    push_fault(&emulator, "{\"fault\":\"fail\",\"message\":\"membership programme paused\"}");
     body = registration_body(id_d, "2109000000000004", "Bo Chen", "bo@example.com");
-    cardbridge_http_response *answered = platform_posts(driver, &db, ap, body, &issue, &m);
+    cardbridge_http_response *answered = platform_posts(&emulator, &db, ap, body, NULL, &issue, &m);
     send_response(answered, &len);
     expect(m != NULL, "registration 6 gets a card");
     if (m != NULL) {
@@ -773,13 +754,12 @@ int main(int argc, char **argv) {
         const member *x = &db.members[k];
         printf("  %s %-10s %-20s card %s\n", x->id, x->name, x->email, x->card_no[0] ? x->card_no : "-");
     }
-    printf("emulator: %zu issueCard requests, %zu cards issued\n", cardbridge_emulator_issue_card_hits(emulator),
-           cardbridge_emulator_cards_issued(emulator));
+    printf("emulator: %lld issueCard requests, %lld cards issued\n",
+           emu_counter(&emulator, "alipayplus", "issue_card_hits", NULL),
+           emu_counter(&emulator, "alipayplus", "cards_issued", NULL));
 
-    cardbridge_platform_driver_free(driver);
     cardbridge_alipayplus_free(ap);
-    cardbridge_bytes_free(&base_url);
-    cardbridge_emulator_free(emulator);
+    emu_stop(&emulator);
     free(config);
     free(emulator_config.data);
     free(file_json);

@@ -8,14 +8,16 @@
 //   - text goes in as std::string_view, raw bodies as std::vector<uint8_t>,
 //     and results come back as owned std::string / std::vector<uint8_t>.
 //
-// The platform is played by cardbridge's test support (a loopback issueCard
-// emulator and a driver signing platform requests with the test key).
+// The platform is played by test support outside the library: the `cardbridge
+// emulator` binary (its issueCard endpoint, and the platform's signed calls,
+// minted through its control API), driven by examples/c/emulator_client.h.
 //
 // Build from the repository root (after `cargo build`):
 //   g++ -std=c++17 -Wall -Wextra -Wpedantic -Werror -Iinclude examples/cpp/crm_raii.cpp
 //       -Ltarget/debug -lcardbridge -Wl,-rpath,"$PWD/target/debug" -o target/crm_raii
-// Run:
-//   target/crm_raii [--keys DIR/] [--db PATH]   (defaults: tests/fixtures/keys/, crm_raii.db)
+// Run (CARDBRIDGE_BIN: the cardbridge binary; default `cardbridge` on PATH):
+//   CARDBRIDGE_BIN=target/debug/cardbridge target/crm_raii [--keys DIR/] [--db PATH]
+//   (defaults: tests/fixtures/keys/, crm_raii.db)
 // Exits 0 when every step had the outcome the CRM expected.
 #include <chrono>
 #include <cstdint>
@@ -38,6 +40,7 @@
 #include <vector>
 
 #include "cardbridge.h"
+#include "../c/emulator_client.h"
 #include "../c/mini_json.h"
 
 namespace cardbridge {
@@ -297,88 +300,74 @@ private:
 };
 
 // ---- test support: the platform's side ----
+// The `cardbridge emulator` binary, started and driven through its control API
+// by ../c/emulator_client.h; the library itself contains no emulator.
 
-class Emulator {
-public:
-    explicit Emulator(std::string_view config_json) {
-        cardbridge_emulator *emu = nullptr;
-        detail::check([&](cardbridge_error **e) {
-            return cardbridge_emulator_alipayplus_start(config_json.data(), config_json.size(), &emu, e);
-        });
-        h_.reset(emu);
-    }
-    std::string base_url() const {
-        Bytes url;
-        detail::check([&](cardbridge_error **e) { return cardbridge_emulator_base_url(h_.get(), url.out(), e); });
-        return url.str();
-    }
-    void push_fault(std::string_view fault_json) const {
-        detail::check([&](cardbridge_error **e) {
-            return cardbridge_emulator_push_fault(h_.get(), fault_json.data(), fault_json.size(), e);
-        });
-    }
-    size_t issue_card_hits() const noexcept { return cardbridge_emulator_issue_card_hits(h_.get()); }
-    size_t cards_issued() const noexcept { return cardbridge_emulator_cards_issued(h_.get()); }
-    static std::string sample_registration(std::string_view request_id) {
-        Bytes body;
-        detail::check([&](cardbridge_error **e) {
-            return cardbridge_emulator_sample_registration(request_id.data(), request_id.size(), body.out(), e);
-        });
-        return body.str();
-    }
-
-private:
-    Handle<cardbridge_emulator, cardbridge_emulator_free> h_;
-};
-
-// A signed platform -> merchant request; owns the views it hands out.
+// A signed platform -> merchant request minted by the emulator; owns the views it hands out.
 class PlatformRequest {
 public:
-    explicit PlatformRequest(cardbridge_http_request *r) : h_(r) {}
+    explicit PlatformRequest(const emu_request &r) : r_(r) {}
+    ~PlatformRequest() { emu_request_free(&r_); }
+    PlatformRequest(const PlatformRequest &) = delete;
+    PlatformRequest &operator=(const PlatformRequest &) = delete;
     // The parts a web server would pass on; borrowed from this request.
     IncomingRequest parts() const {
         IncomingRequest in;
-        const char *text = nullptr;
-        const uint8_t *body = nullptr;
-        size_t len = 0;
-        detail::check([&](cardbridge_error **e) { return cardbridge_http_request_method(h_.get(), &text, &len, e); });
-        in.method = std::string_view(text, len);
-        detail::check([&](cardbridge_error **e) { return cardbridge_http_request_target(h_.get(), &text, &len, e); });
-        in.target = std::string_view(text, len);
-        detail::check([&](cardbridge_error **e) { return cardbridge_http_request_body(h_.get(), &body, &len, e); });
-        in.body.assign(body, body + len);
-        in.headers.resize(cardbridge_http_request_header_count(h_.get()));
-        for (size_t i = 0; i < in.headers.size(); i++) {
-            detail::check([&](cardbridge_error **e) { return cardbridge_http_request_header(h_.get(), i, &in.headers[i], e); });
-        }
+        in.method = r_.method;
+        in.target = r_.target;
+        in.body.assign(r_.body, r_.body + r_.body_len);
+        in.headers.assign(r_.headers, r_.headers + r_.header_count);
         return in;
     }
 
 private:
-    Handle<cardbridge_http_request, cardbridge_http_request_free> h_;
+    emu_request r_;
 };
 
-class PlatformDriver {
+class Emulator {
 public:
-    PlatformDriver(std::string_view platform_private_pem, std::string_view client_id) {
-        const cardbridge_platform_driver *d = nullptr;
-        detail::check([&](cardbridge_error **e) {
-            return cardbridge_platform_driver_new(platform_private_pem.data(), platform_private_pem.size(),
-                                                  client_id.data(), client_id.size(), "1", 1, &d, e);
-        });
-        h_.reset(d);
+    explicit Emulator(const std::string &config_json) {
+        if (!emu_start(&e_, config_json.c_str())) {
+            throw std::runtime_error("the cardbridge emulator did not start (CARDBRIDGE_BIN: the cardbridge binary)");
+        }
     }
-    PlatformRequest post(std::string_view target, const std::vector<uint8_t> &body, std::string_view time) const {
-        cardbridge_http_request *r = nullptr;
-        detail::check([&](cardbridge_error **e) {
-            return cardbridge_platform_driver_request(h_.get(), target.data(), target.size(), body.data(), body.size(),
-                                                      time.data(), time.size(), CARDBRIDGE_TAMPER_NONE, &r, e);
-        });
-        return PlatformRequest(r);
+    ~Emulator() { emu_stop(&e_); }
+    Emulator(const Emulator &) = delete;
+    Emulator &operator=(const Emulator &) = delete;
+    std::string base_url() const { return e_.url; }
+    void push_fault(const std::string &fault_json) const {
+        std::unique_ptr<char, decltype(&std::free)> answer(emu_ok(&e_, "POST", "/alipayplus/faults", fault_json.c_str()),
+                                                           &std::free);
+        if (!answer) throw std::runtime_error("the emulator refused the fault");
+    }
+    long long issue_card_hits() const { return emu_counter(&e_, "alipayplus", "issue_card_hits", nullptr); }
+    long long cards_issued() const { return emu_counter(&e_, "alipayplus", "cards_issued", nullptr); }
+    // The platform's signed POST of `body` (JSON text) to `target`, as the platform sends it.
+    PlatformRequest post(std::string_view target, std::string_view body) const {
+        return mint("{\"target\":" + json_text(target) + ",\"body\":" + json_text(body) + "}");
+    }
+    // The emulator's sample notifyCardRegistration body for `request_id`.
+    std::string sample_registration(std::string_view request_id) const {
+        PlatformRequest r = mint("{\"request_id\":" + json_text(request_id) + "}");
+        const std::vector<uint8_t> body = r.parts().body;
+        return std::string(body.begin(), body.end());
     }
 
 private:
-    Handle<const cardbridge_platform_driver, cardbridge_platform_driver_free> h_;
+    static std::string json_text(std::string_view s) {
+        emu_text t = {nullptr, 0, 0};
+        const std::string copy(s);
+        if (!emu_add_json(&t, copy.c_str())) throw std::bad_alloc();
+        std::string out(t.p, t.n);
+        std::free(t.p);
+        return out;
+    }
+    PlatformRequest mint(const std::string &call) const {
+        emu_request r;
+        if (!emu_mint(&e_, "/alipayplus/mint", call.c_str(), &r)) throw std::runtime_error("the emulator did not sign the call");
+        return PlatformRequest(r);
+    }
+    emu_process e_;
 };
 
 }  // namespace cardbridge
@@ -425,8 +414,6 @@ std::string read_file(const std::string &path) {
     if (!in) throw std::runtime_error("cannot open " + path);
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
-
-std::vector<uint8_t> bytes_of(std::string_view s) { return std::vector<uint8_t>(s.begin(), s.end()); }
 
 // ---- JSON, through examples/c/mini_json.h ----
 
@@ -645,9 +632,9 @@ std::string registration_body(std::string_view request_id, std::string_view cust
 
 // The platform posts `body`; the CRM's web server passes the parts on and
 // sends back the response, whose body is returned (empty for HTTP 500).
-std::vector<uint8_t> platform_posts(const cb::PlatformDriver &driver, Crm &crm, const cb::AlipayPlus &ap,
+std::vector<uint8_t> platform_posts(const cb::Emulator &platform, Crm &crm, const cb::AlipayPlus &ap,
                                     std::string_view body, Served &served) {
-    cb::PlatformRequest request = driver.post(kNotifyTarget, bytes_of(body), utc_now(".000+00:00"));
+    cb::PlatformRequest request = platform.post(kNotifyTarget, body);
     served = serve_platform_call(crm, ap, request.parts());
     if (!served.response) {
         std::cout << "  -> HTTP 500\n";
@@ -683,7 +670,6 @@ int run(const std::string &keys, const std::string &db_path) {
         return cb::AlipayPlus(config, store);
     }();
     std::cout << "configuration built in code, store " << db_path << "\n";
-    const cb::PlatformDriver driver(platform_private, kClientId);
 
     Crm crm;
     size_t ana = crm.add("Ana Lima", "ana@example.com", "GOLD", 1200);
@@ -694,8 +680,8 @@ int run(const std::string &keys, const std::string &db_path) {
     resume_pending(crm, ap);
 
     std::cout << "\n[1] a new customer registers\n";
-    const std::string sample = cb::Emulator::sample_registration(run_id + "A");
-    const std::vector<uint8_t> first = platform_posts(driver, crm, ap, sample, served);
+    const std::string sample = emulator.sample_registration(run_id + "A");
+    const std::vector<uint8_t> first = platform_posts(emulator, crm, ap, sample, served);
     expect(contains(first, R"("resultStatus":"S")"), "registration 1 answered S");
     expect(served.member.has_value(), "registration 1 gets a card");
     if (served.member) {
@@ -706,19 +692,19 @@ int run(const std::string &keys, const std::string &db_path) {
 
     std::cout << "\n[2] the platform resends registration 1\n";
     int decided = crm.registrations_decided;
-    std::vector<uint8_t> sent = platform_posts(driver, crm, ap, sample, served);
+    std::vector<uint8_t> sent = platform_posts(emulator, crm, ap, sample, served);
     expect(crm.registrations_decided == decided && !served.member, "the duplicate did not reach the CRM");
     expect(!sent.empty() && sent == first, "the duplicate got the stored answer byte for byte");
 
     std::cout << "\n[3] a registration without email or phone\n";
-    sent = platform_posts(driver, crm, ap, registration_body(run_id + "B", "2109000000000002", "Nobody", std::nullopt),
+    sent = platform_posts(emulator, crm, ap, registration_body(run_id + "B", "2109000000000002", "Nobody", std::nullopt),
                           served);
     expect(contains(sent, R"("resultCode":"PROCESS_FAIL")") && !served.member,
            "registration 3 refused with PROCESS_FAIL");
 
     std::cout << "\n[4] an existing customer registers; the platform cannot confirm the card\n";
     for (int k = 0; k < 2; k++) emulator.push_fault(R"({"fault":"unknown"})");  // = retry.max_attempts
-    platform_posts(driver, crm, ap, registration_body(run_id + "C", "2109000000000003", "Ana", "ana@example.com"),
+    platform_posts(emulator, crm, ap, registration_body(run_id + "C", "2109000000000003", "Ana", "ana@example.com"),
                    served);
     expect(served.member == ana, "registration 4 linked to member M-000001");
     if (served.member) {
@@ -734,7 +720,7 @@ int run(const std::string &keys, const std::string &db_path) {
 
     std::cout << "\n[6] a new customer registers; the platform refuses the card\n";
     emulator.push_fault(R"({"fault":"fail","message":"membership programme paused"})");
-    platform_posts(driver, crm, ap, registration_body(run_id + "D", "2109000000000004", "Bo Chen", "bo@example.com"),
+    platform_posts(emulator, crm, ap, registration_body(run_id + "D", "2109000000000004", "Bo Chen", "bo@example.com"),
                    served);
     expect(served.member.has_value(), "registration 6 gets a card");
     if (served.member) {

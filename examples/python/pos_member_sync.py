@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A POS vendor's member sync with the Alipay+ Mini Program Platform, end to end.
 
-What a real deployment does, with the platform played by cardbridge's
-loopback emulator and test keys:
+What a real deployment does, with the platform played by the `cardbridge
+emulator` binary (started in a subprocess by `cardbridge.testing`) and test keys:
 
 1. a web endpoint (here http.server) receives the platform's signed
    `notifyCardRegistration` calls and answers them with cardbridge's
@@ -14,7 +14,8 @@ loopback emulator and test keys:
    retries ambiguous outcomes with the same body.
 
 Run: python3 examples/python/pos_member_sync.py [--keys DIR] [--db FILE]
-(with the cardbridge package installed, or CARDBRIDGE_LIBRARY_PATH set).
+(with the cardbridge package installed, or CARDBRIDGE_LIBRARY_PATH set; the
+`cardbridge` binary from the wheel, next to the library, or CARDBRIDGE_BIN).
 Exits non-zero if anything unexpected happens, so it doubles as a smoke test.
 """
 
@@ -33,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import cardbridge
-from cardbridge import AlipayPlus, Call, Emulator, PlatformDriver, Store, Tamper, handle_http
+from cardbridge import AlipayPlus, Call, Store, handle_http
+from cardbridge.testing import Emulator, HttpRequest, sample_registration
 
 CLIENT_ID = "2022TEST_CLIENT"
 NOTIFY = "/v2/pds/memberships/notifyCardRegistration"
@@ -75,7 +77,7 @@ def make_endpoint(alipay: AlipayPlus) -> type[BaseHTTPRequestHandler]:
     return Endpoint
 
 
-def post(base: str, request: cardbridge.HttpRequest) -> tuple[int, bytes]:
+def post(base: str, request: HttpRequest) -> tuple[int, bytes]:
     """Delivers a platform request to our endpoint over real HTTP."""
     skip = {"host", "content-length"}
     headers = {n: v for n, v in request.headers if n.lower() not in skip}
@@ -103,20 +105,24 @@ def main() -> int:
     print(f"cardbridge {cardbridge.__version__} ({cardbridge.version()})")
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or Path(tmp) / "pos.db"
-        with Emulator.start(key("test_platform_private.pem"), key("test_merchant_public.pem"), CLIENT_ID) as platform, \
+        with Emulator(
+            platform_private_key=key("test_platform_private.pem"),
+            merchant_public_key=key("test_merchant_public.pem"),
+            client_id=CLIENT_ID,
+        ) as platform, \
                 Store.sqlite(db) as store, \
                 AlipayPlus(
                     {
                         "client_id": CLIENT_ID,
                         "merchant_private_key": key("test_merchant_private.pem"),
                         "platform_public_key": key("test_platform_public.pem"),
-                        "base_url": platform.base_url,
+                        "base_url": platform.url,
                         "retry": {"max_attempts": 5, "base_delay_ms": 50, "max_delay_ms": 500, "deadline_ms": 30000},
                     },
                     store,
-                ) as alipay, \
-                PlatformDriver(key("test_platform_private.pem"), CLIENT_ID) as driver:
-            print(f"platform emulator at {platform.base_url}; store {db}")
+                ) as alipay:
+            driver = platform  # the emulator also mints the platform's signed calls
+            print(f"platform emulator at {platform.url}; store {db}")
 
             server = ThreadingHTTPServer(("127.0.0.1", 0), make_endpoint(alipay))
             threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -124,7 +130,7 @@ def main() -> int:
             print(f"POS endpoint at {endpoint}")
             try:
                 print("\n1. The platform notifies a new card registration")
-                registration = driver.request(NOTIFY, cardbridge.sample_registration("POS-REG-0001"))
+                registration = driver.request(NOTIFY, sample_registration("POS-REG-0001"))
                 status, first = post(endpoint, registration)
                 print(f"  answer {status}: {first.decode()}")
                 expect(status == 200 and json.loads(first)["result"]["resultStatus"] == "S", "registration accepted")
@@ -135,7 +141,7 @@ def main() -> int:
                 expect(len(members) == 1, "one member stored")
 
                 print("\n3. A forged notification (body changed after signing)")
-                forged = driver.request(NOTIFY, cardbridge.sample_registration("POS-REG-0002"), tamper=Tamper.BODY_BYTE)
+                forged = driver.request(NOTIFY, sample_registration("POS-REG-0002"), tamper="bad-signature")
                 status, refused = post(endpoint, forged)
                 expect(json.loads(refused)["result"]["resultCode"] == "ACCESS_DENIED", "forged call refused")
                 expect(len(members) == 1, "forged call never reached the POS")

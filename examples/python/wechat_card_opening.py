@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A CRM opening WeChat Pay brand member cards, end to end.
 
-What a real deployment does, with WeChat Pay played by cardbridge's loopback
-emulator and test keys:
+What a real deployment does, with WeChat Pay played by the `cardbridge emulator`
+binary (started in a subprocess by `cardbridge.testing`) and test keys:
 
 1. a web endpoint (here http.server) is the merchant's `notify_url`: WeChat
    Pay posts a signed, encrypted `USER_CARD.CREATE` event when a user opens
@@ -20,7 +20,8 @@ emulator and test keys:
    where WeChat Pay sends these events.
 
 Run: python3 examples/python/wechat_card_opening.py [--keys DIR] [--db FILE]
-(with the cardbridge package installed, or CARDBRIDGE_LIBRARY_PATH set).
+(with the cardbridge package installed, or CARDBRIDGE_LIBRARY_PATH set; the
+`cardbridge` binary from the wheel, next to the library, or CARDBRIDGE_BIN).
 Exits non-zero if anything unexpected happens, so it doubles as a smoke test.
 """
 
@@ -38,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import cardbridge
-from cardbridge import CallbackTamper, Event, Store, WechatEmulator, WechatPay, handle_wechat_callback
+from cardbridge import Event, Store, WechatPay, handle_wechat_callback
+from cardbridge.testing import Emulator, HttpRequest, sample_user_card_create
 
 MCHID = "1900000001"
 MERCHANT_SERIAL = "5F1C72E2A8931B72A2E13AF8DEE92471EB397115"
@@ -94,7 +96,7 @@ def make_endpoint(wechat: WechatPay) -> type[BaseHTTPRequestHandler]:
     return NotifyUrl
 
 
-def post(url: str, request: cardbridge.HttpRequest) -> tuple[int, bytes]:
+def post(url: str, request: HttpRequest) -> tuple[int, bytes]:
     """Delivers a WeChat Pay callback to our endpoint over real HTTP."""
     skip = {"host", "content-length"}
     headers = {n: v for n, v in request.headers if n.lower() not in skip}
@@ -125,7 +127,7 @@ def main() -> int:
     print(f"cardbridge {cardbridge.__version__} ({cardbridge.version()})")
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or Path(tmp) / "crm.db"
-        with WechatEmulator.start(
+        with Emulator(
             # The test platform pair plays WeChat Pay's public-key pair.
             wechatpay_private_key=key("test_platform_private.pem"),
             public_key_id=PUB_KEY_ID,
@@ -141,12 +143,12 @@ def main() -> int:
                 "api_v3_key": API_V3_KEY,
                 "wechatpay_public_key_id": PUB_KEY_ID,
                 "wechatpay_public_key": key("test_platform_public.pem"),
-                "base_url": wechat_side.base_url,
+                "base_url": wechat_side.url,
                 "retry": {"max_attempts": 4, "base_delay_ms": 50, "max_delay_ms": 500, "deadline_ms": 30000},
             },
             store,
         ) as wechat:
-            print(f"WeChat Pay emulator at {wechat_side.base_url}; store {db}")
+            print(f"WeChat Pay emulator at {wechat_side.url}; store {db}")
 
             server = ThreadingHTTPServer(("127.0.0.1", 0), make_endpoint(wechat))
             threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -166,7 +168,7 @@ def main() -> int:
                 expect(template["state"] == "CARD_EFFECTIVE", f"template {template['card_id']} created")
 
                 print("\n1. A user opens the card: WeChat Pay notifies USER_CARD.CREATE")
-                resource = cardbridge.sample_user_card_create(CODE, CARD_ID, OPENID)
+                resource = sample_user_card_create(CODE, CARD_ID, OPENID)
                 event = wechat_side.callback(EVENT_TYPE, "user_card", resource)
                 expect(resource["phone_number"].encode() not in event.body, "the phone is encrypted on the wire")
                 status, answer = post(notify_url, event)
@@ -179,13 +181,13 @@ def main() -> int:
                 expect(status == 200 and len(members) == 1, "acknowledged, the CRM not asked again")
 
                 print("\n3. A signature probe (WECHATPAY/SIGNTEST)")
-                probe = wechat_side.callback(EVENT_TYPE, "user_card", resource, tamper=CallbackTamper.SIGNTEST_PROBE)
+                probe = wechat_side.callback(EVENT_TYPE, "user_card", resource, tamper="probe")
                 status, _ = post(notify_url, probe)
                 expect(status == 401, f"probe refused with {status}")
 
                 print("\n4. The CRM confirms the card opening")
                 wechat_side.add_user_card(CODE, CARD_ID, OPENID, BRAND_ID)  # WeChat holds the user's card
-                wechat_side.push_fault("status", status=429, code="RATELIMIT_EXCEEDED")  # once: retried
+                wechat_side.push_wechat_fault("status", status=429, code="RATELIMIT_EXCEEDED")  # once: retried
                 confirmed = wechat.confirm({
                     "user_card_code": CODE,
                     "card_id": CARD_ID,

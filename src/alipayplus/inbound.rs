@@ -194,6 +194,22 @@ fn truncate_message(msg: &str) -> String {
     msg.chars().take(256).collect()
 }
 
+/// The URI the platform signed: the received request-target, or the
+/// configured public prefix + restfulPath behind a path-rewriting proxy.
+pub fn signed_uri(config: &Config, request: &HttpRequest, path: &str) -> String {
+    match (&config.inbound_public_prefix, path.rsplit_once(MEMBERSHIP_PATH)) {
+        (Some(prefix), Some((_, api))) => {
+            let query = request
+                .target
+                .split_once('?')
+                .map(|(_, q)| format!("?{q}"))
+                .unwrap_or_default();
+            format!("{prefix}{MEMBERSHIP_PATH}{api}{query}")
+        }
+        _ => request.target.clone(),
+    }
+}
+
 fn result_body(status: &str, code: &str, message: &str) -> Vec<u8> {
     let result = ResultInfo::new(status, code, message);
     serde_json::to_vec(&serde_json::json!({ "result": result })).unwrap_or_default()
@@ -211,28 +227,12 @@ impl InboundHandler {
     /// `Response-Time` of early answers). Never fails: problems become answers.
     pub fn begin(&self, request: &HttpRequest, now_ms: i64) -> Begin {
         let path = request.target.split('?').next().unwrap_or_default();
-        let uri = self.signed_uri(request, path);
+        let uri = signed_uri(&self.config, request, path);
         match self.begin_inner(request, path, &uri, now_ms) {
             Ok(b) => b,
             Err(Refusal(status, code, msg)) => {
                 Begin::Respond(self.respond(&uri, result_body(status, code, &msg), now_ms))
             }
-        }
-    }
-
-    /// The URI the platform signed: the received request-target, or the
-    /// configured public prefix + restfulPath behind a path-rewriting proxy.
-    fn signed_uri(&self, request: &HttpRequest, path: &str) -> String {
-        match (&self.config.inbound_public_prefix, path.rsplit_once(MEMBERSHIP_PATH)) {
-            (Some(prefix), Some((_, api))) => {
-                let query = request
-                    .target
-                    .split_once('?')
-                    .map(|(_, q)| format!("?{q}"))
-                    .unwrap_or_default();
-                format!("{prefix}{MEMBERSHIP_PATH}{api}{query}")
-            }
-            _ => request.target.clone(),
         }
     }
 

@@ -9,14 +9,13 @@
 //! | `boundary.rs` | `ffi_boundary!` (panic boundary), `ErrorOrDefault` (what a failed call returns) |
 //! | `handle.rs` | `Castable` + `OwnershipBox`/`OwnershipArc`, `OutParam`, `free_box`/`free_arc`, the `try_*!` argument macros |
 //! | `error.rs` | [`cardbridge_result`](error::cardbridge_result), [`cardbridge_error`](error::cardbridge_error) and its accessors |
-//! | `bytes.rs` | [`cardbridge_bytes`](bytes::cardbridge_bytes), [`cardbridge_header`](bytes::cardbridge_header), [`cardbridge_http_response`](bytes::cardbridge_http_response), [`cardbridge_http_request`](bytes::cardbridge_http_request), `write_text_to_buffer` |
+//! | `bytes.rs` | [`cardbridge_bytes`](bytes::cardbridge_bytes), [`cardbridge_header`](bytes::cardbridge_header), [`cardbridge_http_response`](bytes::cardbridge_http_response), `write_text_to_buffer` |
 //! | `version.rs` | `CARDBRIDGE_VERSION_*`, `cardbridge_version()` |
 //! | `keys.rs` | RSA key handles: the reference example of the patterns below |
 //! | `store.rs` | [`cardbridge_store`](store::cardbridge_store): SQLite or in-memory store, shared by integrations |
 //! | `alipayplus.rs` | [`cardbridge_alipayplus`](alipayplus::cardbridge_alipayplus) (issueCard, resume, build from a registration) and [`cardbridge_alipayplus_call`](alipayplus::cardbridge_alipayplus_call) (inbound `begin` → host decides → `finish`) |
 //! | `wechatpay.rs` | [`cardbridge_wechatpay`](wechatpay::cardbridge_wechatpay) (confirm via the outbox, get/update user card, points sync, certificate refresh, resume) and [`cardbridge_wechatpay_event`](wechatpay::cardbridge_wechatpay_event) (callback `begin` → host handles → `finish`) |
 //! | `brand.rs` | the rest of the WeChat Pay §4 family on [`cardbridge_wechatpay`](wechatpay::cardbridge_wechatpay): one export per operation (templates, user cards, feeds, exchange confirm, activities) and `cardbridge_wechatpay_validate` |
-//! | `emulator.rs` | (Alipay+ and WeChat Pay: `cardbridge_emulator`, `cardbridge_wechatpay_emulator`) Test support: [`cardbridge_emulator`](emulator::cardbridge_emulator) (loopback platform), [`cardbridge_platform_driver`](emulator::cardbridge_platform_driver) (signed platform requests as [`cardbridge_http_request`](bytes::cardbridge_http_request)) |
 //!
 //! # Adding exports (e.g. `wechatpay.rs`)
 //!
@@ -107,7 +106,6 @@ mod handle;
 pub mod alipayplus;
 pub mod brand;
 pub mod bytes;
-pub mod emulator;
 pub mod error;
 pub mod keys;
 pub mod store;

@@ -179,9 +179,91 @@ pub fn authorization_value(mchid: &str, nonce: &str, signature_b64: &str, timest
     )
 }
 
+/// The five items of an `Authorization` value (§6.4), as received.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Authorization {
+    /// `mchid`.
+    pub mchid: String,
+    /// `nonce_str`.
+    pub nonce: String,
+    /// `signature` (Base64, not decoded).
+    pub signature: String,
+    /// `timestamp`, as written.
+    pub timestamp: String,
+    /// `serial_no`.
+    pub serial_no: String,
+}
+
+impl std::fmt::Debug for Authorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorization")
+            .field("mchid", &self.mchid)
+            .field("nonce", &self.nonce)
+            .field("signature", &crate::redact::Bytes(self.signature.len()))
+            .field("timestamp", &self.timestamp)
+            .field("serial_no", &self.serial_no)
+            .finish()
+    }
+}
+
+/// Parses an `Authorization` value: the scheme, then `k="v"` items in any
+/// order; unknown items are ignored, a repeated or missing item is an error
+/// whose text names the item (never a value).
+pub fn parse_authorization(value: &str) -> std::result::Result<Authorization, String> {
+    const NAMES: [&str; 5] = ["mchid", "nonce_str", "signature", "timestamp", "serial_no"];
+    let params = value
+        .strip_prefix(SCHEME)
+        .and_then(|r| r.strip_prefix(' '))
+        .ok_or_else(|| format!("the Authorization scheme must be {SCHEME}"))?;
+    let mut found: [Option<&str>; 5] = [None; 5];
+    for item in params.split(',') {
+        let (name, value) = item
+            .trim()
+            .split_once('=')
+            .ok_or_else(|| "an Authorization item has no '='".to_string())?;
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .ok_or_else(|| "an Authorization value must be quoted".to_string())?;
+        if let Some(i) = NAMES.iter().position(|n| *n == name)
+            && found[i].replace(value).is_some()
+        {
+            return Err(format!("{} appears twice", NAMES[i]));
+        }
+    }
+    let get = |i: usize| {
+        found[i]
+            .map(str::to_string)
+            .ok_or_else(|| format!("{} is missing", NAMES[i]))
+    };
+    Ok(Authorization {
+        mchid: get(0)?,
+        nonce: get(1)?,
+        signature: get(2)?,
+        timestamp: get(3)?,
+        serial_no: get(4)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn authorization_round_trips_and_names_what_is_wrong() {
+        let v = authorization_value("19", "N", "c2ln", 1, "AB");
+        let a = parse_authorization(&v).unwrap();
+        assert_eq!(
+            (a.mchid.as_str(), a.nonce.as_str(), a.timestamp.as_str()),
+            ("19", "N", "1")
+        );
+        assert!(!format!("{a:?}").contains("c2ln"));
+        assert_eq!(
+            parse_authorization(&v.replace(",serial_no=\"AB\"", "")).unwrap_err(),
+            "serial_no is missing"
+        );
+        assert!(parse_authorization("Bearer x").is_err());
+    }
 
     #[test]
     fn nonce_shape_and_freshness() {

@@ -1,13 +1,15 @@
 /* End-to-end Alipay+ flow through the C ABI, as a C host would write it:
- * emulator, SQLite store, integration from JSON config, a signed
+ * the `cardbridge emulator` binary (started and driven through its control API
+ * by examples/c/emulator_client.h), SQLite store, integration from JSON config, a signed
  * notifyCardRegistration handled with begin -> decide -> finish, duplicate
  * replay, a tampered request, issueCard built from the registration and sent
  * through a fault, validation detail, NULL parameters, and every object freed.
  *
  * Usage: alipayplus_flow <keys dir with trailing '/'> [sqlite path]
+ * ($CARDBRIDGE_BIN: the cardbridge binary, else `cardbridge` on PATH)
  * Prints one line per check; exits 0 only if every check passed.
  * Built and run (also under valgrind) by tests/c_programs.rs. */
-#define _POSIX_C_SOURCE 200809L /* mkstemp, unlink, close */
+#define _POSIX_C_SOURCE 200809L /* mkstemp, unlink, close, popen, sockets */
 
 #include <unistd.h>
 
@@ -30,26 +32,14 @@ typedef struct {
     cardbridge_alipayplus_call *call;
 } began;
 
-/* Feeds a driver-made request to the integration, reading it back through
- * the request accessors as a host reads its HTTP server's request. */
-static began handle(const cardbridge_alipayplus *ap, const cardbridge_http_request *req) {
+/* Feeds an emulator-minted request to the integration as a host's HTTP
+ * server hands over what it received. */
+static began handle(const cardbridge_alipayplus *ap, const emu_request *req) {
     began out = {NULL, NULL};
     cardbridge_error *err = NULL;
-    const char *method = NULL, *target = NULL;
-    size_t method_len = 0, target_len = 0, body_len = 0;
-    const uint8_t *body = NULL;
-    require(cardbridge_http_request_method(req, &method, &method_len, &err) == CARDBRIDGE_RESULT_OK, "request method");
-    require(cardbridge_http_request_target(req, &target, &target_len, &err) == CARDBRIDGE_RESULT_OK, "request target");
-    require(cardbridge_http_request_body(req, &body, &body_len, &err) == CARDBRIDGE_RESULT_OK, "request body");
-    size_t count = cardbridge_http_request_header_count(req);
-    cardbridge_header *headers = calloc(count ? count : 1, sizeof *headers);
-    require(headers != NULL, "calloc");
-    for (size_t i = 0; i < count; i++) {
-        require(cardbridge_http_request_header(req, i, &headers[i], &err) == CARDBRIDGE_RESULT_OK, "request header");
-    }
-    cardbridge_result rc = cardbridge_alipayplus_begin(ap, method, method_len, target, target_len, headers, count,
-                                                       body, body_len, now_unix_ms(), &out.response, &out.call, &err);
-    free(headers);
+    cardbridge_result rc = cardbridge_alipayplus_begin(
+        ap, req->method, strlen(req->method), req->target, strlen(req->target), req->headers, req->header_count,
+        (const uint8_t *)req->body, req->body_len, now_unix_ms(), &out.response, &out.call, &err);
     if (rc != CARDBRIDGE_RESULT_OK) {
         report_error("begin", rc, err);
         require(0, "cardbridge_alipayplus_begin");
@@ -58,17 +48,56 @@ static began handle(const cardbridge_alipayplus *ap, const cardbridge_http_reque
     return out;
 }
 
-static cardbridge_http_request *mint(const cardbridge_platform_driver *driver, const char *body, size_t body_len,
-                                     uint32_t tamper) {
-    cardbridge_http_request *req = NULL;
-    cardbridge_error *err = NULL;
-    cardbridge_result rc = cardbridge_platform_driver_request(driver, S(NOTIFY), (const uint8_t *)body, body_len,
-                                                              S(REQUEST_TIME), tamper, &req, &err);
-    if (rc != CARDBRIDGE_RESULT_OK) {
-        report_error("driver request", rc, err);
-        require(0, "cardbridge_platform_driver_request");
-    }
+/* A notifyCardRegistration for REQUEST_ID signed by the platform (the
+ * emulator's sample body), spoiled as `tamper` says (`none`, `bad-signature`). */
+static emu_request mint(const emu_process *emu, const char *tamper) {
+    emu_request req;
+    require(emu_mint(emu, "/alipayplus/mint",
+                     strcmp(tamper, "none") == 0
+                         ? "{\"request_id\":\"" REQUEST_ID "\",\"request_time\":\"" REQUEST_TIME "\"}"
+                         : "{\"request_id\":\"" REQUEST_ID "\",\"request_time\":\"" REQUEST_TIME
+                           "\",\"tamper\":\"bad-signature\"}",
+                     &req),
+            "the emulator mints a signed registration");
     return req;
+}
+
+/* Whether the emulator (the platform) finds `answer` correctly signed by the
+ * merchant for `req`: every header and the exact body go to its control API. */
+static int answer_verifies(const emu_process *emu, const emu_request *req, const cardbridge_http_response *answer) {
+    cardbridge_error *err = NULL;
+    strbuf doc = {0};
+    sb_append(&doc, "{");
+    sb_member(&doc, "target", req->target, 1);
+    sb_append(&doc, ",\"headers\":[");
+    for (size_t i = 0; i < cardbridge_http_response_header_count(answer); i++) {
+        cardbridge_header h;
+        require(cardbridge_http_response_header(answer, i, &h, &err) == CARDBRIDGE_RESULT_OK, "response header");
+        strbuf name = {0}, value = {0};
+        sb_append_n(&name, h.name, h.name_len);
+        sb_append_n(&value, h.value, h.value_len);
+        sb_append(&doc, i ? ",[" : "[");
+        sb_append_json_string(&doc, name.data);
+        sb_append(&doc, ",");
+        sb_append_json_string(&doc, value.data);
+        sb_append(&doc, "]");
+        sb_free(&name);
+        sb_free(&value);
+    }
+    const uint8_t *body = NULL;
+    size_t len = 0;
+    require(cardbridge_http_response_body(answer, &body, &len, &err) == CARDBRIDGE_RESULT_OK, "response body");
+    strbuf text = {0};
+    sb_append_n(&text, (const char *)body, len);
+    sb_append(&doc, "],\"body\":");
+    sb_append_json_string(&doc, text.data);
+    sb_append(&doc, "}");
+    char *verdict = emu_ok(emu, "POST", "/alipayplus/verify", doc.data);
+    int valid = verdict != NULL && strstr(verdict, "\"valid\":true") != NULL;
+    free(verdict);
+    sb_free(&text);
+    sb_free(&doc);
+    return valid;
 }
 
 /* A view of a response body. */
@@ -129,23 +158,16 @@ int main(int argc, char **argv) {
     cardbridge_error *err = NULL;
     cardbridge_result rc;
 
-    /* ---- emulator ---- */
+    /* ---- emulator (the platform, with these keys) ---- */
     strbuf emu_config = {0};
     sb_append(&emu_config, "{");
     sb_member(&emu_config, "platform_private_key", platform_private, 1);
     sb_member(&emu_config, "merchant_public_key", merchant_public_pem, 0);
     sb_member(&emu_config, "client_id", CLIENT_ID, 0);
     sb_append(&emu_config, "}");
-    cardbridge_emulator *emulator = NULL;
-    rc = cardbridge_emulator_alipayplus_start(emu_config.data, emu_config.len, &emulator, &err);
-    require(check_ok(rc, err, "emulator started"), "emulator");
-    err = NULL;
-    cardbridge_bytes base_url = {NULL, 0};
-    rc = cardbridge_emulator_base_url(emulator, &base_url, &err);
-    require(check_ok(rc, err, "emulator base URL"), "base URL");
-    err = NULL;
-    check(strncmp((const char *)base_url.data, "http://127.0.0.1:", 17) == 0, "base URL is %s",
-          (const char *)base_url.data);
+    emu_process emulator;
+    require(check(emu_start(&emulator, emu_config.data), "emulator started"), "emulator");
+    check(strncmp(emulator.url, "http://127.0.0.1:", 17) == 0, "emulator URL is %s", emulator.url);
 
     /* ---- store and integration ---- */
     const cardbridge_store *store = NULL;
@@ -158,7 +180,7 @@ int main(int argc, char **argv) {
     sb_member(&config, "client_id", CLIENT_ID, 1);
     sb_member(&config, "merchant_private_key", merchant_private, 0);
     sb_member(&config, "platform_public_key", platform_public, 0);
-    sb_member(&config, "base_url", (const char *)base_url.data, 0);
+    sb_member(&config, "base_url", emulator.url, 0);
     /* Generous timeouts: under valgrind everything runs ~50x slower. */
     sb_append(&config, ",\"connect_timeout_ms\":10000,\"read_timeout_ms\":60000,"
                        "\"retry\":{\"max_attempts\":4,\"base_delay_ms\":10,\"max_delay_ms\":50,"
@@ -170,24 +192,12 @@ int main(int argc, char **argv) {
     /* The integration keeps its own reference to the store. */
     cardbridge_store_free(store);
 
-    const cardbridge_platform_driver *driver = NULL;
-    rc = cardbridge_platform_driver_new(platform_private, strlen(platform_private), S(CLIENT_ID), S("1"), &driver,
-                                        &err);
-    require(check_ok(rc, err, "platform driver created"), "driver");
-    err = NULL;
-    const cardbridge_public_key *merchant_public = NULL;
-    rc = cardbridge_public_key_from_pem(merchant_public_pem, strlen(merchant_public_pem), &merchant_public, &err);
-    require(check_ok(rc, err, "merchant public key loaded"), "public key");
-    err = NULL;
-
     /* ---- notifyCardRegistration: begin -> decide -> finish ---- */
-    cardbridge_bytes registration = {NULL, 0};
-    rc = cardbridge_emulator_sample_registration(S(REQUEST_ID), &registration, &err);
-    require(check_ok(rc, err, "sample registration body"), "sample");
-    err = NULL;
-    cardbridge_http_request *req = mint(driver, (const char *)registration.data, registration.len,
-                                        CARDBRIDGE_TAMPER_NONE);
-    began b = handle(ap, req);
+    emu_request req = mint(&emulator, "none");
+    check(strcmp(req.target, NOTIFY) == 0, "minted for %s", req.target);
+    strbuf registration = {0};
+    sb_append_n(&registration, req.body, req.body_len);
+    began b = handle(ap, &req);
     check(b.call != NULL && b.response == NULL, "signed registration reaches the host as a call");
     require(b.call != NULL, "call");
     check(cardbridge_alipayplus_call_api(b.call) == CARDBRIDGE_ALIPAYPLUS_API_NOTIFY_CARD_REGISTRATION,
@@ -218,8 +228,7 @@ int main(int argc, char **argv) {
     const uint8_t *answer_body = response_body(answer, &answer_len);
     check(cardbridge_http_response_status(answer) == 200, "answer status 200");
     check(contains(answer_body, answer_len, "\"resultCode\":\"SUCCESS\""), "answer says SUCCESS");
-    check(cardbridge_platform_driver_verify_response(merchant_public, req, answer),
-          "answer signature verifies with the merchant public key");
+    check(answer_verifies(&emulator, &req, answer), "answer signature verifies with the merchant public key");
 
     cardbridge_http_response *again = NULL;
     rc = cardbridge_alipayplus_finish(ap, b.call, S("{}"), now_unix_ms(), &again, &err);
@@ -229,26 +238,23 @@ int main(int argc, char **argv) {
     cardbridge_alipayplus_call_free(b.call);
 
     /* ---- duplicate: answered from the store, byte-identical ---- */
-    cardbridge_http_request *dup = mint(driver, (const char *)registration.data, registration.len,
-                                        CARDBRIDGE_TAMPER_NONE);
-    began d = handle(ap, dup);
+    emu_request dup = mint(&emulator, "none");
+    began d = handle(ap, &dup);
     check(d.response != NULL && d.call == NULL, "duplicate is answered without the host");
     if (d.response != NULL) {
         size_t dup_len = 0;
         const uint8_t *dup_body = response_body(d.response, &dup_len);
         check(dup_len == answer_len && memcmp(dup_body, answer_body, answer_len) == 0,
               "duplicate answer is byte-identical (%zu bytes)", dup_len);
-        check(cardbridge_platform_driver_verify_response(merchant_public, dup, d.response),
-              "duplicate answer is signed");
+        check(answer_verifies(&emulator, &dup, d.response), "duplicate answer is signed");
     }
     cardbridge_http_response_free(d.response);
     cardbridge_alipayplus_call_free(d.call);
-    cardbridge_http_request_free(dup);
+    emu_request_free(&dup);
 
     /* ---- tampered: ACCESS_DENIED, no call ---- */
-    cardbridge_http_request *bad = mint(driver, (const char *)registration.data, registration.len,
-                                        CARDBRIDGE_TAMPER_BODY_BYTE);
-    began t = handle(ap, bad);
+    emu_request bad = mint(&emulator, "bad-signature");
+    began t = handle(ap, &bad);
     check(t.response != NULL && t.call == NULL, "tampered request is answered without the host");
     if (t.response != NULL) {
         size_t len = 0;
@@ -257,21 +263,21 @@ int main(int argc, char **argv) {
     }
     cardbridge_http_response_free(t.response);
     cardbridge_alipayplus_call_free(t.call);
-    cardbridge_http_request_free(bad);
+    emu_request_free(&bad);
 
     /* ---- issueCard through a fault ---- */
-    rc = cardbridge_emulator_push_fault(emulator, S("{\"fault\":\"unknown\"}"), &err);
-    check_ok(rc, err, "fault \"unknown\" queued");
-    err = NULL;
+    char *queued = emu_ok(&emulator, "POST", "/alipayplus/faults", "{\"fault\":\"unknown\"}");
+    check(queued != NULL, "fault \"unknown\" queued");
+    free(queued);
     cardbridge_bytes card = {NULL, 0};
     rc = cardbridge_alipayplus_issue_card(ap, (const char *)issue_request.data, issue_request.len, &card, &err);
     check_ok(rc, err, "issueCard succeeded after the U answer");
     err = NULL;
     check(card.data != NULL && strstr((const char *)card.data, "\"cardNo\"") != NULL, "answer has cardNo: %s",
           card.data ? (const char *)card.data : "(none)");
-    check(cardbridge_emulator_hits(emulator, S(REQUEST_ID)) == 2, "emulator saw the request twice (%zu)",
-          cardbridge_emulator_hits(emulator, S(REQUEST_ID)));
-    check(cardbridge_emulator_cards_issued(emulator) == 1, "one card issued");
+    long long hits = emu_counter(&emulator, "alipayplus", "hits", REQUEST_ID);
+    check(hits == 2, "emulator saw the request twice (%lld)", hits);
+    check(emu_counter(&emulator, "alipayplus", "cards_issued", NULL) == 1, "one card issued");
 
     /* ---- validation detail ---- */
     static const char invalid[] =
@@ -283,15 +289,17 @@ int main(int argc, char **argv) {
     cardbridge_bytes unused = {NULL, 0};
     char long_id[65];
     memset(long_id, 'x', sizeof long_id);
-    rc = cardbridge_alipayplus_build_issue_card((const char *)registration.data, registration.len, long_id,
+    rc = cardbridge_alipayplus_build_issue_card(registration.data, registration.len, long_id,
                                                 sizeof long_id, S(REGISTER_DATE), S(CARD_FIELDS), &unused, &err);
     check_error(rc, err, CARDBRIDGE_RESULT_VALIDATION, "issueCard.externalCustomerId", "64",
                 "build_issue_card with a 65-character externalCustomerId");
     err = NULL;
     check(unused.data == NULL, "no output on failure");
-    rc = cardbridge_emulator_push_fault(emulator, S("{\"fault\":\"meltdown\"}"), &err);
-    check_error(rc, err, CARDBRIDGE_RESULT_VALIDATION, "fault_json.fault", NULL, "unknown emulator fault");
-    err = NULL;
+    int status = 0;
+    char *refused = emu_call(&emulator, "POST", "/alipayplus/faults", "{\"fault\":\"meltdown\"}", &status);
+    check(status == 400 && refused != NULL && strstr(refused, "\"field\":\"fault\"") != NULL,
+          "unknown emulator fault refused naming the field (%d)", status);
+    free(refused);
 
     /* ---- NULL parameters ---- */
     const cardbridge_alipayplus *none = NULL;
@@ -313,14 +321,9 @@ int main(int argc, char **argv) {
           cardbridge_result_name(rc));
     check(none == NULL && r == NULL, "outputs untouched on failure");
     check(cardbridge_alipayplus_call_api(NULL) == 0, "call_api(NULL) is 0");
-    check(!cardbridge_platform_driver_verify_response(merchant_public, NULL, answer), "verify_response(NULL) is false");
-    check(cardbridge_emulator_hits(NULL, S(REQUEST_ID)) == 0, "emulator_hits(NULL) is 0");
     cardbridge_alipayplus_free(NULL);
     cardbridge_alipayplus_call_free(NULL);
     cardbridge_store_free(NULL);
-    cardbridge_emulator_free(NULL);
-    cardbridge_platform_driver_free(NULL);
-    cardbridge_http_request_free(NULL);
     cardbridge_http_response_free(NULL);
     cardbridge_bytes_free(NULL);
 
@@ -334,14 +337,11 @@ int main(int argc, char **argv) {
     cardbridge_bytes_free(&card);
     cardbridge_bytes_free(&card); /* second free is a no-op */
     cardbridge_bytes_free(&issue_request);
-    cardbridge_bytes_free(&registration);
-    cardbridge_bytes_free(&base_url);
+    sb_free(&registration);
     cardbridge_http_response_free(answer);
-    cardbridge_http_request_free(req);
-    cardbridge_public_key_free(merchant_public);
-    cardbridge_platform_driver_free(driver);
+    emu_request_free(&req);
     cardbridge_alipayplus_free(ap);
-    cardbridge_emulator_free(emulator);
+    emu_stop(&emulator);
     sb_free(&config);
     sb_free(&emu_config);
     free(platform_private);

@@ -1,6 +1,9 @@
 /* Small helpers shared by the C test programs: check reporting, a growable
- * string with a JSON string escaper, file reading and error-object reading.
- * Everything is static so each program includes it once, C11 only. */
+ * string with a JSON string escaper, file reading and error-object reading,
+ * and (from examples/c/emulator_client.h, shared with the C/C++ examples) the
+ * `cardbridge emulator` binary with a tiny loopback HTTP client for its
+ * control API. Everything is static so each program includes it once, C11
+ * only; programs define _POSIX_C_SOURCE 200809L first (sockets, popen). */
 #ifndef CARDBRIDGE_TEST_COMMON_H
 #define CARDBRIDGE_TEST_COMMON_H
 
@@ -11,6 +14,7 @@
 #include <time.h>
 
 #include "cardbridge.h"
+#include "emulator_client.h" /* examples/c: on the include path */
 
 /* ---- checks ------------------------------------------------------------ */
 

@@ -1,5 +1,7 @@
 /* End-to-end WeChat Pay card opening through the C ABI, as a C host would
- * write it: the WeChat Pay emulator, a SQLite store, the integration from JSON
+ * write it: the `cardbridge emulator` binary playing WeChat Pay (started and
+ * driven through its control API by examples/c/emulator_client.h), a SQLite
+ * store, the integration from JSON
  * config, a signed USER_CARD.CREATE callback handled with begin -> event ->
  * finish, a duplicate, a signature probe and a stale callback, then the
  * confirm (cleartext phone in, EFFECTIVE card out), its repeat answered from
@@ -7,9 +9,10 @@
  * card invalidated (brand family), and every object freed.
  *
  * Usage: wechatpay_flow <keys dir with trailing '/'> [sqlite path]
+ * ($CARDBRIDGE_BIN: the cardbridge binary, else `cardbridge` on PATH)
  * Prints one line per check; exits 0 only if every check passed.
  * Built and run (also under valgrind) by tests/c_programs.rs. */
-#define _POSIX_C_SOURCE 200809L /* mkstemp, unlink, close */
+#define _POSIX_C_SOURCE 200809L /* mkstemp, unlink, close, popen, sockets */
 
 #include <unistd.h>
 
@@ -44,27 +47,14 @@ typedef struct {
     cardbridge_wechatpay_event *event;
 } began;
 
-/* Feeds an emulator-made callback to the integration, reading it back
- * through the request accessors as a host reads its HTTP server's request. */
-static began handle(const cardbridge_wechatpay *wp, const cardbridge_http_request *req) {
+/* Feeds an emulator-minted callback to the integration as a host's HTTP
+ * server hands over what it received. */
+static began handle(const cardbridge_wechatpay *wp, const emu_request *req) {
     began out = {NULL, NULL};
     cardbridge_error *err = NULL;
-    const char *method = NULL, *target = NULL;
-    size_t method_len = 0, target_len = 0, body_len = 0;
-    const uint8_t *body = NULL;
-    require(cardbridge_http_request_method(req, &method, &method_len, &err) == CARDBRIDGE_RESULT_OK, "request method");
-    require(cardbridge_http_request_target(req, &target, &target_len, &err) == CARDBRIDGE_RESULT_OK, "request target");
-    require(cardbridge_http_request_body(req, &body, &body_len, &err) == CARDBRIDGE_RESULT_OK, "request body");
-    size_t count = cardbridge_http_request_header_count(req);
-    cardbridge_header *headers = calloc(count ? count : 1, sizeof *headers);
-    require(headers != NULL, "calloc");
-    for (size_t i = 0; i < count; i++) {
-        require(cardbridge_http_request_header(req, i, &headers[i], &err) == CARDBRIDGE_RESULT_OK, "request header");
-    }
-    cardbridge_result rc = cardbridge_wechatpay_callback_begin(wp, method, method_len, target, target_len, headers,
-                                                               count, body, body_len, now_unix(), &out.response,
-                                                               &out.event, &err);
-    free(headers);
+    cardbridge_result rc = cardbridge_wechatpay_callback_begin(
+        wp, req->method, strlen(req->method), req->target, strlen(req->target), req->headers, req->header_count,
+        (const uint8_t *)req->body, req->body_len, now_unix(), &out.response, &out.event, &err);
     if (rc != CARDBRIDGE_RESULT_OK) {
         report_error("callback_begin", rc, err);
         require(0, "cardbridge_wechatpay_callback_begin");
@@ -73,18 +63,17 @@ static began handle(const cardbridge_wechatpay *wp, const cardbridge_http_reques
     return out;
 }
 
-/* A signed callback from the emulator carrying `resource` (cleartext JSON). */
-static cardbridge_http_request *mint(const cardbridge_wechatpay_emulator *emu, const cardbridge_bytes *resource,
-                                     uint32_t tamper) {
-    cardbridge_http_request *req = NULL;
-    cardbridge_error *err = NULL;
-    cardbridge_result rc = cardbridge_emulator_wechatpay_callback(emu, S(EVENT_TYPE), S("user_card"),
-                                                                  (const char *)resource->data, resource->len,
-                                                                  now_unix(), tamper, &req, &err);
-    if (rc != CARDBRIDGE_RESULT_OK) {
-        report_error("emulator callback", rc, err);
-        require(0, "cardbridge_emulator_wechatpay_callback");
-    }
+/* A signed USER_CARD.CREATE callback for card CODE (the emulator's sample
+ * resource, sealed), spoiled as `tamper` says (`none`, `probe`, `stale`). */
+static emu_request mint(const emu_process *emu, const char *tamper) {
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"event_type\":\"" EVENT_TYPE "\",\"original_type\":\"user_card\",\"user_card_code\":\"" CODE
+             "\",\"card_id\":\"" CARD_ID "\",\"openid\":\"" OPENID "\",\"now_unix\":%lld,\"tamper\":\"%s\","
+             "\"seed\":false}",
+             (long long)now_unix(), tamper);
+    emu_request req;
+    require(emu_mint(emu, "/wechatpay/mint", body, &req), "the emulator mints a signed callback");
     return req;
 }
 
@@ -108,10 +97,10 @@ static int contains(const uint8_t *hay, size_t len, const char *needle) {
 }
 
 /* Checks a refused callback: a response with `status` and code FAIL, no event. */
-static void check_refused(const cardbridge_wechatpay *wp, const cardbridge_wechatpay_emulator *emu,
-                          const cardbridge_bytes *resource, uint32_t tamper, uint16_t status, const char *what) {
-    cardbridge_http_request *req = mint(emu, resource, tamper);
-    began b = handle(wp, req);
+static void check_refused(const cardbridge_wechatpay *wp, const emu_process *emu, const char *tamper,
+                          uint16_t status, const char *what) {
+    emu_request req = mint(emu, tamper);
+    began b = handle(wp, &req);
     check(b.response != NULL && b.event == NULL, "%s is answered without the host", what);
     if (b.response != NULL) {
         size_t len = 0;
@@ -122,7 +111,7 @@ static void check_refused(const cardbridge_wechatpay *wp, const cardbridge_wecha
     }
     cardbridge_http_response_free(b.response);
     cardbridge_wechatpay_event_free(b.event);
-    cardbridge_http_request_free(req);
+    emu_request_free(&req);
 }
 
 /* Removes the SQLite file and its WAL side files. */
@@ -172,16 +161,10 @@ int main(int argc, char **argv) {
     sb_member(&emu_config, "merchant_serial_no", MERCHANT_SERIAL, 0);
     sb_member(&emu_config, "api_v3_key", API_V3_KEY, 0);
     sb_append(&emu_config, "}");
-    cardbridge_wechatpay_emulator *emu = NULL;
-    rc = cardbridge_emulator_wechatpay_start(emu_config.data, emu_config.len, &emu, &err);
-    require(check_ok(rc, err, "WeChat Pay emulator started"), "emulator");
-    err = NULL;
-    cardbridge_bytes base_url = {NULL, 0};
-    rc = cardbridge_emulator_wechatpay_base_url(emu, &base_url, &err);
-    require(check_ok(rc, err, "emulator base URL"), "base URL");
-    err = NULL;
-    check(strncmp((const char *)base_url.data, "http://127.0.0.1:", 17) == 0, "base URL is %s",
-          (const char *)base_url.data);
+    emu_process emulator;
+    const emu_process *emu = &emulator;
+    require(check(emu_start(&emulator, emu_config.data), "WeChat Pay emulator started"), "emulator");
+    check(strncmp(emulator.url, "http://127.0.0.1:", 17) == 0, "emulator URL is %s", emulator.url);
 
     /* ---- store and integration ---- */
     const cardbridge_store *store = NULL;
@@ -197,7 +180,7 @@ int main(int argc, char **argv) {
     sb_member(&config, "api_v3_key", API_V3_KEY, 0);
     sb_member(&config, "wechatpay_public_key_id", PUB_KEY_ID, 0);
     sb_member(&config, "wechatpay_public_key", wechatpay_public, 0);
-    sb_member(&config, "base_url", (const char *)base_url.data, 0);
+    sb_member(&config, "base_url", emulator.url, 0);
     /* Generous timeouts: under valgrind everything runs ~50x slower. */
     sb_append(&config, ",\"connect_timeout_ms\":10000,\"read_timeout_ms\":60000,"
                        "\"retry\":{\"max_attempts\":3,\"base_delay_ms\":10,\"max_delay_ms\":50,"
@@ -210,18 +193,9 @@ int main(int argc, char **argv) {
     cardbridge_store_free(store);
 
     /* ---- USER_CARD.CREATE callback: begin -> event -> finish ---- */
-    cardbridge_bytes resource = {NULL, 0};
-    rc = cardbridge_emulator_wechatpay_sample_user_card_create(S(CODE), S(CARD_ID), S(OPENID), &resource, &err);
-    require(check_ok(rc, err, "sample USER_CARD.CREATE resource"), "sample");
-    err = NULL;
-    cardbridge_http_request *req = mint(emu, &resource, CARDBRIDGE_CALLBACK_TAMPER_NONE);
-    {
-        const uint8_t *wire = NULL;
-        size_t wire_len = 0;
-        require(cardbridge_http_request_body(req, &wire, &wire_len, &err) == CARDBRIDGE_RESULT_OK, "body");
-        check(!contains(wire, wire_len, PHONE), "the phone is not in the callback body (sealed)");
-    }
-    began b = handle(wp, req);
+    emu_request req = mint(emu, "none");
+    check(!contains((const uint8_t *)req.body, req.body_len, PHONE), "the phone is not in the callback body (sealed)");
+    began b = handle(wp, &req);
     check(b.event != NULL && b.response == NULL, "signed callback reaches the host as an event");
     require(b.event != NULL, "event");
     const uint8_t *event_json = NULL;
@@ -254,7 +228,7 @@ int main(int argc, char **argv) {
     cardbridge_wechatpay_event_free(b.event);
 
     /* ---- duplicate: acknowledged from the store, no event ---- */
-    began d = handle(wp, req);
+    began d = handle(wp, &req);
     check(d.response != NULL && d.event == NULL, "duplicate is acknowledged without an event");
     if (d.response != NULL) {
         size_t len = 0;
@@ -264,16 +238,18 @@ int main(int argc, char **argv) {
     }
     cardbridge_http_response_free(d.response);
     cardbridge_wechatpay_event_free(d.event);
-    cardbridge_http_request_free(req);
+    emu_request_free(&req);
 
     /* ---- refusals: signature probe, stale timestamp ---- */
-    check_refused(wp, emu, &resource, CARDBRIDGE_CALLBACK_TAMPER_SIGNTEST_PROBE, 401, "WECHATPAY/SIGNTEST probe");
-    check_refused(wp, emu, &resource, CARDBRIDGE_CALLBACK_TAMPER_STALE_TIMESTAMP, 401, "10-minute-old callback");
+    check_refused(wp, emu, "probe", 401, "WECHATPAY/SIGNTEST probe");
+    check_refused(wp, emu, "stale", 401, "10-minute-old callback");
 
     /* ---- confirm: open the card ---- */
-    rc = cardbridge_emulator_wechatpay_add_user_card(emu, S(CODE), S(CARD_ID), S(OPENID), S(BRAND_ID), &err);
-    require(check_ok(rc, err, "emulator holds the user card"), "add_user_card");
-    err = NULL;
+    char *seeded = emu_ok(emu, "POST", "/wechatpay/cards",
+                          "{\"user_card_code\":\"" CODE "\",\"card_id\":\"" CARD_ID "\",\"openid\":\"" OPENID
+                          "\",\"brand_id\":\"" BRAND_ID "\"}");
+    require(check(seeded != NULL, "emulator holds the user card"), "add_user_card");
+    free(seeded);
     cardbridge_bytes confirmed = {NULL, 0};
     rc = cardbridge_wechatpay_confirm(wp, S(CONFIRM_INPUT(CODE, "")), &confirmed, &err);
     check_ok(rc, err, "confirm succeeded");
@@ -282,15 +258,13 @@ int main(int argc, char **argv) {
     check(strstr(confirmed_text, "\"user_card_state\":\"EFFECTIVE\"") != NULL, "answer shows the card EFFECTIVE");
     check(strstr(confirmed_text, "\"phone_number\":\"" PHONE "\"") != NULL, "answer carries the decrypted phone");
     check(strstr(confirmed_text, "\"undecryptable\":[]") != NULL, "every answer field decrypted");
-    check(cardbridge_emulator_wechatpay_confirms_applied(emu) == 1, "emulator applied one confirm (%zu)",
-          cardbridge_emulator_wechatpay_confirms_applied(emu));
-    check(cardbridge_emulator_wechatpay_confirm_hits(emu, S(CODE)) == 1, "one confirm request sent (%zu)",
-          cardbridge_emulator_wechatpay_confirm_hits(emu, S(CODE)));
-    cardbridge_bytes card = {NULL, 0};
-    rc = cardbridge_emulator_wechatpay_user_card(emu, S(CODE), &card, &err);
-    check_ok(rc, err, "emulator's view of the card");
-    err = NULL;
-    check(card.data != NULL && strstr((const char *)card.data, "\"phone_number\":\"" PHONE "\"") != NULL,
+    long long applied = emu_counter(emu, "wechatpay", "cards_confirmed", NULL);
+    check(applied == 1, "emulator applied one confirm (%lld)", applied);
+    long long hits = emu_counter(emu, "wechatpay", "confirm_hits", CODE);
+    check(hits == 1, "one confirm request sent (%lld)", hits);
+    char *card = emu_ok(emu, "GET", "/wechatpay/cards/" CODE, NULL);
+    check(card != NULL, "emulator's view of the card");
+    check(card != NULL && strstr(card, "\"phone_number\":\"" PHONE "\"") != NULL,
           "WeChat side decrypted the phone the library encrypted");
 
     cardbridge_bytes repeat = {NULL, 0};
@@ -299,8 +273,8 @@ int main(int argc, char **argv) {
     err = NULL;
     check(repeat.data != NULL && strstr((const char *)repeat.data, "\"user_card_state\":\"EFFECTIVE\"") != NULL,
           "second confirm returns the stored answer");
-    check(cardbridge_emulator_wechatpay_confirm_hits(emu, S(CODE)) == 1,
-          "second confirm did not reach the emulator (%zu request)", cardbridge_emulator_wechatpay_confirm_hits(emu, S(CODE)));
+    hits = emu_counter(emu, "wechatpay", "confirm_hits", CODE);
+    check(hits == 1, "second confirm did not reach the emulator (%lld request)", hits);
 
     /* ---- validation detail ---- */
     cardbridge_bytes unused = {NULL, 0};
@@ -309,8 +283,7 @@ int main(int argc, char **argv) {
     check_error(rc, err, CARDBRIDGE_RESULT_VALIDATION, "confirm.card_color", NULL, "confirm with card_color yellow");
     err = NULL;
     check(unused.data == NULL, "no output on failure");
-    check(cardbridge_emulator_wechatpay_hits(emu, S("/v3/brand/partner/card-member/user-cards")) == 1,
-          "the invalid confirm was not sent");
+    check(emu_counter(emu, "wechatpay", "confirm_hits_total", NULL) == 1, "the invalid confirm was not sent");
 
     /* ---- the brand family: a template, then the member leaves ---- */
     cardbridge_bytes template = {NULL, 0};
@@ -345,12 +318,10 @@ int main(int argc, char **argv) {
     cardbridge_bytes_free(&left);
     cardbridge_bytes_free(&template);
     cardbridge_bytes_free(&repeat);
-    cardbridge_bytes_free(&card);
+    free(card);
     cardbridge_bytes_free(&confirmed);
-    cardbridge_bytes_free(&resource);
-    cardbridge_bytes_free(&base_url);
     cardbridge_wechatpay_free(wp);
-    cardbridge_emulator_wechatpay_free(emu);
+    emu_stop(&emulator);
     sb_free(&config);
     sb_free(&emu_config);
     free(wechatpay_private);

@@ -1,9 +1,15 @@
 //! Shared fixtures for the integration tests: keys, configs and a running emulator.
 #![allow(dead_code)]
 
+/// The platform emulators, compiled in from the `cardbridge` binary (the
+/// library has none): `common::emulator::...` in the tests.
+#[allow(unused_imports)]
+#[path = "../../src/bin/cardbridge/emulator/mod.rs"]
+pub mod emulator;
+
 use cardbridge::alipayplus::Config;
 use cardbridge::crypto::keys::{PrivateKey, PublicKey};
-use cardbridge::emulator::{AlipayPlatformEmulator, EmulatorConfig};
+use emulator::{AlipayPlatformEmulator, EmulatorConfig};
 use std::time::Duration;
 
 pub const CLIENT_ID: &str = "2022TEST_CLIENT";

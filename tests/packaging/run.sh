@@ -17,7 +17,8 @@
 #   relocated        the tree unpacked elsewhere: pkg-config --define-prefix and CMake still work
 #   python_wheel     manylinux tag = what `auditwheel show` says it satisfies, twine check, the
 #                    bundled library is the stripped release build; installed in a fresh venv,
-#                    examples and the pytest suite (less the ffi-test panic test) run against it
+#                    `cardbridge --version` (the console command), examples and the pytest suite
+#                    (less the ffi-test panic test) run against it
 #   python_sdist     the sdist builds the library from source (cargo) and the result imports
 #   nuget            the .nupkg layout and manifest; a Mono program (examples/csharp/PosApp)
 #                    compiled against lib/netstandard2.0/CardBridge.dll and run with the native
@@ -64,6 +65,8 @@ PREFIX="$T/prefix"
 OUT="$T/out"
 RUN="$T/run"            # every program runs from here: not the repository
 mkdir -p "$RUN"
+# The examples' platform emulator: the release `cardbridge` binary scripts/package builds (out/bin/).
+export CARDBRIDGE_BIN="$OUT/bin/cardbridge"
 
 TARBALL="$OUT/cardbridge-$VERSION-$(rustc -vV | sed -n 's/^host: //p').tar.gz"
 SDIST="$OUT/python/cardbridge-$VERSION.tar.gz"
@@ -268,6 +271,7 @@ python_wheel() {
   lacks '\.(symtab|debug_info)\b' readelf -S "$lib" || fail "the wheel's library is not stripped"
   cmp "$lib" "$PREFIX/lib/$SONAME" || fail "the wheel does not bundle the packaged release library"
   ls "$T"/wheel/cardbridge-"$VERSION".dist-info/licenses/LICENSE >/dev/null || fail "no LICENSE in the wheel"
+  [ -f "$T"/wheel/cardbridge/_bin/cardbridge ] || fail "the wheel carries no cardbridge binary"
   # A fresh venv, the wheel and the test tools (pytest; pycparser for the bindings-freshness test) only;
   # nothing from the source tree on the path.
   rm -rf "$venv"
@@ -280,6 +284,8 @@ assert pathlib.Path(cardbridge.__file__).is_relative_to('$venv'), cardbridge.__f
 assert cardbridge._bindings._cardbridge_test_panic is None, 'ffi-test export present'
 print('import ok:', cardbridge.__file__, cardbridge.version())
 ")
+  # The console command runs the bundled binary.
+  [ "$(cd "$RUN" && "$venv/bin/cardbridge" --version)" = "cardbridge $VERSION" ] || fail "cardbridge --version in the venv"
   (cd "$RUN" && "$venv/bin/python" "$ROOT/examples/python/pos_member_sync.py")
   (cd "$RUN" && "$venv/bin/python" "$ROOT/examples/python/wechat_card_opening.py")
   # The suite against the release wheel; test_panic.py needs the ffi-test build and is left out.
@@ -305,6 +311,7 @@ assert cardbridge.version() == 'cardbridge/$VERSION'
 assert cardbridge._bindings._cardbridge_test_panic is None
 print('sdist build imports:', cardbridge.version())
 ")
+  [ "$(cd "$RUN" && "$venv/bin/cardbridge" --version)" = "cardbridge $VERSION" ] || fail "the sdist build has no cardbridge command"
 }
 
 nuget() {
@@ -340,8 +347,10 @@ PY
   cmp "$pkg/runtimes/linux-x64/native/libcardbridge.so" "$PREFIX/lib/$SONAME" || fail "not the packaged release library"
   # A Mono application referencing the package's assembly; the files placed as
   # build/CardBridge.targets places them for packages.config projects.
+  # The test support (the emulator client) is compiled with the example; it is not in the package.
   mcs -nologo -warnaserror -r:"$pkg/lib/netstandard2.0/CardBridge.dll" -r:System.Runtime.Serialization.dll \
-    -r:System.Xml.dll -out:"$app/PosApp.exe" "$ROOT/examples/csharp/PosApp/Program.cs"
+    -r:System.Xml.dll -r:System.Core.dll -out:"$app/PosApp.exe" "$ROOT/examples/csharp/PosApp/Program.cs" \
+    "$ROOT"/bindings/csharp/testing/*.cs
   cp "$pkg/lib/netstandard2.0/CardBridge.dll" "$pkg/build/CardBridge.dll.config" \
     "$pkg/runtimes/linux-x64/native/libcardbridge.so" "$app/"
   (cd "$RUN" && env -u LD_LIBRARY_PATH mono "$app/PosApp.exe" "$KEYS" >"$app/log" 2>&1) ||

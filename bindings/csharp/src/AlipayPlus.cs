@@ -186,19 +186,6 @@ namespace CardBridge
         }
 
         /// <summary>
-        /// <see cref="Begin(string, string, IEnumerable{KeyValuePair{string, string}}, byte[], long?)"/>
-        /// for a request built by <see cref="PlatformDriver.Request(string, byte[], string, Tamper)"/>.
-        /// </summary>
-        public InboundResult Begin(HttpRequest request, long? nowUnixMs = null)
-        {
-            if (request == null)
-            {
-                throw new ArgumentNullException("request");
-            }
-            return Begin(request.Method, request.Target, request.Headers, request.Body, nowUnixMs);
-        }
-
-        /// <summary>
         /// Step 2: turns your decision into the signed answer for <paramref name="call"/>. A final answer
         /// (<c>S</c>/<c>F</c>) of a <c>notifyCardRegistration</c> is stored durably before this returns,
         /// so duplicates get the same bytes. The call is not disposed; dispose it afterwards.

@@ -116,66 +116,6 @@ namespace CardBridge
         }
     }
 
-    /// <summary>cardbridge_http_request * (Box).</summary>
-    internal sealed class SafeHttpRequestHandle : CardbridgeSafeHandle
-    {
-        /// <summary>Used by the marshaller for out-parameters.</summary>
-        public SafeHttpRequestHandle()
-        {
-        }
-
-        protected override bool ReleaseHandle()
-        {
-            NativeMethods.cardbridge_http_request_free(handle);
-            return true;
-        }
-    }
-
-    /// <summary>cardbridge_emulator * (Box; its const functions may run concurrently).</summary>
-    internal sealed class SafeEmulatorHandle : CardbridgeSafeHandle
-    {
-        /// <summary>Used by the marshaller for out-parameters.</summary>
-        public SafeEmulatorHandle()
-        {
-        }
-
-        protected override bool ReleaseHandle()
-        {
-            NativeMethods.cardbridge_emulator_free(handle);
-            return true;
-        }
-    }
-
-    /// <summary>cardbridge_wechatpay_emulator * (Box; its const functions may run concurrently).</summary>
-    internal sealed class SafeWechatPayEmulatorHandle : CardbridgeSafeHandle
-    {
-        /// <summary>Used by the marshaller for out-parameters.</summary>
-        public SafeWechatPayEmulatorHandle()
-        {
-        }
-
-        protected override bool ReleaseHandle()
-        {
-            NativeMethods.cardbridge_emulator_wechatpay_free(handle);
-            return true;
-        }
-    }
-
-    /// <summary>const cardbridge_platform_driver * (Arc).</summary>
-    internal sealed class SafePlatformDriverHandle : CardbridgeSafeHandle
-    {
-        /// <summary>Used by the marshaller for out-parameters.</summary>
-        public SafePlatformDriverHandle()
-        {
-        }
-
-        protected override bool ReleaseHandle()
-        {
-            NativeMethods.cardbridge_platform_driver_free(handle);
-            return true;
-        }
-    }
-
     /// <summary>const cardbridge_private_key * (Arc; key bytes wiped on release).</summary>
     internal sealed class SafePrivateKeyHandle : CardbridgeSafeHandle
     {

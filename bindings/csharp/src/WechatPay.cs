@@ -433,20 +433,6 @@ namespace CardBridge
         }
 
         /// <summary>
-        /// <see cref="CallbackBegin(string, string, IEnumerable{KeyValuePair{string, string}}, byte[], long?)"/>
-        /// for a request built by <see cref="WechatEmulator.Callback"/>.
-        /// </summary>
-        /// <exception cref="ArgumentNullException"><paramref name="request"/> is null.</exception>
-        public CallbackResult CallbackBegin(HttpRequest request, long? nowUnixSeconds = null)
-        {
-            if (request == null)
-            {
-                throw new ArgumentNullException("request");
-            }
-            return CallbackBegin(request.Method, request.Target, request.Headers, request.Body, nowUnixSeconds);
-        }
-
-        /// <summary>
         /// Step 2: answers the callback of <paramref name="ev"/>. Accepted, the event is recorded, so
         /// WeChat's redeliveries are acknowledged without you, and the answer is 200
         /// <c>{"code":"SUCCESS"}</c> (or 204 per configuration); refused, the answer is 500

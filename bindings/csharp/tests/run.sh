@@ -12,7 +12,8 @@
 #      CARDBRIDGE_LIBRARY_DIR=<dir holding libcardbridge.so> skips the build and tests that
 #      library instead (e.g. a release build; the panic test then reports itself skipped);
 #   3. compiles CardBridge.dll (src/*.cs, exactly the files CardBridge.csproj lists), the test
-#      runner and the POS example with mcs -unsafe -warnaserror;
+#      runner and the POS example (both with the test support in testing/*.cs, which starts the
+#      `cardbridge` binary's emulator and speaks its control API) with mcs -unsafe -warnaserror;
 #   4. runs the POS example as a smoke test (an Alipay+ card number, an EFFECTIVE WeChat card, then INVALID),
 #      then the test runner, whose last line is
 #      "N passed, N failed, N skipped"; exits non-zero on any failure.
@@ -43,18 +44,34 @@ if [ -n "${CARDBRIDGE_LIBRARY_DIR:-}" ]; then
   echo "native library from $CARDBRIDGE_LIBRARY_DIR"
   cp "$CARDBRIDGE_LIBRARY_DIR/libcardbridge.so" "$out/"
 else
-  cargo build --quiet --features ffi-test --lib
+  cargo build --quiet --features ffi-test --lib --bin cardbridge
   cp "${CARGO_TARGET_DIR:-$root/target}/debug/libcardbridge.so" "$out/"
 fi
+# The emulator the tests and the example start (CardBridge.Testing.Emulator finds it next to them):
+# $CARDBRIDGE_BIN, else the one in CARDBRIDGE_LIBRARY_DIR, else the debug build (already built above
+# when the library was; the same features, so no recompilation).
+bin="${CARDBRIDGE_BIN:-}"
+if [ -z "$bin" ] && [ -n "${CARDBRIDGE_LIBRARY_DIR:-}" ] && [ -x "$CARDBRIDGE_LIBRARY_DIR/cardbridge" ]; then
+  bin="$CARDBRIDGE_LIBRARY_DIR/cardbridge"
+fi
+if [ -z "$bin" ]; then
+  cargo build --quiet --features ffi-test --bin cardbridge
+  bin="${CARGO_TARGET_DIR:-$root/target}/debug/cardbridge"
+fi
+cp "$bin" "$out/cardbridge"
+unset CARDBRIDGE_BIN
 cp "$csharp/CardBridge.dll.config" "$out/"
 
 mcs_flags=(-nologo -unsafe -warnaserror -warn:4 -debug)
 mapfile -t sources < <(find "$csharp/src" -maxdepth 1 -name '*.cs' | LC_ALL=C sort)
 mcs "${mcs_flags[@]}" -target:library -doc:"$out/CardBridge.xml" -out:"$out/CardBridge.dll" "${sources[@]}"
+# The test support (bindings/csharp/testing: the emulator process and its control API) is compiled
+# into the tests and the example, never into CardBridge.dll.
+mapfile -t testing < <(find "$csharp/testing" -maxdepth 1 -name '*.cs' | LC_ALL=C sort)
 mapfile -t tests < <(find "$here/CardBridge.Tests" -maxdepth 1 -name '*.cs' | LC_ALL=C sort)
-mcs "${mcs_flags[@]}" -r:"$out/CardBridge.dll" -out:"$out/CardBridge.Tests.exe" "${tests[@]}"
+mcs "${mcs_flags[@]}" -r:"$out/CardBridge.dll" -r:System.Core.dll -out:"$out/CardBridge.Tests.exe" "${tests[@]}" "${testing[@]}"
 mcs "${mcs_flags[@]}" -r:"$out/CardBridge.dll" -r:System.Runtime.Serialization.dll -r:System.Xml.dll \
-  -out:"$out/PosApp.exe" "$root/examples/csharp/PosApp/Program.cs"
+  -out:"$out/PosApp.exe" "$root/examples/csharp/PosApp/Program.cs" "${testing[@]}"
 
 # Mono maps "cardbridge" through CardBridge.dll.config and finds libcardbridge.so next to the
 # assemblies; LD_LIBRARY_PATH covers the dlopen fallback.

@@ -57,16 +57,6 @@ from .errors import (
     ValidationError,
 )
 from .keys import PrivateKey, PublicKey
-from .testing import (
-    CallbackTamper,
-    Emulator,
-    HttpRequest,
-    PlatformDriver,
-    Tamper,
-    WechatEmulator,
-    sample_registration,
-    sample_user_card_create,
-)
 from .wechatpay import Event, WechatPay, exchange_confirm_input, handle_wechat_callback, validate_wechat
 
 
@@ -82,7 +72,6 @@ __all__ = [
     "Answer",
     "Api",
     "Call",
-    "CallbackTamper",
     "CardbridgeError",
     "CardbridgeTimeoutError",
     "ClockSkewError",
@@ -91,9 +80,7 @@ __all__ = [
     "Decision",
     "DecryptError",
     "Direction",
-    "Emulator",
     "Event",
-    "HttpRequest",
     "HttpStatusError",
     "IdempotencyConflict",
     "ClaimLost",
@@ -103,7 +90,6 @@ __all__ = [
     "InvalidKeyError",
     "PanicError",
     "PlaintextTooLongError",
-    "PlatformDriver",
     "PrivateKey",
     "ProtocolError",
     "PublicKey",
@@ -113,19 +99,15 @@ __all__ = [
     "Response",
     "SignatureError",
     "Store",
-    "Tamper",
     "TransportError",
     "UnknownKeySerialError",
     "UnsupportedAlgorithmError",
     "ValidationError",
-    "WechatEmulator",
     "WechatPay",
     "__version__",
     "build_issue_card",
     "handle_http",
     "handle_wechat_callback",
-    "sample_registration",
-    "sample_user_card_create",
     "validate",
     "validate_wechat",
     "exchange_confirm_input",

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import cardbridge
+from cardbridge.testing import Emulator, HttpRequest
 
 REPO = Path(__file__).resolve().parents[3]
 KEYS = REPO / "tests" / "fixtures" / "keys"
@@ -44,34 +45,27 @@ def integration_config(base_url: str | None = None, **extra: Any) -> dict[str, A
 
 
 @pytest.fixture(scope="session")
-def emulator() -> Iterator[cardbridge.Emulator]:
-    with cardbridge.Emulator.start(
-        key("test_platform_private.pem"), key("test_merchant_public.pem"), CLIENT_ID
-    ) as emu:
+def emulator() -> Iterator[Emulator]:
+    """`cardbridge emulator` (test keys, client ID 2022TEST_CLIENT) in a subprocess."""
+    with Emulator() as emu:
         yield emu
 
 
 @pytest.fixture
-def alipay(emulator: cardbridge.Emulator) -> Iterator[cardbridge.AlipayPlus]:
+def alipay(emulator: Emulator) -> Iterator[cardbridge.AlipayPlus]:
     with cardbridge.Store.memory() as store, cardbridge.AlipayPlus(
-        integration_config(emulator.base_url), store
+        integration_config(emulator.url), store
     ) as ap:
         yield ap
 
 
 @pytest.fixture(scope="session")
-def driver() -> Iterator[cardbridge.PlatformDriver]:
-    with cardbridge.PlatformDriver(key("test_platform_private.pem"), CLIENT_ID) as d:
-        yield d
+def driver(emulator: Emulator) -> Emulator:
+    """Mints signed platform → merchant requests: the same emulator."""
+    return emulator
 
 
-@pytest.fixture(scope="session")
-def merchant_public() -> Iterator[cardbridge.PublicKey]:
-    with cardbridge.PublicKey.from_pem(key("test_merchant_public.pem")) as k:
-        yield k
-
-
-def send(alipay: cardbridge.AlipayPlus, request: cardbridge.HttpRequest) -> cardbridge.Response | cardbridge.Call:
+def send(alipay: cardbridge.AlipayPlus, request: HttpRequest) -> cardbridge.Response | cardbridge.Call:
     """Feeds a driver-made request to the integration as an HTTP server would."""
     return alipay.begin(request.method, request.target, request.headers, request.body)
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The Python suite, from a fresh Debian machine (as root, or with sudo):
-#   1. builds the native library: `cargo build --lib --features ffi-test` (debug
+#   1. builds the native library and the `cardbridge` binary (whose emulator the
+#      tests start through cardbridge.testing): `cargo build --lib --bin cardbridge
+#      --features ffi-test` (debug
 #      profile). Why this build: the ffi-test feature adds the deliberate-panic
 #      export the PanicError test needs, and .ci/test-all has just compiled
 #      exactly this (cargo test --features ffi-test), so the build is a cheap
@@ -9,7 +11,8 @@
 #      the panic test then skips if the export is absent.
 #   2. creates a venv under target/, installs the pinned test tools;
 #   3. builds the sdist and, from it, a py3-none-<platform> wheel with the
-#      library inside; checks both; installs the wheel;
+#      library and the binary inside; checks both; installs the wheel and checks
+#      its `cardbridge` console command;
 #   4. mypy --strict on the package, tests, generator and examples; the
 #      examples (Alipay+ POS sync, WeChat Pay card opening) as smoke tests;
 #      pytest (against the installed wheel, not the source tree).
@@ -37,14 +40,16 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ -z "${CARDBRIDGE_NATIVE_LIB:-}" ]; then
-  step "native library (cargo build --lib --features ffi-test)"
-  cargo build --lib --features ffi-test
+  step "native library and binary (cargo build --lib --bin cardbridge --features ffi-test)"
+  cargo build --lib --bin cardbridge --features ffi-test
   CARDBRIDGE_NATIVE_LIB="$ROOT/target/debug/libcardbridge.so"
   case "$(uname -s)" in
     Darwin) CARDBRIDGE_NATIVE_LIB="$ROOT/target/debug/libcardbridge.dylib" ;;
   esac
 fi
+# The binary next to the library unless given (setup.py bundles it into the wheel).
 export CARDBRIDGE_NATIVE_LIB
+unset CARDBRIDGE_BIN   # the tests must run the binary bundled in the wheel
 # This wheel is for the tests only: setup.py refuses an ffi-test library unless told so.
 # Release wheels come from scripts/package (release build, no ffi-test, manylinux-tagged).
 export CARDBRIDGE_ALLOW_TEST_LIBRARY=1
@@ -75,11 +80,18 @@ names = zipfile.ZipFile(wheel).namelist()
 native = [n for n in names if n.startswith("cardbridge/_native/")]
 assert len(native) == 1 and native[0].rsplit("/", 1)[1].startswith(("_libcardbridge.", "_cardbridge.")), native
 assert "cardbridge/py.typed" in names and "cardbridge/_bindings.py" in names
+assert "cardbridge/_bin/cardbridge" in names, "the wheel carries the cardbridge binary"
+entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+assert "cardbridge = cardbridge._cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode(), "console command"
 binaries = [n for n in tarfile.open(sdists[0]).getnames() if n.endswith((".so", ".dylib", ".dll")) or "/_native/" in n]
 assert not binaries, f"binaries in the sdist: {binaries}"
 print(f"{wheel.name}: {native[0]}; {sdists[0].name}: sources only")
 PY
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$DIST"/*.whl
+version="$("$VENV/bin/cardbridge" --version)"
+[[ "$version" == "cardbridge $("$VENV/bin/python" -c 'import cardbridge; print(cardbridge.__version__)')"* ]] ||
+  { echo "the wheel's cardbridge command printed: $version" >&2; exit 1; }
+echo "console command: $version"
 
 step "mypy --strict"
 (cd "$PKG" && "$VENV/bin/mypy" --strict cardbridge tests tools ../../examples/python)

@@ -7,7 +7,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import cardbridge
-from cardbridge import AlipayPlus, Call, Emulator, PlatformDriver, PublicKey, Response
+from cardbridge import AlipayPlus, Call, Response
+from cardbridge.testing import Emulator, sample_registration
 
 from conftest import NOTIFY, REGISTER_DATE, CARD_FIELDS, result_of, send
 
@@ -16,7 +17,7 @@ PER_THREAD = 6
 
 
 def test_eight_threads_handle_notifications_on_one_integration(
-    alipay: AlipayPlus, driver: PlatformDriver, merchant_public: PublicKey
+    alipay: AlipayPlus, driver: Emulator
 ) -> None:
     barrier = threading.Barrier(THREADS)
 
@@ -26,14 +27,14 @@ def test_eight_threads_handle_notifications_on_one_integration(
         for i in range(PER_THREAD):
             # Half the ids are shared between two threads: concurrent duplicates.
             request_id = f"PY-THREAD-{n // 2}-{i}"
-            request = driver.request(NOTIFY, cardbridge.sample_registration(request_id))
+            request = driver.request(NOTIFY, sample_registration(request_id))
             outcome = send(alipay, request)
             if isinstance(outcome, Call):
                 with outcome:
                     response = outcome.finish()
             else:
                 response = outcome
-            assert PlatformDriver.verify_response(merchant_public, request, response)
+            assert driver.verify_answer(request, response)
             out.append((request_id, result_of(response)["resultStatus"].encode(), response.body))
         return out
 
@@ -51,7 +52,7 @@ def test_eight_threads_handle_notifications_on_one_integration(
         assert len(distinct) == 1, f"{request_id}: duplicates must get identical bytes"
     # Every id ends with a stored S answer, replayed byte for byte.
     for request_id in {r[0] for r in results}:
-        replay = send(alipay, driver.request(NOTIFY, cardbridge.sample_registration(request_id)))
+        replay = send(alipay, driver.request(NOTIFY, sample_registration(request_id)))
         if isinstance(replay, Call):  # both racers answered U: the claim is free again
             with replay:
                 replay = replay.finish()
@@ -63,7 +64,7 @@ def test_eight_threads_handle_notifications_on_one_integration(
 
 def test_native_calls_release_the_gil(alipay: AlipayPlus, emulator: Emulator) -> None:
     request = alipay.build_issue_card(
-        cardbridge.sample_registration("PY-GIL-1"), "M-1", REGISTER_DATE, CARD_FIELDS
+        sample_registration("PY-GIL-1"), "M-1", REGISTER_DATE, CARD_FIELDS
     )
     emulator.push_fault("delay", delay_ms=3000)
     answer: dict[str, object] = {}

@@ -13,21 +13,22 @@ from typing import Any
 import pytest
 
 import cardbridge
-from cardbridge import AlipayPlus, Call, Emulator, PlatformDriver, PublicKey, Response, Tamper
+from cardbridge import AlipayPlus, Call, Response
+from cardbridge.testing import Emulator, EmulatorError, sample_registration
 
 from conftest import CARD_FIELDS, NOTIFY, REGISTER_DATE, integration_config, key, result_of, send
 
 
-def registration_call(alipay: AlipayPlus, driver: PlatformDriver, request_id: str) -> Call:
-    outcome = send(alipay, driver.request(NOTIFY, cardbridge.sample_registration(request_id)))
+def registration_call(alipay: AlipayPlus, driver: Emulator, request_id: str) -> Call:
+    outcome = send(alipay, driver.request(NOTIFY, sample_registration(request_id)))
     assert isinstance(outcome, Call), outcome
     return outcome
 
 
 def test_notification_flow_with_duplicate_replayed_byte_for_byte(
-    alipay: AlipayPlus, driver: PlatformDriver, merchant_public: PublicKey
+    alipay: AlipayPlus, driver: Emulator
 ) -> None:
-    request = driver.request(NOTIFY, cardbridge.sample_registration("PY-FLOW-1"))
+    request = driver.request(NOTIFY, sample_registration("PY-FLOW-1"))
     call = alipay.begin(request.method, request.target, request.headers, request.body)
     assert isinstance(call, Call)
     assert call.api is cardbridge.Api.NOTIFY_CARD_REGISTRATION
@@ -39,41 +40,42 @@ def test_notification_flow_with_duplicate_replayed_byte_for_byte(
     assert answer.status == 200
     assert result_of(answer) == {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "Success"}
     assert answer.header("signature") is not None and answer.header("Response-Time") is not None
-    assert PlatformDriver.verify_response(merchant_public, request, answer)
+    assert driver.verify_answer(request, answer)
     call.close()
 
     duplicate = driver.request(NOTIFY, request.body)
     again = send(alipay, duplicate)
     assert isinstance(again, Response), "a duplicate is answered without the host"
     assert again.body == answer.body
-    assert PlatformDriver.verify_response(merchant_public, duplicate, again)
+    assert driver.verify_answer(duplicate, again)
 
 
-def test_answer_does_not_verify_with_another_key(alipay: AlipayPlus, driver: PlatformDriver) -> None:
-    request = driver.request(NOTIFY, cardbridge.sample_registration("PY-VERIFY-1"))
+def test_answer_does_not_verify_with_another_key(alipay: AlipayPlus, driver: Emulator) -> None:
+    request = driver.request(NOTIFY, sample_registration("PY-VERIFY-1"))
     call = send(alipay, request)
     assert isinstance(call, Call)
     answer = call.finish()
-    assert PlatformDriver.verify_response(key("test_merchant_public.pem"), request, answer)
-    assert not PlatformDriver.verify_response(key("test_platform_public.pem"), request, answer)
+    assert driver.verify_answer(request, answer)
+    with Emulator(merchant_public_key=key("test_platform_public.pem")) as other:
+        assert not other.verify_answer(request, answer)
     call.close()
 
 
 @pytest.mark.parametrize(
-    "tamper", [Tamper.BODY_BYTE, Tamper.UNSIGNED, Tamper.MALFORMED_HEADER, Tamper.WRONG_CLIENT_ID]
+    "tamper", ["bad-signature", "probe", "malformed-header", "wrong-client-id"]
 )
 def test_tampered_request_is_refused_with_access_denied(
-    alipay: AlipayPlus, driver: PlatformDriver, tamper: Tamper
+    alipay: AlipayPlus, driver: Emulator, tamper: str
 ) -> None:
-    request = driver.request(NOTIFY, cardbridge.sample_registration("PY-TAMPER-1"), tamper=tamper)
+    request = driver.request(NOTIFY, sample_registration("PY-TAMPER-1"), tamper=tamper)
     outcome = send(alipay, request)
     assert isinstance(outcome, Response), "the host is never asked"
     result = result_of(outcome)
     assert (result["resultStatus"], result["resultCode"]) == ("F", "ACCESS_DENIED")
 
 
-def test_invalid_field_is_refused_with_param_illegal(alipay: AlipayPlus, driver: PlatformDriver) -> None:
-    body = cardbridge.sample_registration("PY-INVALID-1")
+def test_invalid_field_is_refused_with_param_illegal(alipay: AlipayPlus, driver: Emulator) -> None:
+    body = sample_registration("PY-INVALID-1")
     del body["customerId"]
     outcome = send(alipay, driver.request(NOTIFY, body))
     assert isinstance(outcome, Response)
@@ -82,7 +84,7 @@ def test_invalid_field_is_refused_with_param_illegal(alipay: AlipayPlus, driver:
     assert "customerId" in result["resultMessage"]
 
 
-def test_undecided_call_blocks_duplicates_until_closed(alipay: AlipayPlus, driver: PlatformDriver) -> None:
+def test_undecided_call_blocks_duplicates_until_closed(alipay: AlipayPlus, driver: Emulator) -> None:
     call = registration_call(alipay, driver, "PY-CLAIM-1")
     busy = send(alipay, driver.request(NOTIFY, call.raw))
     assert isinstance(busy, Response)
@@ -94,7 +96,7 @@ def test_undecided_call_blocks_duplicates_until_closed(alipay: AlipayPlus, drive
     retry.close()
 
 
-def test_host_failure_decision_is_replayed(alipay: AlipayPlus, driver: PlatformDriver) -> None:
+def test_host_failure_decision_is_replayed(alipay: AlipayPlus, driver: Emulator) -> None:
     call = registration_call(alipay, driver, "PY-FAIL-1")
     decision = {"result": {"resultStatus": "F", "resultCode": "PROCESS_FAIL", "resultMessage": "member blocked"}}
     answer = alipay.finish(call, json.dumps(decision))
@@ -103,7 +105,7 @@ def test_host_failure_decision_is_replayed(alipay: AlipayPlus, driver: PlatformD
     assert isinstance(replay, Response) and replay.body == answer.body
 
 
-def test_invalid_decision_raises_and_keeps_the_call_usable(alipay: AlipayPlus, driver: PlatformDriver) -> None:
+def test_invalid_decision_raises_and_keeps_the_call_usable(alipay: AlipayPlus, driver: Emulator) -> None:
     call = registration_call(alipay, driver, "PY-BADDECISION-1")
     with pytest.raises(cardbridge.ValidationError) as info:
         alipay.finish(call, {"result": {"resultStatus": "S", "resultCode": "NOT_A_CODE", "resultMessage": "x"}})
@@ -113,7 +115,7 @@ def test_invalid_decision_raises_and_keeps_the_call_usable(alipay: AlipayPlus, d
 
 
 def test_issue_card_through_a_fault_returns_the_card(
-    alipay: AlipayPlus, driver: PlatformDriver, emulator: Emulator
+    alipay: AlipayPlus, driver: Emulator, emulator: Emulator
 ) -> None:
     call = registration_call(alipay, driver, "PY-ISSUE-1")
     request = alipay.build_issue_card(call, "M-000123", REGISTER_DATE, CARD_FIELDS)
@@ -138,7 +140,7 @@ def test_issue_card_through_a_fault_returns_the_card(
 def test_build_issue_card_accepts_datetime_and_json_text(alipay: AlipayPlus) -> None:
     import datetime as dt
 
-    registration = cardbridge.sample_registration("PY-BUILD-1")
+    registration = sample_registration("PY-BUILD-1")
     when = dt.datetime(2026, 11, 23, 18, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     built = cardbridge.build_issue_card(json.dumps(registration), "M-1", when, json.dumps(CARD_FIELDS))
     assert built["registerDate"] == REGISTER_DATE
@@ -148,7 +150,7 @@ def test_build_issue_card_accepts_datetime_and_json_text(alipay: AlipayPlus) -> 
 
 
 def test_idempotency_conflict(alipay: AlipayPlus, emulator: Emulator) -> None:
-    registration = cardbridge.sample_registration("PY-CONFLICT-1")
+    registration = sample_registration("PY-CONFLICT-1")
     first = alipay.build_issue_card(registration, "M-1", REGISTER_DATE, CARD_FIELDS)
     alipay.issue_card(first)
     second = dict(first, externalCustomerId="M-2")
@@ -159,7 +161,7 @@ def test_idempotency_conflict(alipay: AlipayPlus, emulator: Emulator) -> None:
 
 
 def test_validation_error_carries_field_and_limit(alipay: AlipayPlus) -> None:
-    registration = cardbridge.sample_registration("PY-VALID-1")
+    registration = sample_registration("PY-VALID-1")
     with pytest.raises(cardbridge.ValidationError) as info:
         alipay.build_issue_card(registration, "x" * 65, REGISTER_DATE, CARD_FIELDS)
     e = info.value
@@ -183,7 +185,7 @@ def test_invalid_json_error(alipay: AlipayPlus) -> None:
 
 
 def test_remote_failed_carries_the_platform_answer(alipay: AlipayPlus, emulator: Emulator) -> None:
-    request = alipay.build_issue_card(cardbridge.sample_registration("PY-REMOTE-F"), "M-9", REGISTER_DATE, CARD_FIELDS)
+    request = alipay.build_issue_card(sample_registration("PY-REMOTE-F"), "M-9", REGISTER_DATE, CARD_FIELDS)
     emulator.push_fault("fail", code="USER_NOT_EXIST", message="no such user")
     with pytest.raises(cardbridge.RemoteFailed) as info:
         alipay.issue_card(request)
@@ -204,10 +206,10 @@ def test_remote_failed_carries_the_platform_answer(alipay: AlipayPlus, emulator:
 
 def test_remote_unknown_then_resume_pending(emulator: Emulator) -> None:
     config = integration_config(
-        emulator.base_url, retry={"max_attempts": 1, "base_delay_ms": 1, "max_delay_ms": 1, "deadline_ms": 10000}
+        emulator.url, retry={"max_attempts": 1, "base_delay_ms": 1, "max_delay_ms": 1, "deadline_ms": 10000}
     )
     with cardbridge.Store.memory() as store, AlipayPlus(config, store) as ap:
-        request = ap.build_issue_card(cardbridge.sample_registration("PY-RESUME-1"), "M-5", REGISTER_DATE, CARD_FIELDS)
+        request = ap.build_issue_card(sample_registration("PY-RESUME-1"), "M-5", REGISTER_DATE, CARD_FIELDS)
         emulator.push_fault("http_status", status=502)
         with pytest.raises(cardbridge.RemoteUnknown) as info:
             ap.issue_card(request)
@@ -230,7 +232,7 @@ def test_remote_unknown_then_resume_pending(emulator: Emulator) -> None:
         assert ap.resume_pending() == []
 
 
-def test_purge_expired_counts_old_records(alipay: AlipayPlus, driver: PlatformDriver) -> None:
+def test_purge_expired_counts_old_records(alipay: AlipayPlus, driver: Emulator) -> None:
     call = registration_call(alipay, driver, "PY-PURGE-1")
     call.finish()
     call.close()
@@ -240,7 +242,7 @@ def test_purge_expired_counts_old_records(alipay: AlipayPlus, driver: PlatformDr
 
 
 def test_validate_normalises_and_reports(alipay: AlipayPlus) -> None:
-    registration = cardbridge.sample_registration("PY-V-1")
+    registration = sample_registration("PY-V-1")
     normalised = cardbridge.validate("notifyCardRegistration", registration, "inbound")
     assert json.loads(normalised) == registration
     assert AlipayPlus.validate("notifyCardRegistration", json.dumps(registration), cardbridge.Direction.INBOUND)
@@ -254,7 +256,7 @@ def test_validate_normalises_and_reports(alipay: AlipayPlus) -> None:
 
 
 def test_handle_http_three_lines(
-    alipay: AlipayPlus, driver: PlatformDriver, caplog: pytest.LogCaptureFixture
+    alipay: AlipayPlus, driver: Emulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     seen: list[dict[str, Any]] = []
 
@@ -262,7 +264,7 @@ def test_handle_http_three_lines(
         seen.append(call.request)
         return {}
 
-    request = driver.request(NOTIFY, cardbridge.sample_registration("PY-HTTP-1"))
+    request = driver.request(NOTIFY, sample_registration("PY-HTTP-1"))
     status, headers, body = cardbridge.handle_http(
         alipay, request.method, request.target, dict(request.headers), request.body, decide=decide
     )
@@ -279,7 +281,7 @@ def test_handle_http_three_lines(
     def broken(call: Call) -> None:
         raise RuntimeError("member database is down")
 
-    retry_request = driver.request(NOTIFY, cardbridge.sample_registration("PY-HTTP-2"))
+    retry_request = driver.request(NOTIFY, sample_registration("PY-HTTP-2"))
     with caplog.at_level(logging.ERROR, logger="cardbridge"):
         answer = cardbridge.handle_http(
             alipay, "POST", NOTIFY, retry_request.headers, retry_request.body, decide=broken
@@ -298,11 +300,11 @@ def test_handle_http_three_lines(
 
 
 def test_sqlite_store_keeps_answers_across_integrations(
-    tmp_path: Path, driver: PlatformDriver
+    tmp_path: Path, driver: Emulator
 ) -> None:
     db = tmp_path / "cardbridge.db"
     config = integration_config()
-    request = driver.request(NOTIFY, cardbridge.sample_registration("PY-SQLITE-1"))
+    request = driver.request(NOTIFY, sample_registration("PY-SQLITE-1"))
     with cardbridge.Store.sqlite(db) as store, AlipayPlus(config, store) as ap:
         call = send(ap, request)
         assert isinstance(call, Call)
@@ -315,7 +317,7 @@ def test_sqlite_store_keeps_answers_across_integrations(
 
 def test_config_errors(emulator: Emulator) -> None:
     with pytest.raises(cardbridge.ConfigError) as info:
-        AlipayPlus(integration_config(emulator.base_url, unknown_member=1), cardbridge.Store.memory())
+        AlipayPlus(integration_config(emulator.url, unknown_member=1), cardbridge.Store.memory())
     assert info.value.code == 100
     with pytest.raises(cardbridge.InvalidKeyError) as key_info:
         AlipayPlus(integration_config(merchant_private_key="not a key"), cardbridge.Store.memory())
@@ -336,16 +338,16 @@ def test_keys_round_trip() -> None:
 
 
 def test_emulator_fault_validation(emulator: Emulator) -> None:
-    with pytest.raises(cardbridge.ValidationError) as info:
+    with pytest.raises(EmulatorError) as info:
         emulator.push_fault("meltdown")
-    assert info.value.field == "fault_json.fault"
+    assert (info.value.status, info.value.field) == (400, "fault")
     assert emulator.issue_card_hits() >= 0
 
 
 def test_an_expired_claim_makes_the_next_delivery_redelivered_and_a_late_finish_gets_the_stored_answer(
-    emulator: Emulator, driver: PlatformDriver
+    emulator: Emulator, driver: Emulator
 ) -> None:
-    config = integration_config(emulator.base_url)
+    config = integration_config(emulator.url)
     config["claim_lease_ms"] = 100
     with cardbridge.Store.memory() as store, AlipayPlus(config, store) as alipay:
         slow = registration_call(alipay, driver, "PY-REDELIVER-1")

@@ -10,18 +10,19 @@ from typing import Any
 import pytest
 
 import cardbridge
-from cardbridge import AlipayPlus, Call, PlatformDriver, Response
+from cardbridge import AlipayPlus, Call, Response
+from cardbridge.testing import Emulator, sample_registration
 
 from conftest import NOTIFY, integration_config, key, send
 
 
-def new_call(alipay: AlipayPlus, driver: PlatformDriver, request_id: str) -> Call:
-    call = send(alipay, driver.request(NOTIFY, cardbridge.sample_registration(request_id)))
+def new_call(alipay: AlipayPlus, driver: Emulator, request_id: str) -> Call:
+    call = send(alipay, driver.request(NOTIFY, sample_registration(request_id)))
     assert isinstance(call, Call)
     return call
 
 
-def test_use_after_close_raises_value_error(alipay: AlipayPlus, driver: PlatformDriver) -> None:
+def test_use_after_close_raises_value_error(alipay: AlipayPlus, driver: Emulator) -> None:
     store = cardbridge.Store.memory()
     store.close()
     store.close()  # idempotent
@@ -41,8 +42,8 @@ def test_use_after_close_raises_value_error(alipay: AlipayPlus, driver: Platform
     assert call.request_id == "PY-MISUSE-1"
 
 
-def test_closed_integration_refuses_calls(emulator: cardbridge.Emulator) -> None:
-    with AlipayPlus(integration_config(emulator.base_url), cardbridge.Store.memory()) as ap:
+def test_closed_integration_refuses_calls(emulator: Emulator) -> None:
+    with AlipayPlus(integration_config(emulator.url), cardbridge.Store.memory()) as ap:
         pass
     assert ap.closed
     with pytest.raises(ValueError, match="closed"):
@@ -53,17 +54,16 @@ def test_closed_integration_refuses_calls(emulator: cardbridge.Emulator) -> None
         ap.purge_expired()
 
 
-def test_response_data_outlives_close(alipay: AlipayPlus, driver: PlatformDriver) -> None:
+def test_response_data_outlives_close(alipay: AlipayPlus, driver: Emulator) -> None:
     call = new_call(alipay, driver, "PY-MISUSE-RESP")
     with call.finish() as response:
         body = response.body
     assert response.closed and response.body == body and response.status == 200
-    with pytest.raises(ValueError, match="closed"):
-        PlatformDriver.verify_response(key("test_merchant_public.pem"), driver.request(NOTIFY, b"{}"), response)
+    assert response.header("Signature") is not None
     call.close()
 
 
-def test_finishing_twice_raises_already_used(alipay: AlipayPlus, driver: PlatformDriver) -> None:
+def test_finishing_twice_raises_already_used(alipay: AlipayPlus, driver: Emulator) -> None:
     call = new_call(alipay, driver, "PY-TWICE-1")
     alipay.finish(call)
     with pytest.raises(cardbridge.AlreadyUsedError) as info:
@@ -74,7 +74,7 @@ def test_finishing_twice_raises_already_used(alipay: AlipayPlus, driver: Platfor
     call.close()
 
 
-def test_wrong_argument_types_raise_type_error(alipay: AlipayPlus, driver: PlatformDriver) -> None:
+def test_wrong_argument_types_raise_type_error(alipay: AlipayPlus, driver: Emulator) -> None:
     with pytest.raises(TypeError, match="body"):
         alipay.begin("POST", NOTIFY, [], "text is not a raw body")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="method"):
@@ -101,8 +101,6 @@ def test_wrong_argument_types_raise_type_error(alipay: AlipayPlus, driver: Platf
         cardbridge.Store.sqlite(None)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="external_customer_id"):
         cardbridge.build_issue_card({}, 123, "2026-01-01T00:00:00Z", [])  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="tamper"):
-        driver.request(NOTIFY, b"{}", tamper="body")  # type: ignore[arg-type]
 
 
 def test_invalid_utf8_in_text_input_is_refused(alipay: AlipayPlus) -> None:
@@ -111,8 +109,8 @@ def test_invalid_utf8_in_text_input_is_refused(alipay: AlipayPlus) -> None:
         alipay.begin("POST", "/\udc80", [], b"{}")
 
 
-def test_call_keeps_its_integration_alive(emulator: cardbridge.Emulator, driver: PlatformDriver) -> None:
-    ap = AlipayPlus(integration_config(emulator.base_url), cardbridge.Store.memory())
+def test_call_keeps_its_integration_alive(emulator: Emulator, driver: Emulator) -> None:
+    ap = AlipayPlus(integration_config(emulator.url), cardbridge.Store.memory())
     ref = weakref.ref(ap)
     call = new_call(ap, driver, "PY-ALIVE-1")
     del ap
@@ -124,14 +122,14 @@ def test_call_keeps_its_integration_alive(emulator: cardbridge.Emulator, driver:
     assert ref() is None, "both are released once unused"
 
 
-def test_garbage_collected_handles_are_freed(driver: PlatformDriver, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_garbage_collected_handles_are_freed(monkeypatch: pytest.MonkeyPatch) -> None:
     # __del__ closes: each native handle is freed exactly once, as soon as its
     # last Python reference goes away, so short-lived objects never accumulate.
     import ctypes
 
     from cardbridge import _bindings as b
 
-    freed: dict[str, list[int]] = {"store": [], "request": []}
+    freed: dict[str, list[int]] = {"store": [], "key": []}
 
     def counting(kind: str, original: Any) -> Any:
         def free(handle: Any) -> None:
@@ -141,7 +139,8 @@ def test_garbage_collected_handles_are_freed(driver: PlatformDriver, monkeypatch
         return free
 
     monkeypatch.setattr(b, "cardbridge_store_free", counting("store", b.cardbridge_store_free))
-    monkeypatch.setattr(b, "cardbridge_http_request_free", counting("request", b.cardbridge_http_request_free))
+    monkeypatch.setattr(b, "cardbridge_public_key_free", counting("key", b.cardbridge_public_key_free))
+    pem = key("test_merchant_public.pem")
     refs = []
     for i in range(200):
         store = cardbridge.Store.memory()
@@ -152,23 +151,23 @@ def test_garbage_collected_handles_are_freed(driver: PlatformDriver, monkeypatch
         assert len(freed["store"]) == i, "still referenced by store2: not freed yet"
         del store2
         assert freed["store"] == [*freed["store"][:i], address], f"store {i} freed at once, exactly once"
-        r = driver.request(NOTIFY, cardbridge.sample_registration(f"PY-GC-{i}"))
-        assert r.body and not r.closed
-        del r
-        assert len(freed["request"]) == i + 1, f"request {i} freed at once"
+        k = cardbridge.PublicKey.from_pem(pem)
+        assert not k.closed
+        del k
+        assert len(freed["key"]) == i + 1, f"key {i} freed at once"
     gc.collect()
-    assert len(freed["store"]) == 200 and len(freed["request"]) == 200, "no double or missing free"
+    assert len(freed["store"]) == 200 and len(freed["key"]) == 200, "no double or missing free"
     assert all(ref() is None for ref in refs), "the Python objects are gone too"
-    assert all(freed["store"]) and all(freed["request"]), "never freed a NULL handle"
+    assert all(freed["store"]) and all(freed["key"]), "never freed a NULL handle"
 
 
-def test_close_while_in_use_frees_after_the_call(emulator: cardbridge.Emulator) -> None:
+def test_close_while_in_use_frees_after_the_call(emulator: Emulator) -> None:
     import ctypes
 
     from cardbridge import _bindings as b
     from cardbridge._util import invoke
 
-    ap = AlipayPlus(integration_config(emulator.base_url), cardbridge.Store.memory())
+    ap = AlipayPlus(integration_config(emulator.url), cardbridge.Store.memory())
     with ap._borrow() as handle:  # a call in progress on another thread, say
         ap.close()
         assert ap.closed

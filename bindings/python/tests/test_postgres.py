@@ -17,7 +17,8 @@ from collections.abc import Iterator
 import pytest
 
 import cardbridge
-from cardbridge import AlipayPlus, Call, PlatformDriver, PublicKey, Response, Store
+from cardbridge import AlipayPlus, Call, Response, Store
+from cardbridge.testing import Emulator, sample_registration
 
 from conftest import NOTIFY, integration_config, result_of, send
 
@@ -66,12 +67,12 @@ def pg_dsn() -> Iterator[str]:
 
 
 def test_two_nodes_on_one_database_decide_once(
-    pg_dsn: str, driver: PlatformDriver, merchant_public: PublicKey
+    pg_dsn: str, driver: Emulator
 ) -> None:
     with Store.postgres(pg_dsn) as store_a, Store.postgres(pg_dsn) as store_b, AlipayPlus(
         integration_config(), store_a
     ) as node_a, AlipayPlus(integration_config(), store_b) as node_b:
-        request = driver.request(NOTIFY, cardbridge.sample_registration("PY-PG-1"))
+        request = driver.request(NOTIFY, sample_registration("PY-PG-1"))
         call = send(node_a, request)
         assert isinstance(call, Call)
         # Node B gets the same delivery while A decides: U, and its host is not asked.
@@ -87,7 +88,7 @@ def test_two_nodes_on_one_database_decide_once(
         again = send(node_b, duplicate)
         assert isinstance(again, Response), "a decided requestId is answered from the database"
         assert again.body == answer.body
-        assert PlatformDriver.verify_response(merchant_public, duplicate, again)
+        assert driver.verify_answer(duplicate, again)
 
 
 def test_bad_connection_strings_raise_config_errors_without_the_password() -> None:

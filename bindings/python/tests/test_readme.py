@@ -1,4 +1,4 @@
-"""The README's Python blocks, run as written against the bundled emulator
+"""The README's Python blocks, run as written against `cardbridge emulator`
 (loopback only): the integration and issueCard block, and the Flask endpoint
 served by a real Werkzeug server that receives signed platform calls, one of
 them to a request-target with a query string (`?x=1`), which the platform
@@ -20,6 +20,7 @@ import pytest
 from werkzeug.serving import make_server
 
 import cardbridge
+from cardbridge.testing import Emulator, HttpRequest, sample_registration
 
 from conftest import REPO, key
 
@@ -35,16 +36,14 @@ def python_blocks() -> list[str]:
 
 
 @pytest.fixture
-def readme_emulator() -> Iterator[cardbridge.Emulator]:
-    with cardbridge.Emulator.start(
-        key("test_platform_private.pem"), key("test_merchant_public.pem"), README_CLIENT_ID
-    ) as emu:
+def readme_emulator() -> Iterator[Emulator]:
+    with Emulator(client_id=README_CLIENT_ID) as emu:
         yield emu
 
 
 @pytest.fixture
 def readme_namespace(
-    readme_emulator: cardbridge.Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    readme_emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, Any]]:
     """Runs the first block in a scratch directory holding the key files it
     opens; returns its globals (alipay, decide, card, ...)."""
@@ -57,17 +56,17 @@ def readme_namespace(
     namespace: dict[str, Any] = {
         "__name__": "readme",
         "save_member": saved.append,
-        "registration": cardbridge.sample_registration("README-ISSUE-1"),
+        "registration": sample_registration("README-ISSUE-1"),
         "saved_members": saved,
     }
-    exec(compile(block.replace(PRODUCTION_URL, readme_emulator.base_url), str(README), "exec"), namespace)
+    exec(compile(block.replace(PRODUCTION_URL, readme_emulator.url), str(README), "exec"), namespace)
     try:
         yield namespace
     finally:
         namespace["alipay"].close()
 
 
-def test_integration_block_issues_the_card(readme_namespace: dict[str, Any], readme_emulator: cardbridge.Emulator) -> None:
+def test_integration_block_issues_the_card(readme_namespace: dict[str, Any], readme_emulator: Emulator) -> None:
     card = readme_namespace["card"]
     assert card["result"]["resultStatus"] == "S"
     assert card["cardNo"]
@@ -84,7 +83,7 @@ class Served:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def post(self, request: cardbridge.HttpRequest) -> tuple[int, dict[str, str], bytes]:
+    def post(self, request: HttpRequest) -> tuple[int, dict[str, str], bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
             conn.request(request.method, request.target, body=request.body, headers=dict(request.headers))
@@ -117,12 +116,11 @@ def served(readme_namespace: dict[str, Any]) -> Iterator[Served]:
     ids=["no-query", "query", "encoded-query"],
 )
 def test_flask_endpoint_passes_the_full_request_target(
-    served: Served, readme_namespace: dict[str, Any], suffix: str
+    served: Served, readme_namespace: dict[str, Any], readme_emulator: Emulator, suffix: str
 ) -> None:
     request_id = f"README-FLASK-{len(suffix)}"
     target = "/v2/pds/memberships/notifyCardRegistration" + suffix
-    with cardbridge.PlatformDriver(key("test_platform_private.pem"), README_CLIENT_ID) as driver:
-        request = driver.request(target, cardbridge.sample_registration(request_id))
+    request = readme_emulator.request(target, sample_registration(request_id))
     status, headers, body = served.post(request)
     result = json.loads(body)["result"]
     assert (status, result["resultStatus"], result["resultCode"]) == (200, "S", "SUCCESS"), result
@@ -131,14 +129,15 @@ def test_flask_endpoint_passes_the_full_request_target(
     assert [m["requestId"] for m in saved] == [request_id], "decide() saw the call once"
 
 
-def test_the_old_snippet_would_have_been_refused(readme_namespace: dict[str, Any]) -> None:
+def test_the_old_snippet_would_have_been_refused(
+    readme_namespace: dict[str, Any], readme_emulator: Emulator
+) -> None:
     """`request.path` drops the query: the platform's signature over
     `…?x=1` then does not verify (what the README used to show)."""
     alipay = readme_namespace["alipay"]
-    with cardbridge.PlatformDriver(key("test_platform_private.pem"), README_CLIENT_ID) as driver:
-        request = driver.request(
-            "/v2/pds/memberships/notifyCardRegistration?x=1", cardbridge.sample_registration("README-OLD")
-        )
+    request = readme_emulator.request(
+        "/v2/pds/memberships/notifyCardRegistration?x=1", sample_registration("README-OLD")
+    )
     path_only = request.target.split("?", 1)[0]
     status, _, body = cardbridge.handle_http(
         alipay, request.method, path_only, request.headers, request.body, decide=lambda call: {}

@@ -2,19 +2,22 @@
 // WeChat Pay member card.
 //
 // What a real POS does, end to end, with test stand-ins for the outside world:
-//   1. the Alipay+ platform is the loopback emulator (a real deployment sets base_url to Alipay+);
+//   1. the Alipay+ platform is the `cardbridge emulator` binary, started and driven by the test
+//      support CardBridge.Testing.Emulator (a real deployment sets base_url to Alipay+);
 //   2. the integration is configured from JSON with a durable SQLite store;
 //   3. a user's card registration (notifyCardRegistration) arrives, signed by the platform: here it
-//      is made by the test platform driver instead of arriving at the POS's HTTP endpoint;
+//      is minted by the emulator instead of arriving at the POS's HTTP endpoint;
 //   4. the POS approves it, sends back the signed answer and issues the card (issueCard);
 //   5. it prints the card number.
 // WeChat Pay, over the same store:
-//   6. WeChat Pay is the loopback WeChat emulator, which holds the card the user just picked up;
+//   6. WeChat Pay is a second emulator, which holds the card the user just picked up;
 //   7. the USER_CARD.CREATE callback arrives at the POS's notify_url (minted by the emulator): the
 //      library verifies and decrypts it, the POS reads the event and acknowledges it;
 //   8. the POS opens the member account and confirms the card, which becomes EFFECTIVE.
 //
-// Usage: PosApp.exe [keys directory] (default: tests/fixtures/keys of the repository)
+// Usage: PosApp.exe [keys directory] (default: tests/fixtures/keys of the repository); the `cardbridge`
+// binary next to PosApp.exe, on PATH, or in CARDBRIDGE_BIN. Build: bindings/csharp/tests/run.sh compiles
+// it with bindings/csharp/testing/*.cs (the test support is not part of the CardBridge package).
 using System;
 using System.Globalization;
 using System.IO;
@@ -22,6 +25,7 @@ using System.Runtime.Serialization;
 using System.Runtime.Serialization.Json;
 using System.Text;
 using CardBridge;
+using CardBridge.Testing;
 
 namespace PosApp
 {
@@ -155,15 +159,13 @@ namespace PosApp
                 PlatformPublicKey = key("test_platform_public.pem"),
                 BaseUrl = platform.BaseUrl,
             }), store))
-            using (var driver = new PlatformDriver(key("test_platform_private.pem"), ClientId))
             {
                 Console.WriteLine("Alipay+ platform (emulator) at {0}; store {1}", platform.BaseUrl, dbPath);
 
                 // A registration arrives at POST /v2/pds/memberships/notifyCardRegistration.
                 var requestId = "POS-" + DateTime.UtcNow.ToString("yyyyMMddHHmmssfff", CultureInfo.InvariantCulture);
-                using (var incoming = driver.Request("/v2/pds/memberships/notifyCardRegistration",
-                    Emulator.SampleRegistration(requestId),
-                    DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'+00:00'", CultureInfo.InvariantCulture)))
+                var incoming = platform.Request("/v2/pds/memberships/notifyCardRegistration",
+                    Emulator.SampleRegistration(requestId));
                 using (var began = alipay.Begin(incoming.Method, incoming.Target, incoming.Headers, incoming.Body))
                 {
                     if (!began.NeedsDecision)
@@ -197,7 +199,7 @@ namespace PosApp
         private static void OpenWechatCard(Func<string, string> key, Store store)
         {
             // The test platform pair plays WeChat Pay's key pair.
-            using (var wechat = WechatEmulator.Start(ToJson(new WechatEmulatorConfig
+            using (var wechat = Emulator.Start(ToJson(new WechatEmulatorConfig
             {
                 WechatPayPrivateKey = key("test_platform_private.pem"),
                 PublicKeyId = WechatPayPublicKeyId,
@@ -226,8 +228,8 @@ namespace PosApp
 
                 // POST <notify_url> arrives with the sealed USER_CARD.CREATE event.
                 UserCard card;
-                using (var incoming = wechat.Callback("BRAND_MEMBER_CARD_SP.USER_CARD.CREATE", "user_card",
-                    WechatEmulator.SampleUserCardCreate(code, cardId, openid)))
+                var incoming = wechat.Callback("BRAND_MEMBER_CARD_SP.USER_CARD.CREATE", "user_card",
+                    Emulator.SampleUserCardCreate(code, cardId, openid));
                 using (var began = wechatPay.CallbackBegin(incoming.Method, incoming.Target, incoming.Headers, incoming.Body))
                 {
                     if (!began.NeedsHandling)

@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 use crate::deliver::{self, AlipayCall, WechatCall};
 use crate::platform::{PlatformConfig, Sources};
 use crate::{
-    DecryptArgs, NotifyArgs, OutboxListArgs, OutboxPurgeArgs, OutboxResumeArgs, OutboxShowArgs, Platform, SignArgs,
-    VerifyArgs,
+    DecryptArgs, DiagnoseArgs, NotifyArgs, OutboxListArgs, OutboxPurgeArgs, OutboxResumeArgs, OutboxShowArgs, Platform,
+    SignArgs, VerifyArgs,
 };
 
 /// Where results go: human text, or one JSON document with `--json`.
@@ -274,6 +274,58 @@ pub fn verify(out: &Output, a: &VerifyArgs) -> Result<ExitCode> {
     Ok(if valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// `cardbridge diagnose`: [`cardbridge::diagnose`] on a captured call.
+pub fn diagnose(out: &Output, a: &DiagnoseArgs) -> Result<ExitCode> {
+    let header_text = String::from_utf8_lossy(&read_input(&a.headers)?).into_owned();
+    let request = HttpRequest {
+        method: "POST".into(),
+        target: a.target.clone(),
+        headers: parse_headers(header_text.lines())?,
+        body: read_input(&a.body)?,
+    };
+    if let Some(answer) = &a.answer {
+        let sent = HttpRequest {
+            method: a.method.clone(),
+            ..request
+        };
+        let answer = read_input(answer)?;
+        return match cardbridge::diagnose::wechat_sign_error(&sent, &answer) {
+            Some(d) => {
+                out.print(json!({"outbound": d.to_json()}), || d.summary());
+                Ok(ExitCode::from(1))
+            }
+            None => Err(Error::new(
+                ErrorKind::InvalidParameter,
+                "answer: not a WeChat Pay SIGN_ERROR with detail.sign_information, or the sent headers \
+                 have no readable Authorization",
+            )
+            .with_field("answer")),
+        };
+    }
+    let now = a.now_ms.unwrap_or_else(now_ms);
+    let diagnosis = match a.platform {
+        Platform::Alipayplus => cardbridge::diagnose::alipay_inbound(&alipay_config(&a.config)?, &request, now),
+        Platform::Wechatpay => {
+            let config = wechat_config(&a.config)?;
+            let options = VerifyOptions {
+                require_signature_type: true,
+            };
+            cardbridge::diagnose::wechat_callback(&config.keys, &request, now, options)
+        }
+    };
+    match diagnosis {
+        None => {
+            out.print(json!({"verifies": true}), || "the signature verifies".to_string());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(d) => {
+            let doc = json!({"verifies": false, "diagnosis": d.to_json()});
+            out.print(doc, || d.summary());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
 pub fn decrypt_callback(out: &Output, a: &DecryptArgs) -> Result<ExitCode> {
     let config = wechat_config(&a.config)?;
     let header_text = String::from_utf8_lossy(&read_input(&a.headers)?).into_owned();
@@ -436,7 +488,7 @@ pub fn notify(out: &Output, a: &NotifyArgs) -> Result<ExitCode> {
         call.user_card_code = a.user_card_code.clone();
         call.card_id = a.card_id.clone();
         call.openid = a.openid.clone();
-        let handler = cardbridge::emulator::WechatPayHandler::new(config.wechat())?;
+        let handler = crate::emulator::WechatPayHandler::new(config.wechat())?;
         let minted = deliver::wechat_mint(&handler, &call)?;
         deliver::wechat_deliver(&call, minted)?
     } else {

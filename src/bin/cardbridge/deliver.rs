@@ -7,11 +7,11 @@
 
 use std::time::Duration;
 
-use cardbridge::alipayplus::{model, signature, time};
-use cardbridge::emulator::{
+use crate::emulator::{
     CallbackTamper, PlatformDriver, SAMPLE_BRAND_ID, Tamper as DriverTamper, WechatPayHandler, sample_event,
     sample_registration,
 };
+use cardbridge::alipayplus::{model, signature, time};
 use cardbridge::error::{Error, ErrorKind, Result};
 use cardbridge::http::{Header, HttpRequest, HttpResponse, Transport, TransportConfig, check_url, find_header};
 use cardbridge::validate::Direction;

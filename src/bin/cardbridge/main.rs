@@ -11,7 +11,12 @@
 //! answer (`notify`).
 
 mod commands;
+mod control;
 mod deliver;
+// The platform emulators: test support, in this binary only (the library has
+// none). The Rust integration tests compile this module into themselves
+// (`#[path]`) and use parts the tool does not.
+#[allow(dead_code, unused_imports)]
 mod emulator;
 mod platform;
 
@@ -54,6 +59,18 @@ enum Command {
     Verify(VerifyArgs),
     /// Verifies and decrypts a captured WeChat Pay callback (headers + raw body).
     DecryptCallback(DecryptArgs),
+    /// Says why a captured platform call fails its signature check, and what to change
+    /// (a proxy's rewritten path, an added query or slash, a re-encoded body, clock skew).
+    #[command(after_help = "Examples:\n  \
+      cardbridge diagnose alipayplus --config alipay.json --headers h.txt --body b.json \\\n    \
+        --target /v2/pds/memberships/notifyCardRegistration\n  \
+      cardbridge --json diagnose wechatpay --config wechat.json --headers h.txt --body b.json\n  \
+      cardbridge diagnose wechatpay --config wechat.json --answer sign-error.json \\\n    \
+        --method POST --target '/v3/...' --headers sent-headers.txt --body sent-body.json\n\n\
+      Prints which check failed, the measured clock offset, and the rewrite under which the\n\
+      signature verifies with its fix. Never prints the body, a signature or personal data.\n\
+      Exit code 0: the signature verifies; 1: it does not (diagnosis printed).")]
+    Diagnose(DiagnoseArgs),
     /// Looks into the outbox of a store (read-only unless `resume` or `purge`).
     Outbox {
         #[command(subcommand)]
@@ -239,6 +256,35 @@ struct DecryptArgs {
     ignore_time: bool,
 }
 
+#[derive(Args)]
+struct DiagnoseArgs {
+    platform: Platform,
+    /// Configuration JSON (the library's), or env `CARDBRIDGE_CONFIG`.
+    #[arg(long, env = "CARDBRIDGE_CONFIG")]
+    config: PathBuf,
+    /// The captured headers, one `Name: value` per line (proxy headers such as
+    /// `X-Original-URI` included: they help find a rewritten path).
+    #[arg(long)]
+    headers: PathBuf,
+    /// The captured raw body.
+    #[arg(long)]
+    body: PathBuf,
+    /// Alipay+: the request-target as the handler received it.
+    #[arg(long, default_value = "/v2/pds/memberships/notifyCardRegistration")]
+    target: String,
+    /// Judge the clock as of this Unix time in milliseconds (default: now).
+    #[arg(long)]
+    now_ms: Option<i64>,
+    /// WeChat Pay, outbound: the platform's `SIGN_ERROR` answer body to one of OUR requests;
+    /// then `--headers` (with our `Authorization`), `--body`, `--target` and `--method` describe
+    /// the request we sent, and the platform's string-to-sign is compared with ours.
+    #[arg(long)]
+    answer: Option<PathBuf>,
+    /// With `--answer`: the method we sent.
+    #[arg(long, default_value = "POST")]
+    method: String,
+}
+
 #[derive(Subcommand)]
 enum OutboxCommand {
     /// Lists entries (newest last), without bodies.
@@ -324,13 +370,14 @@ fn main() -> ExitCode {
         Command::Sign(a) => commands::sign(&out, &a),
         Command::Verify(a) => commands::verify(&out, &a),
         Command::DecryptCallback(a) => commands::decrypt_callback(&out, &a),
+        Command::Diagnose(a) => commands::diagnose(&out, &a),
         Command::Outbox { command } => match command {
             OutboxCommand::List(a) => commands::outbox_list(&out, &a),
             OutboxCommand::Show(a) => commands::outbox_show(&out, &a),
             OutboxCommand::Purge(a) => commands::outbox_purge(&out, &a),
             OutboxCommand::Resume(a) => commands::outbox_resume(&out, &a),
         },
-        Command::Emulator(a) => emulator::run(&out, &a),
+        Command::Emulator(a) => control::run(&out, &a),
         Command::Notify(a) => commands::notify(&out, &a),
     };
     match result {

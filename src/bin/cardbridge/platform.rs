@@ -6,10 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::emulator::{EmulatorConfig, PlatformCertificate, PlatformDriver, WechatEmulatorConfig};
 use cardbridge::crypto::aead::ApiV3Key;
 use cardbridge::crypto::keys::{PrivateKey, PublicKey};
 use cardbridge::crypto::x509::Certificate;
-use cardbridge::emulator::{EmulatorConfig, PlatformCertificate, PlatformDriver, WechatEmulatorConfig};
 use cardbridge::error::{Error, ErrorKind, Result};
 use serde_json::{Map, Value};
 

@@ -7,6 +7,7 @@ using System.Linq;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
+using CardBridge.Testing;
 
 namespace CardBridge.Tests
 {
@@ -39,6 +40,7 @@ namespace CardBridge.Tests
         [Test]
         public void EveryImportIsCdeclExactSpellingWithOneByteBools()
         {
+            var boolsSeen = 0;
             foreach (var m in Imports())
             {
                 var import = m.GetCustomAttributes(typeof(DllImportAttribute), false).Cast<DllImportAttribute>().Single();
@@ -51,6 +53,7 @@ namespace CardBridge.Tests
                 {
                     bools.Add(m.ReturnParameter);
                 }
+                boolsSeen += bools.Count;
                 foreach (var p in bools)
                 {
                     var marshal = p.GetCustomAttributes(typeof(MarshalAsAttribute), false).Cast<MarshalAsAttribute>()
@@ -59,7 +62,7 @@ namespace CardBridge.Tests
                         m.Name + ": bool " + (p.Name ?? "return") + " is marshalled as one byte");
                 }
             }
-            Assert.True(Imports().Any(m => m.ReturnType == typeof(bool)), "the bool check saw at least one bool");
+            Assert.True(boolsSeen > 0, "the bool check saw at least one bool (parameter or return value)");
         }
 
         [Test]
@@ -137,7 +140,10 @@ namespace CardBridge.Tests
             Assert.Equal("CARDBRIDGE_RESULT_PANIC", e.ResultName, "ResultName");
             Assert.Contains("cardbridge_test_panic was called", e.Message, "the panic message is kept");
             // The process and the library still work.
-            Assert.Contains("\"requestId\":\"AFTER-PANIC\"", Emulator.SampleRegistration("AFTER-PANIC"), "library usable");
+            using (var store = Store.InMemory())
+            {
+                Assert.Equal(0L, store.OutboxCountPending(), "library usable");
+            }
             Assert.Equal((uint)ResultCode.Panic, NativeMethods.cardbridge_test_panic(out error), "again");
             CardbridgeException.FromOwnedError(error);
         }

@@ -1,9 +1,11 @@
-// Shared setup: test keys, an emulator, an integration configured against it, a platform driver.
+// Shared setup: test keys, an emulator (the `cardbridge` binary, which also mints the platform's signed
+// calls), an integration configured against it.
 using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Text;
+using CardBridge.Testing;
 
 namespace CardBridge.Tests
 {
@@ -25,29 +27,13 @@ namespace CardBridge.Tests
         /// <summary>A JSON string literal.</summary>
         public static string Quote(string s)
         {
-            var sb = new StringBuilder("\"");
-            foreach (var c in s)
-            {
-                if (c == '"' || c == '\\')
-                {
-                    sb.Append('\\').Append(c);
-                }
-                else if (c < 0x20)
-                {
-                    sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
-                }
-                else
-                {
-                    sb.Append(c);
-                }
-            }
-            return sb.Append('"').ToString();
+            return MiniJson.Quote(s);
         }
     }
 
     /// <summary>
-    /// An emulator, a store and an integration pointed at the emulator, plus a platform driver and the
-    /// merchant public key; disposed after each test.
+    /// An emulator (which also mints the platform's signed calls), a store and an integration pointed at
+    /// the emulator; disposed after each test.
     /// </summary>
     public sealed class Fixture : IDisposable
     {
@@ -59,8 +45,6 @@ namespace CardBridge.Tests
 
         public readonly Emulator Emulator;
         public readonly AlipayPlus AlipayPlus;
-        public readonly PlatformDriver Driver;
-        public readonly PublicKey MerchantPublic;
         private readonly List<string> files = new List<string>();
 
         /// <param name="sqlite">Use an SQLite store in a temporary file instead of memory.</param>
@@ -73,8 +57,6 @@ namespace CardBridge.Tests
                 // The integration keeps its own reference: the store is disposed right away on purpose.
                 AlipayPlus = new AlipayPlus(Config(Emulator.BaseUrl, extraConfig), store);
             }
-            Driver = new PlatformDriver(Keys.PlatformPrivate, ClientId);
-            MerchantPublic = PublicKey.FromPem(Keys.MerchantPublic);
         }
 
         /// <summary>The integration's configuration with fast retries and generous timeouts.</summary>
@@ -97,7 +79,7 @@ namespace CardBridge.Tests
         /// <summary>A signed (or spoiled) notifyCardRegistration from the platform.</summary>
         public HttpRequest Registration(string requestId, Tamper tamper = Tamper.None)
         {
-            return Driver.Request(NotifyTarget, Emulator.SampleRegistration(requestId), RequestTime(), tamper);
+            return Emulator.Request(NotifyTarget, Emulator.SampleRegistration(requestId), RequestTime(), tamper);
         }
 
         /// <summary>A path for a temporary SQLite file, removed (with its WAL files) on dispose.</summary>
@@ -110,8 +92,6 @@ namespace CardBridge.Tests
 
         public void Dispose()
         {
-            MerchantPublic.Dispose();
-            Driver.Dispose();
             AlipayPlus.Dispose();
             Emulator.Dispose();
             foreach (var f in files)

@@ -3,6 +3,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using CardBridge.Testing;
 
 namespace CardBridge.Tests
 {
@@ -19,33 +20,36 @@ namespace CardBridge.Tests
         public void NotificationIsDecidedByTheHostAndTheDuplicateIsReplayedByteIdentical()
         {
             var registration = Emulator.SampleRegistration("CS-REG-1");
-            using (var request = fx.Driver.Request(Fixture.NotifyTarget, registration, Fixture.RequestTime()))
-            using (var began = fx.AlipayPlus.Begin(request))
             {
-                Assert.True(began.NeedsDecision && began.Response == null, "a signed registration reaches the host");
-                Assert.Equal(ApiKind.NotifyCardRegistration, began.Call.Api, "Api");
-                Assert.Equal(registration, began.Call.RequestJson, "RequestJson is the body as sent");
-                using (var answer = fx.AlipayPlus.Finish(began.Call, "{}"))
+                var request = fx.Emulator.Request(Fixture.NotifyTarget, registration, Fixture.RequestTime());
+                using (var began = fx.AlipayPlus.Begin(request))
                 {
-                    Assert.Equal(200, answer.Status, "status");
-                    Assert.Contains("\"resultCode\":\"SUCCESS\"", answer.BodyText, "answer");
-                    Assert.True(answer.Header("signature") != null, "answer is signed (case-insensitive lookup)");
-                    Assert.Equal(Fixture.ClientId, answer.Header("Client-Id"), "Client-Id");
-                    Assert.True(PlatformDriver.VerifyResponse(fx.MerchantPublic, request, answer),
-                        "answer signature verifies with the merchant public key");
+                    Assert.True(began.NeedsDecision && began.Response == null, "a signed registration reaches the host");
+                    Assert.Equal(ApiKind.NotifyCardRegistration, began.Call.Api, "Api");
+                    Assert.Equal(registration, began.Call.RequestJson, "RequestJson is the body as sent");
+                    using (var answer = fx.AlipayPlus.Finish(began.Call, "{}"))
+                    {
+                        Assert.Equal(200, answer.Status, "status");
+                        Assert.Contains("\"resultCode\":\"SUCCESS\"", answer.BodyText, "answer");
+                        Assert.True(answer.Header("signature") != null, "answer is signed (case-insensitive lookup)");
+                        Assert.Equal(Fixture.ClientId, answer.Header("Client-Id"), "Client-Id");
+                        Assert.True(fx.Emulator.VerifyResponse(request, answer),
+                            "answer signature verifies with the merchant public key");
 
-                    using (var dup = fx.Registration("CS-REG-1"))
-                    using (var replay = fx.AlipayPlus.Begin(dup))
-                    {
-                        Assert.True(!replay.NeedsDecision && replay.Response != null, "duplicate answered by the library");
-                        Assert.BytesEqual(answer.Body, replay.Response.Body, "duplicate answer body");
-                        Assert.True(PlatformDriver.VerifyResponse(fx.MerchantPublic, dup, replay.Response),
-                            "duplicate answer is signed for the duplicate request");
-                    }
-                    using (var platformKey = PublicKey.FromPem(Keys.PlatformPublic))
-                    {
-                        Assert.True(!PlatformDriver.VerifyResponse(platformKey, request, answer),
-                            "the answer does not verify with another key");
+                        {
+                            var dup = fx.Registration("CS-REG-1");
+                            using (var replay = fx.AlipayPlus.Begin(dup))
+                            {
+                                Assert.True(!replay.NeedsDecision && replay.Response != null, "duplicate answered by the library");
+                                Assert.BytesEqual(answer.Body, replay.Response.Body, "duplicate answer body");
+                                Assert.True(fx.Emulator.VerifyResponse(dup, replay.Response),
+                                    "duplicate answer is signed for the duplicate request");
+                            }
+                        }
+                        using (var other = Emulator.Start("{\"merchant_public_key\":" + Json.Quote(Keys.PlatformPublic) + "}"))
+                        {
+                            Assert.True(!other.VerifyResponse(request, answer), "the answer does not verify with another key");
+                        }
                     }
                 }
             }
@@ -55,25 +59,29 @@ namespace CardBridge.Tests
         public void AnExpiredClaimMakesTheNextDeliveryRedeliveredAndALateFinishGetsTheStoredAnswer()
         {
             using (var fx2 = new Fixture(extraConfig: ",\"claim_lease_ms\":100"))
-            using (var first = fx2.Registration("CS-REDELIVER-1"))
-            using (var slow = fx2.AlipayPlus.Begin(first))
             {
-                Assert.True(slow.NeedsDecision, "first delivery reaches the host");
-                Assert.Equal(0u, slow.Call.EarlierClaims, "first sight");
-                Assert.True(!slow.Call.Redelivered, "not redelivered");
-                System.Threading.Thread.Sleep(150);
-                using (var second = fx2.Registration("CS-REDELIVER-1"))
-                using (var again = fx2.AlipayPlus.Begin(second))
+                var first = fx2.Registration("CS-REDELIVER-1");
+                using (var slow = fx2.AlipayPlus.Begin(first))
                 {
-                    Assert.True(again.NeedsDecision, "the expired claim is taken over");
-                    Assert.Equal(1u, again.Call.EarlierClaims, "one earlier claim");
-                    Assert.True(again.Call.Redelivered, "redelivered");
-                    using (var answer = fx2.AlipayPlus.Finish(again.Call, "{}"))
-                    using (var late = fx2.AlipayPlus.Finish(slow.Call,
-                        "{\"result\":{\"resultStatus\":\"F\",\"resultCode\":\"PROCESS_FAIL\",\"resultMessage\":\"late\"}}"))
+                    Assert.True(slow.NeedsDecision, "first delivery reaches the host");
+                    Assert.Equal(0u, slow.Call.EarlierClaims, "first sight");
+                    Assert.True(!slow.Call.Redelivered, "not redelivered");
+                    System.Threading.Thread.Sleep(150);
                     {
-                        Assert.Contains("\"resultStatus\":\"S\"", answer.BodyText, "the new owner decided S");
-                        Assert.Equal(answer.BodyText, late.BodyText, "the late host gets the stored answer");
+                        var second = fx2.Registration("CS-REDELIVER-1");
+                        using (var again = fx2.AlipayPlus.Begin(second))
+                        {
+                            Assert.True(again.NeedsDecision, "the expired claim is taken over");
+                            Assert.Equal(1u, again.Call.EarlierClaims, "one earlier claim");
+                            Assert.True(again.Call.Redelivered, "redelivered");
+                            using (var answer = fx2.AlipayPlus.Finish(again.Call, "{}"))
+                            using (var late = fx2.AlipayPlus.Finish(slow.Call,
+                                "{\"result\":{\"resultStatus\":\"F\",\"resultCode\":\"PROCESS_FAIL\",\"resultMessage\":\"late\"}}"))
+                            {
+                                Assert.Contains("\"resultStatus\":\"S\"", answer.BodyText, "the new owner decided S");
+                                Assert.Equal(answer.BodyText, late.BodyText, "the late host gets the stored answer");
+                            }
+                        }
                     }
                 }
             }
@@ -84,19 +92,23 @@ namespace CardBridge.Tests
         {
             foreach (var tamper in new[] { Tamper.BodyByte, Tamper.Unsigned, Tamper.MalformedHeader, Tamper.WrongClientId })
             {
-                using (var request = fx.Registration("CS-TAMPER-1", tamper))
-                using (var began = fx.AlipayPlus.Begin(request))
                 {
-                    Assert.True(!began.NeedsDecision, tamper + ": answered without the host");
-                    Assert.Equal(200, began.Response.Status, tamper + ": status");
-                    Assert.Contains("\"resultCode\":\"ACCESS_DENIED\"", began.Response.BodyText, tamper + ": body");
+                    var request = fx.Registration("CS-TAMPER-1", tamper);
+                    using (var began = fx.AlipayPlus.Begin(request))
+                    {
+                        Assert.True(!began.NeedsDecision, tamper + ": answered without the host");
+                        Assert.Equal(200, began.Response.Status, tamper + ": status");
+                        Assert.Contains("\"resultCode\":\"ACCESS_DENIED\"", began.Response.BodyText, tamper + ": body");
+                    }
                 }
             }
             // The genuine request still reaches the host: refusals claimed nothing.
-            using (var request = fx.Registration("CS-TAMPER-1"))
-            using (var began = fx.AlipayPlus.Begin(request))
             {
-                Assert.True(began.NeedsDecision, "genuine request after tampered ones");
+                var request = fx.Registration("CS-TAMPER-1");
+                using (var began = fx.AlipayPlus.Begin(request))
+                {
+                    Assert.True(began.NeedsDecision, "genuine request after tampered ones");
+                }
             }
         }
 
@@ -105,32 +117,36 @@ namespace CardBridge.Tests
         {
             const string body = "{\"appId\":\"2102010113769000\",\"customerBelongsTo\":\"TNG\",\"requestId\":\"CS-BAD-1\"," +
                 "\"customerId\":\"210911290000\",\"registrationFields\":[{\"fieldCode\":\"USER_NAME\",\"fieldValue\":\"ABCDEFGHIJKLMNOPQRSTU\"}]}";
-            using (var request = fx.Driver.Request(Fixture.NotifyTarget, body, Fixture.RequestTime()))
-            using (var began = fx.AlipayPlus.Begin(request))
             {
-                Assert.True(!began.NeedsDecision, "answered without the host");
-                var text = began.Response.BodyText;
-                Assert.Contains("\"resultCode\":\"PARAM_ILLEGAL\"", text, "result code");
-                Assert.Contains("notifyCardRegistration.registrationFields[0].fieldValue", text, "the message names the field");
-                Assert.True(PlatformDriver.VerifyResponse(fx.MerchantPublic, request, began.Response), "refusal is signed");
+                var request = fx.Emulator.Request(Fixture.NotifyTarget, body, Fixture.RequestTime());
+                using (var began = fx.AlipayPlus.Begin(request))
+                {
+                    Assert.True(!began.NeedsDecision, "answered without the host");
+                    var text = began.Response.BodyText;
+                    Assert.Contains("\"resultCode\":\"PARAM_ILLEGAL\"", text, "result code");
+                    Assert.Contains("notifyCardRegistration.registrationFields[0].fieldValue", text, "the message names the field");
+                    Assert.True(fx.Emulator.VerifyResponse(request, began.Response), "refusal is signed");
+                }
             }
         }
 
         [Test]
         public void UnknownPathIsAnsweredByTheLibrary()
         {
-            using (var request = fx.Driver.Request("/v2/pds/memberships/noSuchApi", "{}", Fixture.RequestTime()))
-            using (var began = fx.AlipayPlus.Begin(request))
             {
-                Assert.True(!began.NeedsDecision && began.Response != null, "no call for an unknown path");
+                var request = fx.Emulator.Request("/v2/pds/memberships/noSuchApi", "{}", Fixture.RequestTime());
+                using (var began = fx.AlipayPlus.Begin(request))
+                {
+                    Assert.True(!began.NeedsDecision && began.Response != null, "no call for an unknown path");
+                }
             }
         }
 
         [Test]
         public void BeginTakesRawPartsAsAnHttpServerReceivesThem()
         {
-            using (var request = fx.Registration("CS-RAW-1"))
             {
+                var request = fx.Registration("CS-RAW-1");
                 var headers = request.Headers.Select(h => new KeyValuePair<string, string>(h.Key.ToLowerInvariant(), h.Value)).ToList();
                 using (var began = fx.AlipayPlus.Begin("POST", request.Target, headers, request.Body))
                 {
@@ -150,22 +166,26 @@ namespace CardBridge.Tests
         [Test]
         public void FinishUnknownAnswersUAndReleasesTheClaim()
         {
-            using (var request = fx.Registration("CS-U-1"))
-            using (var began = fx.AlipayPlus.Begin(request))
-            using (var answer = fx.AlipayPlus.FinishUnknown(began.Call))
             {
-                Assert.Contains("\"resultStatus\":\"U\"", answer.BodyText, "U answer");
-                Assert.Contains("UNKNOWN_EXCEPTION", answer.BodyText, "U answer code");
-                Assert.True(PlatformDriver.VerifyResponse(fx.MerchantPublic, request, answer), "signed");
-            }
-            using (var retry = fx.Registration("CS-U-1"))
-            using (var began = fx.AlipayPlus.Begin(retry))
-            {
-                Assert.True(began.NeedsDecision, "the platform's retry reaches the host again");
-                using (var answer = fx.AlipayPlus.Finish(began.Call,
-                    "{\"result\":{\"resultCode\":\"PROCESS_FAIL\",\"resultStatus\":\"F\",\"resultMessage\":\"no such member\"}}"))
+                var request = fx.Registration("CS-U-1");
+                using (var began = fx.AlipayPlus.Begin(request))
+                using (var answer = fx.AlipayPlus.FinishUnknown(began.Call))
                 {
-                    Assert.Contains("\"resultCode\":\"PROCESS_FAIL\"", answer.BodyText, "final F answer");
+                    Assert.Contains("\"resultStatus\":\"U\"", answer.BodyText, "U answer");
+                    Assert.Contains("UNKNOWN_EXCEPTION", answer.BodyText, "U answer code");
+                    Assert.True(fx.Emulator.VerifyResponse(request, answer), "signed");
+                }
+            }
+            {
+                var retry = fx.Registration("CS-U-1");
+                using (var began = fx.AlipayPlus.Begin(retry))
+                {
+                    Assert.True(began.NeedsDecision, "the platform's retry reaches the host again");
+                    using (var answer = fx.AlipayPlus.Finish(began.Call,
+                        "{\"result\":{\"resultCode\":\"PROCESS_FAIL\",\"resultStatus\":\"F\",\"resultMessage\":\"no such member\"}}"))
+                    {
+                        Assert.Contains("\"resultCode\":\"PROCESS_FAIL\"", answer.BodyText, "final F answer");
+                    }
                 }
             }
         }
@@ -173,17 +193,19 @@ namespace CardBridge.Tests
         [Test]
         public void InvalidDecisionKeepsTheCallUsable()
         {
-            using (var request = fx.Registration("CS-DEC-1"))
-            using (var began = fx.AlipayPlus.Begin(request))
             {
-                var e = Assert.Throws<ValidationException>(() => fx.AlipayPlus.Finish(began.Call,
-                    "{\"result\":{\"resultCode\":\"NOT_A_CODE\",\"resultStatus\":\"S\"}}"), "bad decision");
-                Assert.True(e.Field != null && e.Field.StartsWith("notifyCardRegistrationResponse.result", StringComparison.Ordinal),
-                    "field names the decision member: " + e.Field);
-                Assert.Throws<InvalidJsonException>(() => fx.AlipayPlus.Finish(began.Call, "{"), "not JSON");
-                using (var answer = fx.AlipayPlus.Finish(began.Call, "{}"))
+                var request = fx.Registration("CS-DEC-1");
+                using (var began = fx.AlipayPlus.Begin(request))
                 {
-                    Assert.Contains("SUCCESS", answer.BodyText, "corrected decision accepted");
+                    var e = Assert.Throws<ValidationException>(() => fx.AlipayPlus.Finish(began.Call,
+                        "{\"result\":{\"resultCode\":\"NOT_A_CODE\",\"resultStatus\":\"S\"}}"), "bad decision");
+                    Assert.True(e.Field != null && e.Field.StartsWith("notifyCardRegistrationResponse.result", StringComparison.Ordinal),
+                        "field names the decision member: " + e.Field);
+                    Assert.Throws<InvalidJsonException>(() => fx.AlipayPlus.Finish(began.Call, "{"), "not JSON");
+                    using (var answer = fx.AlipayPlus.Finish(began.Call, "{}"))
+                    {
+                        Assert.Contains("SUCCESS", answer.BodyText, "corrected decision accepted");
+                    }
                 }
             }
         }
@@ -192,12 +214,14 @@ namespace CardBridge.Tests
         public void IssueCardSucceedsThroughAFaultAndIsIdempotent()
         {
             string issueRequest;
-            using (var request = fx.Registration("CS-ISSUE-1"))
-            using (var began = fx.AlipayPlus.Begin(request))
             {
-                issueRequest = AlipayPlus.BuildIssueCard(began.Call.RequestJson, "M-000123", Fixture.RegisterDate, Fixture.CardFields);
-                using (fx.AlipayPlus.Finish(began.Call, "{}"))
+                var request = fx.Registration("CS-ISSUE-1");
+                using (var began = fx.AlipayPlus.Begin(request))
                 {
+                    issueRequest = AlipayPlus.BuildIssueCard(began.Call.RequestJson, "M-000123", Fixture.RegisterDate, Fixture.CardFields);
+                    using (fx.AlipayPlus.Finish(began.Call, "{}"))
+                    {
+                    }
                 }
             }
             Assert.Contains("\"requestId\":\"CS-ISSUE-1\"", issueRequest, "issueCard reuses the requestId");
@@ -306,8 +330,8 @@ namespace CardBridge.Tests
             Assert.Equal(ResultCode.InvalidJson, json.Code, "Code");
             Assert.True(json is ValidationException, "InvalidJsonException is a ValidationException");
 
-            e = Assert.Throws<ValidationException>(() => fx.Emulator.PushFault("{\"fault\":\"meltdown\"}"), "unknown fault");
-            Assert.Equal("fault_json.fault", e.Field, "Field");
+            var refused = Assert.Throws<EmulatorException>(() => fx.Emulator.PushFault("{\"fault\":\"meltdown\"}"), "unknown fault");
+            Assert.Equal("fault", refused.Field, "Field");
 
             var param = Assert.Throws<CardbridgeArgumentException>(() => AlipayPlus.Validate("issueCard", "{}", (Direction)7),
                 "unknown direction");
@@ -349,10 +373,12 @@ namespace CardBridge.Tests
             var config = Fixture.Config(fx.Emulator.BaseUrl).TrimEnd('}') + ",\"store_path\":" + Json.Quote(path) + "}";
             using (var ap = new AlipayPlus(config))
             {
-                using (var request = fx.Registration("CS-PATH-1"))
-                using (var began = ap.Begin(request))
-                using (ap.Finish(began.Call, "{}"))
                 {
+                    var request = fx.Registration("CS-PATH-1");
+                    using (var began = ap.Begin(request))
+                    using (ap.Finish(began.Call, "{}"))
+                    {
+                    }
                 }
                 Assert.Equal(0L, ap.PurgeExpired(), "nothing is old enough");
                 var farFuture = DateTimeOffset.UtcNow.AddDays(400).ToUnixTimeMilliseconds();

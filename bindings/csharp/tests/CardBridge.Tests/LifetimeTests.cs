@@ -4,6 +4,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Runtime.CompilerServices;
 using System.Threading;
+using CardBridge.Testing;
 
 namespace CardBridge.Tests
 {
@@ -19,13 +20,6 @@ namespace CardBridge.Tests
         [Test]
         public void UseAfterDisposeThrowsObjectDisposedException()
         {
-            var emulator = Emulator.Start(Keys.PlatformPrivate, Keys.MerchantPublic, Fixture.ClientId);
-            emulator.Dispose();
-            emulator.Dispose(); // idempotent
-            Assert.Throws<ObjectDisposedException>(() => emulator.PushFault("{\"fault\":\"unknown\"}"), "Emulator.PushFault");
-            Assert.Throws<ObjectDisposedException>(() => { var n = emulator.CardsIssued; }, "Emulator.CardsIssued");
-            Assert.Throws<ObjectDisposedException>(() => emulator.Hits("x"), "Emulator.Hits");
-
             var store = Store.InMemory();
             store.Dispose();
             Assert.Throws<ObjectDisposedException>(() => new AlipayPlus(Fixture.Config(null), store), "disposed Store");
@@ -35,8 +29,8 @@ namespace CardBridge.Tests
             Assert.Throws<ObjectDisposedException>(() => ap.IssueCard("{}"), "AlipayPlus.IssueCard");
             Assert.Throws<ObjectDisposedException>(() => ap.ResumePending(), "AlipayPlus.ResumePending");
             Assert.Throws<ObjectDisposedException>(() => ap.PurgeExpired(), "AlipayPlus.PurgeExpired");
-            using (var request = fx.Registration("CS-DISPOSED-1"))
             {
+                var request = fx.Registration("CS-DISPOSED-1");
                 Assert.Throws<ObjectDisposedException>(() => ap.Begin(request), "AlipayPlus.Begin");
                 using (var began = fx.AlipayPlus.Begin(request))
                 {
@@ -53,16 +47,11 @@ namespace CardBridge.Tests
                     {
                         answer.Dispose();
                         Assert.Equal(200, answer.Status, "managed copies stay readable after Dispose");
-                        Assert.Throws<ObjectDisposedException>(
-                            () => PlatformDriver.VerifyResponse(fx.MerchantPublic, request, answer), "disposed response");
+                        Assert.True(fx.Emulator.VerifyResponse(request, answer), "headers and body stay readable");
                     }
                 }
             }
 
-            var driver = new PlatformDriver(Keys.PlatformPrivate, Fixture.ClientId);
-            driver.Dispose();
-            Assert.Throws<ObjectDisposedException>(() => driver.Request(Fixture.NotifyTarget, "{}", Fixture.RequestTime()),
-                "PlatformDriver.Request");
             var key = PrivateKey.FromPem(Keys.MerchantPrivate);
             key.Dispose();
             Assert.Throws<ObjectDisposedException>(() => key.PublicKeyPem(), "PrivateKey.PublicKeyPem");
@@ -71,16 +60,18 @@ namespace CardBridge.Tests
         [Test]
         public void FinishingTwiceThrowsAlreadyUsed()
         {
-            using (var request = fx.Registration("CS-TWICE-1"))
-            using (var began = fx.AlipayPlus.Begin(request))
             {
-                using (fx.AlipayPlus.Finish(began.Call, "{}"))
+                var request = fx.Registration("CS-TWICE-1");
+                using (var began = fx.AlipayPlus.Begin(request))
                 {
+                    using (fx.AlipayPlus.Finish(began.Call, "{}"))
+                    {
+                    }
+                    var e = Assert.Throws<AlreadyUsedException>(() => fx.AlipayPlus.Finish(began.Call, "{}"), "second Finish");
+                    Assert.Equal(ResultCode.AlreadyUsed, e.Code, "Code");
+                    Assert.Equal("call", e.Field, "Field names the call");
+                    Assert.Throws<AlreadyUsedException>(() => fx.AlipayPlus.FinishUnknown(began.Call), "FinishUnknown after Finish");
                 }
-                var e = Assert.Throws<AlreadyUsedException>(() => fx.AlipayPlus.Finish(began.Call, "{}"), "second Finish");
-                Assert.Equal(ResultCode.AlreadyUsed, e.Code, "Code");
-                Assert.Equal("call", e.Field, "Field names the call");
-                Assert.Throws<AlreadyUsedException>(() => fx.AlipayPlus.FinishUnknown(began.Call), "FinishUnknown after Finish");
             }
         }
 
@@ -92,7 +83,6 @@ namespace CardBridge.Tests
             Assert.Throws<ArgumentNullException>(() => ap.IssueCard(null), "IssueCard(null)");
             Assert.Throws<ArgumentNullException>(() => ap.Begin(null, "/", null, null), "Begin(null method)");
             Assert.Throws<ArgumentNullException>(() => ap.Begin("POST", null, null, null), "Begin(null target)");
-            Assert.Throws<ArgumentNullException>(() => ap.Begin(null), "Begin(null request)");
             Assert.Throws<ArgumentNullException>(() => ap.Begin("POST", "/",
                 new[] { new KeyValuePair<string, string>("X", null) }, null), "Begin(null header value)");
             Assert.Throws<ArgumentNullException>(() => ap.Finish(null, "{}"), "Finish(null call)");
@@ -102,11 +92,6 @@ namespace CardBridge.Tests
             Assert.Throws<ArgumentNullException>(() => Store.OpenSqlite(null), "OpenSqlite(null)");
             Assert.Throws<ArgumentNullException>(() => PrivateKey.FromPem(null), "PrivateKey.FromPem(null)");
             Assert.Throws<ArgumentNullException>(() => PublicKey.FromPem(null), "PublicKey.FromPem(null)");
-            Assert.Throws<ArgumentNullException>(() => Emulator.Start(null), "Emulator.Start(null)");
-            Assert.Throws<ArgumentNullException>(() => fx.Emulator.PushFault(null), "PushFault(null)");
-            Assert.Throws<ArgumentNullException>(() => Emulator.SampleRegistration(null), "SampleRegistration(null)");
-            Assert.Throws<ArgumentNullException>(() => fx.Driver.Request(Fixture.NotifyTarget, (byte[])null, "t"), "Request(null body)");
-            Assert.Throws<ArgumentNullException>(() => PlatformDriver.VerifyResponse(null, null, null), "VerifyResponse(null)");
             Assert.Throws<ArgumentException>(() => ap.IssueCard("\ud800"), "a lone surrogate is not UTF-8");
         }
 
@@ -133,7 +118,7 @@ namespace CardBridge.Tests
                 var answer = ap.Finish(call, "{}");
                 Collect();
                 Assert.Contains("SUCCESS", answer.BodyText, "iteration " + i + ": answer");
-                Assert.True(PlatformDriver.VerifyResponse(fx.MerchantPublic, request, answer), "iteration " + i + ": signed");
+                Assert.True(fx.Emulator.VerifyResponse(request, answer), "iteration " + i + ": signed");
                 // An undecided call dropped on the floor: its finalizer releases the claim.
                 DropUndecidedCall("CS-GC-DROP-" + i);
                 Assert.True(ReachesHostAfterCollecting("CS-GC-DROP-" + i), "iteration " + i + ": the finalizer released the claim");
@@ -157,8 +142,8 @@ namespace CardBridge.Tests
             for (var round = 0; round < 10; round++)
             {
                 Collect();
-                using (var retried = fx.AlipayPlus.Begin(fx.Registration(requestId)))
                 {
+                    var retried = fx.AlipayPlus.Begin(fx.Registration(requestId));
                     if (retried.NeedsDecision)
                     {
                         return true;
@@ -193,37 +178,43 @@ namespace CardBridge.Tests
                     {
                         start.SignalAndWait();
                         // Every thread races on the same requestId: exactly one gets the call.
-                        using (var race = shared.Registration("CS-RACE"))
-                        using (var began = shared.AlipayPlus.Begin(race))
                         {
-                            if (began.NeedsDecision)
+                            var race = shared.Registration("CS-RACE");
+                            using (var began = shared.AlipayPlus.Begin(race))
                             {
-                                Interlocked.Increment(ref decided);
-                                using (shared.AlipayPlus.Finish(began.Call, "{}"))
+                                if (began.NeedsDecision)
                                 {
+                                    Interlocked.Increment(ref decided);
+                                    using (shared.AlipayPlus.Finish(began.Call, "{}"))
+                                    {
+                                    }
                                 }
-                            }
-                            else
-                            {
-                                var status = MiniJson.Str(MiniJson.Get(MiniJson.Parse(began.Response.BodyText), "result"), "resultStatus");
-                                Assert.True(status == "S" || status == "U", "a racing duplicate gets the stored S or U: " + status);
+                                else
+                                {
+                                    var status = MiniJson.Str(MiniJson.Get(MiniJson.Parse(began.Response.BodyText), "result"), "resultStatus");
+                                    Assert.True(status == "S" || status == "U", "a racing duplicate gets the stored S or U: " + status);
+                                }
                             }
                         }
                         for (var i = 0; i < perThread; i++)
                         {
                             var id = "CS-T" + t + "-" + i;
                             string issue;
-                            using (var request = shared.Registration(id))
-                            using (var began = shared.AlipayPlus.Begin(request))
                             {
-                                Assert.True(began.NeedsDecision, id + ": call");
-                                issue = AlipayPlus.BuildIssueCard(began.Call.RequestJson, "M-" + t + "-" + i,
-                                    Fixture.RegisterDate, Fixture.CardFields);
-                                using (var answer = shared.AlipayPlus.Finish(began.Call, "{}"))
-                                using (var dup = shared.Registration(id))
-                                using (var replay = shared.AlipayPlus.Begin(dup))
+                                var request = shared.Registration(id);
+                                using (var began = shared.AlipayPlus.Begin(request))
                                 {
-                                    Assert.BytesEqual(answer.Body, replay.Response.Body, id + ": duplicate replay");
+                                    Assert.True(began.NeedsDecision, id + ": call");
+                                    issue = AlipayPlus.BuildIssueCard(began.Call.RequestJson, "M-" + t + "-" + i,
+                                        Fixture.RegisterDate, Fixture.CardFields);
+                                    using (var answer = shared.AlipayPlus.Finish(began.Call, "{}"))
+                                    {
+                                        var dup = shared.Registration(id);
+                                        using (var replay = shared.AlipayPlus.Begin(dup))
+                                        {
+                                            Assert.BytesEqual(answer.Body, replay.Response.Body, id + ": duplicate replay");
+                                        }
+                                    }
                                 }
                             }
                             Assert.Contains("\"cardNo\"", shared.AlipayPlus.IssueCard(issue), id + ": issued");

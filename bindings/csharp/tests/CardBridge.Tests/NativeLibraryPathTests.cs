@@ -4,6 +4,7 @@
 using System;
 using System.IO;
 using System.Runtime.InteropServices;
+using CardBridge.Testing;
 
 namespace CardBridge.Tests
 {

@@ -4,6 +4,7 @@
 // CARDBRIDGE_REQUIRE_PG=1 (set by .ci/test-all): then they fail.
 using System;
 using System.Diagnostics;
+using CardBridge.Testing;
 
 namespace CardBridge.Tests
 {
@@ -103,24 +104,28 @@ namespace CardBridge.Tests
             }
             using (nodeA)
             using (nodeB)
-            using (var request = fx.Registration("CS-PG-1"))
-            using (var began = nodeA.Begin(request))
             {
-                Assert.True(began.NeedsDecision, "node A's host decides");
-                using (var busy = nodeB.Begin(request))
+                var request = fx.Registration("CS-PG-1");
+                using (var began = nodeA.Begin(request))
                 {
-                    Assert.True(!busy.NeedsDecision, "node B does not ask its host while A decides");
-                    Assert.Contains("\"resultStatus\":\"U\"", busy.Response.BodyText, "node B answers U");
-                }
-                using (var answer = nodeA.Finish(began.Call, "{}"))
-                using (var dup = fx.Registration("CS-PG-1"))
-                using (var replay = nodeB.Begin(dup))
-                {
-                    Assert.Contains("\"resultStatus\":\"S\"", answer.BodyText, "decided");
-                    Assert.True(!replay.NeedsDecision, "the duplicate is answered from the database");
-                    Assert.BytesEqual(answer.Body, replay.Response.Body, "duplicate answer body on the other node");
-                    Assert.True(PlatformDriver.VerifyResponse(fx.MerchantPublic, dup, replay.Response),
-                        "the replay is signed for the duplicate request");
+                    Assert.True(began.NeedsDecision, "node A's host decides");
+                    using (var busy = nodeB.Begin(request))
+                    {
+                        Assert.True(!busy.NeedsDecision, "node B does not ask its host while A decides");
+                        Assert.Contains("\"resultStatus\":\"U\"", busy.Response.BodyText, "node B answers U");
+                    }
+                    using (var answer = nodeA.Finish(began.Call, "{}"))
+                    {
+                        var dup = fx.Registration("CS-PG-1");
+                        using (var replay = nodeB.Begin(dup))
+                        {
+                            Assert.Contains("\"resultStatus\":\"S\"", answer.BodyText, "decided");
+                            Assert.True(!replay.NeedsDecision, "the duplicate is answered from the database");
+                            Assert.BytesEqual(answer.Body, replay.Response.Body, "duplicate answer body on the other node");
+                            Assert.True(fx.Emulator.VerifyResponse(dup, replay.Response),
+                                "the replay is signed for the duplicate request");
+                        }
+                    }
                 }
             }
         }

@@ -7,6 +7,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Text.RegularExpressions;
+using CardBridge.Testing;
 
 namespace CardBridge.Tests
 {
@@ -23,7 +24,7 @@ namespace CardBridge.Tests
         public const string EventType = "BRAND_MEMBER_CARD_SP.USER_CARD.CREATE";
         public const string Phone = "13800000000";
 
-        public readonly WechatEmulator Emulator;
+        public readonly Emulator Emulator;
         public readonly WechatPay WechatPay;
         private readonly List<string> files = new List<string>();
 
@@ -31,7 +32,7 @@ namespace CardBridge.Tests
         /// <param name="maxAttempts">The integration's retry budget.</param>
         public WechatFixture(bool sqlite = false, int maxAttempts = 3)
         {
-            Emulator = WechatEmulator.Start(EmulatorConfig());
+            Emulator = Emulator.Start(EmulatorConfig());
             using (var store = sqlite ? Store.OpenSqlite(TempFile()) : Store.InMemory())
             {
                 // The integration keeps its own reference: the store is disposed right away on purpose.
@@ -71,7 +72,7 @@ namespace CardBridge.Tests
         /// <summary>A signed (or spoiled) USER_CARD.CREATE callback for <paramref name="code"/>.</summary>
         public HttpRequest CardCreated(string code, CallbackTamper tamper = CallbackTamper.None)
         {
-            return Emulator.Callback(EventType, "user_card", WechatEmulator.SampleUserCardCreate(code, CardId, Openid),
+            return Emulator.Callback(EventType, "user_card", Emulator.SampleUserCardCreate(code, CardId, Openid),
                 null, tamper);
         }
 
@@ -132,8 +133,8 @@ namespace CardBridge.Tests
         [Test]
         public void CardCreatedCallbackBecomesAnEventWithTheCleartextPhoneAndIsAccepted()
         {
-            using (var request = fx.CardCreated("478515832665"))
             {
+                var request = fx.CardCreated("478515832665");
                 Assert.Equal("POST", request.Method, "callback method");
                 Assert.True(request.BodyText.IndexOf(WechatFixture.Phone, StringComparison.Ordinal) < 0,
                     "the phone is sealed on the wire");
@@ -166,8 +167,8 @@ namespace CardBridge.Tests
         [Test]
         public void DuplicateIsAcknowledgedWithoutAnEvent()
         {
-            using (var request = fx.CardCreated("1001"))
             {
+                var request = fx.CardCreated("1001");
                 using (var began = fx.WechatPay.CallbackBegin(request))
                 using (fx.WechatPay.CallbackFinish(began.Event, true))
                 {
@@ -183,10 +184,12 @@ namespace CardBridge.Tests
                 }
             }
             // Another notification for the same card is a new event.
-            using (var other = fx.CardCreated("1001"))
-            using (var began = fx.WechatPay.CallbackBegin(other))
             {
-                Assert.True(began.NeedsHandling, "a new notification id reaches the host");
+                var other = fx.CardCreated("1001");
+                using (var began = fx.WechatPay.CallbackBegin(other))
+                {
+                    Assert.True(began.NeedsHandling, "a new notification id reaches the host");
+                }
             }
         }
 
@@ -202,42 +205,50 @@ namespace CardBridge.Tests
                 new KeyValuePair<CallbackTamper, int>(CallbackTamper.BadTag, 400),
                 new KeyValuePair<CallbackTamper, int>(CallbackTamper.MissingHeader, 400),
             };
-            var plain = WechatEmulator.SampleUserCardCreate("2002", WechatFixture.CardId, WechatFixture.Openid);
+            var plain = Emulator.SampleUserCardCreate("2002", WechatFixture.CardId, WechatFixture.Openid);
             foreach (var c in cases)
             {
-                using (var request = fx.Emulator.Callback(WechatFixture.EventType, "user_card", plain, null, c.Key))
-                using (var began = fx.WechatPay.CallbackBegin(request))
                 {
-                    Assert.True(!began.NeedsHandling, c.Key + ": answered without the host");
-                    Assert.Equal(c.Value, began.Response.Status, c.Key + ": status");
-                    Assert.Equal("FAIL", WechatFixture.CodeOf(began.Response), c.Key + ": code");
+                    var request = fx.Emulator.Callback(WechatFixture.EventType, "user_card", plain, null, c.Key);
+                    using (var began = fx.WechatPay.CallbackBegin(request))
+                    {
+                        Assert.True(!began.NeedsHandling, c.Key + ": answered without the host");
+                        Assert.Equal(c.Value, began.Response.Status, c.Key + ": status");
+                        Assert.Equal("FAIL", WechatFixture.CodeOf(began.Response), c.Key + ": code");
+                    }
                 }
             }
             // A genuine callback signed ten minutes ago is stale for the integration's clock too.
             var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-            using (var old = fx.Emulator.Callback(WechatFixture.EventType, "user_card", plain, now - 600))
-            using (var began = fx.WechatPay.CallbackBegin(old, now))
             {
-                Assert.Equal(401, began.Response.Status, "signed 600 s before now");
+                var old = fx.Emulator.Callback(WechatFixture.EventType, "user_card", plain, now - 600);
+                using (var began = fx.WechatPay.CallbackBegin(old, now))
+                {
+                    Assert.Equal(401, began.Response.Status, "signed 600 s before now");
+                }
             }
-            using (var old = fx.Emulator.Callback(WechatFixture.EventType, "user_card", plain, now - 600))
-            using (var began = fx.WechatPay.CallbackBegin(old, now - 600))
             {
-                Assert.True(began.NeedsHandling, "the same age is fine when the host's clock agrees");
+                var old = fx.Emulator.Callback(WechatFixture.EventType, "user_card", plain, now - 600);
+                using (var began = fx.WechatPay.CallbackBegin(old, now - 600))
+                {
+                    Assert.True(began.NeedsHandling, "the same age is fine when the host's clock agrees");
+                }
             }
             // Refusals claimed nothing: the untampered callback still reaches the host.
-            using (var request = fx.Emulator.Callback(WechatFixture.EventType, "user_card", plain))
-            using (var began = fx.WechatPay.CallbackBegin(request))
             {
-                Assert.True(began.NeedsHandling, "genuine callback after refused ones");
+                var request = fx.Emulator.Callback(WechatFixture.EventType, "user_card", plain);
+                using (var began = fx.WechatPay.CallbackBegin(request))
+                {
+                    Assert.True(began.NeedsHandling, "genuine callback after refused ones");
+                }
             }
         }
 
         [Test]
         public void CallbackBeginTakesRawPartsAsAnHttpServerReceivesThem()
         {
-            using (var request = fx.CardCreated("2004"))
             {
+                var request = fx.CardCreated("2004");
                 var headers = request.Headers
                     .Select(h => new KeyValuePair<string, string>(h.Key.ToLowerInvariant(), h.Value)).ToList();
                 using (var began = fx.WechatPay.CallbackBegin("POST", "/wechat/notify?x=1", headers, request.Body))
@@ -257,8 +268,8 @@ namespace CardBridge.Tests
         [Test]
         public void EventsHeldOrRefusedAreRedelivered()
         {
-            using (var request = fx.CardCreated("1002"))
             {
+                var request = fx.CardCreated("1002");
                 using (var held = fx.WechatPay.CallbackBegin(request))
                 {
                     Assert.True(held.NeedsHandling, "first delivery");
@@ -301,7 +312,7 @@ namespace CardBridge.Tests
         {
             const string code = "478515832665";
             fx.Emulator.AddUserCard(code, WechatFixture.CardId, WechatFixture.Openid, WechatFixture.BrandId);
-            Assert.Equal("UNACTIVATED", MiniJson.Str(MiniJson.Parse(fx.Emulator.UserCard(code)), "user_card_state"),
+            Assert.Equal("UNACTIVATED", MiniJson.Str((fx.Emulator.UserCard(code)), "user_card_state"),
                 "seeded card");
             var text = fx.WechatPay.Confirm(WechatFixture.ConfirmInput(code));
             var answer = MiniJson.Parse(text);
@@ -313,7 +324,7 @@ namespace CardBridge.Tests
             Assert.True(MiniJson.Get(answer, "request_id") != null, "the answer names its request_id");
             Assert.Equal(1L, fx.Emulator.ConfirmHits(code), "one confirm sent");
             Assert.Equal(1L, fx.Emulator.ConfirmsApplied, "one confirm applied");
-            var card = MiniJson.Parse(fx.Emulator.UserCard(code));
+            var card = (fx.Emulator.UserCard(code));
             Assert.Equal(WechatFixture.Phone, MiniJson.Str(card, "phone_number"), "WeChat decrypted what the library encrypted");
             Assert.Equal("Li Lei", MiniJson.Str(MiniJson.Arr(MiniJson.Get(card, "user_information"), "common_field_list")[0], "value"),
                 "user information reached WeChat");
@@ -348,7 +359,7 @@ namespace CardBridge.Tests
 
             var json = Assert.Throws<InvalidJsonException>(() => fx.WechatPay.Confirm("{not json"), "not JSON");
             Assert.Equal(ResultCode.InvalidJson, json.Code, "Code");
-            Assert.Equal(0L, fx.Emulator.Hits("/v3"), "nothing was sent");
+            Assert.Equal(0L, fx.Emulator.WechatHits("/v3"), "nothing was sent");
         }
 
         [Test]
@@ -357,9 +368,9 @@ namespace CardBridge.Tests
             var faults = new[]
             {
                 "{\"fault\":\"status\",\"status\":500,\"code\":\"SYSTEM_ERROR\",\"message\":\"系统错误\"}",
-                "{\"fault\":\"accepted\"}",
-                "{\"fault\":\"signtest_probe\"}",
-                "{\"fault\":\"stale_timestamp\"}",
+                "{\"fault\":\"accepted_202\"}",
+                "{\"fault\":\"probe\"}",
+                "{\"fault\":\"stale\"}",
                 "{\"fault\":\"bad_signature\"}",
                 "{\"fault\":\"unsigned\"}",
                 "{\"fault\":\"drop\"}",
@@ -368,7 +379,7 @@ namespace CardBridge.Tests
             {
                 var code = (4000 + i).ToString();
                 fx.Emulator.AddUserCard(code, WechatFixture.CardId, WechatFixture.Openid, WechatFixture.BrandId);
-                fx.Emulator.PushFault(faults[i]);
+                fx.Emulator.PushWechatFault(faults[i]);
                 var answer = MiniJson.Parse(fx.WechatPay.Confirm(WechatFixture.ConfirmInput(code)));
                 Assert.Equal("EFFECTIVE", MiniJson.Str(MiniJson.Get(answer, "body"), "user_card_state"), faults[i]);
                 // Faults that may hide an applied confirm are followed by a read-back (the card is
@@ -379,7 +390,7 @@ namespace CardBridge.Tests
             }
 
             fx.Emulator.AddUserCard("4100", WechatFixture.CardId, WechatFixture.Openid, WechatFixture.BrandId);
-            fx.Emulator.PushFault("{\"fault\":\"status\",\"status\":400,\"code\":\"PARAM_ERROR\",\"message\":\"参数错误\"}");
+            fx.Emulator.PushWechatFault("{\"fault\":\"status\",\"status\":400,\"code\":\"PARAM_ERROR\",\"message\":\"参数错误\"}");
             var e = Assert.Throws<RemoteFailedException>(() => fx.WechatPay.Confirm(WechatFixture.ConfirmInput("4100")),
                 "a final 400");
             Assert.Equal(ResultCode.RemoteFailed, e.Code, "Code");
@@ -389,11 +400,11 @@ namespace CardBridge.Tests
             Assert.Equal(400, e.HttpStatus, "HttpStatus");
             Assert.Equal(1L, fx.Emulator.ConfirmHits("4100"), "a 4xx is final: no retry");
 
-            var bad = Assert.Throws<ValidationException>(() => fx.Emulator.PushFault("{\"fault\":\"meltdown\"}"), "unknown fault");
-            Assert.Equal("fault_json.fault", bad.Field, "Field");
-            bad = Assert.Throws<ValidationException>(() => fx.Emulator.PushFault("{\"fault\":\"status\",\"status\":600}"),
+            var bad = Assert.Throws<EmulatorException>(() => fx.Emulator.PushWechatFault("{\"fault\":\"meltdown\"}"), "unknown fault");
+            Assert.Equal("fault", bad.Field, "Field");
+            bad = Assert.Throws<EmulatorException>(() => fx.Emulator.PushWechatFault("{\"fault\":\"status\",\"status\":1000}"),
                 "status out of range");
-            Assert.Equal("fault_json.status", bad.Field, "Field");
+            Assert.Equal("status", bad.Field, "Field");
             // Nothing was queued by the refused faults.
             fx.Emulator.AddUserCard("4101", WechatFixture.CardId, WechatFixture.Openid, WechatFixture.BrandId);
             fx.WechatPay.Confirm(WechatFixture.ConfirmInput("4101"));
@@ -413,7 +424,7 @@ namespace CardBridge.Tests
                     // Four attempts and the card read-back all meet a 503: the outcome is unknown.
                     for (var i = 0; i < 5; i++)
                     {
-                        fx.Emulator.PushFault("{\"fault\":\"status\",\"status\":503,\"code\":\"SERVICE_UNAVAILABLE\"}");
+                        fx.Emulator.PushWechatFault("{\"fault\":\"status\",\"status\":503,\"code\":\"SERVICE_UNAVAILABLE\"}");
                     }
                     var e = Assert.Throws<RemoteUnknownException>(() => wp.Confirm(WechatFixture.ConfirmInput("5005")),
                         "budget exhausted");
@@ -457,13 +468,13 @@ namespace CardBridge.Tests
             var updated = MiniJson.Get(MiniJson.Parse(fx.WechatPay.UpdateUserCard(update)), "body");
             Assert.Equal("gold", MiniJson.Str(updated, "level"), "update: level");
             Assert.Equal("13900000000", MiniJson.Str(updated, "phone_number"), "update: phone decrypted");
-            var card = MiniJson.Parse(fx.Emulator.UserCard("6006"));
+            var card = (fx.Emulator.UserCard("6006"));
             Assert.Equal("13900000000", MiniJson.Str(card, "phone_number"), "update reached WeChat");
 
             var sync = "{\"out_request_no\":\"P1\",\"brand_id\":\"1004\",\"card_id\":" + Json.Quote(WechatFixture.CardId) +
                 ",\"openid\":" + Json.Quote(WechatFixture.Openid) + ",\"user_card_code\":\"6006\",\"point_balance\":120}";
             Assert.Equal(204L, MiniJson.Get(MiniJson.Parse(fx.WechatPay.SyncUserPoints(sync)), "status"), "sync: 204");
-            Assert.Equal(1L, fx.Emulator.Hits("/v3/brand/partner/card-member/user-points/sync"), "sync sent once");
+            Assert.Equal(1L, fx.Emulator.WechatHits("/v3/brand/partner/card-member/user-points/sync"), "sync sent once");
 
             var missing = Assert.Throws<RemoteFailedException>(() => fx.WechatPay.GetUserCard(read.Replace("6006", "404")),
                 "a card WeChat does not hold");
@@ -479,62 +490,61 @@ namespace CardBridge.Tests
             var dir = Path.Combine(Runner.Root, "tests", "fixtures", "wechatpay", "emulator");
             var certificate = ",\"platform_certificate\":{\"pem\":" + Json.Quote(File.ReadAllText(Path.Combine(dir, "platform_cert.pem"))) +
                 ",\"private_key\":" + Json.Quote(File.ReadAllText(Path.Combine(dir, "platform_private.pem"))) + "}";
-            using (var emulator = WechatEmulator.Start(WechatFixture.EmulatorConfig(WechatFixture.ApiV3Key, certificate)))
+            using (var emulator = Emulator.Start(WechatFixture.EmulatorConfig(WechatFixture.ApiV3Key, certificate)))
             using (var wp = new WechatPay(WechatFixture.Config(emulator.BaseUrl, 2, certificateMode: true), Store.InMemory()))
             {
-                var plain = WechatEmulator.SampleUserCardCreate("7007", WechatFixture.CardId, WechatFixture.Openid);
-                using (var request = emulator.Callback(WechatFixture.EventType, "user_card", plain))
-                using (var began = wp.CallbackBegin(request))
+                var plain = Emulator.SampleUserCardCreate("7007", WechatFixture.CardId, WechatFixture.Openid);
                 {
-                    Assert.True(began.NeedsHandling, "a callback signed with the certificate key verifies");
+                    var request = emulator.Callback(WechatFixture.EventType, "user_card", plain);
+                    using (var began = wp.CallbackBegin(request))
+                    {
+                        Assert.True(began.NeedsHandling, "a callback signed with the certificate key verifies");
+                    }
                 }
-                Assert.Equal(1L, emulator.Hits("/v3/certificates"), "its serial triggered the download");
+                Assert.Equal(1L, emulator.WechatHits("/v3/certificates"), "its serial triggered the download");
                 Assert.Equal(1L, wp.RefreshCertificates(), "one certificate installed");
-                Assert.Equal(2L, emulator.Hits("/v3/certificates"), "refreshed on request");
+                Assert.Equal(2L, emulator.WechatHits("/v3/certificates"), "refreshed on request");
             }
         }
 
         [Test]
         public void ConfigurationAndParameterErrorsNameTheField()
         {
-            var e = Assert.Throws<ConfigurationException>(() => WechatEmulator.Start(WechatFixture.EmulatorConfig("testMchAPIv3Key0")),
+            var refused = Assert.Throws<EmulatorException>(() => Emulator.Start(WechatFixture.EmulatorConfig("testMchAPIv3Key0")),
                 "16-byte APIv3 key (emulator)");
-            Assert.Equal(ResultCode.InvalidConfig, e.Code, "Code");
-            Assert.Equal("emulator.api_v3_key", e.Field, "Field");
-            Assert.True(e.Message.IndexOf("testMchAPIv3Key0", StringComparison.Ordinal) < 0, "the key is never echoed");
-            var key = Assert.Throws<InvalidKeyException>(() => WechatEmulator.Start(
+            Assert.Equal("INVALID_CONFIG", refused.Error, "Error");
+            Assert.Equal("api_v3_key", refused.Field, "Field");
+            Assert.True(refused.Message.IndexOf("testMchAPIv3Key0", StringComparison.Ordinal) < 0, "the key is never echoed");
+            refused = Assert.Throws<EmulatorException>(() => Emulator.Start(
                 WechatFixture.EmulatorConfig().Replace(Json.Quote(Keys.PlatformPrivate), "\"not a key\"")), "bad PEM");
-            Assert.Equal("emulator.wechatpay_private_key", key.Field, "Field");
+            Assert.Equal("wechatpay_private_key", refused.Field, "Field");
 
-            e = Assert.Throws<ConfigurationException>(() => new WechatPay(
+            var e = Assert.Throws<ConfigurationException>(() => new WechatPay(
                 WechatFixture.Config("http://127.0.0.1:9", 1, "testMchAPIv3Key0"), Store.InMemory()), "16-byte APIv3 key");
             Assert.Contains("api_v3_key", e.Message, "Message names the member");
 
-            var plain = WechatEmulator.SampleUserCardCreate("8008", WechatFixture.CardId, WechatFixture.Openid);
-            var arg = Assert.Throws<CardbridgeArgumentException>(() => fx.Emulator.Callback(WechatFixture.EventType, "user_card",
-                plain, null, (CallbackTamper)7), "unknown tamper");
-            Assert.Equal(ResultCode.InvalidParameter, arg.Code, "Code");
-            Assert.Equal("tamper", arg.Field, "Field");
-            var json = Assert.Throws<InvalidJsonException>(() => fx.Emulator.Callback(WechatFixture.EventType, "user_card", "{"),
+            var plain = Emulator.SampleUserCardCreate("8008", WechatFixture.CardId, WechatFixture.Openid);
+            refused = Assert.Throws<EmulatorException>(() => fx.Emulator.Callback(WechatFixture.EventType, "user_card", "{"),
                 "plaintext not JSON");
-            Assert.Equal("plaintext_json", json.Field, "Field");
-            var tooLong = Assert.Throws<DecryptException>(() => fx.Emulator.Callback(WechatFixture.EventType, "user_card",
+            Assert.Equal(400, refused.Status, "Status");
+            refused = Assert.Throws<EmulatorException>(() => fx.Emulator.Callback(WechatFixture.EventType, "user_card",
                 plain.Replace(WechatFixture.Phone, new string('1', 300))), "phone too long for RSA-OAEP");
-            Assert.Equal(ResultCode.PlaintextTooLong, tooLong.Code, "Code");
-            arg = Assert.Throws<CardbridgeArgumentException>(() => fx.Emulator.UserCard("404"), "no such card");
-            Assert.Equal("user_card_code", arg.Field, "Field");
+            Assert.Equal("PLAINTEXT_TOO_LONG", refused.Error, "Error");
+            refused = Assert.Throws<EmulatorException>(() => fx.Emulator.UserCard("404"), "no such card");
+            Assert.Equal(404, refused.Status, "Status");
+            Assert.Equal("user_card_code", refused.Field, "Field");
         }
 
         [Test]
         public void SampleWithoutACodeLeavesTheCodeOut()
         {
-            var with = MiniJson.Parse(WechatEmulator.SampleUserCardCreate("1", WechatFixture.CardId, WechatFixture.Openid));
+            var with = MiniJson.Parse(Emulator.SampleUserCardCreate("1", WechatFixture.CardId, WechatFixture.Openid));
             Assert.Equal("1", MiniJson.Str(with, "user_card_code"), "user_card_code");
             Assert.Equal(WechatFixture.CardId, MiniJson.Str(with, "card_id"), "card_id");
             Assert.Equal(WechatFixture.Phone, MiniJson.Str(with, "phone_number"), "phone_number");
             foreach (var code in new[] { null, "" })
             {
-                var without = MiniJson.Parse(WechatEmulator.SampleUserCardCreate(code, WechatFixture.CardId, WechatFixture.Openid));
+                var without = MiniJson.Parse(Emulator.SampleUserCardCreate(code, WechatFixture.CardId, WechatFixture.Openid));
                 Assert.Equal(null, MiniJson.Get(without, "user_card_code"), "no user_card_code for <" + code + ">");
                 Assert.Equal(WechatFixture.Openid, MiniJson.Str(without, "openid"), "openid");
             }

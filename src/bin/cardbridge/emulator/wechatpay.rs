@@ -37,17 +37,17 @@
 //! messages and every `detail` are the emulator's own.
 
 use super::server::{Action, HttpServer};
-use crate::crypto::aead::ApiV3Key;
-use crate::crypto::keys::{PrivateKey, PublicKey};
-use crate::crypto::x509::{Certificate, normalize_serial};
-use crate::crypto::{b64_decode_strict, b64_encode, oaep, random_bytes, rsa};
-use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Header, HttpRequest, HttpResponse, Transport, TransportConfig, find_header};
-use crate::wechatpay::certificates::AEAD_ALGORITHM;
-use crate::wechatpay::keyring::PUB_KEY_ID_PREFIX;
-use crate::wechatpay::model::{CARD_MEMBER_PATH, CONFIRM_STATES};
-use crate::wechatpay::sign::{self, SCHEME, generate_nonce};
-use crate::wechatpay::verify::{
+use cardbridge::crypto::aead::ApiV3Key;
+use cardbridge::crypto::keys::{PrivateKey, PublicKey};
+use cardbridge::crypto::x509::{Certificate, normalize_serial};
+use cardbridge::crypto::{b64_decode_strict, b64_encode, oaep, random_bytes, rsa};
+use cardbridge::error::{Error, ErrorKind, Result};
+use cardbridge::http::{Header, HttpRequest, HttpResponse, Transport, TransportConfig, find_header};
+use cardbridge::wechatpay::certificates::AEAD_ALGORITHM;
+use cardbridge::wechatpay::keyring::PUB_KEY_ID_PREFIX;
+use cardbridge::wechatpay::model::{CARD_MEMBER_PATH, CONFIRM_STATES};
+use cardbridge::wechatpay::sign::{self, SCHEME, generate_nonce};
+use cardbridge::wechatpay::verify::{
     self, HEADER_NONCE, HEADER_SERIAL, HEADER_SIGNATURE, HEADER_SIGNATURE_TYPE, HEADER_TIMESTAMP, MAX_CLOCK_SKEW_SECS,
     PROBE_PREFIX,
 };
@@ -383,7 +383,10 @@ fn random_hex(bytes: usize) -> String {
 
 /// A 12-character AEAD nonce (`resource.nonce`).
 fn aead_nonce() -> String {
-    generate_nonce().chars().take(crate::crypto::aead::NONCE_LEN).collect()
+    generate_nonce()
+        .chars()
+        .take(cardbridge::crypto::aead::NONCE_LEN)
+        .collect()
 }
 
 /// A random UUID-shaped notification ID (36 characters).
@@ -1098,7 +1101,8 @@ fn parse_auth_params(params: &str) -> std::result::Result<AuthParams<'_>, String
 
 /// Checks the configuration; errors are `InvalidConfig` naming the field.
 fn check_config(config: &WechatEmulatorConfig) -> Result<Option<CertMode>> {
-    let bad = |field: &str, rule: &str| Error::config(format!("{field}: {rule}")).with_field(field);
+    let bad =
+        |field: &str, rule: &str| Error::new(ErrorKind::InvalidConfig, format!("{field}: {rule}")).with_field(field);
     let digits = config.public_key_id.strip_prefix(PUB_KEY_ID_PREFIX).unwrap_or("");
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad("emulator.public_key_id", "must be PUB_KEY_ID_ followed by digits"));
@@ -1287,7 +1291,8 @@ impl WechatPayHandler {
             .ok_or_else(|| Error::new(ErrorKind::InvalidParameter, "now_unix: out of the supported time range"))?;
         let mut resource = plaintext.clone();
         encrypt_sensitive(&mut resource, &emu.config.merchant_public_key)?;
-        let resource_json = serde_json::to_vec(&resource).map_err(|e| Error::internal("serialising resource", e))?;
+        let resource_json = serde_json::to_vec(&resource)
+            .map_err(|e| Error::new(ErrorKind::Internal, format!("serialising resource: {e}")))?;
         let nonce = aead_nonce();
         let mut ciphertext =
             emu.config
@@ -1570,9 +1575,12 @@ impl WechatPayEmulator {
     /// on a loopback host (e.g. the merchant's `notify_url` stub), and returns
     /// the answer whatever its status; `timeout` bounds connect and read.
     pub fn send(&self, url: &str, request: &HttpRequest, timeout: Duration) -> Result<HttpResponse> {
-        crate::http::check_url(url)?;
+        cardbridge::http::check_url(url)?;
         if !url.starts_with("http://") {
-            return Err(Error::config("callback URL: must be http:// to a loopback host"));
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "callback URL: must be http:// to a loopback host",
+            ));
         }
         let transport = Transport::new(&TransportConfig {
             connect_timeout: timeout,

@@ -9,11 +9,11 @@
 //!   loopback merchant endpoint and verifies the merchant's answer (§4.8).
 
 use super::server::{Action, HttpServer, text_response};
-use crate::alipayplus::signature;
-use crate::crypto::keys::{PrivateKey, PublicKey};
-use crate::crypto::{b64_decode_strict, b64_encode};
-use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Header, HttpRequest, HttpResponse, Transport, TransportConfig, find_header};
+use cardbridge::alipayplus::signature;
+use cardbridge::crypto::keys::{PrivateKey, PublicKey};
+use cardbridge::crypto::{b64_decode_strict, b64_encode};
+use cardbridge::error::{Error, ErrorKind, Result};
+use cardbridge::http::{Header, HttpRequest, HttpResponse, Transport, TransportConfig, find_header};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -346,18 +346,25 @@ impl AlipayPlatformHandler {
     pub fn new(config: EmulatorConfig) -> Result<Self> {
         let prefix = &config.path_prefix;
         if !prefix.is_empty() && (!prefix.starts_with('/') || prefix.ends_with('/')) {
-            return Err(Error::config(format!(
-                "emulator.path_prefix: must be empty or start with '/' and not end with '/' (got {prefix:?})"
-            )));
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                format!("emulator.path_prefix: must be empty or start with '/' and not end with '/' (got {prefix:?})"),
+            ));
         }
         if config.client_id.is_empty() {
-            return Err(Error::config("emulator.client_id: must not be empty"));
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "emulator.client_id: must not be empty",
+            ));
         }
         if config.key_version.is_empty() {
-            return Err(Error::config("emulator.key_version: must not be empty"));
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "emulator.key_version: must not be empty",
+            ));
         }
-        crate::http::check_header_value("emulator.client_id", &config.client_id)?;
-        crate::http::check_header_value("emulator.key_version", &config.key_version)?;
+        cardbridge::http::check_header_value("emulator.client_id", &config.client_id)?;
+        cardbridge::http::check_header_value("emulator.key_version", &config.key_version)?;
         Ok(AlipayPlatformHandler {
             platform: Arc::new(Platform {
                 issue_card_path: format!("{prefix}{ISSUE_CARD_PATH}"),
@@ -649,9 +656,12 @@ impl PlatformDriver {
     /// Sends `request` to `base_url` (`http://` to a loopback host only) and
     /// returns the answer, whatever its status; `timeout` bounds connect and read.
     pub fn send(&self, base_url: &str, request: &HttpRequest, timeout: Duration) -> Result<HttpResponse> {
-        crate::http::check_url(base_url)?;
+        cardbridge::http::check_url(base_url)?;
         if !base_url.starts_with("http://") {
-            return Err(Error::config("driver base URL: must be http:// to a loopback host"));
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "driver base URL: must be http:// to a loopback host",
+            ));
         }
         let transport = Transport::new(&TransportConfig {
             connect_timeout: timeout,

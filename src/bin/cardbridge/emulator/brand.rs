@@ -14,11 +14,11 @@
 //! importing a card answers the user card; `import-by-phone` answers `403
 //! NO_AUTH` ("暂未上线", not live).
 
-use crate::wechatpay::activities::{ACTIVITY_CHANNELS, ACTIVITY_STATES};
-use crate::wechatpay::feeds::EXCHANGE_STATES;
-use crate::wechatpay::members::USER_CARD_STATES;
-use crate::wechatpay::model::CARD_MEMBER_PATH;
-use crate::wechatpay::templates::{CARD_TYPES, CODE_MODES, CODE_TYPES, TEMPLATE_STATES};
+use cardbridge::wechatpay::activities::{ACTIVITY_CHANNELS, ACTIVITY_STATES};
+use cardbridge::wechatpay::feeds::EXCHANGE_STATES;
+use cardbridge::wechatpay::members::USER_CARD_STATES;
+use cardbridge::wechatpay::model::CARD_MEMBER_PATH;
+use cardbridge::wechatpay::templates::{CARD_TYPES, CODE_MODES, CODE_TYPES, TEMPLATE_STATES};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -543,7 +543,7 @@ fn token(st: &mut BrandState, cards: &mut dyn CardBook, body: &Map<String, Value
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
         None => expire.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
-    let token = format!("EMU{:016x}{:08}", crate::crypto::random_below(u64::MAX), st.next_id());
+    let token = format!("EMU{:016x}{:08}", cardbridge::crypto::random_below(u64::MAX), st.next_id());
     Ok(Answer::ok(json!({"token": token, "expire_time": expire})))
 }
 

@@ -6,8 +6,8 @@
 //! takes the server down. Stopping the server closes open connections, wakes
 //! delayed answers and joins every thread it started.
 
-use crate::error::{Error, ErrorKind, Result};
-use crate::http::{HttpRequest, HttpResponse, find_header};
+use cardbridge::error::{Error, ErrorKind, Result};
+use cardbridge::http::{HttpRequest, HttpResponse, find_header};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -125,7 +125,12 @@ impl HttpServer {
         let accept_thread = std::thread::Builder::new()
             .name("cardbridge-emulator-accept".into())
             .spawn(move || accept_loop(&listener, &accept_shared))
-            .map_err(|e| Error::internal("emulator: cannot start the accept thread", e))?;
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Internal,
+                    format!("emulator: cannot start the accept thread: {e}"),
+                )
+            })?;
         Ok(HttpServer {
             addr,
             shared,

@@ -1,7 +1,10 @@
-//! Loopback platform emulator: test support, not production code.
-//!
-//! Lets the Rust tests, the C/Python/C# tests (through the C ABI) and the demo
-//! exercise the full protocol without a real platform account:
+//! Loopback platform emulator: test support, not production code, and not in
+//! the library: it lives in the `cardbridge` binary (`cardbridge emulator`,
+//! which the C, Python and C# suites start), and the Rust integration tests
+//! and the demo compile this module into themselves with
+//! `#[path = ".../src/bin/cardbridge/emulator/mod.rs"]`. It uses the library
+//! through its public API only. It exercises the full protocol without a real
+//! platform account:
 //!
 //! * [`AlipayPlatformEmulator`] plays the Alipay+ platform's `issueCard`
 //!   endpoint: it verifies the merchant's signature exactly as the platform

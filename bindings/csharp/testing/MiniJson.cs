@@ -1,12 +1,12 @@
-// A minimal JSON reader for the test fixtures (Mono's default install has no JSON library and
-// the tests must need nothing beyond mono-runtime). Objects become Dictionary<string, object>,
+// A minimal JSON reader (and string quoting) for the test support and the test fixtures (Mono's
+// default install has no JSON library and the tests must need nothing beyond mono-runtime). Objects become Dictionary<string, object>,
 // arrays List<object>, numbers long (or double when not integral), plus string, bool and null.
 using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Text;
 
-namespace CardBridge.Tests
+namespace CardBridge.Testing
 {
     public static class MiniJson
     {
@@ -38,6 +38,28 @@ namespace CardBridge.Tests
         public static List<object> Arr(object obj, string name)
         {
             return (List<object>)Get(obj, name);
+        }
+
+        /// <summary>A JSON string literal.</summary>
+        public static string Quote(string s)
+        {
+            var sb = new StringBuilder("\"");
+            foreach (var c in s)
+            {
+                if (c == '"' || c == '\\')
+                {
+                    sb.Append('\\').Append(c);
+                }
+                else if (c < 0x20)
+                {
+                    sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
+                }
+                else
+                {
+                    sb.Append(c);
+                }
+            }
+            return sb.Append('"').ToString();
         }
 
         private static object ReadValue(string s, ref int at)

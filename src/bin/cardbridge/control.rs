@@ -5,9 +5,9 @@
 //! * every other path is the Alipay+ platform (`issueCard` under the path
 //!   prefix, `F INVALID_API` elsewhere, as the gateway answers).
 //!
-//! The request handling is the library's loopback emulators
-//! (`cardbridge::emulator`), so the binary answers exactly as the in-process
-//! emulators do. Stops cleanly on SIGTERM, SIGINT or `POST /__cardbridge/shutdown`.
+//! The request handling is this binary's platform emulators
+//! (`crate::emulator`, also compiled into the Rust integration tests), so the
+//! binary answers exactly as the in-process emulators do. Stops cleanly on SIGTERM, SIGINT or `POST /__cardbridge/shutdown`.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use cardbridge::emulator::{
+use crate::emulator::{
     Action, AlipayPlatformHandler, Fault, HttpServer, RandomFaults, SAMPLE_BRAND_ID, WechatFault, WechatPayHandler,
 };
 use cardbridge::error::{Error, ErrorKind, Result};
@@ -662,7 +662,7 @@ impl Emulator {
         let target = match a.string("target")? {
             Some(t) if t.starts_with('/') => t,
             Some(_) => return Err(invalid("target", "must start with /")),
-            None => cardbridge::emulator::PlatformDriver::target_for(&call.api),
+            None => crate::emulator::PlatformDriver::target_for(&call.api),
         };
         let (request, request_id) = deliver::alipay_mint(&self.config, &call, &target)?;
         Ok(json!({"request": request_doc(&request), "request_id": request_id}))

@@ -1,0 +1,625 @@
+//! Why an inbound signature check failed, and what to change (issue 13).
+//!
+//! The verification itself never changes: a refused call stays refused. When
+//! it fails, this module names the check that failed (missing or malformed
+//! header, unknown key, clock skew with the measured offset, or a digest
+//! mismatch) and then tries the usual reasons a correct platform signature
+//! stops verifying on the way to the handler — each as a separate, complete
+//! verification of a *variant* of what was received:
+//!
+//! * the path: the configured public prefix removed, the original
+//!   request-target from a proxy header (`X-Original-URI`, `X-Forwarded-Uri`,
+//!   `X-Original-URL`, `X-Forwarded-Prefix`), the query string dropped, a
+//!   trailing slash added or removed, percent-decoding undone or redone
+//!   (Alipay+ only: WeChat Pay does not sign the path);
+//! * the body: a UTF-8 byte-order mark removed, line endings changed back
+//!   (CRLF ↔ LF), or JSON re-serialised compactly.
+//!
+//! A variant that verifies is reported with the fix to make. The diagnosis
+//! never carries the body, a signature, a header value or personal data: only
+//! reason codes, lengths, a SHA-256 digest of the body, the measured offset
+//! and which variant verified. The one configuration value it may name is a
+//! public path prefix learned from a proxy header, and only when that prefix
+//! is a plain path (`[A-Za-z0-9/_.-]`, at most 64 bytes).
+
+use crate::alipayplus::{Config as AlipayConfig, inbound, signature, time::parse_header_time};
+use crate::crypto::{b64_decode_strict, rsa, sha256_hex};
+use crate::http::{HttpRequest, find_header};
+use crate::wechatpay::KeyRing;
+use crate::wechatpay::verify::{self, VerifyOptions};
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+use serde_json::{Value, json};
+
+/// A variant of the received request that made the signature verify.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Variant {
+    /// Verified with the path as received, without the configured prefix.
+    PrefixRemoved,
+    /// Verified with the request-target a proxy header carried; `prefix` is
+    /// what `inbound_public_prefix` should be (when it is a plain path).
+    ProxyHeaderTarget {
+        /// The header that carried it, e.g. `X-Original-URI`.
+        header: &'static str,
+        /// The prefix in front of the membership path, when plain.
+        prefix: Option<String>,
+    },
+    /// Verified without the query string.
+    QueryDropped,
+    /// Verified with a trailing slash added to the path.
+    TrailingSlashAdded,
+    /// Verified with the path's trailing slash removed.
+    TrailingSlashRemoved,
+    /// Verified with the path percent-decoded.
+    PercentDecoded,
+    /// Verified with the path percent-encoded again.
+    PercentEncoded,
+    /// Verified with a leading UTF-8 byte-order mark removed from the body.
+    BomRemoved,
+    /// Verified with the body's CRLF line endings turned back into LF.
+    CrlfToLf,
+    /// Verified with the body's LF line endings turned back into CRLF.
+    LfToCrlf,
+    /// Verified with the JSON body serialised compactly again.
+    JsonReserialised,
+}
+
+impl Variant {
+    /// Stable code, e.g. `prefix_removed`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Variant::PrefixRemoved => "prefix_removed",
+            Variant::ProxyHeaderTarget { .. } => "proxy_header_target",
+            Variant::QueryDropped => "query_dropped",
+            Variant::TrailingSlashAdded => "trailing_slash_added",
+            Variant::TrailingSlashRemoved => "trailing_slash_removed",
+            Variant::PercentDecoded => "percent_decoded",
+            Variant::PercentEncoded => "percent_encoded",
+            Variant::BomRemoved => "bom_removed",
+            Variant::CrlfToLf => "crlf_to_lf",
+            Variant::LfToCrlf => "lf_to_crlf",
+            Variant::JsonReserialised => "json_reserialised",
+        }
+    }
+
+    /// What to change, in one sentence.
+    pub fn fix(&self) -> String {
+        match self {
+            Variant::PrefixRemoved => "the platform signed the path as it reached you: remove \
+                 `inbound_public_prefix` from the configuration"
+                .into(),
+            Variant::ProxyHeaderTarget {
+                header,
+                prefix: Some(p),
+            } => format!(
+                "the path was rewritten by a proxy (the original is in {header}): set \
+                 `inbound_public_prefix` to \"{p}\""
+            ),
+            Variant::ProxyHeaderTarget { header, prefix: None } => format!(
+                "the path was rewritten by a proxy (the original is in {header}): pass the original \
+                 request-target as the request's target"
+            ),
+            Variant::QueryDropped => "the platform signed the path without a query string: something between \
+                 the platform and the handler added one (e.g. a framework routing parameter); pass the \
+                 request-target exactly as the platform sent it"
+                .into(),
+            Variant::TrailingSlashAdded => "a trailing slash was removed on the way (proxy or framework route): \
+                 pass the request-target exactly as received"
+                .into(),
+            Variant::TrailingSlashRemoved => "a trailing slash was added on the way (proxy or framework route): \
+                 pass the request-target exactly as received"
+                .into(),
+            Variant::PercentDecoded => "the path reached the handler percent-encoded differently from what \
+                 the platform signed (it signed the decoded form): pass the raw request-target"
+                .into(),
+            Variant::PercentEncoded => "the path was percent-decoded before it reached the handler: pass the \
+                 raw request-target, not the decoded path"
+                .into(),
+            Variant::BomRemoved => "a UTF-8 byte-order mark was added in front of the body: pass the raw \
+                 body bytes"
+                .into(),
+            Variant::CrlfToLf => "line endings in the body were changed to CRLF on the way: pass the raw body \
+                 bytes"
+                .into(),
+            Variant::LfToCrlf => "CRLF line endings in the body were normalised to LF on the way: pass the raw \
+                 body bytes"
+                .into(),
+            Variant::JsonReserialised => "the JSON body was parsed and serialised again before it reached the \
+                 handler: pass the raw body bytes, not a re-encoded object"
+                .into(),
+        }
+    }
+}
+
+/// Why an inbound signature check failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnosis {
+    /// Which check failed: `header_missing`, `header_malformed`,
+    /// `unknown_key`, `clock_skew`, `bad_timestamp`, `bad_encoding` or
+    /// `mismatch`.
+    pub check: &'static str,
+    /// Sender's clock minus ours, milliseconds, when the request carried a
+    /// readable time.
+    pub offset_ms: Option<i64>,
+    /// The variant that verified, if any.
+    pub verified: Option<Variant>,
+    /// Hints that are not proofs (e.g. the body looks re-serialised).
+    pub hints: Vec<&'static str>,
+    /// Length of the body received.
+    pub body_len: usize,
+    /// SHA-256 of the body received, hex (compare with the sender's).
+    pub body_sha256: String,
+}
+
+impl Diagnosis {
+    fn new(check: &'static str, body: &[u8]) -> Self {
+        Diagnosis {
+            check,
+            offset_ms: None,
+            verified: None,
+            hints: Vec::new(),
+            body_len: body.len(),
+            body_sha256: sha256_hex(body),
+        }
+    }
+
+    /// One line for an operator: the check, the offset, the fix.
+    pub fn summary(&self) -> String {
+        let mut out = format!("signature check failed: {}", self.check);
+        if let Some(off) = self.offset_ms {
+            out.push_str(&format!(" (sender clock {off:+} ms from ours)"));
+        }
+        match &self.verified {
+            Some(v) => out.push_str(&format!("; it verifies when {}: {}", v.code(), v.fix())),
+            None if self.check == "mismatch" => {
+                out.push_str("; no usual rewrite explains it (check the configured platform key)")
+            }
+            None => {}
+        }
+        for h in &self.hints {
+            out.push_str("; ");
+            out.push_str(h);
+        }
+        out
+    }
+
+    /// The diagnosis as JSON (what the C ABI, Python, C# and the CLI show).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "check": self.check,
+            "offset_ms": self.offset_ms,
+            "verified_variant": self.verified.as_ref().map(Variant::code),
+            "fix": self.verified.as_ref().map(Variant::fix),
+            "hints": self.hints,
+            "body_len": self.body_len,
+            "body_sha256": self.body_sha256,
+            "summary": self.summary(),
+        })
+    }
+}
+
+/// Body variants worth a verification, each with the variant it stands for.
+fn body_variants(body: &[u8]) -> Vec<(Vec<u8>, Variant)> {
+    let mut out = Vec::new();
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    if let Some(rest) = body.strip_prefix(BOM) {
+        out.push((rest.to_vec(), Variant::BomRemoved));
+    }
+    let has_crlf = body.windows(2).any(|w| w == b"\r\n");
+    if has_crlf {
+        out.push((replace(body, b"\r\n", b"\n"), Variant::CrlfToLf));
+    } else if body.contains(&b'\n') {
+        out.push((replace(body, b"\n", b"\r\n"), Variant::LfToCrlf));
+    }
+    let trimmed = body.strip_prefix(BOM).unwrap_or(body);
+    if let Ok(v) = serde_json::from_slice::<Value>(trimmed)
+        && let Ok(compact) = serde_json::to_vec(&v)
+        && compact != body
+    {
+        out.push((compact, Variant::JsonReserialised));
+    }
+    out
+}
+
+fn replace(body: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + body.len() / 16);
+    let mut i = 0;
+    while i < body.len() {
+        if body[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(body[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Whether a body looks like pretty-printed or otherwise re-encoded JSON.
+fn looks_reencoded(body: &[u8]) -> bool {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return false;
+    };
+    serde_json::to_vec(&v).is_ok_and(|compact| compact != body)
+}
+
+/// Characters a proxy or framework typically encodes in a path.
+const PATH_ENCODE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'|')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'[')
+    .add(b']');
+
+/// Headers in which proxies pass on the original request-target.
+const PROXY_TARGET_HEADERS: [&str; 3] = ["X-Original-URI", "X-Forwarded-Uri", "X-Original-URL"];
+
+fn plain_prefix(p: &str) -> Option<String> {
+    let ok = p.len() <= 64
+        && p.starts_with('/')
+        && !p.ends_with('/')
+        && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b));
+    ok.then(|| p.to_string())
+}
+
+/// Diagnoses an Alipay+ platform → merchant call that the handler would
+/// refuse for its signature; `None` when the signature verifies (or the call
+/// fails for another reason than its signature).
+pub fn alipay_inbound(config: &AlipayConfig, request: &HttpRequest, now_ms: i64) -> Option<Diagnosis> {
+    let path = request.target.split('?').next().unwrap_or_default();
+    let uri = inbound::signed_uri(config, request, path);
+    let body = &request.body;
+    let client_id = find_header(&request.headers, "Client-Id").unwrap_or(&config.client_id);
+    let time = find_header(&request.headers, "Request-Time");
+    let sig_header = find_header(&request.headers, "Signature");
+    let offset_ms = time.and_then(parse_header_time).map(|t| t - now_ms);
+    let fail = |check| {
+        let mut d = Diagnosis::new(check, body);
+        d.offset_ms = offset_ms;
+        Some(d)
+    };
+    if client_id != config.client_id {
+        return fail("unknown_key");
+    }
+    let Some(time) = time else {
+        return fail("header_missing");
+    };
+    let Some(header) = sig_header else {
+        return fail("header_missing");
+    };
+    let parsed = match signature::parse_header(header) {
+        Ok(p) => p,
+        Err(_) => return fail("header_malformed"),
+    };
+    let Ok(raw) = signature::decode_signature_value(&parsed.signature) else {
+        return fail("bad_encoding");
+    };
+    let key = config.platform_key(parsed.key_version.as_deref());
+    let verifies = |uri: &str, body: &[u8]| {
+        rsa::verify_sha256(
+            key,
+            &signature::content_to_sign("POST", uri, client_id, time, body),
+            &raw,
+        )
+    };
+    if verifies(&uri, body) {
+        if let (Some(skew), Some(off)) = (config.max_clock_skew, offset_ms)
+            && u128::from(off.unsigned_abs()) > skew.as_millis()
+        {
+            return fail("clock_skew");
+        }
+        return None;
+    }
+    let mut d = Diagnosis::new("mismatch", body);
+    d.offset_ms = offset_ms;
+
+    let (uri_path, query) = match uri.split_once('?') {
+        Some((p, q)) => (p.to_string(), Some(q.to_string())),
+        None => (uri.clone(), None),
+    };
+    let with_query = |p: &str| match &query {
+        Some(q) => format!("{p}?{q}"),
+        None => p.to_string(),
+    };
+    let mut uris: Vec<(String, Variant)> = Vec::new();
+    if config.inbound_public_prefix.is_some() {
+        uris.push((request.target.clone(), Variant::PrefixRemoved));
+    }
+    for name in PROXY_TARGET_HEADERS {
+        if let Some(original) = find_header(&request.headers, name).filter(|v| v.starts_with('/')) {
+            let prefix = original
+                .split('?')
+                .next()
+                .and_then(|p| p.rsplit_once(inbound::MEMBERSHIP_PATH))
+                .and_then(|(prefix, _)| plain_prefix(prefix));
+            uris.push((
+                original.to_string(),
+                Variant::ProxyHeaderTarget { header: name, prefix },
+            ));
+        }
+    }
+    if let Some(prefix) = find_header(&request.headers, "X-Forwarded-Prefix").and_then(plain_prefix) {
+        uris.push((
+            format!("{prefix}{}", request.target),
+            Variant::ProxyHeaderTarget {
+                header: "X-Forwarded-Prefix",
+                prefix: Some(prefix),
+            },
+        ));
+    }
+    if query.is_some() {
+        uris.push((uri_path.clone(), Variant::QueryDropped));
+    }
+    match uri_path.strip_suffix('/') {
+        Some(without) => uris.push((with_query(without), Variant::TrailingSlashRemoved)),
+        None => uris.push((with_query(&format!("{uri_path}/")), Variant::TrailingSlashAdded)),
+    }
+    if let Ok(decoded) = percent_decode_str(&uri_path).decode_utf8()
+        && decoded != uri_path
+    {
+        uris.push((with_query(&decoded), Variant::PercentDecoded));
+    }
+    let encoded = utf8_percent_encode(&uri_path, PATH_ENCODE).to_string();
+    if encoded != uri_path {
+        uris.push((with_query(&encoded), Variant::PercentEncoded));
+    }
+    d.verified = uris
+        .into_iter()
+        .find(|(u, _)| u != &uri && verifies(u, body))
+        .map(|(_, v)| v)
+        .or_else(|| {
+            body_variants(body)
+                .into_iter()
+                .find(|(b, _)| verifies(&uri, b))
+                .map(|(_, v)| v)
+        });
+    if d.verified.is_none() && looks_reencoded(body) {
+        d.hints
+            .push("the body is JSON but not in its compact form: it may have been re-encoded on the way");
+    }
+    Some(d)
+}
+
+/// Diagnoses a WeChat Pay callback whose signature the handler would refuse;
+/// `None` when it verifies. `now_ms` is Unix milliseconds.
+pub fn wechat_callback(
+    keys: &KeyRing,
+    request: &HttpRequest,
+    now_ms: i64,
+    options: VerifyOptions,
+) -> Option<Diagnosis> {
+    let now = now_ms.div_euclid(1000);
+    let failure = verify::verify(keys, &request.headers, &request.body, now, options).err()?;
+    let body = &request.body;
+    let ts = find_header(&request.headers, verify::HEADER_TIMESTAMP);
+    let offset_ms = ts
+        .and_then(|t| t.parse::<i64>().ok())
+        .and_then(|t| t.checked_mul(1000))
+        .map(|t| t - now_ms);
+    let check = match failure.reason {
+        verify::VerifyReason::HeaderMissing => "header_missing",
+        verify::VerifyReason::UnsupportedSignatureType => "header_malformed",
+        verify::VerifyReason::BadTimestamp => "bad_timestamp",
+        verify::VerifyReason::ClockSkew => "clock_skew",
+        verify::VerifyReason::UnknownSerial => "unknown_key",
+        verify::VerifyReason::BadEncoding => "bad_encoding",
+        verify::VerifyReason::Mismatch => "mismatch",
+    };
+    let mut d = Diagnosis::new(check, body);
+    d.offset_ms = offset_ms;
+    if failure.reason != verify::VerifyReason::Mismatch {
+        return Some(d);
+    }
+    let header = |n| find_header(&request.headers, n).unwrap_or_default();
+    let (ts, nonce) = (header(verify::HEADER_TIMESTAMP), header(verify::HEADER_NONCE));
+    let raw = b64_decode_strict(header(verify::HEADER_SIGNATURE))?;
+    let key = keys.verification_key(header(verify::HEADER_SERIAL), now).ok()?;
+    d.verified = body_variants(body)
+        .into_iter()
+        .find(|(b, _)| rsa::verify_sha256(key, &verify::message(ts, nonce, b), &raw))
+        .map(|(_, v)| v);
+    if d.verified.is_none() && looks_reencoded(body) {
+        d.hints
+            .push("the body is JSON but not in its compact form: it may have been re-encoded on the way");
+    }
+    Some(d)
+}
+
+/// What a platform's signature refusal of one of our requests says, compared
+/// with the string we signed (issue 13.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundDiagnosis {
+    /// The first line of the string-to-sign that differs: `method`, `url`,
+    /// `timestamp`, `nonce` or `body`; `None` when the part the platform
+    /// echoed is identical.
+    pub differing_line: Option<&'static str>,
+    /// The platform's string length minus ours, when it gave its length.
+    pub length_delta: Option<i64>,
+    /// The likely cause, in one sentence.
+    pub likely_cause: &'static str,
+}
+
+impl OutboundDiagnosis {
+    /// One line for an operator.
+    pub fn summary(&self) -> String {
+        let line = self
+            .differing_line
+            .map_or("none of the echoed lines".to_string(), |l| format!("the {l} line"));
+        let delta = self
+            .length_delta
+            .map_or(String::new(), |d| format!(", length delta {d:+} bytes"));
+        format!(
+            "the platform's string-to-sign differs from ours at {line}{delta}: {}",
+            self.likely_cause
+        )
+    }
+
+    /// As JSON.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "differing_line": self.differing_line,
+            "length_delta": self.length_delta,
+            "likely_cause": self.likely_cause,
+            "summary": self.summary(),
+        })
+    }
+}
+
+/// Compares the string-to-sign WeChat Pay echoes in a `SIGN_ERROR` answer
+/// (`detail.sign_information.truncated_sign_message`, `sign_message_length`)
+/// with the one we signed for `sent` (method, request-target, the
+/// `Authorization` header's timestamp and nonce, body). `None` when the
+/// answer is not a `SIGN_ERROR` with that detail or `sent` has no readable
+/// `Authorization`.
+pub fn wechat_sign_error(sent: &HttpRequest, answer_body: &[u8]) -> Option<OutboundDiagnosis> {
+    let answer: Value = serde_json::from_slice(answer_body).ok()?;
+    if answer.get("code")?.as_str()? != "SIGN_ERROR" {
+        return None;
+    }
+    let info = answer.get("detail")?.get("sign_information")?;
+    let theirs = info.get("truncated_sign_message")?.as_str()?;
+    let their_len = info.get("sign_message_length").and_then(Value::as_i64);
+    let auth = crate::wechatpay::sign::parse_authorization(find_header(&sent.headers, "Authorization")?).ok()?;
+    let timestamp: i64 = auth.timestamp.parse().ok()?;
+    let ours = crate::wechatpay::sign::message(&sent.method, &sent.target, timestamp, &auth.nonce, &sent.body);
+    let ours = String::from_utf8_lossy(&ours).into_owned();
+    const LINES: [&str; 5] = ["method", "url", "timestamp", "nonce", "body"];
+    let mine: Vec<&str> = ours.splitn(5, '\n').collect();
+    let echoed: Vec<&str> = theirs.splitn(5, '\n').collect();
+    let complete = their_len.is_some_and(|l| usize::try_from(l).ok() == Some(theirs.len()));
+    let mut differing = None;
+    for (i, name) in LINES.iter().enumerate() {
+        let (Some(a), Some(b)) = (mine.get(i), echoed.get(i)) else {
+            break;
+        };
+        // The echo is truncated: its last line may be a prefix of ours.
+        let last = i + 1 == echoed.len() && !complete;
+        let same = if last { a.starts_with(b) } else { a == b };
+        if !same {
+            differing = Some(*name);
+            break;
+        }
+    }
+    let length_delta = their_len.map(|l| l - ours.len() as i64);
+    let likely_cause = match differing {
+        Some("method") => "a different HTTP method was signed than sent",
+        Some("url") => {
+            let decoded_equal = |s: &str| percent_decode_str(s).decode_utf8().map(|c| c.into_owned()).ok();
+            if decoded_equal(mine[1]) == decoded_equal(echoed[1]) {
+                "the URL was percent-encoded differently when signed and when sent (e.g. the `card_id` query): \
+                 sign the request-target exactly as sent"
+            } else {
+                "the URL signed is not the one sent (path, query or a proxy rewriting it)"
+            }
+        }
+        Some("timestamp") => "a different timestamp was signed than the one in Authorization",
+        Some("nonce") => "a different nonce was signed than the one in Authorization",
+        Some(_) => {
+            "the body was changed after it was signed (re-serialised or re-encoded): send the exact bytes signed"
+        }
+        None if length_delta.is_some_and(|d| d != 0) => {
+            "the body was changed after it was signed (same start, different length): send the exact bytes signed"
+        }
+        None => {
+            "the string matches: the signature was made with a key that does not belong to serial_no \
+                 (wrong merchant private key or wrong merchant_serial_no)"
+        }
+    };
+    Some(OutboundDiagnosis {
+        differing_line: differing,
+        length_delta,
+        likely_cause,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_variants_cover_bom_line_endings_and_json() {
+        let v = body_variants(b"\xEF\xBB\xBF{\"a\": 1}\r\n");
+        let codes: Vec<_> = v.iter().map(|(_, v)| v.code()).collect();
+        assert_eq!(codes, ["bom_removed", "crlf_to_lf", "json_reserialised"]);
+        assert_eq!(v[0].0, b"{\"a\": 1}\r\n");
+        assert_eq!(v[1].0, b"\xEF\xBB\xBF{\"a\": 1}\n");
+        assert_eq!(v[2].0, b"{\"a\":1}");
+        assert!(body_variants(b"{\"a\":1}").is_empty());
+    }
+
+    fn sent(method: &str, target: &str, body: &[u8]) -> HttpRequest {
+        let auth = crate::wechatpay::sign::authorization_value("19", "NONCE1", "c2ln", 1700000000, "AB");
+        HttpRequest {
+            method: method.into(),
+            target: target.into(),
+            headers: vec![("Authorization".into(), auth)],
+            body: body.to_vec(),
+        }
+    }
+
+    fn sign_error(message: &str, len: usize) -> Vec<u8> {
+        json!({"code": "SIGN_ERROR", "message": "签名错误",
+               "detail": {"sign_information": {"truncated_sign_message": message, "sign_message_length": len}}})
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn sign_error_names_the_differing_line_and_cause() {
+        let body = br#"{"a":1}"#;
+        let req = sent("POST", "/v3/x?card_id=a%2Bb", body);
+        let ours = String::from_utf8(crate::wechatpay::sign::message(
+            "POST",
+            "/v3/x?card_id=a%2Bb",
+            1700000000,
+            "NONCE1",
+            body,
+        ))
+        .unwrap();
+        let check = |theirs: &str, len: usize| wechat_sign_error(&req, &sign_error(theirs, len)).unwrap();
+        // Identical (full): the key or serial is wrong.
+        let d = check(&ours, ours.len());
+        assert_eq!((d.differing_line, d.length_delta), (None, Some(0)));
+        assert!(d.likely_cause.contains("serial_no"));
+        // URL decoded by the platform side: an encoding difference.
+        let t = ours.replace("a%2Bb", "a+b");
+        let d = check(&t, t.len());
+        assert_eq!(d.differing_line, Some("url"));
+        assert!(d.likely_cause.contains("percent-encoded"), "{}", d.summary());
+        // Another path.
+        let t = ours.replace("/v3/x", "/v3/y");
+        assert!(check(&t, t.len()).likely_cause.contains("not the one sent"));
+        // Timestamp and nonce.
+        assert_eq!(
+            check(&ours.replace("1700000000", "1700000001"), ours.len()).differing_line,
+            Some("timestamp")
+        );
+        assert_eq!(
+            check(&ours.replace("NONCE1", "NONCE2"), ours.len()).differing_line,
+            Some("nonce")
+        );
+        // Body re-serialised: a truncated echo with another start, or the same start and another length.
+        let t = ours.replace(r#"{"a":1}"#, r#"{"a": 1}"#);
+        assert_eq!(check(&t[..t.len() - 3], t.len()).differing_line, Some("body"));
+        let d = check(&ours[..ours.len() - 4], ours.len() + 2);
+        assert_eq!((d.differing_line, d.length_delta), (None, Some(2)));
+        assert!(d.likely_cause.contains("body was changed"));
+        // Not a SIGN_ERROR: nothing to say.
+        assert!(wechat_sign_error(&req, br#"{"code":"PARAM_ERROR","message":"x"}"#).is_none());
+    }
+
+    #[test]
+    fn plain_prefixes_only() {
+        assert_eq!(plain_prefix("/api/membership").as_deref(), Some("/api/membership"));
+        assert_eq!(plain_prefix("/a b"), None);
+        assert_eq!(plain_prefix("/a/"), None);
+        assert_eq!(plain_prefix(&format!("/{}", "a".repeat(64))), None);
+    }
+}
