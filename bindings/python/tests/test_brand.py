@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 import cardbridge
-from cardbridge import WechatEmulator, WechatPay
+from cardbridge import WechatPay
+from cardbridge.testing import Emulator
 
 from test_wechat import BRAND_ID, OPENID, PHONE, emulator_config, wechat_config
 
@@ -19,14 +20,14 @@ BASE = "/v3/brand/partner/card-member"
 
 
 @pytest.fixture
-def emu() -> Iterator[WechatEmulator]:
-    with WechatEmulator.start(emulator_config()) as e:
+def emu() -> Iterator[Emulator]:
+    with Emulator(emulator_config()) as e:
         yield e
 
 
 @pytest.fixture
-def wp(emu: WechatEmulator) -> Iterator[WechatPay]:
-    with cardbridge.Store.memory() as store, WechatPay(wechat_config(emu.base_url), store) as w:
+def wp(emu: Emulator) -> Iterator[WechatPay]:
+    with cardbridge.Store.memory() as store, WechatPay(wechat_config(emu.url), store) as w:
         yield w
 
 
@@ -39,7 +40,7 @@ def template(out: str) -> dict[str, Any]:
     }
 
 
-def test_the_brand_lifecycle(wp: WechatPay, emu: WechatEmulator) -> None:
+def test_the_brand_lifecycle(wp: WechatPay, emu: Emulator) -> None:
     created = wp.create_card_template(template("T-1"))["body"]
     card_id = created["card_id"]
     assert created["notify_url"] == "https://merchant.example/wechat/card-events"
@@ -91,23 +92,23 @@ def test_the_brand_lifecycle(wp: WechatPay, emu: WechatEmulator) -> None:
     assert wp.remove_card_template({"brand_id": BRAND_ID, "card_id": card_id})["body"]["state"] == "CARD_INVALID"
 
 
-def test_a_lost_answer_is_never_applied_twice(wp: WechatPay, emu: WechatEmulator) -> None:
+def test_a_lost_answer_is_never_applied_twice(wp: WechatPay, emu: Emulator) -> None:
     # Keyed by out_request_no: re-sent, one template.
-    emu.push_fault("drop")
+    emu.push_wechat_fault("drop")
     card_id = wp.create_card_template(template("T-LOST"))["body"]["card_id"]
-    assert emu.hits(f"{BASE}/cards") == 2
+    assert emu.wechat_hits(f"{BASE}/cards") == 2
     assert wp.list_card_templates({"brand_id": BRAND_ID})["body"]["total_count"] == 1
     # Read back: the invalidation is found applied, not re-sent.
     emu.add_user_card("U-1", card_id, OPENID, BRAND_ID)
-    emu.push_fault("drop")
+    emu.push_wechat_fault("drop")
     gone = wp.invalidate_user_card({"user_card_code": "U-1", "card_id": card_id, "brand_id": BRAND_ID,
                                     "openid": OPENID, "invalid_reason": "left"})
     assert gone["body"]["user_card_state"] == "INVALID"
-    assert emu.hits(f"{BASE}/user-cards/U-1/invalidate") == 1, "no second invalidate"
-    assert emu.hits(f"{BASE}/user-cards/U-1") == 2, "the invalidate, then one read-back"
+    assert emu.wechat_hits(f"{BASE}/user-cards/U-1/invalidate") == 1, "no second invalidate"
+    assert emu.wechat_hits(f"{BASE}/user-cards/U-1") == 2, "the invalidate, then one read-back"
 
 
-def test_bad_input_is_refused_before_sending(wp: WechatPay, emu: WechatEmulator) -> None:
+def test_bad_input_is_refused_before_sending(wp: WechatPay, emu: Emulator) -> None:
     with pytest.raises(cardbridge.ValidationError) as e:
         wp.list_card_templates({"brand_id": BRAND_ID, "limit": 21})
     assert e.value.field == "listCardTemplates.limit" and e.value.limit == "20"
@@ -116,7 +117,7 @@ def test_bad_input_is_refused_before_sending(wp: WechatPay, emu: WechatEmulator)
     assert e.value.field == "invalidateUserCard.invalid_reason"
     with pytest.raises(cardbridge.ConfigError):
         wp.import_user_card_by_phone({"brand_id": BRAND_ID})
-    assert emu.hits("/") == 0
+    assert emu.wechat_hits("/") == 0
 
 
 def test_validate_wechat_builds_the_request_without_sending() -> None:
