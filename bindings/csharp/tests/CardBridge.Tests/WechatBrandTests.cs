@@ -2,6 +2,7 @@
 // templates, member import / list / invalidate, feeds, the points-for-coupon answer, membership activities,
 // a lost answer per kind of reconcile, and validation before sending.
 using System;
+using CardBridge.Testing;
 
 namespace CardBridge.Tests
 {
@@ -45,7 +46,7 @@ namespace CardBridge.Tests
             var imported = Body(wp.ImportUserCard(member + ",\"phone_number\":" + Json.Quote(WechatFixture.Phone) +
                 ",\"date_information\":{\"type\":\"PERMANENT\"},\"pickup_time\":\"2024-05-20T13:29:35+08:00\"}"));
             Assert.Equal(WechatFixture.Phone, MiniJson.Str(imported, "phone_number"), "phone decrypted for the host");
-            Assert.Contains("\"EFFECTIVE\"", fx.Emulator.UserCard("IMP-1"), "the emulator holds the open card");
+            Assert.Equal("EFFECTIVE", MiniJson.Str(fx.Emulator.UserCard("IMP-1"), "user_card_state"), "the emulator holds the open card");
             Assert.Contains("\"total_count\":1", wp.ListUserCards("{\"brand_id\":\"1004\",\"openid\":" + Json.Quote(WechatFixture.Openid) + "}"), "listed");
 
             Assert.Equal("hello", MiniJson.Str(Body(wp.CreateUserFeed(member + ",\"out_request_no\":\"F-1\",\"cell\":\"hello\"}")), "cell"), "feed");
@@ -78,17 +79,17 @@ namespace CardBridge.Tests
         public void ALostAnswerIsNeverAppliedTwice()
         {
             var wp = fx.WechatPay;
-            fx.Emulator.PushFault("{\"fault\":\"drop\"}");
+            fx.Emulator.PushWechatFault("{\"fault\":\"drop\"}");
             var cardId = MiniJson.Str(Body(wp.CreateCardTemplate(Template("T-LOST"))), "card_id");
-            Assert.Equal(2L, fx.Emulator.Hits(Base + "/cards"), "sent, answer lost, re-sent with the same out_request_no");
+            Assert.Equal(2L, fx.Emulator.WechatHits(Base + "/cards"), "sent, answer lost, re-sent with the same out_request_no");
             Assert.Contains("\"total_count\":1", wp.ListCardTemplates("{\"brand_id\":\"1004\"}"), "one template");
 
             fx.Emulator.AddUserCard("U-1", cardId, WechatFixture.Openid, "1004");
-            fx.Emulator.PushFault("{\"fault\":\"drop\"}");
+            fx.Emulator.PushWechatFault("{\"fault\":\"drop\"}");
             wp.InvalidateUserCard("{\"user_card_code\":\"U-1\",\"card_id\":" + Json.Quote(cardId) +
                 ",\"brand_id\":\"1004\",\"openid\":" + Json.Quote(WechatFixture.Openid) + ",\"invalid_reason\":\"left\"}");
-            Assert.Equal(1L, fx.Emulator.Hits(Base + "/user-cards/U-1/invalidate"), "no second invalidate");
-            Assert.Equal(2L, fx.Emulator.Hits(Base + "/user-cards/U-1"), "the invalidate, then one read-back");
+            Assert.Equal(1L, fx.Emulator.WechatHits(Base + "/user-cards/U-1/invalidate"), "no second invalidate");
+            Assert.Equal(2L, fx.Emulator.WechatHits(Base + "/user-cards/U-1"), "the invalidate, then one read-back");
         }
 
         [Test]
@@ -99,7 +100,7 @@ namespace CardBridge.Tests
             Assert.Equal("listCardTemplates.limit", e.Field, "field");
             Assert.Equal("20", e.Limit, "limit");
             Assert.Throws<ConfigurationException>(() => fx.WechatPay.ImportUserCardByPhone("{\"brand_id\":\"1004\"}"), "not live");
-            Assert.Equal(0L, fx.Emulator.Hits("/"), "nothing sent");
+            Assert.Equal(0L, fx.Emulator.WechatHits("/"), "nothing sent");
             Assert.Equal("{\"method\":\"DELETE\",\"target\":\"" + Base + "/cards/c1?brand_id=1004\",\"body\":\"\"}",
                 WechatPay.Validate("removeCardTemplate", "{\"brand_id\":\"1004\",\"card_id\":\"c1\"}",
                     "{\"card_template_removal\":\"delete\"}"), "validate");
