@@ -6,10 +6,10 @@
 
 mod common;
 
+use crate::common::emulator::{WechatEmulatorConfig, WechatFault, WechatPayEmulator};
 use cardbridge::ErrorKind;
 use cardbridge::crypto::aead::ApiV3Key;
 use cardbridge::crypto::keys::PrivateKey;
-use crate::common::emulator::{WechatEmulatorConfig, WechatFault, WechatPayEmulator};
 use cardbridge::store::MemoryStore;
 use cardbridge::wechatpay::keyring::KeyRing;
 use cardbridge::wechatpay::model::{FeedContentMember, TemplateRemoval};

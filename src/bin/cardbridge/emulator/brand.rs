@@ -543,7 +543,11 @@ fn token(st: &mut BrandState, cards: &mut dyn CardBook, body: &Map<String, Value
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
         None => expire.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
-    let token = format!("EMU{:016x}{:08}", cardbridge::crypto::random_below(u64::MAX), st.next_id());
+    let token = format!(
+        "EMU{:016x}{:08}",
+        cardbridge::crypto::random_below(u64::MAX),
+        st.next_id()
+    );
     Ok(Answer::ok(json!({"token": token, "expire_time": expire})))
 }
 
