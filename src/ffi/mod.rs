@@ -15,6 +15,8 @@
 //! | `store.rs` | [`cardbridge_store`](store::cardbridge_store): SQLite or in-memory store, shared by integrations |
 //! | `alipayplus.rs` | [`cardbridge_alipayplus`](alipayplus::cardbridge_alipayplus) (issueCard, resume, build from a registration) and [`cardbridge_alipayplus_call`](alipayplus::cardbridge_alipayplus_call) (inbound `begin` → host decides → `finish`) |
 //! | `wechatpay.rs` | [`cardbridge_wechatpay`](wechatpay::cardbridge_wechatpay) (confirm via the outbox, get/update user card, points sync, certificate refresh, resume) and [`cardbridge_wechatpay_event`](wechatpay::cardbridge_wechatpay_event) (callback `begin` → host handles → `finish`) |
+//! | `log.rs` | [`cardbridge_set_log_callback`](log::cardbridge_set_log_callback): the process-wide log hook (structured, redacted events) |
+//! | `metrics.rs` | [`cardbridge_alipayplus_metrics`](metrics::cardbridge_alipayplus_metrics), [`cardbridge_wechatpay_metrics`](metrics::cardbridge_wechatpay_metrics): counters as JSON |
 //! | `emulator.rs` | (Alipay+ and WeChat Pay: `cardbridge_emulator`, `cardbridge_wechatpay_emulator`) Test support: [`cardbridge_emulator`](emulator::cardbridge_emulator) (loopback platform), [`cardbridge_platform_driver`](emulator::cardbridge_platform_driver) (signed platform requests as [`cardbridge_http_request`](bytes::cardbridge_http_request)) |
 //!
 //! # Adding exports (e.g. `wechatpay.rs`)
@@ -108,6 +110,8 @@ pub mod bytes;
 pub mod emulator;
 pub mod error;
 pub mod keys;
+pub mod log;
+pub mod metrics;
 pub mod store;
 pub mod version;
 pub mod wechatpay;

@@ -119,6 +119,12 @@ impl WechatClient {
         })
     }
 
+    /// The same client counting into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::obs::Metrics>) -> Self {
+        self.engine = self.engine.with_metrics(metrics);
+        self
+    }
+
     /// The delivery engine (its store holds the outbox).
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -316,6 +322,29 @@ impl WechatClient {
     /// Downloads `/v3/certificates`, authenticates each with the APIv3 key,
     /// verifies the answer with the certificate it names, and installs them.
     pub fn refresh_certificates(&self) -> Result<usize> {
+        use crate::obs::{self, Level, Value};
+        let started = Instant::now();
+        let refreshed = self.refresh_certificates_inner();
+        self.engine.metrics().certificate_refresh();
+        let level = if refreshed.is_ok() { Level::Info } else { Level::Warn };
+        obs::event(
+            level,
+            "cardbridge::certificates",
+            "platform certificates refreshed",
+            || {
+                let mut f = vec![("outcome", Value::Label(if refreshed.is_ok() { "ok" } else { "failed" }))];
+                match &refreshed {
+                    Ok(n) => f.push(("count", Value::Int(i64::try_from(*n).unwrap_or(i64::MAX)))),
+                    Err(e) => f.push(("error", obs::error_kind(e))),
+                }
+                f.push(("latency_ms", Value::Int(obs::elapsed_ms(started))));
+                f
+            },
+        );
+        refreshed
+    }
+
+    fn refresh_certificates_inner(&self) -> Result<usize> {
         let now = self.now_unix();
         let target = "/v3/certificates";
         let headers = self.signed_headers("GET", target, &[], &[])?;

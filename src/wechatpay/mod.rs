@@ -44,10 +44,20 @@ pub use config::Config;
 
 /// One merchant's WeChat Pay card-member integration: the client and the
 /// callback handler over shared keys and one durable store. Thread-safe.
-#[derive(Debug)]
 pub struct WechatPay {
     client: Arc<WechatClient>,
     callbacks: CallbackHandler,
+    metrics: Arc<crate::obs::Metrics>,
+    store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for WechatPay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WechatPay")
+            .field("client", &self.client)
+            .field("callbacks", &self.callbacks)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WechatPay {
@@ -62,9 +72,27 @@ impl WechatPay {
         };
         let keys = Arc::new(client::SharedKeys::new(config.keys.clone()));
         let config = Arc::new(config);
-        let client = Arc::new(WechatClient::new(config.clone(), keys.clone(), store.clone())?);
-        let callbacks = CallbackHandler::new(config, keys, store, Some(client.clone()));
-        Ok(WechatPay { client, callbacks })
+        let metrics = Arc::new(crate::obs::Metrics::default());
+        let client =
+            Arc::new(WechatClient::new(config.clone(), keys.clone(), store.clone())?.with_metrics(metrics.clone()));
+        let callbacks =
+            CallbackHandler::new(config, keys, store.clone(), Some(client.clone())).with_metrics(metrics.clone());
+        Ok(WechatPay {
+            client,
+            callbacks,
+            metrics,
+            store,
+        })
+    }
+
+    /// This integration's counters as JSON (README "Metrics"), with the
+    /// number of pending confirm entries in its store.
+    pub fn metrics(&self) -> serde_json::Value {
+        let pending = self.store.outbox_count_pending(Some(client::CONFIRM_KIND));
+        if let Err(e) = &pending {
+            crate::obs::store_error(&self.metrics, "outbox_count_pending", e);
+        }
+        self.metrics.snapshot(pending.ok())
     }
 
     /// See [`WechatClient::confirm`].
