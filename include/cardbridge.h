@@ -146,6 +146,31 @@
 #define CARDBRIDGE_CALLBACK_TAMPER_MISSING_HEADER 6
 
 /**
+ * `ERROR`: something failed that needs an operator (a store error).
+ */
+#define CARDBRIDGE_LOG_ERROR 1
+
+/**
+ * `WARN`: a retry, an outcome left pending, a lease taken over, a refused inbound call.
+ */
+#define CARDBRIDGE_LOG_WARN 2
+
+/**
+ * `INFO`: an inbound answer, an outbound attempt's outcome, a certificate refresh.
+ */
+#define CARDBRIDGE_LOG_INFO 3
+
+/**
+ * `DEBUG`.
+ */
+#define CARDBRIDGE_LOG_DEBUG 4
+
+/**
+ * `TRACE`.
+ */
+#define CARDBRIDGE_LOG_TRACE 5
+
+/**
  * Major version of the library the header was generated from.
  */
 #define CARDBRIDGE_VERSION_MAJOR 0
@@ -467,6 +492,78 @@ typedef struct cardbridge_header {
    */
   size_t value_len;
 } cardbridge_header;
+
+/**
+ * One key/value field of a log event. Borrowed: valid only during the
+ * callback. Both strings are UTF-8, `*_len` bytes, and NUL-terminated.
+ */
+typedef struct cardbridge_log_field {
+  /**
+   * Field name, e.g. `out_id`.
+   */
+  const char *key;
+  /**
+   * Length of `key` in bytes.
+   */
+  size_t key_len;
+  /**
+   * Value as text (numbers in decimal, booleans `true`/`false`).
+   */
+  const char *value;
+  /**
+   * Length of `value` in bytes.
+   */
+  size_t value_len;
+} cardbridge_log_field;
+
+/**
+ * One log event. Borrowed: every pointer is valid only during the callback.
+ * Strings are UTF-8, `*_len` bytes, and NUL-terminated.
+ */
+typedef struct cardbridge_log_event {
+  /**
+   * `CARDBRIDGE_LOG_ERROR` (1) … `CARDBRIDGE_LOG_TRACE` (5).
+   */
+  uint32_t level;
+  /**
+   * Where it comes from, e.g. `cardbridge::outbox`.
+   */
+  const char *target;
+  /**
+   * Length of `target` in bytes.
+   */
+  size_t target_len;
+  /**
+   * What happened (fixed text, never data).
+   */
+  const char *message;
+  /**
+   * Length of `message` in bytes.
+   */
+  size_t message_len;
+  /**
+   * The fields, `fields_len` of them.
+   */
+  const struct cardbridge_log_field *fields;
+  /**
+   * Number of fields.
+   */
+  size_t fields_len;
+  /**
+   * The same fields as one JSON object, numbers and booleans typed.
+   */
+  const char *fields_json;
+  /**
+   * Length of `fields_json` in bytes.
+   */
+  size_t fields_json_len;
+} cardbridge_log_event;
+
+/**
+ * A log callback: `user_data` as given to `cardbridge_set_log_callback`, and
+ * the event (borrowed for the duration of the call).
+ */
+typedef void (*cardbridge_log_callback)(void *user_data, const struct cardbridge_log_event *event);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1575,6 +1672,71 @@ cardbridge_result cardbridge_public_key_from_pem(const char *pem,
  * Ownership: takes `key`, which must not be used afterwards.
  */
 CARDBRIDGE_API void cardbridge_public_key_free(const struct cardbridge_public_key *key);
+
+/**
+ * Sets the process-wide log callback: `callback(user_data, event)` is called
+ * synchronously, on the thread where it happened, for every event at
+ * `min_level` or more severe (`CARDBRIDGE_LOG_INFO` delivers errors, warnings
+ * and information). Events come from inbound answers, outbound attempts,
+ * retries, lease takeovers, certificate refreshes and store errors; they
+ * carry identifiers, labels and numbers only — never bodies, keys,
+ * signatures or personal data. The library keeps no background thread.
+ *
+ * Thread-safe and callable at any time. `callback` NULL removes the
+ * callback. When this returns, the previous callback is no longer running on
+ * any other thread and will not be called again, so its `user_data` may be
+ * released (when called from inside the previous callback, that callback's
+ * other concurrent calls are not waited for). Events caused from inside the
+ * callback (it calls back into cardbridge) are dropped, never delivered
+ * recursively. The callback must not unwind (no C++ exception, no longjmp)
+ * out of itself.
+ *
+ * Borrowed: `user_data` is stored and passed back unchanged; the caller keeps
+ * it valid until the callback is replaced or removed.
+ *
+ * Errors: `INVALID_PARAMETER` (field `min_level`: not 1–5; the previous
+ * callback stays). `error_out` may be NULL; otherwise on failure `*error_out`
+ * receives an error the caller must release with `cardbridge_error_free`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_set_log_callback(uint32_t min_level,
+                                              cardbridge_log_callback callback,
+                                              void *user_data,
+                                              struct cardbridge_error **error_out);
+
+/**
+ * The counters of this Alipay+ integration since it was built, as one JSON
+ * object: `inbound` (per API, per result `S`/`F`/`U`/`replayed`),
+ * `outbound_attempts` (per kind, per outcome), `retries`,
+ * `duplicates_replayed`, `inbound_reclaimed`, `lease_takeovers`,
+ * `outcomes_unknown`, `certificate_refreshes`, `store_errors` and
+ * `pending_entries` (issueCard entries pending in its store; `null` when the
+ * store could not be read). README "Metrics" documents every name.
+ *
+ * On success `*json_out` receives the object; release it with
+ * `cardbridge_bytes_free`. Errors: `NULL_PARAMETER`. On failure `*json_out`
+ * is unchanged; `error_out` may be NULL, otherwise it receives an error the
+ * caller must release with `cardbridge_error_free`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_alipayplus_metrics(const struct cardbridge_alipayplus *client,
+                                                struct cardbridge_bytes *json_out,
+                                                struct cardbridge_error **error_out);
+
+/**
+ * The counters of this WeChat Pay integration, in the same shape as
+ * `cardbridge_alipayplus_metrics` (`inbound` has the API `callback` with
+ * results `accepted`/`redeliver`/`refused`/`replayed`; `pending_entries`
+ * counts pending confirm entries).
+ *
+ * On success `*json_out` receives the object; release it with
+ * `cardbridge_bytes_free`. Errors: `NULL_PARAMETER`. On failure `*json_out`
+ * is unchanged; `error_out` as for `cardbridge_alipayplus_metrics`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_wechatpay_metrics(const struct cardbridge_wechatpay *client,
+                                               struct cardbridge_bytes *json_out,
+                                               struct cardbridge_error **error_out);
 
 /**
  * Opens (creating it if needed) the SQLite store at `path`: WAL journal,
