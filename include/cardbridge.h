@@ -341,6 +341,13 @@ typedef struct cardbridge_alipayplus cardbridge_alipayplus;
 typedef struct cardbridge_alipayplus_call cardbridge_alipayplus_call;
 
 /**
+ * A cancel token: set it (`cardbridge_cancel_token_cancel`, from any
+ * thread) and the calls given it start no further attempt; they return
+ * `CARDBRIDGE_RESULT_REMOTE_UNKNOWN` and leave their outbox entry pending.
+ */
+typedef struct cardbridge_cancel_token cardbridge_cancel_token;
+
+/**
  * Test support: a loopback emulator of the Alipay+ platform's `issueCard`
  * endpoint (plain HTTP on `127.0.0.1`, a free port). It verifies the
  * merchant's signature, issues cards idempotently by requestId, signs its
@@ -492,6 +499,22 @@ typedef struct cardbridge_header {
    */
   size_t value_len;
 } cardbridge_header;
+
+/**
+ * Options for one call. Zero-initialise it (`{0}`) for the defaults.
+ */
+typedef struct cardbridge_call_options {
+  /**
+   * No attempt starts later than this many milliseconds after the call
+   * began (overrides the configured retry deadline); 0: the configured one.
+   */
+  uint64_t deadline_ms;
+  /**
+   * Borrowed, may be NULL: checked between attempts and during backoff
+   * waits; must stay valid for the duration of the call.
+   */
+  const struct cardbridge_cancel_token *cancel;
+} cardbridge_call_options;
 
 /**
  * One key/value field of a log event. Borrowed: valid only during the
@@ -1048,6 +1071,81 @@ cardbridge_result cardbridge_http_request_body(const struct cardbridge_http_requ
  * be used afterwards.
  */
 CARDBRIDGE_API void cardbridge_http_request_free(struct cardbridge_http_request *request);
+
+/**
+ * A new, unset cancel token.
+ *
+ * Ownership: the caller owns `*token_out` and must release it with
+ * `cardbridge_cancel_token_free` (after the calls using it returned).
+ * Errors: `NULL_PARAMETER`; `error_out` may be NULL, otherwise on failure it
+ * receives an error the caller must release with `cardbridge_error_free`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_cancel_token_new(const struct cardbridge_cancel_token **token_out,
+                                              struct cardbridge_error **error_out);
+
+/**
+ * Sets the token: calls using it start no further attempt. Thread-safe;
+ * setting it twice is harmless; NULL is ignored.
+ */
+CARDBRIDGE_API void cardbridge_cancel_token_cancel(const struct cardbridge_cancel_token *token);
+
+/**
+ * Whether the token was set (false for NULL).
+ */
+CARDBRIDGE_API
+bool cardbridge_cancel_token_is_cancelled(const struct cardbridge_cancel_token *token);
+
+/**
+ * Releases a cancel token; NULL is a no-op. Calls still running keep their
+ * own reference.
+ */
+CARDBRIDGE_API void cardbridge_cancel_token_free(const struct cardbridge_cancel_token *token);
+
+/**
+ * `cardbridge_alipayplus_issue_card` with per-call `options` (NULL: the
+ * defaults): `deadline_ms` bounds this call's retries, `cancel` stops them
+ * between attempts. When either ends the call before a definite answer the
+ * result is `CARDBRIDGE_RESULT_REMOTE_UNKNOWN` naming the pending outbox
+ * entry (`cardbridge_error_outbox_id`); call again with the same request, or
+ * resume it, to get its outcome. Outputs, ownership and other errors as for
+ * `cardbridge_alipayplus_issue_card`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_alipayplus_issue_card_with_options(const struct cardbridge_alipayplus *alipayplus,
+                                                                const char *request_json,
+                                                                size_t request_json_len,
+                                                                const struct cardbridge_call_options *options,
+                                                                struct cardbridge_bytes *response_out,
+                                                                struct cardbridge_error **error_out);
+
+/**
+ * `cardbridge_wechatpay_confirm` with per-call `options` (NULL: the
+ * defaults), as for `cardbridge_alipayplus_issue_card_with_options`; a
+ * cancelled or timed-out confirm stays pending and is reconciled by a
+ * read-back on the next call or resume. Outputs, ownership and errors as for
+ * `cardbridge_wechatpay_confirm`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_wechatpay_confirm_with_options(const struct cardbridge_wechatpay *wechatpay,
+                                                            const char *input_json,
+                                                            size_t input_json_len,
+                                                            const struct cardbridge_call_options *options,
+                                                            struct cardbridge_bytes *answer_out,
+                                                            struct cardbridge_error **error_out);
+
+/**
+ * `cardbridge_wechatpay_update_user_card` with per-call `options` (NULL:
+ * the defaults). Outputs, ownership and errors as for
+ * `cardbridge_wechatpay_update_user_card`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_wechatpay_update_user_card_with_options(const struct cardbridge_wechatpay *wechatpay,
+                                                                     const char *input_json,
+                                                                     size_t input_json_len,
+                                                                     const struct cardbridge_call_options *options,
+                                                                     struct cardbridge_bytes *answer_out,
+                                                                     struct cardbridge_error **error_out);
 
 /**
  * Test support: starts the emulator on `127.0.0.1` on a free port.

@@ -88,6 +88,16 @@ impl AlipayPlus {
         self.client()?.issue_card(request)
     }
 
+    /// [`Self::issue_card`] with a per-call deadline overriding the retry
+    /// budget's, or cancellation between attempts (the entry stays pending).
+    pub fn issue_card_with(
+        &self,
+        request: &model::IssueCardRequest,
+        options: &crate::outbox::CallOptions,
+    ) -> Result<IssuedCard> {
+        self.client()?.issue_card_with(request, options)
+    }
+
     /// See [`IssueCardClient::resume_pending`].
     pub fn resume_pending(&self) -> Result<Vec<(String, Result<IssuedCard>)>> {
         self.client()?.resume_pending()

@@ -101,7 +101,7 @@ pub extern "C" fn cardbridge_wechatpay_free(wechatpay: *const cardbridge_wechatp
 
 /// The JSON handed back for a verified answer: the body with sensitive
 /// fields decrypted, plus what could not be decrypted.
-fn answer_json(answer: ApiAnswer) -> crate::Result<Vec<u8>> {
+pub(crate) fn answer_json(answer: ApiAnswer) -> crate::Result<Vec<u8>> {
     let v = json!({"status": answer.status, "body": answer.json, "undecryptable": answer.undecryptable,
                    "request_id": answer.request_id});
     serde_json::to_vec(&v).map_err(|e| Error::internal("answer", e))

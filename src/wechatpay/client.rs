@@ -270,6 +270,11 @@ impl WechatClient {
     /// when every member the update sets already has the requested value, the
     /// read-back is the answer and nothing is re-sent.
     pub fn update_user_card(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.update_user_card_with(input, &CallOptions::default())
+    }
+
+    /// [`Self::update_user_card`] with a per-call deadline or cancellation.
+    pub fn update_user_card_with(&self, input: &[u8], options: &CallOptions) -> Result<ApiAnswer> {
         self.maybe_refresh(false);
         let (serial, key) = self.keys.ring().encryption_key(self.now_unix())?;
         let mut encrypt = |path: &Path, clear: &str| encrypt_field(&key, path, clear);
@@ -283,7 +288,7 @@ impl WechatClient {
             target,
             expected,
         });
-        self.call_with(prepared, headers, read_back)
+        self.call_with(prepared, headers, read_back, options)
     }
 
     /// Syncs a user's point balance (`POST /user-points/sync`). Its
@@ -294,10 +299,16 @@ impl WechatClient {
 
     /// A call through the engine's attempt loop without an outbox entry.
     fn call(&self, p: PreparedRequest, fixed_headers: Vec<Header>) -> Result<ApiAnswer> {
-        self.call_with(p, fixed_headers, ReadBack::None)
+        self.call_with(p, fixed_headers, ReadBack::None, &CallOptions::default())
     }
 
-    fn call_with(&self, p: PreparedRequest, fixed_headers: Vec<Header>, read_back: ReadBack) -> Result<ApiAnswer> {
+    fn call_with(
+        &self,
+        p: PreparedRequest,
+        fixed_headers: Vec<Header>,
+        read_back: ReadBack,
+        options: &CallOptions,
+    ) -> Result<ApiAnswer> {
         self.maybe_refresh(false);
         let mut entry = OutboxEntry::new(
             String::new(),
@@ -315,7 +326,7 @@ impl WechatClient {
                 client: self,
                 read_back,
             },
-            &CallOptions::default(),
+            options,
         )?)
     }
 

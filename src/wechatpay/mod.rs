@@ -99,6 +99,11 @@ impl WechatPay {
     pub fn confirm(&self, input: &[u8]) -> Result<ApiAnswer> {
         self.client.confirm(input)
     }
+    /// [`Self::confirm`] with a per-call deadline overriding the retry
+    /// budget's, or cancellation between attempts (the entry stays pending).
+    pub fn confirm_with(&self, input: &[u8], options: &crate::outbox::CallOptions) -> Result<ApiAnswer> {
+        self.client.confirm_with(input, options)
+    }
     /// See [`WechatClient::resume_pending`].
     pub fn resume_pending(&self) -> Result<Vec<(String, Result<ApiAnswer>)>> {
         self.client.resume_pending()
@@ -116,6 +121,10 @@ impl WechatPay {
     /// See [`WechatClient::update_user_card`].
     pub fn update_user_card(&self, input: &[u8]) -> Result<ApiAnswer> {
         self.client.update_user_card(input)
+    }
+    /// [`Self::update_user_card`] with a per-call deadline or cancellation.
+    pub fn update_user_card_with(&self, input: &[u8], options: &crate::outbox::CallOptions) -> Result<ApiAnswer> {
+        self.client.update_user_card_with(input, options)
     }
     /// See [`WechatClient::sync_user_points`].
     pub fn sync_user_points(&self, input: &[u8]) -> Result<ApiAnswer> {

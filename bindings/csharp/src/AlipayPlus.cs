@@ -121,6 +121,20 @@ namespace CardBridge
             return request.TakeString();
         }
 
+        /// <summary>This integration's counters since it was built, as one JSON object (README "Metrics"):
+        /// <c>inbound</c> (per API, per result), <c>outbound_attempts</c> (per kind, per outcome), <c>retries</c>,
+        /// <c>duplicates_replayed</c>, <c>inbound_reclaimed</c>, <c>lease_takeovers</c>, <c>outcomes_unknown</c>,
+        /// <c>certificate_refreshes</c>, <c>store_errors</c> and <c>pending_entries</c> (pending issueCard entries).</summary>
+        public string Metrics()
+        {
+            Handle.ThrowIfClosed("AlipayPlus");
+            NativeBytes json;
+            IntPtr error;
+            var rc = NativeMethods.cardbridge_alipayplus_metrics(Handle, out json, out error);
+            CardbridgeException.Check(rc, error);
+            return json.TakeString();
+        }
+
         /// <summary>
         /// Re-sends every pending <c>issueCard</c> of the store (e.g. at start-up after a crash).
         /// </summary>

@@ -353,6 +353,15 @@ namespace CardBridge
 
         // ---- version -----------------------------------------------------------------------------
 
+        [DllImport(Lib, EntryPoint = "cardbridge_set_log_callback", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_set_log_callback(uint min_level, CardbridgeLog.NativeCallback callback, IntPtr user_data, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_metrics", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_alipayplus_metrics(SafeAlipayPlusHandle client, out NativeBytes json_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_metrics", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_metrics(SafeWechatPayHandle client, out NativeBytes json_out, out IntPtr error_out);
+
         [DllImport(Lib, EntryPoint = "cardbridge_version", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern IntPtr cardbridge_version();
     }

@@ -120,6 +120,20 @@ namespace CardBridge
             return answer.TakeString();
         }
 
+        /// <summary>This integration's counters since it was built, as one JSON object (README "Metrics"):
+        /// <c>inbound</c> (per API, per result), <c>outbound_attempts</c> (per kind, per outcome), <c>retries</c>,
+        /// <c>duplicates_replayed</c>, <c>inbound_reclaimed</c>, <c>lease_takeovers</c>, <c>outcomes_unknown</c>,
+        /// <c>certificate_refreshes</c>, <c>store_errors</c> and <c>pending_entries</c> (pending confirm entries; <c>inbound</c> has the API <c>callback</c> with <c>accepted</c>, <c>redeliver</c>, <c>refused</c>, <c>replayed</c>).</summary>
+        public string Metrics()
+        {
+            Handle.ThrowIfClosed("WechatPay");
+            NativeBytes json;
+            IntPtr error;
+            var rc = NativeMethods.cardbridge_wechatpay_metrics(Handle, out json, out error);
+            CardbridgeException.Check(rc, error);
+            return json.TakeString();
+        }
+
         /// <summary>Re-sends every pending <see cref="Confirm"/> of the store (call it at start-up after a crash).</summary>
         /// <returns>A JSON array, one element per pending confirm: <c>{"id":..,"ok":true,"answer":{..}}</c> or
         /// <c>{"id":..,"ok":false,"code":..,"name":..,"message":..}</c>.</returns>

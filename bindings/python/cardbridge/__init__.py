@@ -69,6 +69,10 @@ from .testing import (
 )
 from .wechatpay import Event, WechatPay, handle_wechat_callback
 
+from . import _log
+
+_log.install()  # native log events → logging.getLogger("cardbridge.*")
+
 
 def version() -> str:
     """The native library's name and version, e.g. `cardbridge/0.1.0`."""

@@ -29,6 +29,11 @@ CARDBRIDGE_CALLBACK_TAMPER_BAD_TAG = 3
 CARDBRIDGE_CALLBACK_TAMPER_WRONG_SERIAL = 4
 CARDBRIDGE_CALLBACK_TAMPER_BODY_BYTE = 5
 CARDBRIDGE_CALLBACK_TAMPER_MISSING_HEADER = 6
+CARDBRIDGE_LOG_ERROR = 1
+CARDBRIDGE_LOG_WARN = 2
+CARDBRIDGE_LOG_INFO = 3
+CARDBRIDGE_LOG_DEBUG = 4
+CARDBRIDGE_LOG_TRACE = 5
 CARDBRIDGE_VERSION_MAJOR = 0
 CARDBRIDGE_VERSION_MINOR = 1
 CARDBRIDGE_VERSION_PATCH = 0
@@ -140,6 +145,33 @@ class cardbridge_header(ctypes.Structure):
     ]
 
 
+class cardbridge_log_field(ctypes.Structure):
+    _fields_ = [
+        ("key", ctypes.POINTER(ctypes.c_char)),
+        ("key_len", ctypes.c_size_t),
+        ("value", ctypes.POINTER(ctypes.c_char)),
+        ("value_len", ctypes.c_size_t),
+    ]
+
+
+class cardbridge_log_event(ctypes.Structure):
+    _fields_ = [
+        ("level", ctypes.c_uint32),
+        ("target", ctypes.POINTER(ctypes.c_char)),
+        ("target_len", ctypes.c_size_t),
+        ("message", ctypes.POINTER(ctypes.c_char)),
+        ("message_len", ctypes.c_size_t),
+        ("fields", ctypes.POINTER(cardbridge_log_field)),
+        ("fields_len", ctypes.c_size_t),
+        ("fields_json", ctypes.POINTER(ctypes.c_char)),
+        ("fields_json_len", ctypes.c_size_t),
+    ]
+
+
+# ---- callback types (after the structs they point to)
+
+cardbridge_log_callback = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(cardbridge_log_event))
+
 # Exports present only when the library was built with a feature, by macro.
 
 OPTIONAL_SYMBOLS = {
@@ -217,6 +249,9 @@ SYMBOLS = (
     "cardbridge_private_key_public_key_pem",
     "cardbridge_public_key_from_pem",
     "cardbridge_public_key_free",
+    "cardbridge_set_log_callback",
+    "cardbridge_alipayplus_metrics",
+    "cardbridge_wechatpay_metrics",
     "cardbridge_store_open_sqlite",
     "cardbridge_store_open_postgres",
     "cardbridge_store_new_memory",
@@ -1513,6 +1548,51 @@ _cardbridge_public_key_free.restype = None
 
 def cardbridge_public_key_free(key: Any) -> None:
     _cardbridge_public_key_free(key)
+
+
+_cardbridge_set_log_callback: Any = dll.cardbridge_set_log_callback
+_cardbridge_set_log_callback.argtypes = [
+    ctypes.c_uint32,  # min_level
+    ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(cardbridge_log_event)),  # callback
+    ctypes.c_void_p,  # user_data
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_set_log_callback.restype = ctypes.c_uint32
+
+
+def cardbridge_set_log_callback(
+    min_level: Any,
+    callback: Any,
+    user_data: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_set_log_callback(min_level, callback, user_data, error_out))
+
+
+_cardbridge_alipayplus_metrics: Any = dll.cardbridge_alipayplus_metrics
+_cardbridge_alipayplus_metrics.argtypes = [
+    ctypes.POINTER(cardbridge_alipayplus),  # client
+    ctypes.POINTER(cardbridge_bytes),  # json_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_alipayplus_metrics.restype = ctypes.c_uint32
+
+
+def cardbridge_alipayplus_metrics(client: Any, json_out: Any, error_out: Any) -> int:
+    return int(_cardbridge_alipayplus_metrics(client, json_out, error_out))
+
+
+_cardbridge_wechatpay_metrics: Any = dll.cardbridge_wechatpay_metrics
+_cardbridge_wechatpay_metrics.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # client
+    ctypes.POINTER(cardbridge_bytes),  # json_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_metrics.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_metrics(client: Any, json_out: Any, error_out: Any) -> int:
+    return int(_cardbridge_wechatpay_metrics(client, json_out, error_out))
 
 
 _cardbridge_store_open_sqlite: Any = dll.cardbridge_store_open_sqlite

@@ -393,6 +393,18 @@ class AlipayPlus(Managed[Any]):
         report: list[dict[str, Any]] = json.loads(take_bytes(out))
         return report
 
+    def metrics(self) -> dict[str, Any]:
+        """This integration's counters since it was built (README "Metrics"):
+        `inbound` (per API, per result), `outbound_attempts` (per kind, per
+        outcome), `retries`, `duplicates_replayed`, `inbound_reclaimed`,
+        `lease_takeovers`, `outcomes_unknown`, `certificate_refreshes`,
+        `store_errors`, `pending_entries`."""
+        out = b.cardbridge_bytes()
+        with self._borrow() as ap:
+            invoke(b.cardbridge_alipayplus_metrics, ap, ctypes.byref(out))
+        snapshot: dict[str, Any] = json.loads(take_bytes(out))
+        return snapshot
+
     def purge_expired(self, now_ms: int | None = None) -> int:
         """Deletes idempotency records older than the retention; returns how many."""
         now = _now_ms(now_ms)

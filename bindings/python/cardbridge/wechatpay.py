@@ -192,6 +192,16 @@ class WechatPay(Managed[Any]):
         report: list[dict[str, Any]] = json.loads(take_bytes(out))
         return report
 
+    def metrics(self) -> dict[str, Any]:
+        """This integration's counters, shaped as `AlipayPlus.metrics()`
+        (`inbound` has the API `callback`: `accepted`, `redeliver`,
+        `refused`, `replayed`)."""
+        out = b.cardbridge_bytes()
+        with self._borrow() as wp:
+            invoke(b.cardbridge_wechatpay_metrics, wp, ctypes.byref(out))
+        snapshot: dict[str, Any] = json.loads(take_bytes(out))
+        return snapshot
+
     def refresh_certificates(self) -> int:
         """Downloads and installs the platform certificates; returns how many
         are valid. `ConfigError` when the merchant has none (public-key mode)."""

@@ -240,8 +240,10 @@ def test_handle_wechat_callback_accepts_declines_and_redelivers(
         answer = cardbridge.handle_wechat_callback(wechat, *parts, handle=handler)
         assert (answer.status, json.loads(answer.body)["code"]) == (500, "FAIL"), handler.__name__
         assert b"CRM down" not in answer.body, "the host's error stays in the log"
-        [record] = caplog.records
+        [record] = [r for r in caplog.records if r.name == "cardbridge"]  # the wrapper's own record
         assert record.levelno == level and "redeliver" in record.getMessage()
+        [native] = [r for r in caplog.records if r.name == "cardbridge.callback"]  # the library's event
+        assert native.levelno == logging.WARNING and "result=redeliver" in native.getMessage()
         assert PHONE not in record.getMessage() and "张三" not in caplog.text, "no personal data in the log"
     # Each failure released the event: the redelivery reaches a working host.
     assert cardbridge.handle_wechat_callback(wechat, *parts, handle=lambda e: True).status == 200
