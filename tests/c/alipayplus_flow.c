@@ -366,6 +366,60 @@ int main(int argc, char **argv) {
     err = NULL;
     int seen = sink.count;
 
+    /* ---- per-call options: a cancelled call and a 1 ms deadline stop after one attempt ---- */
+    {
+        cardbridge_bytes reg2 = {NULL, 0}, issue2 = {NULL, 0}, card2 = {NULL, 0};
+        rc = cardbridge_emulator_sample_registration(S("C-OPT-1"), &reg2, &err);
+        check_ok(rc, err, "second registration");
+        err = NULL;
+        rc = cardbridge_alipayplus_build_issue_card((const char *)reg2.data, reg2.len, S("M-000124"), S(REGISTER_DATE),
+                                                    S(CARD_FIELDS), &issue2, &err);
+        check_ok(rc, err, "second issueCard built");
+        err = NULL;
+        const cardbridge_cancel_token *token = NULL;
+        rc = cardbridge_cancel_token_new(&token, &err);
+        check_ok(rc, err, "cancel token created");
+        err = NULL;
+        check(!cardbridge_cancel_token_is_cancelled(token), "a new token is not set");
+        cardbridge_cancel_token_cancel(token);
+        check(cardbridge_cancel_token_is_cancelled(token), "the token is set");
+        cardbridge_call_options options = {0, token};
+        rc = cardbridge_emulator_push_fault(emulator, S("{\"fault\":\"unknown\"}"), &err);
+        check_ok(rc, err, "fault queued");
+        err = NULL;
+        rc = cardbridge_alipayplus_issue_card_with_options(ap, (const char *)issue2.data, issue2.len, &options, &card2,
+                                                           &err);
+        check(rc == CARDBRIDGE_RESULT_REMOTE_UNKNOWN && card2.data == NULL, "cancelled issueCard -> %s",
+              cardbridge_result_name(rc));
+        check(cardbridge_error_attempts(err) == 1 && cardbridge_emulator_hits(emulator, S("C-OPT-1")) == 1,
+              "cancelled after one attempt");
+        cardbridge_error_free(err);
+        err = NULL;
+
+        cardbridge_call_options short_deadline = {1, NULL};
+        for (int i = 0; i < 4; i++) {
+            rc = cardbridge_emulator_push_fault(emulator, S("{\"fault\":\"http_status\",\"status\":500}"), &err);
+            check_ok(rc, err, "HTTP 500 queued");
+            err = NULL;
+        }
+        rc = cardbridge_alipayplus_issue_card_with_options(ap, (const char *)issue2.data, issue2.len, &short_deadline,
+                                                           &card2, &err);
+        check(rc == CARDBRIDGE_RESULT_REMOTE_UNKNOWN, "1 ms deadline -> %s", cardbridge_result_name(rc));
+        check(cardbridge_emulator_hits(emulator, S("C-OPT-1")) == 2, "one more attempt only (%zu hits)",
+              cardbridge_emulator_hits(emulator, S("C-OPT-1")));
+        cardbridge_error_free(err);
+        err = NULL;
+        /* NULL options: the configured budget; it outlasts the 3 faults left. */
+        rc = cardbridge_alipayplus_issue_card_with_options(ap, (const char *)issue2.data, issue2.len, NULL, &card2, &err);
+        check_ok(rc, err, "issueCard completed with the default options");
+        err = NULL;
+        cardbridge_cancel_token_free(token);
+        cardbridge_cancel_token_free(NULL);
+        cardbridge_bytes_free(&card2);
+        cardbridge_bytes_free(&issue2);
+        cardbridge_bytes_free(&reg2);
+    }
+
     /* ---- validation detail ---- */
     static const char invalid[] =
         "{\"appId\":\"2102010113769000\",\"customerBelongsTo\":\"TNG\",\"requestId\":\"C-BAD-1\","
