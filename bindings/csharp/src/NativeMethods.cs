@@ -353,6 +353,28 @@ namespace CardBridge
 
         // ---- version -----------------------------------------------------------------------------
 
+        [DllImport(Lib, EntryPoint = "cardbridge_cancel_token_new", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_cancel_token_new(out SafeCancelTokenHandle token_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_cancel_token_cancel", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void cardbridge_cancel_token_cancel(SafeCancelTokenHandle token);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_cancel_token_is_cancelled", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        [return: MarshalAs(UnmanagedType.U1)]
+        internal static extern bool cardbridge_cancel_token_is_cancelled(SafeCancelTokenHandle token);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_cancel_token_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void cardbridge_cancel_token_free(IntPtr token);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_issue_card_with_options", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_alipayplus_issue_card_with_options(SafeAlipayPlusHandle alipayplus, byte* request_json, UIntPtr request_json_len, NativeCallOptions* options, out NativeBytes response_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_confirm_with_options", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_confirm_with_options(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, NativeCallOptions* options, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_update_user_card_with_options", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_update_user_card_with_options(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, NativeCallOptions* options, out NativeBytes answer_out, out IntPtr error_out);
+
         [DllImport(Lib, EntryPoint = "cardbridge_set_log_callback", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_set_log_callback(uint min_level, CardbridgeLog.NativeCallback callback, IntPtr user_data, out IntPtr error_out);
 

@@ -1,5 +1,7 @@
 using System;
 using System.Collections.Generic;
+using System.Threading;
+using System.Threading.Tasks;
 
 namespace CardBridge
 {
@@ -62,9 +64,22 @@ namespace CardBridge
         /// <see cref="CardbridgeException.RemoteMessage"/> and <see cref="CardbridgeException.HttpStatus"/> say why.</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry later
         /// with the same input, or use <see cref="ResumePending"/>.</exception>
-        public unsafe string Confirm(string inputJson)
+        /// <param name="deadline">Bounds this call's retries instead of the configured deadline (null: configured).</param>
+        public unsafe string Confirm(string inputJson, TimeSpan? deadline = null)
         {
-            return Call(NativeMethods.cardbridge_wechatpay_confirm, inputJson);
+            return CallWithOptions(NativeMethods.cardbridge_wechatpay_confirm_with_options,
+                Utf8.Encode(inputJson, "inputJson"), deadline, CancellationToken.None);
+        }
+
+        /// <summary><see cref="Confirm"/> on a thread-pool thread. Cancelling <paramref name="cancellationToken"/>
+        /// stops the retries before the next attempt: the task ends with <see cref="OperationCanceledException"/>
+        /// and the confirm stays pending (the next call or resume reads the card back first).</summary>
+        public unsafe Task<string> ConfirmAsync(string inputJson, TimeSpan? deadline = null,
+            CancellationToken cancellationToken = default(CancellationToken))
+        {
+            var input = Utf8.Encode(inputJson, "inputJson");
+            return Task.Run(() => CallWithOptions(NativeMethods.cardbridge_wechatpay_confirm_with_options, input,
+                deadline, cancellationToken), cancellationToken);
         }
 
         /// <summary>Reads one user card (<c>GET .../user-cards/{user_card_code}</c>).</summary>
@@ -85,9 +100,36 @@ namespace CardBridge
         /// <exception cref="ValidationException">The input breaks a rule.</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget.</exception>
-        public unsafe string UpdateUserCard(string inputJson)
+        /// <param name="deadline">Bounds this call's retries instead of the configured deadline (null: configured).</param>
+        public unsafe string UpdateUserCard(string inputJson, TimeSpan? deadline = null)
         {
-            return Call(NativeMethods.cardbridge_wechatpay_update_user_card, inputJson);
+            return CallWithOptions(NativeMethods.cardbridge_wechatpay_update_user_card_with_options,
+                Utf8.Encode(inputJson, "inputJson"), deadline, CancellationToken.None);
+        }
+
+        /// <summary><see cref="UpdateUserCard"/> on a thread-pool thread, cancellable between attempts.</summary>
+        public unsafe Task<string> UpdateUserCardAsync(string inputJson, TimeSpan? deadline = null,
+            CancellationToken cancellationToken = default(CancellationToken))
+        {
+            var input = Utf8.Encode(inputJson, "inputJson");
+            return Task.Run(() => CallWithOptions(NativeMethods.cardbridge_wechatpay_update_user_card_with_options,
+                input, deadline, cancellationToken), cancellationToken);
+        }
+
+        private unsafe delegate uint OptionsCall(SafeWechatPayHandle wechatpay, byte* input, UIntPtr inputLen,
+            NativeCallOptions* options, out NativeBytes answer, out IntPtr error);
+
+        private unsafe string CallWithOptions(OptionsCall call, byte[] input, TimeSpan? deadline,
+            CancellationToken cancellationToken)
+        {
+            Handle.ThrowIfClosed("WechatPay");
+            return Calls.Run((NativeCallOptions* options, out NativeBytes answer, out IntPtr error) =>
+            {
+                fixed (byte* p = input)
+                {
+                    return call(Handle, p, (UIntPtr)input.Length, options, out answer, out error);
+                }
+            }, deadline, cancellationToken);
         }
 
         /// <summary>Syncs a user's point balance (<c>POST .../user-points/sync</c>).</summary>

@@ -56,6 +56,7 @@ from .errors import (
     UnsupportedAlgorithmError,
     ValidationError,
 )
+from ._options import CancelToken
 from .keys import PrivateKey, PublicKey
 from .testing import (
     CallbackTamper,
@@ -87,6 +88,7 @@ __all__ = [
     "Api",
     "Call",
     "CallbackTamper",
+    "CancelToken",
     "CardbridgeError",
     "CardbridgeTimeoutError",
     "ClockSkewError",

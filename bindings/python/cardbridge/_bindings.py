@@ -85,6 +85,10 @@ class cardbridge_alipayplus_call(ctypes.Structure):
     pass
 
 
+class cardbridge_cancel_token(ctypes.Structure):
+    pass
+
+
 class cardbridge_emulator(ctypes.Structure):
     pass
 
@@ -142,6 +146,13 @@ class cardbridge_header(ctypes.Structure):
         ("name_len", ctypes.c_size_t),
         ("value", ctypes.POINTER(ctypes.c_char)),
         ("value_len", ctypes.c_size_t),
+    ]
+
+
+class cardbridge_call_options(ctypes.Structure):
+    _fields_ = [
+        ("deadline_ms", ctypes.c_uint64),
+        ("cancel", ctypes.POINTER(cardbridge_cancel_token)),
     ]
 
 
@@ -208,6 +219,13 @@ SYMBOLS = (
     "cardbridge_http_request_header",
     "cardbridge_http_request_body",
     "cardbridge_http_request_free",
+    "cardbridge_cancel_token_new",
+    "cardbridge_cancel_token_cancel",
+    "cardbridge_cancel_token_is_cancelled",
+    "cardbridge_cancel_token_free",
+    "cardbridge_alipayplus_issue_card_with_options",
+    "cardbridge_wechatpay_confirm_with_options",
+    "cardbridge_wechatpay_update_user_card_with_options",
     "cardbridge_emulator_alipayplus_start",
     "cardbridge_emulator_base_url",
     "cardbridge_emulator_push_fault",
@@ -814,6 +832,141 @@ _cardbridge_http_request_free.restype = None
 
 def cardbridge_http_request_free(request: Any) -> None:
     _cardbridge_http_request_free(request)
+
+
+_cardbridge_cancel_token_new: Any = dll.cardbridge_cancel_token_new
+_cardbridge_cancel_token_new.argtypes = [
+    ctypes.POINTER(ctypes.POINTER(cardbridge_cancel_token)),  # token_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_cancel_token_new.restype = ctypes.c_uint32
+
+
+def cardbridge_cancel_token_new(token_out: Any, error_out: Any) -> int:
+    return int(_cardbridge_cancel_token_new(token_out, error_out))
+
+
+_cardbridge_cancel_token_cancel: Any = dll.cardbridge_cancel_token_cancel
+_cardbridge_cancel_token_cancel.argtypes = [
+    ctypes.POINTER(cardbridge_cancel_token),  # token
+]
+_cardbridge_cancel_token_cancel.restype = None
+
+
+def cardbridge_cancel_token_cancel(token: Any) -> None:
+    _cardbridge_cancel_token_cancel(token)
+
+
+_cardbridge_cancel_token_is_cancelled: Any = dll.cardbridge_cancel_token_is_cancelled
+_cardbridge_cancel_token_is_cancelled.argtypes = [
+    ctypes.POINTER(cardbridge_cancel_token),  # token
+]
+_cardbridge_cancel_token_is_cancelled.restype = ctypes.c_bool
+
+
+def cardbridge_cancel_token_is_cancelled(token: Any) -> bool:
+    return bool(_cardbridge_cancel_token_is_cancelled(token))
+
+
+_cardbridge_cancel_token_free: Any = dll.cardbridge_cancel_token_free
+_cardbridge_cancel_token_free.argtypes = [
+    ctypes.POINTER(cardbridge_cancel_token),  # token
+]
+_cardbridge_cancel_token_free.restype = None
+
+
+def cardbridge_cancel_token_free(token: Any) -> None:
+    _cardbridge_cancel_token_free(token)
+
+
+_cardbridge_alipayplus_issue_card_with_options: Any = dll.cardbridge_alipayplus_issue_card_with_options
+_cardbridge_alipayplus_issue_card_with_options.argtypes = [
+    ctypes.POINTER(cardbridge_alipayplus),  # alipayplus
+    ctypes.c_char_p,  # request_json
+    ctypes.c_size_t,  # request_json_len
+    ctypes.POINTER(cardbridge_call_options),  # options
+    ctypes.POINTER(cardbridge_bytes),  # response_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_alipayplus_issue_card_with_options.restype = ctypes.c_uint32
+
+
+def cardbridge_alipayplus_issue_card_with_options(
+    alipayplus: Any,
+    request_json: Any,
+    request_json_len: Any,
+    options: Any,
+    response_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_alipayplus_issue_card_with_options(
+        alipayplus,
+        request_json,
+        request_json_len,
+        options,
+        response_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_confirm_with_options: Any = dll.cardbridge_wechatpay_confirm_with_options
+_cardbridge_wechatpay_confirm_with_options.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_call_options),  # options
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_confirm_with_options.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_confirm_with_options(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    options: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_confirm_with_options(
+        wechatpay,
+        input_json,
+        input_json_len,
+        options,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_update_user_card_with_options: Any = dll.cardbridge_wechatpay_update_user_card_with_options
+_cardbridge_wechatpay_update_user_card_with_options.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_call_options),  # options
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_update_user_card_with_options.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_update_user_card_with_options(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    options: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_update_user_card_with_options(
+        wechatpay,
+        input_json,
+        input_json_len,
+        options,
+        answer_out,
+        error_out,
+    ))
 
 
 _cardbridge_emulator_alipayplus_start: Any = dll.cardbridge_emulator_alipayplus_start

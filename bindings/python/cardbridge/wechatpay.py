@@ -26,6 +26,7 @@ from ._util import (
     text,
     view,
 )
+from ._options import CancelToken, call_options
 from .alipayplus import Answer, Response, Store
 
 log = logging.getLogger("cardbridge")
@@ -137,15 +138,17 @@ class WechatPay(Managed[Any]):
 
     # ---- client
 
-    def _answer(self, fn: Any, request: JsonInput) -> dict[str, Any]:
+    def _answer(self, fn: Any, request: JsonInput, *options: Any) -> dict[str, Any]:
         data = json_bytes(request, "input")
         out = b.cardbridge_bytes()
         with self._borrow() as wp:
-            invoke(fn, wp, data, len(data), ctypes.byref(out))
+            invoke(fn, wp, data, len(data), *options, ctypes.byref(out))
         answer: dict[str, Any] = json.loads(take_bytes(out))
         return answer
 
-    def confirm(self, input: JsonInput) -> dict[str, Any]:
+    def confirm(
+        self, input: JsonInput, *, deadline_ms: int | None = None, cancel: CancelToken | None = None
+    ) -> dict[str, Any]:
         """Syncs a card-opening result (`POST .../user-cards/{code}/confirm`).
 
         `input` holds `user_card_code`, `card_id` and the body members
@@ -162,19 +165,28 @@ class WechatPay(Managed[Any]):
         `RemoteFailed` (a 4xx; `remote_code`, `remote_message`,
         `remote_detail`, `http_status`), `RemoteUnknown` (retry later with the
         same input), `ConfigError`.
+
+        `deadline_ms` bounds this call's retries (instead of the configured
+        deadline); `cancel` (a `CancelToken`) stops them between attempts.
+        Either way an unfinished confirm raises `RemoteUnknown` and stays
+        pending. `cardbridge.aio.confirm` runs it off the event loop.
         """
-        return self._answer(b.cardbridge_wechatpay_confirm, input)
+        with call_options(deadline_ms, cancel) as options:
+            return self._answer(b.cardbridge_wechatpay_confirm_with_options, input, options)
 
     def get_user_card(self, input: JsonInput) -> dict[str, Any]:
         """Reads a user card; `input` holds `user_card_code`, `brand_id`,
         `card_id`, `openid`. Answer and errors as for `confirm` (no outbox)."""
         return self._answer(b.cardbridge_wechatpay_get_user_card, input)
 
-    def update_user_card(self, input: JsonInput) -> dict[str, Any]:
+    def update_user_card(
+        self, input: JsonInput, *, deadline_ms: int | None = None, cancel: CancelToken | None = None
+    ) -> dict[str, Any]:
         """Updates a user card (`PATCH`); `input` holds `user_card_code`,
-        `card_id` and the body members, sensitive fields in cleartext. Answer
-        and errors as for `confirm` (no outbox)."""
-        return self._answer(b.cardbridge_wechatpay_update_user_card, input)
+        `card_id` and the body members, sensitive fields in cleartext. Answer,
+        errors and options as for `confirm` (no outbox)."""
+        with call_options(deadline_ms, cancel) as options:
+            return self._answer(b.cardbridge_wechatpay_update_user_card_with_options, input, options)
 
     def sync_user_points(self, input: JsonInput) -> dict[str, Any]:
         """Syncs a point balance; `input` holds `out_request_no`, `brand_id`,
