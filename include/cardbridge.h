@@ -2117,7 +2117,8 @@ cardbridge_result cardbridge_wechatpay_refresh_certificates(const struct cardbri
  *
  * Inputs: the HTTP method, request-target, headers (names matched
  * case-insensitively) and the **raw** body exactly as received, and the
- * current Unix time in seconds. All only read during the call. A body
+ * current Unix time in milliseconds (as every `now_unix_ms` of the library;
+ * the skew check compares whole seconds). All only read during the call. A body
  * longer than the configured `max_body_bytes` (default 1 MiB) is answered
  * 413 before anything else, and at most `max_body_bytes + 1` of its bytes are read.
  *
@@ -2139,7 +2140,7 @@ cardbridge_result cardbridge_wechatpay_callback_begin(const struct cardbridge_we
                                                       size_t headers_len,
                                                       const uint8_t *body,
                                                       size_t body_len,
-                                                      int64_t now_unix_seconds,
+                                                      int64_t now_unix_ms,
                                                       struct cardbridge_http_response **response_out,
                                                       struct cardbridge_wechatpay_event **event_out,
                                                       struct cardbridge_error **error_out);
@@ -2187,7 +2188,7 @@ cardbridge_result cardbridge_wechatpay_callback_finish(const struct cardbridge_w
                                                        bool accepted,
                                                        const char *reason,
                                                        size_t reason_len,
-                                                       int64_t now_unix_seconds,
+                                                       int64_t now_unix_ms,
                                                        struct cardbridge_http_response **response_out,
                                                        struct cardbridge_error **error_out);
 

@@ -808,14 +808,14 @@ fn wechat_events_answers_signatures_and_errors_never_show_secrets() {
         .unwrap();
     secrets.add_signature(&signature_of(&req.headers, "Wechatpay-Signature"));
     secrets.check_debug("callback HttpRequest", &req);
-    let begin = wp.callback_begin(&req, now);
+    let begin = wp.callback_begin(&req, now * 1000);
     secrets.check_debug("CallbackBegin", &begin);
     let CallbackBegin::Handle(mut event) = begin else {
         panic!("host not asked")
     };
     assert_eq!(event.resource["phone_number"], PHONE, "the host sees cleartext");
     secrets.check_debug("CallbackEvent", &event);
-    let resp = wp.callback_finish(&mut event, false, "", now).unwrap();
+    let resp = wp.callback_finish(&mut event, false, "", now * 1000).unwrap();
     secrets.check_debug("callback answer", &resp);
     for tamper in [
         CallbackTamper::BodyByte,
@@ -833,7 +833,7 @@ fn wechat_events_answers_signatures_and_errors_never_show_secrets() {
                 tamper,
             )
             .unwrap();
-        let CallbackBegin::Respond(r) = wp.callback_begin(&req, now) else {
+        let CallbackBegin::Respond(r) = wp.callback_begin(&req, now * 1000) else {
             panic!("{tamper:?} reached the host")
         };
         secrets.check("refusal body", &String::from_utf8_lossy(&r.body));

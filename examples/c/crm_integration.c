@@ -587,6 +587,23 @@ static char *file_config(const char *file_json, const char *base_url) {
 }
 
 /* ======================================================================
+ * Logging: the library's events into the CRM's own log (here: stdout).
+ * Events hold identifiers, labels and numbers, never personal data.
+ * ====================================================================== */
+
+static void crm_log(void *user_data, const cardbridge_log_event *event) {
+    static const char *const levels[] = {"?", "ERROR", "WARN", "INFO", "DEBUG", "TRACE"};
+    FILE *out = user_data;
+    fprintf(out, "  [log] %s %.*s %.*s", levels[event->level <= 5 ? event->level : 0], (int)event->target_len,
+            event->target, (int)event->message_len, event->message);
+    for (size_t i = 0; i < event->fields_len; i++) {
+        fprintf(out, " %.*s=%.*s", (int)event->fields[i].key_len, event->fields[i].key,
+                (int)event->fields[i].value_len, event->fields[i].value);
+    }
+    fputc('\n', out);
+}
+
+/* ======================================================================
  * main: one CRM run
  * ====================================================================== */
 
@@ -611,6 +628,9 @@ int main(int argc, char **argv) {
         return 2;
     }
     printf("CRM starting with %s\n", cardbridge_version());
+    if (cardbridge_set_log_callback(CARDBRIDGE_LOG_INFO, crm_log, stdout, NULL) != CARDBRIDGE_RESULT_OK) {
+        fatal("cannot set the log callback");
+    }
 
     char *merchant_private = read_text_file(keys_dir, "test_merchant_private.pem");
     char *merchant_public = read_text_file(keys_dir, "test_merchant_public.pem");
@@ -775,6 +795,13 @@ int main(int argc, char **argv) {
     }
     printf("emulator: %zu issueCard requests, %zu cards issued\n", cardbridge_emulator_issue_card_hits(emulator),
            cardbridge_emulator_cards_issued(emulator));
+
+    cardbridge_bytes metrics = {NULL, 0};
+    if (cardbridge_alipayplus_metrics(ap, &metrics, NULL) == CARDBRIDGE_RESULT_OK) {
+        printf("metrics: %s\n", (const char *)metrics.data);
+        cardbridge_bytes_free(&metrics);
+    }
+    cardbridge_set_log_callback(CARDBRIDGE_LOG_INFO, NULL, NULL, NULL);
 
     cardbridge_platform_driver_free(driver);
     cardbridge_alipayplus_free(ap);

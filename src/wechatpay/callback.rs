@@ -204,11 +204,12 @@ impl CallbackHandler {
         self.config.max_body_bytes
     }
 
-    /// Step 1. `now_unix` is the current Unix time in seconds (skew check),
-    /// also used in milliseconds for the claim lease. Never fails.
-    pub fn begin(&self, request: &HttpRequest, now_unix: i64) -> CallbackBegin {
+    /// Step 1. `now_ms` is the current Unix time in milliseconds, as for
+    /// every `now` of the library (the skew check compares whole seconds with
+    /// `Wechatpay-Timestamp`; the claim lease runs in milliseconds). Never fails.
+    pub fn begin(&self, request: &HttpRequest, now_ms: i64) -> CallbackBegin {
         let started = Instant::now();
-        let begun = self.begin_inner(request, now_unix, started);
+        let begun = self.begin_inner(request, now_ms, started);
         let (result, status) = match &begun {
             Ok(CallbackBegin::Handle(_)) => return begun.unwrap_or_else(CallbackBegin::Respond),
             Ok(CallbackBegin::Respond(r)) => ("replayed", r.status),
@@ -230,7 +231,7 @@ impl CallbackHandler {
     fn begin_inner(
         &self,
         req: &HttpRequest,
-        now: i64,
+        now_ms: i64,
         started: Instant,
     ) -> std::result::Result<CallbackBegin, HttpResponse> {
         // Before anything else: an oversized body is refused unread.
@@ -244,6 +245,7 @@ impl CallbackHandler {
         let options = VerifyOptions {
             require_signature_type: true,
         };
+        let now = now_ms.div_euclid(1000);
         let mut verified = verify::verify(&self.keys.ring(), &req.headers, &req.body, now, options);
         if let (Err(f), Some(client)) = (&verified, &self.client) {
             if f.reason == VerifyReason::UnknownSerial {
@@ -292,10 +294,7 @@ impl CallbackHandler {
         let claim_key = crate::store::key("wechatpay.callback", &[&id]);
         let lease = i64::try_from(self.config.claim_lease.as_millis()).unwrap_or(i64::MAX);
         let fingerprint = crate::crypto::sha256_hex(&req.body);
-        let ticket = match self
-            .store
-            .claim_inbound(&claim_key, &fingerprint, now.saturating_mul(1000), lease)
-        {
+        let ticket = match self.store.claim_inbound(&claim_key, &fingerprint, now_ms, lease) {
             Ok(Claim::Claimed(ticket)) => ticket,
             Ok(Claim::Done { .. }) => {
                 self.metrics.duplicate_replayed();
@@ -344,13 +343,7 @@ impl CallbackHandler {
     /// When the other delivery is still being handled, nothing is stored and
     /// the error is `ClaimLost`: answer with `accepted = false` (500) so
     /// WeChat delivers it again.
-    pub fn finish(
-        &self,
-        event: &mut CallbackEvent,
-        accepted: bool,
-        reason: &str,
-        now_unix: i64,
-    ) -> Result<HttpResponse> {
+    pub fn finish(&self, event: &mut CallbackEvent, accepted: bool, reason: &str, now_ms: i64) -> Result<HttpResponse> {
         if event.finished {
             return Err(Error::new(ErrorKind::AlreadyUsed, "this event was already finished"));
         }
@@ -362,8 +355,7 @@ impl CallbackHandler {
         let mut response = response;
         if let Some((key, store, ticket)) = &event.claim {
             if accepted {
-                let completed =
-                    store.complete_inbound(key, ticket.token, &response.body, now_unix.saturating_mul(1000));
+                let completed = store.complete_inbound(key, ticket.token, &response.body, now_ms);
                 match completed.inspect_err(|e| obs::store_error(&self.metrics, "complete_inbound", e))? {
                     Completion::Stored => {}
                     Completion::AlreadyDone(_) => response = self.success(),

@@ -139,8 +139,8 @@ impl WechatPay {
         self.callbacks.max_body_bytes()
     }
     /// See [`CallbackHandler::begin`].
-    pub fn callback_begin(&self, request: &HttpRequest, now_unix: i64) -> CallbackBegin {
-        self.callbacks.begin(request, now_unix)
+    pub fn callback_begin(&self, request: &HttpRequest, now_ms: i64) -> CallbackBegin {
+        self.callbacks.begin(request, now_ms)
     }
     /// See [`CallbackHandler::finish`].
     pub fn callback_finish(
@@ -148,8 +148,8 @@ impl WechatPay {
         event: &mut CallbackEvent,
         accepted: bool,
         reason: &str,
-        now_unix: i64,
+        now_ms: i64,
     ) -> Result<HttpResponse> {
-        self.callbacks.finish(event, accepted, reason, now_unix)
+        self.callbacks.finish(event, accepted, reason, now_ms)
     }
 }

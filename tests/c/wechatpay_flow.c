@@ -61,7 +61,7 @@ static began handle(const cardbridge_wechatpay *wp, const cardbridge_http_reques
         require(cardbridge_http_request_header(req, i, &headers[i], &err) == CARDBRIDGE_RESULT_OK, "request header");
     }
     cardbridge_result rc = cardbridge_wechatpay_callback_begin(wp, method, method_len, target, target_len, headers,
-                                                               count, body, body_len, now_unix(), &out.response,
+                                                               count, body, body_len, now_unix_ms(), &out.response,
                                                                &out.event, &err);
     free(headers);
     if (rc != CARDBRIDGE_RESULT_OK) {
@@ -235,7 +235,7 @@ int main(int argc, char **argv) {
     check(contains(event_json, event_json_len, "\"undecryptable\":[]"), "every sensitive field decrypted");
 
     cardbridge_http_response *answer = NULL;
-    rc = cardbridge_wechatpay_callback_finish(wp, b.event, true, NULL, 0, now_unix(), &answer, &err);
+    rc = cardbridge_wechatpay_callback_finish(wp, b.event, true, NULL, 0, now_unix_ms(), &answer, &err);
     check_ok(rc, err, "finish accepted");
     err = NULL;
     require(answer != NULL, "answer");
@@ -246,7 +246,7 @@ int main(int argc, char **argv) {
     cardbridge_http_response_free(answer);
 
     cardbridge_http_response *again = NULL;
-    rc = cardbridge_wechatpay_callback_finish(wp, b.event, true, NULL, 0, now_unix(), &again, &err);
+    rc = cardbridge_wechatpay_callback_finish(wp, b.event, true, NULL, 0, now_unix_ms(), &again, &err);
     check_error(rc, err, CARDBRIDGE_RESULT_ALREADY_USED, "event", NULL, "second finish");
     err = NULL;
     check(again == NULL, "second finish wrote no response");

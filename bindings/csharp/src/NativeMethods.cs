@@ -141,7 +141,7 @@ namespace CardBridge
         internal static extern uint cardbridge_wechatpay_refresh_certificates(SafeWechatPayHandle wechatpay, out UIntPtr count_out, out IntPtr error_out);
 
         [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_callback_begin", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern uint cardbridge_wechatpay_callback_begin(SafeWechatPayHandle wechatpay, byte* method, UIntPtr method_len, byte* target, UIntPtr target_len, NativeHeader* headers, UIntPtr headers_len, byte* body, UIntPtr body_len, long now_unix_seconds, out SafeHttpResponseHandle response_out, out SafeWechatPayEventHandle event_out, out IntPtr error_out);
+        internal static extern uint cardbridge_wechatpay_callback_begin(SafeWechatPayHandle wechatpay, byte* method, UIntPtr method_len, byte* target, UIntPtr target_len, NativeHeader* headers, UIntPtr headers_len, byte* body, UIntPtr body_len, long now_unix_ms, out SafeHttpResponseHandle response_out, out SafeWechatPayEventHandle event_out, out IntPtr error_out);
 
         [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_event_earlier_claims", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_wechatpay_event_earlier_claims(SafeWechatPayEventHandle @event);
@@ -150,7 +150,7 @@ namespace CardBridge
         internal static extern uint cardbridge_wechatpay_event_json(SafeWechatPayEventHandle @event, out byte* json_out, out UIntPtr json_len_out, out IntPtr error_out);
 
         [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_callback_finish", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern uint cardbridge_wechatpay_callback_finish(SafeWechatPayHandle wechatpay, SafeWechatPayEventHandle @event, [MarshalAs(UnmanagedType.U1)] bool accepted, byte* reason, UIntPtr reason_len, long now_unix_seconds, out SafeHttpResponseHandle response_out, out IntPtr error_out);
+        internal static extern uint cardbridge_wechatpay_callback_finish(SafeWechatPayHandle wechatpay, SafeWechatPayEventHandle @event, [MarshalAs(UnmanagedType.U1)] bool accepted, byte* reason, UIntPtr reason_len, long now_unix_ms, out SafeHttpResponseHandle response_out, out IntPtr error_out);
 
         [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_event_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern void cardbridge_wechatpay_event_free(IntPtr @event);

@@ -219,18 +219,18 @@ namespace CardBridge
         /// <param name="target">The request-target as received.</param>
         /// <param name="headers">The request headers (names match case-insensitively; null means none).</param>
         /// <param name="body">The raw body bytes exactly as received (null means empty).</param>
-        /// <param name="nowUnixSeconds">The current Unix time in seconds; null reads the clock.</param>
+        /// <param name="nowUnixMs">The current Unix time in milliseconds (as everywhere in the library); null reads the clock.</param>
         /// <exception cref="ArgumentNullException"><paramref name="method"/>, <paramref name="target"/> or a header
         /// name or value is null.</exception>
         /// <exception cref="ObjectDisposedException">This integration was disposed.</exception>
         public unsafe CallbackResult CallbackBegin(string method, string target,
-            IEnumerable<KeyValuePair<string, string>> headers, byte[] body, long? nowUnixSeconds = null)
+            IEnumerable<KeyValuePair<string, string>> headers, byte[] body, long? nowUnixMs = null)
         {
             var m = Utf8.Encode(method, "method");
             var t = Utf8.Encode(target, "target");
             var block = new NativeHeaderBlock(headers);
             var raw = body ?? new byte[0];
-            var now = Interop.NowSeconds(nowUnixSeconds);
+            var now = Interop.Now(nowUnixMs);
             Handle.ThrowIfClosed("WechatPay");
             SafeHttpResponseHandle response;
             SafeWechatPayEventHandle ev;
@@ -267,13 +267,13 @@ namespace CardBridge
         /// for a request built by <see cref="WechatEmulator.Callback"/>.
         /// </summary>
         /// <exception cref="ArgumentNullException"><paramref name="request"/> is null.</exception>
-        public CallbackResult CallbackBegin(HttpRequest request, long? nowUnixSeconds = null)
+        public CallbackResult CallbackBegin(HttpRequest request, long? nowUnixMs = null)
         {
             if (request == null)
             {
                 throw new ArgumentNullException("request");
             }
-            return CallbackBegin(request.Method, request.Target, request.Headers, request.Body, nowUnixSeconds);
+            return CallbackBegin(request.Method, request.Target, request.Headers, request.Body, nowUnixMs);
         }
 
         /// <summary>
@@ -286,19 +286,19 @@ namespace CardBridge
         /// <param name="ev">The event from <see cref="CallbackBegin(string, string, IEnumerable{KeyValuePair{string, string}}, byte[], long?)"/>.</param>
         /// <param name="accepted">Whether you handled the event for good.</param>
         /// <param name="reason">Why it was refused (no personal data; null or empty for none).</param>
-        /// <param name="nowUnixSeconds">The current Unix time in seconds; null reads the clock.</param>
+        /// <param name="nowUnixMs">The current Unix time in milliseconds (as everywhere in the library); null reads the clock.</param>
         /// <returns>The answer to send exactly as given.</returns>
         /// <exception cref="AlreadyUsedException">The event was already finished.</exception>
         /// <exception cref="ObjectDisposedException">The event or this integration was disposed.</exception>
         /// <exception cref="CardbridgeInternalException">The store could not be written.</exception>
-        public unsafe HttpResponse CallbackFinish(Event ev, bool accepted, string reason = "", long? nowUnixSeconds = null)
+        public unsafe HttpResponse CallbackFinish(Event ev, bool accepted, string reason = "", long? nowUnixMs = null)
         {
             if (ev == null)
             {
                 throw new ArgumentNullException("ev");
             }
             var why = Utf8.Encode(reason ?? string.Empty, "reason");
-            var now = Interop.NowSeconds(nowUnixSeconds);
+            var now = Interop.Now(nowUnixMs);
             Handle.ThrowIfClosed("WechatPay");
             SafeHttpResponseHandle response;
             IntPtr error;

@@ -7,26 +7,25 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
 from . import _bindings as b
 from ._managed import Managed
+from ._options import CancelToken, call_options
 from ._util import (
     HeaderArray,
     HeadersInput,
     JsonInput,
     body as _body,
     header_pairs,
-    integer,
     invoke,
     json_bytes,
+    now_ms as _now_ms,
     take_bytes,
     text,
     view,
 )
-from ._options import CancelToken, call_options
 from .alipayplus import Answer, Response, Store
 
 log = logging.getLogger("cardbridge")
@@ -34,13 +33,6 @@ log = logging.getLogger("cardbridge")
 WechatPayPtr = ctypes.POINTER(b.cardbridge_wechatpay)
 EventPtr = ctypes.POINTER(b.cardbridge_wechatpay_event)
 ResponsePtr = ctypes.POINTER(b.cardbridge_http_response)
-
-
-def now_unix(value: object = None) -> int:
-    """`value` as Unix seconds (WeChat Pay's unit), or the current time when None."""
-    if value is None:
-        return int(time.time())
-    return integer(value, "now")
 
 
 class Event(Managed[Any]):
@@ -92,9 +84,9 @@ class Event(Managed[Any]):
         was accepted: it may already have acted, so check before acting again."""
         return self.earlier_claims > 0
 
-    def finish(self, accepted: bool = True, reason: str = "", now: int | None = None) -> Response:
-        """Same as `self.wechatpay.callback_finish(self, accepted, reason, now)`."""
-        return self.wechatpay.callback_finish(self, accepted, reason, now)
+    def finish(self, accepted: bool = True, reason: str = "", now_ms: int | None = None) -> Response:
+        """Same as `self.wechatpay.callback_finish(self, accepted, reason, now_ms)`."""
+        return self.wechatpay.callback_finish(self, accepted, reason, now_ms)
 
     def _delete(self, handle: Any) -> None:
         b.cardbridge_wechatpay_event_free(handle)
@@ -230,12 +222,12 @@ class WechatPay(Managed[Any]):
         target: str,
         headers: HeadersInput,
         body: bytes,
-        now: int | None = None,
+        now_ms: int | None = None,
     ) -> Response | Event:
         """Step 1 of a card-event callback: verifies the `Wechatpay-*` headers
-        and signature over the raw body (timestamp within 300 s of `now`, Unix
-        seconds, default the current time), decrypts the resource and
-        de-duplicates by notification id.
+        and signature over the raw body (timestamp within 300 s of `now_ms`,
+        Unix milliseconds as everywhere in the library, default the current
+        time), decrypts the resource and de-duplicates by notification id.
 
         Returns a `Response` to send at once (401/400 refusals, a processed
         duplicate's acknowledgement, 500 while the same event is being
@@ -244,7 +236,7 @@ class WechatPay(Managed[Any]):
         m, t = text(method, "method"), text(target, "target")
         raw = _body(body)
         headers_array = HeaderArray(header_pairs(headers))
-        when = now_unix(now)
+        when = _now_ms(now_ms)
         response, event = ResponsePtr(), EventPtr()
         with self._borrow() as wp:
             invoke(
@@ -261,7 +253,7 @@ class WechatPay(Managed[Any]):
         event: Event,
         accepted: bool = True,
         reason: str = "",
-        now: int | None = None,
+        now_ms: int | None = None,
     ) -> Response:
         """Step 2: `accepted` acknowledges the event (200 `SUCCESS`, or 204 per
         configuration) and records it, so duplicates are acknowledged without
@@ -275,7 +267,7 @@ class WechatPay(Managed[Any]):
         if not isinstance(accepted, bool):
             raise TypeError(f"accepted must be bool, not {type(accepted).__name__}")
         why = text(reason, "reason")
-        when = now_unix(now)
+        when = _now_ms(now_ms)
         response = ResponsePtr()
         with self._borrow() as wp, event._borrow() as e:
             invoke(b.cardbridge_wechatpay_callback_finish, wp, e, accepted, why, len(why), when, ctypes.byref(response))
@@ -294,7 +286,7 @@ def handle_wechat_callback(
     headers: HeadersInput,
     body: bytes,
     handle: Callable[[Event], Verdict],
-    now: int | None = None,
+    now_ms: int | None = None,
 ) -> Answer:
     """Handles one card-event callback from WeChat Pay end to end and returns
     the `(status, headers, body)` to send back.
@@ -306,7 +298,7 @@ def handle_wechat_callback(
     `InternalError` from the store) propagates; the event is then released,
     so WeChat's redelivery reaches `handle` again.
     """
-    outcome = wechatpay.callback_begin(method, target, headers, body, now)
+    outcome = wechatpay.callback_begin(method, target, headers, body, now_ms)
     if isinstance(outcome, Response):
         with outcome:
             return outcome.answer()
@@ -324,5 +316,5 @@ def handle_wechat_callback(
             log.exception("cardbridge: handling WeChat Pay event %s (%s) failed; WeChat will redeliver it",
                           event.id, event.kind)
             accepted, reason = False, "merchant error"
-        with wechatpay.callback_finish(event, accepted, reason, now) as response:
+        with wechatpay.callback_finish(event, accepted, reason, now_ms) as response:
             return response.answer()

@@ -183,8 +183,8 @@ def test_callback_time_is_checked_against_now(wechat: WechatPay, wx_emulator: We
     parts = (request.method, request.target, request.headers, request.body)
     with expect_response(wechat.callback_begin(*parts)) as stale:
         assert stale.status == 401, "signed far from the current time"
-    with expect_event(wechat.callback_begin(*parts, now=signed_at + 299)) as event:
-        with wechat.callback_finish(event, now=signed_at + 299) as answer:
+    with expect_event(wechat.callback_begin(*parts, now_ms=(signed_at + 299) * 1000)) as event:
+        with wechat.callback_finish(event, now_ms=(signed_at + 299) * 1000) as answer:
             assert answer.status == 200
 
 
@@ -458,7 +458,7 @@ def test_wrong_argument_types_raise_type_error(wechat: WechatPay, wx_emulator: W
     with pytest.raises(TypeError, match="body"):
         wechat.callback_begin("POST", "/", request.headers, request.body.decode())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="now"):
-        wechat.callback_begin("POST", "/", request.headers, request.body, now="now")  # type: ignore[arg-type]
+        wechat.callback_begin("POST", "/", request.headers, request.body, now_ms="now")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="Event"):
         wechat.callback_finish("event")  # type: ignore[arg-type]
     with expect_event(deliver(wechat, request)) as event:

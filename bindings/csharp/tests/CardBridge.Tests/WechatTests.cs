@@ -216,12 +216,12 @@ namespace CardBridge.Tests
             // A genuine callback signed ten minutes ago is stale for the integration's clock too.
             var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
             using (var old = fx.Emulator.Callback(WechatFixture.EventType, "user_card", plain, now - 600))
-            using (var began = fx.WechatPay.CallbackBegin(old, now))
+            using (var began = fx.WechatPay.CallbackBegin(old, now * 1000))
             {
                 Assert.Equal(401, began.Response.Status, "signed 600 s before now");
             }
             using (var old = fx.Emulator.Callback(WechatFixture.EventType, "user_card", plain, now - 600))
-            using (var began = fx.WechatPay.CallbackBegin(old, now - 600))
+            using (var began = fx.WechatPay.CallbackBegin(old, (now - 600) * 1000))
             {
                 Assert.True(began.NeedsHandling, "the same age is fine when the host's clock agrees");
             }
