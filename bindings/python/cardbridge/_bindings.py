@@ -2056,7 +2056,7 @@ _cardbridge_wechatpay_callback_begin.argtypes = [
     ctypes.c_size_t,  # headers_len
     ctypes.c_char_p,  # body
     ctypes.c_size_t,  # body_len
-    ctypes.c_int64,  # now_unix_seconds
+    ctypes.c_int64,  # now_unix_ms
     ctypes.POINTER(ctypes.POINTER(cardbridge_http_response)),  # response_out
     ctypes.POINTER(ctypes.POINTER(cardbridge_wechatpay_event)),  # event_out
     ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
@@ -2074,7 +2074,7 @@ def cardbridge_wechatpay_callback_begin(
     headers_len: Any,
     body: Any,
     body_len: Any,
-    now_unix_seconds: Any,
+    now_unix_ms: Any,
     response_out: Any,
     event_out: Any,
     error_out: Any,
@@ -2089,7 +2089,7 @@ def cardbridge_wechatpay_callback_begin(
         headers_len,
         body,
         body_len,
-        now_unix_seconds,
+        now_unix_ms,
         response_out,
         event_out,
         error_out,
@@ -2133,7 +2133,7 @@ _cardbridge_wechatpay_callback_finish.argtypes = [
     ctypes.c_bool,  # accepted
     ctypes.c_char_p,  # reason
     ctypes.c_size_t,  # reason_len
-    ctypes.c_int64,  # now_unix_seconds
+    ctypes.c_int64,  # now_unix_ms
     ctypes.POINTER(ctypes.POINTER(cardbridge_http_response)),  # response_out
     ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
 ]
@@ -2146,7 +2146,7 @@ def cardbridge_wechatpay_callback_finish(
     accepted: Any,
     reason: Any,
     reason_len: Any,
-    now_unix_seconds: Any,
+    now_unix_ms: Any,
     response_out: Any,
     error_out: Any,
 ) -> int:
@@ -2156,7 +2156,7 @@ def cardbridge_wechatpay_callback_finish(
         accepted,
         reason,
         reason_len,
-        now_unix_seconds,
+        now_unix_ms,
         response_out,
         error_out,
     ))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from ._util import (
     JsonInput,
     body as _body,
     header_pairs,
+    integer,
     invoke,
     json_bytes,
     now_ms as _now_ms,
@@ -33,6 +35,15 @@ log = logging.getLogger("cardbridge")
 WechatPayPtr = ctypes.POINTER(b.cardbridge_wechatpay)
 EventPtr = ctypes.POINTER(b.cardbridge_wechatpay_event)
 ResponsePtr = ctypes.POINTER(b.cardbridge_http_response)
+
+
+def now_unix(value: object = None) -> int:
+    """`value` as Unix seconds, or the current time when None: the timestamp a
+    WeChat Pay signature carries (used by `testing.WechatEmulator`, which signs
+    like WeChat does); the integration's own calls take `now_ms`."""
+    if value is None:
+        return int(time.time())
+    return integer(value, "now")
 
 
 class Event(Managed[Any]):
