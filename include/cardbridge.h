@@ -1677,6 +1677,18 @@ cardbridge_result cardbridge_error_outbox_id(const struct cardbridge_error *err,
                                              size_t *out_n);
 
 /**
+ * Copies the Alipay+ `requestId` of the `issueCard` a `REMOTE_UNKNOWN` left
+ * pending (call again with it to get the outcome) into `buf`; empty text for
+ * other errors and for WeChat Pay calls. Buffer convention as for
+ * `cardbridge_error_message`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_error_request_id(const struct cardbridge_error *err,
+                                              char *buf,
+                                              size_t len,
+                                              size_t *out_n);
+
+/**
  * How many attempts the request a `REMOTE_UNKNOWN` left pending has had so
  * far; 0 for other errors (or when `err` is NULL).
  */
@@ -1793,7 +1805,7 @@ CARDBRIDGE_API void cardbridge_public_key_free(const struct cardbridge_public_ke
  * it valid until the callback is replaced or removed.
  *
  * Errors: `INVALID_PARAMETER` (field `min_level`: not 1–5; the previous
- * callback stays). `error_out` may be NULL; otherwise on failure `*error_out`
+ * callback stays; `min_level` is ignored when `callback` is NULL). `error_out` may be NULL; otherwise on failure `*error_out`
  * receives an error the caller must release with `cardbridge_error_free`.
  */
 CARDBRIDGE_API

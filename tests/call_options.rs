@@ -45,6 +45,7 @@ fn a_short_deadline_makes_one_attempt_and_leaves_the_entry_pending() {
     );
     let pending = e.pending().expect("names its entry");
     assert_eq!((pending.attempts, pending.last_status), (1, 500));
+    assert_eq!(pending.request_id, "OPT-1", "names the requestId to repeat");
     assert_eq!(ap.metrics()["pending_entries"], 1);
     // Without options the configured budget applies: the next call completes it.
     ap.issue_card(&issue("OPT-1")).unwrap();

@@ -87,7 +87,6 @@ impl Secrets {
     }
 }
 
-/// Every secret as a JSON value to put where it does not belong.
 // ---------------------------------------------------------------------------
 // Log events (issue 10.1): every event this test binary emits, through the
 // hook (what C, Python and C# see) and through the `log` facade, rendered in
@@ -156,6 +155,7 @@ impl Secrets {
     }
 }
 
+/// Every secret as a JSON value to put where it does not belong.
 fn misplaced_values() -> Vec<Value> {
     vec![
         json!(private_pem()),

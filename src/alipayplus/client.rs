@@ -116,7 +116,8 @@ impl IssueCardClient {
         );
         let outcome = self
             .engine
-            .submit(entry, "issueCard.requestId", &self.delivery(), options)?;
+            .submit(entry, "issueCard.requestId", &self.delivery(), options)
+            .map_err(|e| e.with_request_id(&request.request_id))?;
         issued(outcome)
     }
 

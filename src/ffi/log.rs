@@ -120,7 +120,7 @@ fn call(callback: unsafe extern "C" fn(*mut c_void, *const cardbridge_log_event)
 /// it valid until the callback is replaced or removed.
 ///
 /// Errors: `INVALID_PARAMETER` (field `min_level`: not 1–5; the previous
-/// callback stays). `error_out` may be NULL; otherwise on failure `*error_out`
+/// callback stays; `min_level` is ignored when `callback` is NULL). `error_out` may be NULL; otherwise on failure `*error_out`
 /// receives an error the caller must release with `cardbridge_error_free`.
 #[unsafe(no_mangle)]
 pub extern "C" fn cardbridge_set_log_callback(

@@ -395,13 +395,14 @@ impl Engine {
     fn deliver_as(&self, owner: &str, id: &str, delivery: &dyn Delivery, options: &CallOptions) -> Result<Outcome> {
         let started = Instant::now();
         let deadline = options.deadline.unwrap_or(self.policy.deadline);
-        // Who held the lease before (to count a takeover of an expired lease).
-        let held_by = self
+        // Until when another owner's lease ran, as last seen: acquiring the entry
+        // after that moment takes an expired lease over (a release is no takeover).
+        let mut foreign_lease_until = self
             .store
             .outbox_get(id)
             .map_err(self.store_error("outbox_get"))?
-            .map(|e| e.lease_owner)
-            .filter(|o| !o.is_empty() && o != owner);
+            .filter(|e| !e.lease_owner.is_empty() && e.lease_owner != owner)
+            .map(|e| e.lease_until_ms);
         loop {
             let (now, lease_ms) = self.lease_request(Duration::ZERO);
             let request = LeaseRequest {
@@ -431,7 +432,7 @@ impl Engine {
                     return Ok(Outcome { entry, reference: None });
                 }
                 Acquired::Leased(e) => {
-                    if held_by.is_some() {
+                    if foreign_lease_until.is_some_and(|until| until <= now) {
                         self.metrics.lease_takeover();
                         obs::event(Level::Warn, TARGET, "delivery lease taken over", || {
                             vec![
@@ -444,6 +445,7 @@ impl Engine {
                     return self.run(e, false, delivery, options);
                 }
                 Acquired::Busy(e) => {
+                    foreign_lease_until = Some(e.lease_until_ms);
                     if started.elapsed() + BUSY_POLL > deadline || options.cancelled() {
                         return Err(unknown(
                             &e,
@@ -848,6 +850,7 @@ fn unknown(entry: &OutboxEntry, stored: bool, text: &str, remote: Option<RemoteD
             outbox_id: entry.id.clone(),
             attempts: entry.attempts,
             last_status: entry.last_status,
+            request_id: String::new(),
         });
     }
     let remote = remote.or_else(|| {

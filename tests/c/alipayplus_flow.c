@@ -393,6 +393,11 @@ int main(int argc, char **argv) {
               cardbridge_result_name(rc));
         check(cardbridge_error_attempts(err) == 1 && cardbridge_emulator_hits(emulator, S("C-OPT-1")) == 1,
               "cancelled after one attempt");
+        char request_id[16];
+        size_t request_id_len = 0;
+        rc = cardbridge_error_request_id(err, request_id, sizeof request_id, &request_id_len);
+        check(rc == CARDBRIDGE_RESULT_OK && strcmp(request_id, "C-OPT-1") == 0, "the error names requestId %s",
+              request_id);
         cardbridge_error_free(err);
         err = NULL;
 

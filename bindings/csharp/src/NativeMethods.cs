@@ -297,6 +297,9 @@ namespace CardBridge
         [DllImport(Lib, EntryPoint = "cardbridge_error_outbox_id", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_error_outbox_id(IntPtr err, byte* buf, UIntPtr len, out UIntPtr out_n);
 
+        [DllImport(Lib, EntryPoint = "cardbridge_error_request_id", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_error_request_id(IntPtr err, byte* buf, UIntPtr len, out UIntPtr out_n);
+
         [DllImport(Lib, EntryPoint = "cardbridge_error_attempts", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_error_attempts(IntPtr err);
 

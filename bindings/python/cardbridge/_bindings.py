@@ -259,6 +259,7 @@ SYMBOLS = (
     "cardbridge_error_remote_status",
     "cardbridge_error_remote_detail",
     "cardbridge_error_outbox_id",
+    "cardbridge_error_request_id",
     "cardbridge_error_attempts",
     "cardbridge_error_http_status",
     "cardbridge_error_free",
@@ -1605,6 +1606,20 @@ _cardbridge_error_outbox_id.restype = ctypes.c_uint32
 
 def cardbridge_error_outbox_id(err: Any, buf: Any, len: Any, out_n: Any) -> int:
     return int(_cardbridge_error_outbox_id(err, buf, len, out_n))
+
+
+_cardbridge_error_request_id: Any = dll.cardbridge_error_request_id
+_cardbridge_error_request_id.argtypes = [
+    ctypes.POINTER(cardbridge_error),  # err
+    ctypes.c_char_p,  # buf
+    ctypes.c_size_t,  # len
+    ctypes.POINTER(ctypes.c_size_t),  # out_n
+]
+_cardbridge_error_request_id.restype = ctypes.c_uint32
+
+
+def cardbridge_error_request_id(err: Any, buf: Any, len: Any, out_n: Any) -> int:
+    return int(_cardbridge_error_request_id(err, buf, len, out_n))
 
 
 _cardbridge_error_attempts: Any = dll.cardbridge_error_attempts

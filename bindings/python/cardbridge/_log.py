@@ -17,6 +17,7 @@ causes.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import json
 import logging
@@ -54,3 +55,10 @@ def install() -> None:
     """Routes every native event to `logging` (done on import; the `logging`
     configuration decides what is kept)."""
     invoke(b.cardbridge_set_log_callback, 5, _CALLBACK, None)
+    # No call into Python once the interpreter is shutting down.
+    atexit.register(uninstall)
+
+
+def uninstall() -> None:
+    """Stops routing native events to `logging` (done at interpreter exit)."""
+    invoke(b.cardbridge_set_log_callback, 5, None, None)

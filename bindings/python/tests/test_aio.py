@@ -37,7 +37,7 @@ def test_a_short_deadline_makes_one_attempt_and_the_entry_stays_pending(
         emulator.push_fault("http_status", status=500)
     with pytest.raises(cardbridge.RemoteUnknown) as info:
         alipay.issue_card(request, deadline_ms=1)
-    assert (info.value.attempts, info.value.http_status) == (1, 500)
+    assert (info.value.attempts, info.value.http_status, info.value.request_id) == (1, 500, "PY-OPT-1")
     assert emulator.hits("PY-OPT-1") == 1, "the configured budget (4 attempts) was overridden"
     assert alipay.metrics()["pending_entries"] == 1
     alipay.issue_card(request)  # the configured budget outlasts the 3 faults left

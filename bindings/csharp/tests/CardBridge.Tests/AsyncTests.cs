@@ -39,6 +39,8 @@ namespace CardBridge.Tests
             var e = Assert.Throws<RemoteUnknownException>(() => fx.AlipayPlus.IssueCard(issue, TimeSpan.FromMilliseconds(1)),
                 "1 ms deadline");
             Assert.Equal(1u, e.Attempts, "one attempt");
+            Assert.Equal("CS-OPT-1", e.RequestId, "names the requestId");
+            Assert.Equal(500, e.HttpStatus, "last HTTP status");
             Assert.Equal(1L, fx.Emulator.Hits("CS-OPT-1"), "the configured budget was overridden");
             Assert.Contains("\"pending_entries\":1}", fx.AlipayPlus.Metrics(), "pending");
             Assert.Throws<ArgumentOutOfRangeException>(() => fx.AlipayPlus.IssueCard(issue, TimeSpan.Zero), "zero deadline");
