@@ -61,4 +61,4 @@ def install() -> None:
 
 def uninstall() -> None:
     """Stops routing native events to `logging` (done at interpreter exit)."""
-    invoke(b.cardbridge_set_log_callback, 5, None, None)
+    invoke(b.cardbridge_set_log_callback, 5, b.cardbridge_log_callback(), None)  # NULL: removed

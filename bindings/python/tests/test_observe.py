@@ -149,3 +149,25 @@ def test_a_failing_handler_does_not_break_the_call(alipay: AlipayPlus, driver: P
         logging.raiseExceptions = raise_exceptions
         logger.removeHandler(broken)
         logger.setLevel(level)
+
+
+def test_uninstalled_hook_delivers_nothing_until_installed_again(
+    alipay: AlipayPlus, driver: PlatformDriver, captured: Capture
+) -> None:
+    from cardbridge import _log
+
+    def answer(request_id: str) -> None:
+        outcome = send(alipay, driver.request(NOTIFY, cardbridge.sample_registration(request_id)))
+        assert isinstance(outcome, Call)
+        with outcome as call, call.finish() as response:
+            assert response.status == 200
+
+    _log.uninstall()  # what interpreter exit does
+    try:
+        answer("PY-OBS-3")
+        assert captured.records == []
+    finally:
+        _log.install()
+    answer("PY-OBS-4")
+    assert len(captured.find("cardbridge.inbound", "inbound answer", request_id="PY-OBS-4")) == 1
+    assert alipay.metrics()["inbound"]["notifyCardRegistration"] == {"S": 2}, "counted either way"
