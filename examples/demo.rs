@@ -324,7 +324,7 @@ fn wechat_flow(db: &std::path::Path, merchant_key: &PrivateKey) -> Result<(), St
             CallbackTamper::None,
         )
         .map_err(e)?;
-    let CallbackBegin::Handle(mut event) = wechat.callback_begin(&callback, now) else {
+    let CallbackBegin::Handle(mut event) = wechat.callback_begin(&callback, now * 1000) else {
         return Err("the card-opening callback was refused".into());
     };
     // The emulator sealed `resource` (AES-GCM envelope, OAEP sensitive fields): what
@@ -343,13 +343,13 @@ fn wechat_flow(db: &std::path::Path, merchant_key: &PrivateKey) -> Result<(), St
         !String::from_utf8_lossy(&callback.body).contains("13800000000"),
         "phone number was not in cleartext on the wire",
     )?;
-    let answer = wechat.callback_finish(&mut event, true, "", now).map_err(e)?;
+    let answer = wechat.callback_finish(&mut event, true, "", now * 1000).map_err(e)?;
     check(
         answer.status == 200 && answer.body == br#"{"code":"SUCCESS","message":"OK"}"#,
         "callback acknowledged (200 SUCCESS)",
     )?;
     check(
-        matches!(wechat.callback_begin(&callback, now), CallbackBegin::Respond(r) if r.status == 200),
+        matches!(wechat.callback_begin(&callback, now * 1000), CallbackBegin::Respond(r) if r.status == 200),
         "duplicate callback acknowledged without reaching the CRM",
     )?;
     let probe = emulator
@@ -362,7 +362,7 @@ fn wechat_flow(db: &std::path::Path, merchant_key: &PrivateKey) -> Result<(), St
         )
         .map_err(e)?;
     check(
-        matches!(wechat.callback_begin(&probe, now), CallbackBegin::Respond(r) if r.status == 401),
+        matches!(wechat.callback_begin(&probe, now * 1000), CallbackBegin::Respond(r) if r.status == 401),
         "WECHATPAY/SIGNTEST/ probe refused (401)",
     )?;
 

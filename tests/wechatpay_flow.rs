@@ -30,6 +30,10 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 struct Setup {
     emu: WechatPayEmulator,
     wechat_key: PrivateKey,
@@ -97,7 +101,7 @@ fn card_opening_callback_reaches_the_host_once_with_cleartext_fields() {
             CallbackTamper::None,
         )
         .unwrap();
-    let CallbackBegin::Handle(mut event) = wp.callback_begin(&req, now()) else {
+    let CallbackBegin::Handle(mut event) = wp.callback_begin(&req, now_ms()) else {
         panic!("host not asked")
     };
     assert_eq!(event.kind, cardbridge::wechatpay::EventKind::UserCardCreate);
@@ -107,10 +111,10 @@ fn card_opening_callback_reaches_the_host_once_with_cleartext_fields() {
     );
     assert!(event.undecryptable.is_empty());
     assert_eq!(event.resource["card_id"], CARD_ID);
-    let answer = wp.callback_finish(&mut event, true, "", now()).unwrap();
+    let answer = wp.callback_finish(&mut event, true, "", now_ms()).unwrap();
     assert_eq!((answer.status, code_of(&answer).as_str()), (200, "SUCCESS"));
     // The same notification again: acknowledged without the host.
-    match wp.callback_begin(&req, now()) {
+    match wp.callback_begin(&req, now_ms()) {
         CallbackBegin::Respond(r) => assert_eq!((r.status, code_of(&r).as_str()), (200, "SUCCESS")),
         CallbackBegin::Handle(_) => panic!("a duplicate reached the host"),
     }
@@ -131,13 +135,13 @@ fn host_can_ask_for_redelivery() {
             CallbackTamper::None,
         )
         .unwrap();
-    let CallbackBegin::Handle(mut event) = wp.callback_begin(&req, now()) else {
+    let CallbackBegin::Handle(mut event) = wp.callback_begin(&req, now_ms()) else {
         panic!()
     };
-    let r = wp.callback_finish(&mut event, false, "CRM busy", now()).unwrap();
+    let r = wp.callback_finish(&mut event, false, "CRM busy", now_ms()).unwrap();
     assert_eq!((r.status, code_of(&r).as_str()), (500, "FAIL"));
     assert!(
-        matches!(wp.callback_begin(&req, now()), CallbackBegin::Handle(_)),
+        matches!(wp.callback_begin(&req, now_ms()), CallbackBegin::Handle(_)),
         "redelivery reaches the host again"
     );
 }
@@ -165,7 +169,7 @@ fn forged_stale_and_probe_callbacks_are_refused() {
                 tamper,
             )
             .unwrap();
-        match wp.callback_begin(&req, now()) {
+        match wp.callback_begin(&req, now_ms()) {
             CallbackBegin::Respond(r) => {
                 assert_eq!(r.status, status, "{:?}", String::from_utf8_lossy(&r.body));
                 assert_eq!(code_of(&r), "FAIL");
@@ -397,7 +401,7 @@ fn certificate_mode_downloads_certificates_and_verifies_with_them() {
         )
         .unwrap();
     assert!(
-        matches!(wp.callback_begin(&req, now()), CallbackBegin::Handle(_)),
+        matches!(wp.callback_begin(&req, now_ms()), CallbackBegin::Handle(_)),
         "verified with a downloaded certificate"
     );
     assert_eq!(emu.hits("/v3/certificates"), 1);

@@ -15,6 +15,9 @@
 //! | `store.rs` | [`cardbridge_store`](store::cardbridge_store): SQLite or in-memory store, shared by integrations |
 //! | `alipayplus.rs` | [`cardbridge_alipayplus`](alipayplus::cardbridge_alipayplus) (issueCard, resume, build from a registration) and [`cardbridge_alipayplus_call`](alipayplus::cardbridge_alipayplus_call) (inbound `begin` → host decides → `finish`) |
 //! | `wechatpay.rs` | [`cardbridge_wechatpay`](wechatpay::cardbridge_wechatpay) (confirm via the outbox, get/update user card, points sync, certificate refresh, resume) and [`cardbridge_wechatpay_event`](wechatpay::cardbridge_wechatpay_event) (callback `begin` → host handles → `finish`) |
+//! | `call.rs` | per-call options: [`cardbridge_call_options`](call::cardbridge_call_options) (deadline, [`cardbridge_cancel_token`](call::cardbridge_cancel_token)) for issueCard, confirm and update |
+//! | `log.rs` | [`cardbridge_set_log_callback`](log::cardbridge_set_log_callback): the process-wide log hook (structured, redacted events) |
+//! | `metrics.rs` | [`cardbridge_alipayplus_metrics`](metrics::cardbridge_alipayplus_metrics), [`cardbridge_wechatpay_metrics`](metrics::cardbridge_wechatpay_metrics): counters as JSON |
 //!
 //! # Adding exports (e.g. `wechatpay.rs`)
 //!
@@ -104,8 +107,11 @@ mod handle;
 
 pub mod alipayplus;
 pub mod bytes;
+pub mod call;
 pub mod error;
 pub mod keys;
+pub mod log;
+pub mod metrics;
 pub mod store;
 pub mod version;
 pub mod wechatpay;

@@ -119,6 +119,12 @@ impl WechatClient {
         })
     }
 
+    /// The same client counting into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::obs::Metrics>) -> Self {
+        self.engine = self.engine.with_metrics(metrics);
+        self
+    }
+
     /// The delivery engine (its store holds the outbox).
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -264,6 +270,11 @@ impl WechatClient {
     /// when every member the update sets already has the requested value, the
     /// read-back is the answer and nothing is re-sent.
     pub fn update_user_card(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.update_user_card_with(input, &CallOptions::default())
+    }
+
+    /// [`Self::update_user_card`] with a per-call deadline or cancellation.
+    pub fn update_user_card_with(&self, input: &[u8], options: &CallOptions) -> Result<ApiAnswer> {
         self.maybe_refresh(false);
         let (serial, key) = self.keys.ring().encryption_key(self.now_unix())?;
         let mut encrypt = |path: &Path, clear: &str| encrypt_field(&key, path, clear);
@@ -277,7 +288,7 @@ impl WechatClient {
             target,
             expected,
         });
-        self.call_with(prepared, headers, read_back)
+        self.call_with(prepared, headers, read_back, options)
     }
 
     /// Syncs a user's point balance (`POST /user-points/sync`). Its
@@ -288,10 +299,16 @@ impl WechatClient {
 
     /// A call through the engine's attempt loop without an outbox entry.
     fn call(&self, p: PreparedRequest, fixed_headers: Vec<Header>) -> Result<ApiAnswer> {
-        self.call_with(p, fixed_headers, ReadBack::None)
+        self.call_with(p, fixed_headers, ReadBack::None, &CallOptions::default())
     }
 
-    fn call_with(&self, p: PreparedRequest, fixed_headers: Vec<Header>, read_back: ReadBack) -> Result<ApiAnswer> {
+    fn call_with(
+        &self,
+        p: PreparedRequest,
+        fixed_headers: Vec<Header>,
+        read_back: ReadBack,
+        options: &CallOptions,
+    ) -> Result<ApiAnswer> {
         self.maybe_refresh(false);
         let mut entry = OutboxEntry::new(
             String::new(),
@@ -309,13 +326,36 @@ impl WechatClient {
                 client: self,
                 read_back,
             },
-            &CallOptions::default(),
+            options,
         )?)
     }
 
     /// Downloads `/v3/certificates`, authenticates each with the APIv3 key,
     /// verifies the answer with the certificate it names, and installs them.
     pub fn refresh_certificates(&self) -> Result<usize> {
+        use crate::obs::{self, Level, Value};
+        let started = Instant::now();
+        let refreshed = self.refresh_certificates_inner();
+        self.engine.metrics().certificate_refresh();
+        let level = if refreshed.is_ok() { Level::Info } else { Level::Warn };
+        obs::event(
+            level,
+            "cardbridge::certificates",
+            "platform certificates refreshed",
+            || {
+                let mut f = vec![("outcome", Value::Label(if refreshed.is_ok() { "ok" } else { "failed" }))];
+                match &refreshed {
+                    Ok(n) => f.push(("count", Value::Int(i64::try_from(*n).unwrap_or(i64::MAX)))),
+                    Err(e) => f.push(("error", obs::error_kind(e))),
+                }
+                f.push(("latency_ms", Value::Int(obs::elapsed_ms(started))));
+                f
+            },
+        );
+        refreshed
+    }
+
+    fn refresh_certificates_inner(&self) -> Result<usize> {
         let now = self.now_unix();
         let target = "/v3/certificates";
         let headers = self.signed_headers("GET", target, &[], &[])?;
