@@ -880,7 +880,7 @@ fn rss_probe(n: usize) {
                 body: entry.body.clone(),
             })
         }
-        fn classify(&self, _: &OutboxEntry, answer: HttpResponse) -> Verdict {
+        fn classify(&self, _: &OutboxEntry, _: &Outgoing, answer: HttpResponse) -> Verdict {
             Verdict::Success {
                 result: answer.body,
                 reference: None,

@@ -488,3 +488,23 @@ fn an_ambiguous_update_is_read_back_before_any_re_send() {
     assert_eq!(s.emu.last_request().unwrap().method, "PATCH");
     assert_eq!(s.emu.user_card("6107").unwrap()["level"], "platinum");
 }
+
+#[test]
+fn a_confirm_signed_with_the_wrong_key_is_diagnosed_from_the_sign_error_echo() {
+    let s = setup();
+    let mut c = config(&s);
+    // The serial names the merchant certificate, the key is another one.
+    let wrong = cardbridge::crypto::keys::PrivateKey::from_pem(&common::fixture("spec_alipay_private.pem")).unwrap();
+    c.signer = RequestSigner::new(MCHID, SERIAL, wrong).unwrap();
+    let wp = WechatPay::new(c, Some(Arc::new(MemoryStore::new()))).unwrap();
+    s.emu.add_user_card("478515832666", CARD_ID, OPENID, "1004");
+    let e = wp.confirm(&confirm_input("478515832666")).unwrap_err();
+    let remote = e.remote().expect("the platform's refusal");
+    assert_eq!(remote.code, "SIGN_ERROR");
+    let detail: Value = serde_json::from_str(&remote.detail).unwrap();
+    let d = &detail["cardbridge_diagnosis"];
+    assert_eq!(d["differing_line"], Value::Null, "{detail}");
+    assert_eq!(d["length_delta"], 0, "{detail}");
+    assert!(d["likely_cause"].as_str().unwrap().contains("serial_no"), "{detail}");
+    assert_eq!(s.emu.confirms_applied(), 0);
+}

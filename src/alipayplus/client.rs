@@ -199,7 +199,7 @@ impl Delivery for IssueCardDelivery<'_> {
         })
     }
 
-    fn classify(&self, entry: &OutboxEntry, resp: HttpResponse) -> Verdict {
+    fn classify(&self, entry: &OutboxEntry, _: &Outgoing, resp: HttpResponse) -> Verdict {
         judge(self.config, &entry.target, resp)
     }
 

@@ -182,8 +182,10 @@ pub trait Delivery {
     /// the body is the entry's, unchanged).
     fn sign(&self, entry: &OutboxEntry, ctx: &AttemptContext) -> Result<Outgoing>;
 
-    /// Classifies the answer to one attempt.
-    fn classify(&self, entry: &OutboxEntry, answer: HttpResponse) -> Verdict;
+    /// Classifies the answer to one attempt; `sent` is what was sent (for a
+    /// diagnosis of a signature refusal: the string the platform verified
+    /// against the one we signed).
+    fn classify(&self, entry: &OutboxEntry, sent: &Outgoing, answer: HttpResponse) -> Verdict;
 
     /// After an ambiguous outcome, or before the first send of an entry this
     /// call did not create: finds out whether the request took effect.
@@ -676,7 +678,7 @@ impl Run<'_> {
         {
             Exchange::Answered(resp) => {
                 let status = resp.status;
-                match delivery.classify(&self.entry, resp) {
+                match delivery.classify(&self.entry, &out, resp) {
                     Verdict::Success {
                         result,
                         reference,

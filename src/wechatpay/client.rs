@@ -244,7 +244,7 @@ impl WechatClient {
             Err(_) => return unknown("connection error", 0),
         };
         let status = resp.status;
-        match api.classify(&entry, resp) {
+        match api.classify(&entry, &out, resp) {
             Verdict::Success { result, .. } => Reconciled::Applied {
                 result,
                 outcome: String::new(),
@@ -550,8 +550,8 @@ impl Delivery for Api<'_> {
         })
     }
 
-    fn classify(&self, _: &OutboxEntry, resp: HttpResponse) -> Verdict {
-        self.client.judge(resp.status, &resp.headers, resp.body)
+    fn classify(&self, _: &OutboxEntry, sent: &Outgoing, resp: HttpResponse) -> Verdict {
+        with_sign_diagnosis(self.client.judge(resp.status, &resp.headers, resp.body), sent)
     }
 
     fn reconcile(&self, entry: &OutboxEntry) -> Reconciled {
@@ -676,6 +676,45 @@ fn read_back_target(entry: &OutboxEntry, body: &Value) -> Option<String> {
 }
 
 /// `{"code","message","detail"}` of an error answer (§10).
+/// A `SIGN_ERROR` refusal gets our diagnosis added to its `detail` (as
+/// `cardbridge_diagnosis`): the platform's echoed string-to-sign compared
+/// with the one we signed for `sent` (issue 13.2).
+fn with_sign_diagnosis(verdict: Verdict, sent: &Outgoing) -> Verdict {
+    let Verdict::Failed {
+        result,
+        mut remote,
+        note,
+    } = verdict
+    else {
+        return verdict;
+    };
+    if remote.code == "SIGN_ERROR"
+        && let Ok(url) = url::Url::parse(&sent.url)
+    {
+        let target = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        };
+        let request = crate::http::HttpRequest {
+            method: sent.method.clone(),
+            target,
+            headers: sent.headers.clone(),
+            body: sent.body.clone(),
+        };
+        // Stored with the refusal (so a replay reports the same), in `detail`.
+        if let Some(d) = crate::diagnose::wechat_sign_error(&request, &result)
+            && let Ok(mut answer) = serde_json::from_slice::<Value>(&result)
+            && let Some(detail) = answer.get_mut("detail").and_then(Value::as_object_mut)
+        {
+            detail.insert("cardbridge_diagnosis".into(), d.to_json());
+            let result = answer.to_string().into_bytes();
+            remote = remote_from_error_body(remote.http_status, &result);
+            return Verdict::Failed { result, remote, note };
+        }
+    }
+    Verdict::Failed { result, remote, note }
+}
+
 fn remote_from_error_body(status: u16, body: &[u8]) -> RemoteDetail {
     let v: Value = serde_json::from_slice(body).unwrap_or_default();
     RemoteDetail {

@@ -374,11 +374,12 @@ int main(int argc, char **argv) {
 
     /* ---- per-call options: a cancelled call and a 1 ms deadline stop after one attempt ---- */
     {
-        cardbridge_bytes reg2 = {NULL, 0}, issue2 = {NULL, 0}, card2 = {NULL, 0};
-        rc = cardbridge_emulator_sample_registration(S("C-OPT-1"), &reg2, &err);
-        check_ok(rc, err, "second registration");
-        err = NULL;
-        rc = cardbridge_alipayplus_build_issue_card((const char *)reg2.data, reg2.len, S("M-000124"), S(REGISTER_DATE),
+        cardbridge_bytes issue2 = {NULL, 0}, card2 = {NULL, 0};
+        emu_request reg2;
+        require(emu_mint(&emulator, "/alipayplus/mint",
+                         "{\"request_id\":\"C-OPT-1\",\"request_time\":\"" REQUEST_TIME "\"}", &reg2),
+                "second registration");
+        rc = cardbridge_alipayplus_build_issue_card(reg2.body, reg2.body_len, S("M-000124"), S(REGISTER_DATE),
                                                     S(CARD_FIELDS), &issue2, &err);
         check_ok(rc, err, "second issueCard built");
         err = NULL;
@@ -390,14 +391,14 @@ int main(int argc, char **argv) {
         cardbridge_cancel_token_cancel(token);
         check(cardbridge_cancel_token_is_cancelled(token), "the token is set");
         cardbridge_call_options options = {0, token};
-        rc = cardbridge_emulator_push_fault(emulator, S("{\"fault\":\"unknown\"}"), &err);
-        check_ok(rc, err, "fault queued");
-        err = NULL;
+        char *queued2 = emu_ok(&emulator, "POST", "/alipayplus/faults", "{\"fault\":\"unknown\"}");
+        check(queued2 != NULL, "fault queued");
+        free(queued2);
         rc = cardbridge_alipayplus_issue_card_with_options(ap, (const char *)issue2.data, issue2.len, &options, &card2,
                                                            &err);
         check(rc == CARDBRIDGE_RESULT_REMOTE_UNKNOWN && card2.data == NULL, "cancelled issueCard -> %s",
               cardbridge_result_name(rc));
-        check(cardbridge_error_attempts(err) == 1 && cardbridge_emulator_hits(emulator, S("C-OPT-1")) == 1,
+        check(cardbridge_error_attempts(err) == 1 && emu_counter(&emulator, "alipayplus", "hits", "C-OPT-1") == 1,
               "cancelled after one attempt");
         char request_id[16];
         size_t request_id_len = 0;
@@ -409,15 +410,15 @@ int main(int argc, char **argv) {
 
         cardbridge_call_options short_deadline = {1, NULL};
         for (int i = 0; i < 4; i++) {
-            rc = cardbridge_emulator_push_fault(emulator, S("{\"fault\":\"http_status\",\"status\":500}"), &err);
-            check_ok(rc, err, "HTTP 500 queued");
-            err = NULL;
+            char *queued500 = emu_ok(&emulator, "POST", "/alipayplus/faults", "{\"fault\":\"http_status\",\"status\":500}");
+            check(queued500 != NULL, "HTTP 500 queued");
+            free(queued500);
         }
         rc = cardbridge_alipayplus_issue_card_with_options(ap, (const char *)issue2.data, issue2.len, &short_deadline,
                                                            &card2, &err);
         check(rc == CARDBRIDGE_RESULT_REMOTE_UNKNOWN, "1 ms deadline -> %s", cardbridge_result_name(rc));
-        check(cardbridge_emulator_hits(emulator, S("C-OPT-1")) == 2, "one more attempt only (%zu hits)",
-              cardbridge_emulator_hits(emulator, S("C-OPT-1")));
+        long long hits2 = emu_counter(&emulator, "alipayplus", "hits", "C-OPT-1");
+        check(hits2 == 2, "one more attempt only (%lld hits)", hits2);
         cardbridge_error_free(err);
         err = NULL;
         /* NULL options: the configured budget; it outlasts the 3 faults left. */
@@ -428,7 +429,7 @@ int main(int argc, char **argv) {
         cardbridge_cancel_token_free(NULL);
         cardbridge_bytes_free(&card2);
         cardbridge_bytes_free(&issue2);
-        cardbridge_bytes_free(&reg2);
+        emu_request_free(&reg2);
     }
 
     /* ---- validation detail ---- */

@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 
 import cardbridge
-from cardbridge import AlipayPlus, Call, Emulator, PlatformDriver, aio
+from cardbridge import AlipayPlus, Call, aio
+from cardbridge.testing import Emulator, sample_registration
 
 from conftest import CARD_FIELDS, NOTIFY, REGISTER_DATE, integration_config, send
 
 
-def issue_request(alipay: AlipayPlus, driver: PlatformDriver, request_id: str) -> dict[str, Any]:
-    call = send(alipay, driver.request(NOTIFY, cardbridge.sample_registration(request_id)))
+def issue_request(alipay: AlipayPlus, driver: Emulator, request_id: str) -> dict[str, Any]:
+    call = send(alipay, driver.request(NOTIFY, sample_registration(request_id)))
     assert isinstance(call, Call)
     with call:
         request = alipay.build_issue_card(call, "M-000123", REGISTER_DATE, CARD_FIELDS)
@@ -30,7 +31,7 @@ def issue_request(alipay: AlipayPlus, driver: PlatformDriver, request_id: str) -
 
 
 def test_a_short_deadline_makes_one_attempt_and_the_entry_stays_pending(
-    alipay: AlipayPlus, driver: PlatformDriver, emulator: Emulator
+    alipay: AlipayPlus, driver: Emulator, emulator: Emulator
 ) -> None:
     request = issue_request(alipay, driver, "PY-OPT-1")
     for _ in range(4):
@@ -47,7 +48,7 @@ def test_a_short_deadline_makes_one_attempt_and_the_entry_stays_pending(
 
 
 def test_a_set_cancel_token_stops_after_one_attempt(
-    alipay: AlipayPlus, driver: PlatformDriver, emulator: Emulator
+    alipay: AlipayPlus, driver: Emulator, emulator: Emulator
 ) -> None:
     request = issue_request(alipay, driver, "PY-OPT-2")
     emulator.push_fault("unknown")
@@ -64,14 +65,14 @@ def test_a_set_cancel_token_stops_after_one_attempt(
 @pytest.fixture
 def slow_alipay(emulator: Emulator) -> Iterator[AlipayPlus]:
     """Long backoff waits (at least 1 s), so a cancellation lands in one."""
-    config = integration_config(emulator.base_url)
+    config = integration_config(emulator.url)
     config["retry"] = {"max_attempts": 4, "base_delay_ms": 2000, "max_delay_ms": 2000, "deadline_ms": 60000}
     with cardbridge.Store.memory() as store, AlipayPlus(config, store) as ap:
         yield ap
 
 
 def test_aio_runs_off_the_loop_and_cancellation_leaves_the_entry_pending(
-    slow_alipay: AlipayPlus, driver: PlatformDriver, emulator: Emulator
+    slow_alipay: AlipayPlus, driver: Emulator, emulator: Emulator
 ) -> None:
     alipay = slow_alipay
     ok_request = issue_request(alipay, driver, "PY-AIO-1")

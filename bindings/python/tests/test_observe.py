@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 import cardbridge
-from cardbridge import AlipayPlus, Call, Emulator, PlatformDriver, WechatEmulator, WechatPay
+from cardbridge import AlipayPlus, Call, WechatPay
+from cardbridge.testing import Emulator, sample_registration
 
 from conftest import CARD_FIELDS, NOTIFY, REGISTER_DATE, key, send
 from test_wechat import API_V3, BRAND_ID, CARD_ID, OPENID, PHONE, confirm_input, deliver, expect_event, mint
@@ -72,10 +73,10 @@ def captured() -> Iterator[Capture]:
 
 
 def test_alipay_flow_is_logged_without_personal_data_and_counted(
-    alipay: AlipayPlus, driver: PlatformDriver, emulator: Emulator, captured: Capture
+    alipay: AlipayPlus, driver: Emulator, emulator: Emulator, captured: Capture
 ) -> None:
     assert alipay.metrics()["retries"] == 0
-    request = driver.request(NOTIFY, cardbridge.sample_registration("PY-OBS-1"))
+    request = driver.request(NOTIFY, sample_registration("PY-OBS-1"))
     call = send(alipay, request)
     assert isinstance(call, Call)
     issue = alipay.build_issue_card(call, "M-000123", REGISTER_DATE, CARD_FIELDS)
@@ -107,7 +108,7 @@ def test_alipay_flow_is_logged_without_personal_data_and_counted(
 
 
 def test_wechat_callback_and_confirm_are_logged_without_personal_data(
-    wechat: WechatPay, wx_emulator: WechatEmulator, captured: Capture
+    wechat: WechatPay, wx_emulator: Emulator, captured: Capture
 ) -> None:
     request = mint(wx_emulator, "478515832690")
     with expect_event(deliver(wechat, request)) as event:
@@ -129,7 +130,7 @@ def test_wechat_callback_and_confirm_are_logged_without_personal_data(
         assert secret not in text, f"a log record contains {secret!r}"
 
 
-def test_a_failing_handler_does_not_break_the_call(alipay: AlipayPlus, driver: PlatformDriver) -> None:
+def test_a_failing_handler_does_not_break_the_call(alipay: AlipayPlus, driver: Emulator) -> None:
     class Broken(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             raise RuntimeError("handler bug")
@@ -141,7 +142,7 @@ def test_a_failing_handler_does_not_break_the_call(alipay: AlipayPlus, driver: P
     raise_exceptions = logging.raiseExceptions
     logging.raiseExceptions = False
     try:
-        outcome = send(alipay, driver.request(NOTIFY, cardbridge.sample_registration("PY-OBS-2")))
+        outcome = send(alipay, driver.request(NOTIFY, sample_registration("PY-OBS-2")))
         assert isinstance(outcome, Call)
         with outcome as call, call.finish() as answer:
             assert answer.status == 200
@@ -152,12 +153,12 @@ def test_a_failing_handler_does_not_break_the_call(alipay: AlipayPlus, driver: P
 
 
 def test_uninstalled_hook_delivers_nothing_until_installed_again(
-    alipay: AlipayPlus, driver: PlatformDriver, captured: Capture
+    alipay: AlipayPlus, driver: Emulator, captured: Capture
 ) -> None:
     from cardbridge import _log
 
     def answer(request_id: str) -> None:
-        outcome = send(alipay, driver.request(NOTIFY, cardbridge.sample_registration(request_id)))
+        outcome = send(alipay, driver.request(NOTIFY, sample_registration(request_id)))
         assert isinstance(outcome, Call)
         with outcome as call, call.finish() as response:
             assert response.status == 200

@@ -2,6 +2,7 @@
 // between attempts and leaves the request pending. No timing assertions: a 1 ms deadline is shorter than any
 // backoff wait, and the cancellation lands in a backoff wait of at least one second.
 using System;
+using CardBridge.Testing;
 using System.Threading;
 using System.Threading.Tasks;
 
@@ -20,7 +21,7 @@ namespace CardBridge.Tests
 
         private string IssueRequest(string requestId)
         {
-            using (var request = fx.Registration(requestId))
+            var request = fx.Registration(requestId);
             using (var began = fx.AlipayPlus.Begin(request))
             {
                 var issue = AlipayPlus.BuildIssueCard(began.Call.RequestJson, "M-000123", Fixture.RegisterDate, Fixture.CardFields);

@@ -1,6 +1,7 @@
 // Issue 10.1 / 10.2 from C#: native log events through CardbridgeLog, their fields, no personal data or
 // key material in them, a throwing handler that breaks nothing, and the counters moving as a flow runs.
 using System;
+using CardBridge.Testing;
 using System.Collections.Generic;
 using System.Linq;
 
@@ -24,7 +25,7 @@ namespace CardBridge.Tests
 
             string issueRequest;
             string signature;
-            using (var request = fx.Registration("CS-OBS-1"))
+            var request = fx.Registration("CS-OBS-1");
             using (var began = fx.AlipayPlus.Begin(request))
             {
                 signature = request.Header("Signature");
@@ -69,8 +70,8 @@ namespace CardBridge.Tests
             // Removed: nothing more arrives.
             CardbridgeLog.SetHandler(CardbridgeLogLevel.Trace, null);
             var seen = events.Count;
-            using (var request = fx.Registration("CS-OBS-2"))
-            using (var began = fx.AlipayPlus.Begin(request))
+            var request2 = fx.Registration("CS-OBS-2");
+            using (var began = fx.AlipayPlus.Begin(request2))
             using (fx.AlipayPlus.Finish(began.Call, "{}"))
             {
             }
@@ -83,7 +84,7 @@ namespace CardBridge.Tests
         {
             var calls = 0;
             CardbridgeLog.SetHandler(CardbridgeLogLevel.Trace, e => { calls++; throw new InvalidOperationException("handler bug"); });
-            using (var request = fx.Registration("CS-OBS-3"))
+            var request = fx.Registration("CS-OBS-3");
             using (var began = fx.AlipayPlus.Begin(request))
             using (var answer = fx.AlipayPlus.Finish(began.Call, "{}"))
             {
