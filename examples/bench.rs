@@ -216,10 +216,14 @@ fn main() {
                 std::hint::black_box(rsa::sign_sha256(&merchant, &request_content).expect("sign"));
             }),
             time(|| {
-                let CallbackBegin::Handle(mut event) = wechat.callback_begin(&callbacks[i], wx_now) else {
+                let CallbackBegin::Handle(mut event) = wechat.callback_begin(&callbacks[i], wx_now * 1000) else {
                     panic!("expected an event")
                 };
-                std::hint::black_box(wechat.callback_finish(&mut event, true, "", wx_now).expect("finish"));
+                std::hint::black_box(
+                    wechat
+                        .callback_finish(&mut event, true, "", wx_now * 1000)
+                        .expect("finish"),
+                );
             }),
             time(|| {
                 assert!(rsa::verify_sha256(&wechat_public, &cb_message, &cb_sig));
@@ -453,7 +457,7 @@ fn fsync_probe(kind: &str, n: usize) {
             let config = cardbridge::wechatpay::Config::new(signer, merchant.clone(), api_v3.clone(), ring);
             let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).expect("store"));
             let wechat = WechatPay::new(config, Some(store)).expect("wechat");
-            let now = chrono::Utc::now().timestamp();
+            let now = chrono::Utc::now().timestamp_millis();
             let callbacks: Vec<_> = (0..n)
                 .map(|i| wechat_callback(i, &platform, &merchant.public_key(), &api_v3))
                 .collect();
@@ -876,7 +880,7 @@ fn rss_probe(n: usize) {
                 body: entry.body.clone(),
             })
         }
-        fn classify(&self, _: &OutboxEntry, answer: HttpResponse) -> Verdict {
+        fn classify(&self, _: &OutboxEntry, _: &Outgoing, answer: HttpResponse) -> Verdict {
             Verdict::Success {
                 result: answer.body,
                 reference: None,

@@ -343,7 +343,7 @@ fn wechat_flow(db: &std::path::Path, merchant_key: &PrivateKey) -> Result<(), St
             CallbackTamper::None,
         )
         .map_err(e)?;
-    let CallbackBegin::Handle(mut event) = wechat.callback_begin(&callback, now) else {
+    let CallbackBegin::Handle(mut event) = wechat.callback_begin(&callback, now * 1000) else {
         return Err("the card-opening callback was refused".into());
     };
     // The emulator sealed `resource` (AES-GCM envelope, OAEP sensitive fields): what
@@ -362,13 +362,13 @@ fn wechat_flow(db: &std::path::Path, merchant_key: &PrivateKey) -> Result<(), St
         !String::from_utf8_lossy(&callback.body).contains("13800000000"),
         "phone number was not in cleartext on the wire",
     )?;
-    let answer = wechat.callback_finish(&mut event, true, "", now).map_err(e)?;
+    let answer = wechat.callback_finish(&mut event, true, "", now * 1000).map_err(e)?;
     check(
         answer.status == 200 && answer.body == br#"{"code":"SUCCESS","message":"OK"}"#,
         "callback acknowledged (200 SUCCESS)",
     )?;
     check(
-        matches!(wechat.callback_begin(&callback, now), CallbackBegin::Respond(r) if r.status == 200),
+        matches!(wechat.callback_begin(&callback, now * 1000), CallbackBegin::Respond(r) if r.status == 200),
         "duplicate callback acknowledged without reaching the CRM",
     )?;
     let probe = emulator
@@ -381,7 +381,7 @@ fn wechat_flow(db: &std::path::Path, merchant_key: &PrivateKey) -> Result<(), St
         )
         .map_err(e)?;
     check(
-        matches!(wechat.callback_begin(&probe, now), CallbackBegin::Respond(r) if r.status == 401),
+        matches!(wechat.callback_begin(&probe, now * 1000), CallbackBegin::Respond(r) if r.status == 401),
         "WECHATPAY/SIGNTEST/ probe refused (401)",
     )?;
 
@@ -458,14 +458,14 @@ fn brand_lifecycle(
             CallbackTamper::None,
         )
         .map_err(e)?;
-    let CallbackBegin::Handle(mut event) = wechat.callback_begin(&exchange, now) else {
+    let CallbackBegin::Handle(mut event) = wechat.callback_begin(&exchange, now * 1000) else {
         return Err("the exchange callback was refused".into());
     };
     // The handler: grant the coupon, confirm the exchange, acknowledge the event.
     let confirm =
         cardbridge::wechatpay::feeds::exchange_confirm_from_event(&event.resource, true, Some("COUPON-1"), None);
     let confirmed = call(WechatPay::confirm_exchange_coupon, confirm)?;
-    wechat.callback_finish(&mut event, true, "", now).map_err(e)?;
+    wechat.callback_finish(&mut event, true, "", now * 1000).map_err(e)?;
     check(
         confirmed.json["state"] == "POINT_EXCHANGE_COUPON_SUCCESS",
         "POINT_EXCHANGE_COUPON event confirmed (exchange-coupon/confirm)",

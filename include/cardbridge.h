@@ -78,6 +78,31 @@
 #define CARDBRIDGE_DIRECTION_OUTBOUND 2
 
 /**
+ * `ERROR`: something failed that needs an operator (a store error).
+ */
+#define CARDBRIDGE_LOG_ERROR 1
+
+/**
+ * `WARN`: a retry, an outcome left pending, a lease taken over, a refused inbound call.
+ */
+#define CARDBRIDGE_LOG_WARN 2
+
+/**
+ * `INFO`: an inbound answer, an outbound attempt's outcome, a certificate refresh.
+ */
+#define CARDBRIDGE_LOG_INFO 3
+
+/**
+ * `DEBUG`.
+ */
+#define CARDBRIDGE_LOG_DEBUG 4
+
+/**
+ * `TRACE`.
+ */
+#define CARDBRIDGE_LOG_TRACE 5
+
+/**
  * Major version of the library the header was generated from.
  */
 #define CARDBRIDGE_VERSION_MAJOR 0
@@ -248,6 +273,13 @@ typedef struct cardbridge_alipayplus cardbridge_alipayplus;
 typedef struct cardbridge_alipayplus_call cardbridge_alipayplus_call;
 
 /**
+ * A cancel token: set it (`cardbridge_cancel_token_cancel`, from any
+ * thread) and the calls given it start no further attempt; they return
+ * `CARDBRIDGE_RESULT_REMOTE_UNKNOWN` and leave their outbox entry pending.
+ */
+typedef struct cardbridge_cancel_token cardbridge_cancel_token;
+
+/**
  * Detail of a failed call: result code, message and, when relevant, the
  * field path, the broken limit and what the remote platform answered.
  *
@@ -357,6 +389,94 @@ typedef struct cardbridge_header {
    */
   size_t value_len;
 } cardbridge_header;
+
+/**
+ * Options for one call. Zero-initialise it (`{0}`) for the defaults.
+ */
+typedef struct cardbridge_call_options {
+  /**
+   * No attempt starts later than this many milliseconds after the call
+   * began (overrides the configured retry deadline); 0: the configured one.
+   */
+  uint64_t deadline_ms;
+  /**
+   * Borrowed, may be NULL: checked between attempts and during backoff
+   * waits; must stay valid for the duration of the call.
+   */
+  const struct cardbridge_cancel_token *cancel;
+} cardbridge_call_options;
+
+/**
+ * One key/value field of a log event. Borrowed: valid only during the
+ * callback. Both strings are UTF-8, `*_len` bytes, and NUL-terminated.
+ */
+typedef struct cardbridge_log_field {
+  /**
+   * Field name, e.g. `out_id`.
+   */
+  const char *key;
+  /**
+   * Length of `key` in bytes.
+   */
+  size_t key_len;
+  /**
+   * Value as text (numbers in decimal, booleans `true`/`false`).
+   */
+  const char *value;
+  /**
+   * Length of `value` in bytes.
+   */
+  size_t value_len;
+} cardbridge_log_field;
+
+/**
+ * One log event. Borrowed: every pointer is valid only during the callback.
+ * Strings are UTF-8, `*_len` bytes, and NUL-terminated.
+ */
+typedef struct cardbridge_log_event {
+  /**
+   * `CARDBRIDGE_LOG_ERROR` (1) … `CARDBRIDGE_LOG_TRACE` (5).
+   */
+  uint32_t level;
+  /**
+   * Where it comes from, e.g. `cardbridge::outbox`.
+   */
+  const char *target;
+  /**
+   * Length of `target` in bytes.
+   */
+  size_t target_len;
+  /**
+   * What happened (fixed text, never data).
+   */
+  const char *message;
+  /**
+   * Length of `message` in bytes.
+   */
+  size_t message_len;
+  /**
+   * The fields, `fields_len` of them.
+   */
+  const struct cardbridge_log_field *fields;
+  /**
+   * Number of fields.
+   */
+  size_t fields_len;
+  /**
+   * The same fields as one JSON object, numbers and booleans typed.
+   */
+  const char *fields_json;
+  /**
+   * Length of `fields_json` in bytes.
+   */
+  size_t fields_json_len;
+} cardbridge_log_event;
+
+/**
+ * A log callback: `user_data` as given to `cardbridge_set_log_callback`, and
+ * the event (borrowed for the duration of the call).
+ */
+typedef void (*cardbridge_log_callback)(void *user_data, const struct cardbridge_log_event *event);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1103,6 +1223,81 @@ cardbridge_result cardbridge_http_response_body(const struct cardbridge_http_res
 CARDBRIDGE_API void cardbridge_http_response_free(struct cardbridge_http_response *response);
 
 /**
+ * A new, unset cancel token.
+ *
+ * Ownership: the caller owns `*token_out` and must release it with
+ * `cardbridge_cancel_token_free` (after the calls using it returned).
+ * Errors: `NULL_PARAMETER`; `error_out` may be NULL, otherwise on failure it
+ * receives an error the caller must release with `cardbridge_error_free`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_cancel_token_new(const struct cardbridge_cancel_token **token_out,
+                                              struct cardbridge_error **error_out);
+
+/**
+ * Sets the token: calls using it start no further attempt. Thread-safe;
+ * setting it twice is harmless; NULL is ignored.
+ */
+CARDBRIDGE_API void cardbridge_cancel_token_cancel(const struct cardbridge_cancel_token *token);
+
+/**
+ * Whether the token was set (false for NULL).
+ */
+CARDBRIDGE_API
+bool cardbridge_cancel_token_is_cancelled(const struct cardbridge_cancel_token *token);
+
+/**
+ * Releases a cancel token; NULL is a no-op. Calls still running keep their
+ * own reference.
+ */
+CARDBRIDGE_API void cardbridge_cancel_token_free(const struct cardbridge_cancel_token *token);
+
+/**
+ * `cardbridge_alipayplus_issue_card` with per-call `options` (NULL: the
+ * defaults): `deadline_ms` bounds this call's retries, `cancel` stops them
+ * between attempts. When either ends the call before a definite answer the
+ * result is `CARDBRIDGE_RESULT_REMOTE_UNKNOWN` naming the pending outbox
+ * entry (`cardbridge_error_outbox_id`); call again with the same request, or
+ * resume it, to get its outcome. Outputs, ownership and other errors as for
+ * `cardbridge_alipayplus_issue_card`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_alipayplus_issue_card_with_options(const struct cardbridge_alipayplus *alipayplus,
+                                                                const char *request_json,
+                                                                size_t request_json_len,
+                                                                const struct cardbridge_call_options *options,
+                                                                struct cardbridge_bytes *response_out,
+                                                                struct cardbridge_error **error_out);
+
+/**
+ * `cardbridge_wechatpay_confirm` with per-call `options` (NULL: the
+ * defaults), as for `cardbridge_alipayplus_issue_card_with_options`; a
+ * cancelled or timed-out confirm stays pending and is reconciled by a
+ * read-back on the next call or resume. Outputs, ownership and errors as for
+ * `cardbridge_wechatpay_confirm`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_wechatpay_confirm_with_options(const struct cardbridge_wechatpay *wechatpay,
+                                                            const char *input_json,
+                                                            size_t input_json_len,
+                                                            const struct cardbridge_call_options *options,
+                                                            struct cardbridge_bytes *answer_out,
+                                                            struct cardbridge_error **error_out);
+
+/**
+ * `cardbridge_wechatpay_update_user_card` with per-call `options` (NULL:
+ * the defaults). Outputs, ownership and errors as for
+ * `cardbridge_wechatpay_update_user_card`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_wechatpay_update_user_card_with_options(const struct cardbridge_wechatpay *wechatpay,
+                                                                     const char *input_json,
+                                                                     size_t input_json_len,
+                                                                     const struct cardbridge_call_options *options,
+                                                                     struct cardbridge_bytes *answer_out,
+                                                                     struct cardbridge_error **error_out);
+
+/**
  * The constant name of a result code, e.g. `"CARDBRIDGE_RESULT_VALIDATION"`
  * for 200. Unknown codes give `"CARDBRIDGE_RESULT_INVALID_PARAMETER"`.
  *
@@ -1217,6 +1412,18 @@ cardbridge_result cardbridge_error_outbox_id(const struct cardbridge_error *err,
                                              size_t *out_n);
 
 /**
+ * Copies the Alipay+ `requestId` of the `issueCard` a `REMOTE_UNKNOWN` left
+ * pending (call again with it to get the outcome) into `buf`; empty text for
+ * other errors and for WeChat Pay calls. Buffer convention as for
+ * `cardbridge_error_message`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_error_request_id(const struct cardbridge_error *err,
+                                              char *buf,
+                                              size_t len,
+                                              size_t *out_n);
+
+/**
  * How many attempts the request a `REMOTE_UNKNOWN` left pending has had so
  * far; 0 for other errors (or when `err` is NULL).
  */
@@ -1310,6 +1517,71 @@ cardbridge_result cardbridge_public_key_from_pem(const char *pem,
  * Ownership: takes `key`, which must not be used afterwards.
  */
 CARDBRIDGE_API void cardbridge_public_key_free(const struct cardbridge_public_key *key);
+
+/**
+ * Sets the process-wide log callback: `callback(user_data, event)` is called
+ * synchronously, on the thread where it happened, for every event at
+ * `min_level` or more severe (`CARDBRIDGE_LOG_INFO` delivers errors, warnings
+ * and information). Events come from inbound answers, outbound attempts,
+ * retries, lease takeovers, certificate refreshes and store errors; they
+ * carry identifiers, labels and numbers only — never bodies, keys,
+ * signatures or personal data. The library keeps no background thread.
+ *
+ * Thread-safe and callable at any time. `callback` NULL removes the
+ * callback. When this returns, the previous callback is no longer running on
+ * any other thread and will not be called again, so its `user_data` may be
+ * released (when called from inside the previous callback, that callback's
+ * other concurrent calls are not waited for). Events caused from inside the
+ * callback (it calls back into cardbridge) are dropped, never delivered
+ * recursively. The callback must not unwind (no C++ exception, no longjmp)
+ * out of itself.
+ *
+ * Borrowed: `user_data` is stored and passed back unchanged; the caller keeps
+ * it valid until the callback is replaced or removed.
+ *
+ * Errors: `INVALID_PARAMETER` (field `min_level`: not 1–5; the previous
+ * callback stays; `min_level` is ignored when `callback` is NULL). `error_out` may be NULL; otherwise on failure `*error_out`
+ * receives an error the caller must release with `cardbridge_error_free`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_set_log_callback(uint32_t min_level,
+                                              cardbridge_log_callback callback,
+                                              void *user_data,
+                                              struct cardbridge_error **error_out);
+
+/**
+ * The counters of this Alipay+ integration since it was built, as one JSON
+ * object: `inbound` (per API, per result `S`/`F`/`U`/`replayed`),
+ * `outbound_attempts` (per kind, per outcome), `retries`,
+ * `duplicates_replayed`, `inbound_reclaimed`, `lease_takeovers`,
+ * `outcomes_unknown`, `certificate_refreshes`, `store_errors` and
+ * `pending_entries` (issueCard entries pending in its store; `null` when the
+ * store could not be read). README "Metrics" documents every name.
+ *
+ * On success `*json_out` receives the object; release it with
+ * `cardbridge_bytes_free`. Errors: `NULL_PARAMETER`. On failure `*json_out`
+ * is unchanged; `error_out` may be NULL, otherwise it receives an error the
+ * caller must release with `cardbridge_error_free`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_alipayplus_metrics(const struct cardbridge_alipayplus *client,
+                                                struct cardbridge_bytes *json_out,
+                                                struct cardbridge_error **error_out);
+
+/**
+ * The counters of this WeChat Pay integration, in the same shape as
+ * `cardbridge_alipayplus_metrics` (`inbound` has the API `callback` with
+ * results `accepted`/`redeliver`/`refused`/`replayed`; `pending_entries`
+ * counts pending confirm entries).
+ *
+ * On success `*json_out` receives the object; release it with
+ * `cardbridge_bytes_free`. Errors: `NULL_PARAMETER`. On failure `*json_out`
+ * is unchanged; `error_out` as for `cardbridge_alipayplus_metrics`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_wechatpay_metrics(const struct cardbridge_wechatpay *client,
+                                               struct cardbridge_bytes *json_out,
+                                               struct cardbridge_error **error_out);
 
 /**
  * Opens (creating it if needed) the SQLite store at `path`: WAL journal,
@@ -1596,7 +1868,8 @@ cardbridge_result cardbridge_wechatpay_refresh_certificates(const struct cardbri
  *
  * Inputs: the HTTP method, request-target, headers (names matched
  * case-insensitively) and the **raw** body exactly as received, and the
- * current Unix time in seconds. All only read during the call. A body
+ * current Unix time in milliseconds (as every `now_unix_ms` of the library;
+ * the skew check compares whole seconds). All only read during the call. A body
  * longer than the configured `max_body_bytes` (default 1 MiB) is answered
  * 413 before anything else, and at most `max_body_bytes + 1` of its bytes are read.
  *
@@ -1618,7 +1891,7 @@ cardbridge_result cardbridge_wechatpay_callback_begin(const struct cardbridge_we
                                                       size_t headers_len,
                                                       const uint8_t *body,
                                                       size_t body_len,
-                                                      int64_t now_unix_seconds,
+                                                      int64_t now_unix_ms,
                                                       struct cardbridge_http_response **response_out,
                                                       struct cardbridge_wechatpay_event **event_out,
                                                       struct cardbridge_error **error_out);
@@ -1666,7 +1939,7 @@ cardbridge_result cardbridge_wechatpay_callback_finish(const struct cardbridge_w
                                                        bool accepted,
                                                        const char *reason,
                                                        size_t reason_len,
-                                                       int64_t now_unix_seconds,
+                                                       int64_t now_unix_ms,
                                                        struct cardbridge_http_response **response_out,
                                                        struct cardbridge_error **error_out);
 

@@ -159,6 +159,9 @@ pub struct PendingDetail {
     pub attempts: u32,
     /// HTTP status of the last answer, 0 when none arrived.
     pub last_status: u16,
+    /// The Alipay+ `requestId` of an `issueCard` (what to repeat); empty
+    /// otherwise (a WeChat confirm's outbox id names its card instead).
+    pub request_id: String,
 }
 
 /// An error with its kind, a human message and, where relevant, the field
@@ -214,6 +217,14 @@ impl Error {
     /// Adds where the pending outbound request stands.
     pub fn with_pending(mut self, pending: PendingDetail) -> Self {
         self.pending = Some(Box::new(pending));
+        self
+    }
+
+    /// Names the `requestId` of the pending request, if this error has one.
+    pub fn with_request_id(mut self, request_id: &str) -> Self {
+        if let Some(p) = &mut self.pending {
+            p.request_id = request_id.to_string();
+        }
         self
     }
 

@@ -18,6 +18,7 @@ pub mod diagnose;
 pub mod error;
 pub mod http;
 pub(crate) mod json;
+pub mod obs;
 pub mod outbox;
 mod redact;
 pub mod retry;

@@ -328,9 +328,9 @@ fn library_merchant() -> HttpServer {
     HttpServer::start(move |request| {
         let now = now_ms();
         if request.target.starts_with("/wechat/") {
-            return Action::Respond(match wp.callback_begin(request, now / 1000) {
+            return Action::Respond(match wp.callback_begin(request, now) {
                 CallbackBegin::Respond(r) => r,
-                CallbackBegin::Handle(mut event) => wp.callback_finish(&mut event, true, "", now / 1000).unwrap(),
+                CallbackBegin::Handle(mut event) => wp.callback_finish(&mut event, true, "", now).unwrap(),
             });
         }
         Action::Respond(match ap.begin(request, now) {
@@ -562,7 +562,7 @@ fn the_emulator_delivers_signed_calls_and_the_merchant_confirms_against_it() {
             .collect(),
         body: r["body"].as_str().unwrap().as_bytes().to_vec(),
     };
-    let CallbackBegin::Handle(event) = wp.callback_begin(&request, chrono::Utc::now().timestamp()) else {
+    let CallbackBegin::Handle(event) = wp.callback_begin(&request, chrono::Utc::now().timestamp_millis()) else {
         panic!("the exchange event reaches the host");
     };
     assert_eq!(event.kind, cardbridge::wechatpay::EventKind::PointExchangeCoupon);
@@ -591,7 +591,7 @@ fn the_emulator_delivers_signed_calls_and_the_merchant_confirms_against_it() {
         body: r["body"].as_str().unwrap().as_bytes().to_vec(),
     };
     assert!(matches!(
-        wp.callback_begin(&request, chrono::Utc::now().timestamp()),
+        wp.callback_begin(&request, chrono::Utc::now().timestamp_millis()),
         CallbackBegin::Handle(_)
     ));
     assert_eq!(emu.control("GET", "/wechatpay/cards/770002", None).0, 404, "not seeded");

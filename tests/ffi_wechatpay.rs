@@ -361,7 +361,7 @@ fn begin(wp: *const cardbridge_wechatpay, req: &HttpRequest) -> Began {
             views.len(),
             req.body.as_ptr(),
             req.body.len(),
-            now(),
+            now() * 1000,
             &mut resp,
             &mut event,
             &mut err,
@@ -419,7 +419,7 @@ fn finish(
             accepted,
             reason.as_ptr().cast(),
             reason.len(),
-            now(),
+            now() * 1000,
             &mut resp,
             &mut err,
         ),
@@ -538,7 +538,7 @@ fn card_opening_callback_reaches_the_host_once_with_the_phone_in_cleartext() {
     // The event is not consumed by finish; a second finish is refused.
     let mut resp = ptr::dangling_mut::<cardbridge_http_response>();
     let info = expect_error(cardbridge_result::AlreadyUsed, |err| {
-        cardbridge_wechatpay_callback_finish(wx.wp, event, true, ptr::null(), 0, now(), &mut resp, err)
+        cardbridge_wechatpay_callback_finish(wx.wp, event, true, ptr::null(), 0, now() * 1000, &mut resp, err)
     });
     assert_eq!(info.field, "event");
     assert_eq!(resp, ptr::dangling_mut(), "no response on failure");
@@ -842,7 +842,7 @@ fn null_parameters_are_refused_with_their_name() {
             0,
             ptr::null(),
             0,
-            now(),
+            now() * 1000,
             &mut resp,
             ptr::null_mut(),
             err
@@ -856,7 +856,7 @@ fn null_parameters_are_refused_with_their_name() {
             true,
             ptr::null(),
             0,
-            now(),
+            now() * 1000,
             &mut resp,
             err
         )),

@@ -324,11 +324,11 @@ fn oversized_wechat_callbacks_get_413_before_anything_else() {
     let ok = envelope(r#""id":"EV-SIZE""#, r#"{"card_id":"c","user_card_code":"1"}"#);
     assert!(ok.len() <= 700, "{}", ok.len());
     assert!(matches!(
-        wp.callback_begin(&signed_callback(ok.as_bytes(), chrono_now()), chrono_now()),
+        wp.callback_begin(&signed_callback(ok.as_bytes(), chrono_now()), chrono_now() * 1000),
         CallbackBegin::Handle(_)
     ));
     let big = format!("{ok}{}", " ".repeat(701 - ok.len()));
-    match wp.callback_begin(&signed_callback(big.as_bytes(), chrono_now()), chrono_now()) {
+    match wp.callback_begin(&signed_callback(big.as_bytes(), chrono_now()), chrono_now() * 1000) {
         CallbackBegin::Respond(r) => {
             assert_eq!(r.status, 413);
             assert!(String::from_utf8_lossy(&r.body).contains("at most 700 bytes"));
@@ -341,7 +341,7 @@ fn oversized_wechat_callbacks_get_413_before_anything_else() {
         body: vec![0; 701],
         ..Default::default()
     };
-    let CallbackBegin::Respond(r) = wp.callback_begin(&junk, chrono_now()) else {
+    let CallbackBegin::Respond(r) = wp.callback_begin(&junk, chrono_now() * 1000) else {
         panic!()
     };
     assert_eq!(r.status, 413);
@@ -413,7 +413,7 @@ fn duplicate_members_in_wechat_callbacks_are_refused_naming_the_member() {
         ),
     ];
     for (body, member) in cases {
-        match wp.callback_begin(&signed_callback(body.as_bytes(), chrono_now()), chrono_now()) {
+        match wp.callback_begin(&signed_callback(body.as_bytes(), chrono_now()), chrono_now() * 1000) {
             CallbackBegin::Respond(r) => {
                 assert_eq!(r.status, 400);
                 let msg: Value = serde_json::from_slice(&r.body).unwrap();
@@ -553,7 +553,7 @@ fn the_c_abi_refuses_oversized_bodies_for_both_platforms() {
             0,
             body.as_ptr(),
             body.len(),
-            chrono_now(),
+            chrono_now() * 1000,
             &mut resp,
             &mut event,
             &mut err,

@@ -179,6 +179,14 @@ fn header_only_exposes_cardbridge_names() {
         if line.starts_with('#') {
             continue;
         }
+        // A function-pointer typedef: `typedef void (*cardbridge_x)(...);` names cardbridge_x.
+        if let Some((_, rest)) = line.strip_prefix("typedef ").and_then(|l| l.split_once("(*")) {
+            let name = rest.split(')').next().unwrap_or("");
+            if !name.starts_with("cardbridge_") {
+                bad.push(format!("callback type {name}"));
+            }
+            continue;
+        }
         let tokens: Vec<&str> = line
             .split(|c: char| !(c.is_alphanumeric() || c == '_'))
             .filter(|t| !t.is_empty())

@@ -347,7 +347,7 @@ fn wechatpay_callback_matrix() {
         let now = case["now"].as_i64().unwrap();
         let expect = &case["expect"];
         report.checked += 1;
-        let (resp, event) = match wx.callback_begin(&request(&case["request"]), now) {
+        let (resp, event) = match wx.callback_begin(&request(&case["request"]), now * 1000) {
             CallbackBegin::Respond(r) => (r, None),
             CallbackBegin::Handle(mut event) => {
                 let seen = json!({
@@ -356,7 +356,10 @@ fn wechatpay_callback_matrix() {
                     "undecryptable": event.undecryptable,
                 });
                 let accept = case["accept"].as_bool().unwrap();
-                (wx.callback_finish(&mut event, accept, "", now).unwrap(), Some(seen))
+                (
+                    wx.callback_finish(&mut event, accept, "", now * 1000).unwrap(),
+                    Some(seen),
+                )
             }
         };
         report.eq(

@@ -27,7 +27,7 @@ use cardbridge::wechatpay::{self, CallbackBegin, WechatPay};
 use common::*;
 use serde_json::{Value, json};
 use std::fmt::Debug;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Once};
 
 const API_V3: &str = "a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb";
 const PHONE: &str = "13800000000";
@@ -84,6 +84,74 @@ impl Secrets {
     fn check_debug(&self, what: &str, v: &impl Debug) {
         self.check(what, &format!("{v:?}"));
         self.check(what, &format!("{v:#?}"));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Log events (issue 10.1): every event this test binary emits, through the
+// hook (what C, Python and C# see) and through the `log` facade, rendered in
+// full, is searched for the secrets.
+// ---------------------------------------------------------------------------
+
+static EVENTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct FacadeCapture;
+
+impl log::Log for FacadeCapture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        struct Kv(String);
+        impl<'k> log::kv::VisitSource<'k> for Kv {
+            fn visit_pair(&mut self, k: log::kv::Key<'k>, v: log::kv::Value<'k>) -> Result<(), log::kv::Error> {
+                self.0.push_str(&format!(" {k}={v}"));
+                Ok(())
+            }
+        }
+        let mut kv = Kv(format!("log {} {} {}", record.level(), record.target(), record.args()));
+        record.key_values().visit(&mut kv).unwrap();
+        EVENTS.lock().unwrap().push(kv.0);
+    }
+    fn flush(&self) {}
+}
+
+/// Starts capturing (once per process) every event at every level.
+fn capture_events() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        cardbridge::obs::set_hook(
+            cardbridge::obs::Level::Trace,
+            Some(Box::new(|e: &cardbridge::obs::Event<'_>| {
+                let fields: Vec<String> = e.fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                EVENTS.lock().unwrap().push(format!(
+                    "hook {} {} {} {} {}",
+                    e.level.name(),
+                    e.target,
+                    e.message,
+                    fields.join(" "),
+                    e.fields_json()
+                ));
+            })),
+        );
+        log::set_logger(&FacadeCapture).unwrap();
+        log::set_max_level(log::LevelFilter::Trace);
+    });
+}
+
+/// The captured events containing every one of `parts`.
+fn events_with(parts: &[&str]) -> usize {
+    let events = EVENTS.lock().unwrap();
+    events.iter().filter(|e| parts.iter().all(|p| e.contains(p))).count()
+}
+
+impl Secrets {
+    fn check_events(&self) {
+        let events = EVENTS.lock().unwrap().clone();
+        assert!(!events.is_empty(), "events were captured");
+        for e in &events {
+            self.check("log event", e);
+        }
     }
 }
 
@@ -480,6 +548,7 @@ fn percent_decode(s: &str) -> String {
 
 #[test]
 fn alipay_inbound_answers_errors_and_debug_never_show_secrets() {
+    capture_events();
     let mut secrets = Secrets::new();
     let ap = AlipayPlus::new(config(None), Some(Arc::new(MemoryStore::new()))).unwrap();
     let driver = PlatformDriver::new(platform_key(), CLIENT_ID, "1");
@@ -571,10 +640,20 @@ fn alipay_inbound_answers_errors_and_debug_never_show_secrets() {
         secrets.check("refusal body", &String::from_utf8_lossy(&resp.body));
         secrets.check_debug("refusal", &resp);
     }
+    // The answer and the refusals were logged, through the hook and the facade.
+    for via in ["hook", "log"] {
+        assert_eq!(
+            events_with(&[via, "inbound answer", "request_id=RED-IN-1", "result=S"]),
+            1
+        );
+        assert!(events_with(&[via, "answered without the host", "result_code=ACCESS_DENIED"]) >= 5);
+    }
+    secrets.check_events();
 }
 
 #[test]
 fn issue_card_results_and_store_records_keep_personal_data_out_of_debug() {
+    capture_events();
     let secrets = Secrets::new();
     let emu = AlipayPlatformEmulator::start(EmulatorConfig::new(
         platform_key(),
@@ -610,6 +689,15 @@ fn issue_card_results_and_store_records_keep_personal_data_out_of_debug() {
     let mut bad = issue.clone();
     bad.external_customer_id = format!("{PHONE}#");
     secrets.check_error("issueCard", &ap.issue_card(&bad).unwrap_err());
+    assert_eq!(
+        events_with(&[
+            "hook INFO cardbridge::outbox outbound attempt",
+            "RED-IC-1",
+            "outcome=succeeded"
+        ]),
+        1
+    );
+    secrets.check_events();
 
     // Store records and outbox verdicts hold bodies: only sizes are shown.
     let body = registration_with_pii("RED-ST-1");
@@ -684,6 +772,7 @@ fn wechat_setup() -> (WechatPayEmulator, WechatPay) {
 
 #[test]
 fn wechat_events_answers_signatures_and_errors_never_show_secrets() {
+    capture_events();
     let mut secrets = Secrets::new();
     let (emu, wp) = wechat_setup();
     secrets.check_debug("WechatPay", &wp);
@@ -719,14 +808,14 @@ fn wechat_events_answers_signatures_and_errors_never_show_secrets() {
         .unwrap();
     secrets.add_signature(&signature_of(&req.headers, "Wechatpay-Signature"));
     secrets.check_debug("callback HttpRequest", &req);
-    let begin = wp.callback_begin(&req, now);
+    let begin = wp.callback_begin(&req, now * 1000);
     secrets.check_debug("CallbackBegin", &begin);
     let CallbackBegin::Handle(mut event) = begin else {
         panic!("host not asked")
     };
     assert_eq!(event.resource["phone_number"], PHONE, "the host sees cleartext");
     secrets.check_debug("CallbackEvent", &event);
-    let resp = wp.callback_finish(&mut event, false, "", now).unwrap();
+    let resp = wp.callback_finish(&mut event, false, "", now * 1000).unwrap();
     secrets.check_debug("callback answer", &resp);
     for tamper in [
         CallbackTamper::BodyByte,
@@ -744,7 +833,7 @@ fn wechat_events_answers_signatures_and_errors_never_show_secrets() {
                 tamper,
             )
             .unwrap();
-        let CallbackBegin::Respond(r) = wp.callback_begin(&req, now) else {
+        let CallbackBegin::Respond(r) = wp.callback_begin(&req, now * 1000) else {
             panic!("{tamper:?} reached the host")
         };
         secrets.check("refusal body", &String::from_utf8_lossy(&r.body));
@@ -808,6 +897,9 @@ fn wechat_events_answers_signatures_and_errors_never_show_secrets() {
         .confirm(format!(r#"{{"phone_number":"{PHONE}","phone_number":"1"}}"#).as_bytes())
         .unwrap_err();
     secrets.check_error("duplicate", &e);
+    assert!(events_with(&["hook WARN cardbridge::callback callback answer", "result=redeliver"]) >= 1);
+    assert!(events_with(&["hook", "wechatpay.confirm", "outbound attempt", "outcome=succeeded"]) >= 1);
+    secrets.check_events();
 }
 
 // ---------------------------------------------------------------------------

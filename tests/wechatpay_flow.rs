@@ -30,6 +30,10 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 struct Setup {
     emu: WechatPayEmulator,
     wechat_key: PrivateKey,
@@ -97,7 +101,7 @@ fn card_opening_callback_reaches_the_host_once_with_cleartext_fields() {
             CallbackTamper::None,
         )
         .unwrap();
-    let CallbackBegin::Handle(mut event) = wp.callback_begin(&req, now()) else {
+    let CallbackBegin::Handle(mut event) = wp.callback_begin(&req, now_ms()) else {
         panic!("host not asked")
     };
     assert_eq!(event.kind, cardbridge::wechatpay::EventKind::UserCardCreate);
@@ -107,10 +111,10 @@ fn card_opening_callback_reaches_the_host_once_with_cleartext_fields() {
     );
     assert!(event.undecryptable.is_empty());
     assert_eq!(event.resource["card_id"], CARD_ID);
-    let answer = wp.callback_finish(&mut event, true, "", now()).unwrap();
+    let answer = wp.callback_finish(&mut event, true, "", now_ms()).unwrap();
     assert_eq!((answer.status, code_of(&answer).as_str()), (200, "SUCCESS"));
     // The same notification again: acknowledged without the host.
-    match wp.callback_begin(&req, now()) {
+    match wp.callback_begin(&req, now_ms()) {
         CallbackBegin::Respond(r) => assert_eq!((r.status, code_of(&r).as_str()), (200, "SUCCESS")),
         CallbackBegin::Handle(_) => panic!("a duplicate reached the host"),
     }
@@ -131,13 +135,13 @@ fn host_can_ask_for_redelivery() {
             CallbackTamper::None,
         )
         .unwrap();
-    let CallbackBegin::Handle(mut event) = wp.callback_begin(&req, now()) else {
+    let CallbackBegin::Handle(mut event) = wp.callback_begin(&req, now_ms()) else {
         panic!()
     };
-    let r = wp.callback_finish(&mut event, false, "CRM busy", now()).unwrap();
+    let r = wp.callback_finish(&mut event, false, "CRM busy", now_ms()).unwrap();
     assert_eq!((r.status, code_of(&r).as_str()), (500, "FAIL"));
     assert!(
-        matches!(wp.callback_begin(&req, now()), CallbackBegin::Handle(_)),
+        matches!(wp.callback_begin(&req, now_ms()), CallbackBegin::Handle(_)),
         "redelivery reaches the host again"
     );
 }
@@ -165,7 +169,7 @@ fn forged_stale_and_probe_callbacks_are_refused() {
                 tamper,
             )
             .unwrap();
-        match wp.callback_begin(&req, now()) {
+        match wp.callback_begin(&req, now_ms()) {
             CallbackBegin::Respond(r) => {
                 assert_eq!(r.status, status, "{:?}", String::from_utf8_lossy(&r.body));
                 assert_eq!(code_of(&r), "FAIL");
@@ -397,7 +401,7 @@ fn certificate_mode_downloads_certificates_and_verifies_with_them() {
         )
         .unwrap();
     assert!(
-        matches!(wp.callback_begin(&req, now()), CallbackBegin::Handle(_)),
+        matches!(wp.callback_begin(&req, now_ms()), CallbackBegin::Handle(_)),
         "verified with a downloaded certificate"
     );
     assert_eq!(emu.hits("/v3/certificates"), 1);
@@ -483,4 +487,24 @@ fn an_ambiguous_update_is_read_back_before_any_re_send() {
     assert_eq!(s.emu.hits(path), 5, "PATCH (500), read-back (still gold), PATCH");
     assert_eq!(s.emu.last_request().unwrap().method, "PATCH");
     assert_eq!(s.emu.user_card("6107").unwrap()["level"], "platinum");
+}
+
+#[test]
+fn a_confirm_signed_with_the_wrong_key_is_diagnosed_from_the_sign_error_echo() {
+    let s = setup();
+    let mut c = config(&s);
+    // The serial names the merchant certificate, the key is another one.
+    let wrong = cardbridge::crypto::keys::PrivateKey::from_pem(&common::fixture("spec_alipay_private.pem")).unwrap();
+    c.signer = RequestSigner::new(MCHID, SERIAL, wrong).unwrap();
+    let wp = WechatPay::new(c, Some(Arc::new(MemoryStore::new()))).unwrap();
+    s.emu.add_user_card("478515832666", CARD_ID, OPENID, "1004");
+    let e = wp.confirm(&confirm_input("478515832666")).unwrap_err();
+    let remote = e.remote().expect("the platform's refusal");
+    assert_eq!(remote.code, "SIGN_ERROR");
+    let detail: Value = serde_json::from_str(&remote.detail).unwrap();
+    let d = &detail["cardbridge_diagnosis"];
+    assert_eq!(d["differing_line"], Value::Null, "{detail}");
+    assert_eq!(d["length_delta"], 0, "{detail}");
+    assert!(d["likely_cause"].as_str().unwrap().contains("serial_no"), "{detail}");
+    assert_eq!(s.emu.confirms_applied(), 0);
 }

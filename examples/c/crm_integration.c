@@ -580,6 +580,23 @@ static char *file_config(const char *file_json, const char *base_url) {
 }
 
 /* ======================================================================
+ * Logging: the library's events into the CRM's own log (here: stdout).
+ * Events hold identifiers, labels and numbers, never personal data.
+ * ====================================================================== */
+
+static void crm_log(void *user_data, const cardbridge_log_event *event) {
+    static const char *const levels[] = {"?", "ERROR", "WARN", "INFO", "DEBUG", "TRACE"};
+    FILE *out = user_data;
+    fprintf(out, "  [log] %s %.*s %.*s", levels[event->level <= 5 ? event->level : 0], (int)event->target_len,
+            event->target, (int)event->message_len, event->message);
+    for (size_t i = 0; i < event->fields_len; i++) {
+        fprintf(out, " %.*s=%.*s", (int)event->fields[i].key_len, event->fields[i].key,
+                (int)event->fields[i].value_len, event->fields[i].value);
+    }
+    fputc('\n', out);
+}
+
+/* ======================================================================
  * main: one CRM run
  * ====================================================================== */
 
@@ -604,6 +621,9 @@ int main(int argc, char **argv) {
         return 2;
     }
     printf("CRM starting with %s\n", cardbridge_version());
+    if (cardbridge_set_log_callback(CARDBRIDGE_LOG_INFO, crm_log, stdout, NULL) != CARDBRIDGE_RESULT_OK) {
+        fatal("cannot set the log callback");
+    }
 
     char *merchant_private = read_text_file(keys_dir, "test_merchant_private.pem");
     char *merchant_public = read_text_file(keys_dir, "test_merchant_public.pem");
@@ -757,6 +777,13 @@ int main(int argc, char **argv) {
     printf("emulator: %lld issueCard requests, %lld cards issued\n",
            emu_counter(&emulator, "alipayplus", "issue_card_hits", NULL),
            emu_counter(&emulator, "alipayplus", "cards_issued", NULL));
+
+    cardbridge_bytes metrics = {NULL, 0};
+    if (cardbridge_alipayplus_metrics(ap, &metrics, NULL) == CARDBRIDGE_RESULT_OK) {
+        printf("metrics: %.*s\n", (int)metrics.len, (const char *)metrics.data);
+        cardbridge_bytes_free(&metrics);
+    }
+    cardbridge_set_log_callback(CARDBRIDGE_LOG_INFO, NULL, NULL, NULL);
 
     cardbridge_alipayplus_free(ap);
     emu_stop(&emulator);

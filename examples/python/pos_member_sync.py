@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import sys
 import tempfile
 import threading
@@ -94,6 +95,10 @@ def main() -> int:
 
     def key(name: str) -> str:
         return Path(args.keys, name).read_text()
+
+    # The library's events (identifiers, labels, numbers; never personal data) go to the
+    # standard `logging` module under cardbridge.*: configure it as for any other library.
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="  [log] %(levelname)s %(name)s %(message)s")
 
     problems: list[str] = []
 
@@ -175,6 +180,7 @@ def main() -> int:
             finally:
                 server.shutdown()
                 server.server_close()
+            print(f"\nmetrics: {alipay.metrics()}")
 
     print("\ndone" if not problems else f"\n{len(problems)} unexpected result(s): {problems}")
     return 0 if not problems else 1

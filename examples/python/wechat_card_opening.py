@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import tempfile
 import threading
@@ -116,6 +117,10 @@ def main() -> int:
 
     def key(name: str) -> str:
         return Path(args.keys, name).read_text()
+
+    # The library's events (identifiers, labels, numbers; never personal data) go to the
+    # standard `logging` module under cardbridge.*: configure it as for any other library.
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="  [log] %(levelname)s %(name)s %(message)s")
 
     problems: list[str] = []
 

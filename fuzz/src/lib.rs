@@ -151,7 +151,7 @@ pub fn check_alipay(ap: &AlipayPlus, request: &HttpRequest, decide_failure: bool
 /// Drives one WeChat callback through begin/finish: a processed id is
 /// acknowledged without the host afterwards.
 pub fn check_wechat(wp: &WechatPay, request: &HttpRequest) {
-    let now = chrono::Utc::now().timestamp();
+    let now = chrono::Utc::now().timestamp_millis();
     match wp.callback_begin(request, now) {
         CallbackBegin::Respond(r) => check_answer(&r),
         CallbackBegin::Handle(mut event) => {

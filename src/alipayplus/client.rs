@@ -84,6 +84,12 @@ impl IssueCardClient {
         Ok(IssueCardClient { config, engine })
     }
 
+    /// The same client counting into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::obs::Metrics>) -> Self {
+        self.engine = self.engine.with_metrics(metrics);
+        self
+    }
+
     /// Issues a card. Validation runs before anything is stored, signed or sent.
     ///
     /// * `Ok` — the platform answered `S` with a `cardNo` (verified).
@@ -110,7 +116,8 @@ impl IssueCardClient {
         );
         let outcome = self
             .engine
-            .submit(entry, "issueCard.requestId", &self.delivery(), options)?;
+            .submit(entry, "issueCard.requestId", &self.delivery(), options)
+            .map_err(|e| e.with_request_id(&request.request_id))?;
         issued(outcome)
     }
 
@@ -192,7 +199,7 @@ impl Delivery for IssueCardDelivery<'_> {
         })
     }
 
-    fn classify(&self, entry: &OutboxEntry, resp: HttpResponse) -> Verdict {
+    fn classify(&self, entry: &OutboxEntry, _: &Outgoing, resp: HttpResponse) -> Verdict {
         judge(self.config, &entry.target, resp)
     }
 

@@ -26,9 +26,14 @@ use super::time::{format_request_time, parse_header_time};
 use crate::crypto::sha256_hex;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{HttpRequest, HttpResponse, find_header};
+use crate::obs::{self, Id, Level, Metrics};
 use crate::store::{Claim, ClaimTicket, Completion, Store};
 use serde_json::{Map, Value};
 use std::sync::Arc;
+use std::time::Instant;
+
+/// Log target of the handler's events.
+const TARGET: &str = "cardbridge::inbound";
 
 /// Common prefix of the membership restfulPaths.
 pub const MEMBERSHIP_PATH: &str = "/v2/pds/memberships/";
@@ -105,6 +110,8 @@ pub struct PendingCall {
     uri: String,
     claim: Option<HeldClaim>,
     finished: bool,
+    /// When `begin` received it (for `latency_ms`).
+    started: Instant,
 }
 
 /// A claim this call holds in the store: its key and fencing ticket.
@@ -164,6 +171,7 @@ impl Drop for PendingCall {
 pub struct InboundHandler {
     config: Arc<Config>,
     store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for InboundHandler {
@@ -219,18 +227,45 @@ impl InboundHandler {
     /// Builds the handler.
     pub fn new(config: Arc<Config>, store: Arc<dyn Store>) -> Result<Self> {
         config.check()?;
-        Ok(InboundHandler { config, store })
+        Ok(InboundHandler {
+            config,
+            store,
+            metrics: Arc::default(),
+        })
+    }
+
+    /// The same handler counting into `metrics` (shared with the client).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Counts and logs one answer given without the host (refusal, duplicate).
+    fn observe_early(&self, api: Option<InboundApi>, result: &'static str, code: &'static str, started: Instant) {
+        let api = api.map_or("unknown", InboundApi::name);
+        self.metrics.inbound(api, result);
+        let level = if result == "replayed" { Level::Info } else { Level::Warn };
+        obs::event(level, TARGET, "inbound call answered without the host", || {
+            vec![
+                ("api", obs::Value::Label(api)),
+                ("result", obs::Value::Label(result)),
+                ("result_code", obs::Value::Label(code)),
+                ("latency_ms", obs::Value::Int(obs::elapsed_ms(started))),
+            ]
+        });
     }
 
     /// Step 1: verify, validate, deduplicate. `now_ms` is the current Unix
     /// time in milliseconds (for the optional skew check, leases and the
     /// `Response-Time` of early answers). Never fails: problems become answers.
     pub fn begin(&self, request: &HttpRequest, now_ms: i64) -> Begin {
+        let started = Instant::now();
         let path = request.target.split('?').next().unwrap_or_default();
         let uri = signed_uri(&self.config, request, path);
-        match self.begin_inner(request, path, &uri, now_ms) {
+        match self.begin_inner(request, path, &uri, now_ms, started) {
             Ok(b) => b,
             Err(Refusal(status, code, msg)) => {
+                self.observe_early(InboundApi::from_path(path), status, code, started);
                 Begin::Respond(self.respond(&uri, result_body(status, code, &msg), now_ms))
             }
         }
@@ -242,6 +277,7 @@ impl InboundHandler {
         path: &str,
         uri: &str,
         now_ms: i64,
+        started: Instant,
     ) -> std::result::Result<Begin, Refusal> {
         let c = &self.config;
         // Before anything else: an oversized body is refused unread.
@@ -290,12 +326,28 @@ impl InboundHandler {
             uri: uri.to_string(),
             claim: None,
             finished: false,
+            started,
         };
         if let InboundRequest::NotifyCardRegistration(r) = &pending.request {
             let key = claim_key(&r.app_id, &r.request_id);
             let lease = i64::try_from(c.claim_lease.as_millis()).unwrap_or(i64::MAX);
             match self.store.claim_inbound(&key, &sha256_hex(&req.body), now_ms, lease) {
                 Ok(Claim::Claimed(ticket)) => {
+                    if ticket.earlier_claims() > 0 {
+                        self.metrics.inbound_reclaimed();
+                        obs::event(
+                            Level::Warn,
+                            TARGET,
+                            "inbound claim taken over after an earlier one ended undecided",
+                            || {
+                                vec![
+                                    ("api", obs::Value::Label(api.name())),
+                                    ("request_id", obs::Value::Id(Id::new(&r.request_id))),
+                                    ("earlier_claims", obs::Value::Int(i64::from(ticket.earlier_claims()))),
+                                ]
+                            },
+                        );
+                    }
                     pending.claim = Some(HeldClaim {
                         key,
                         store: self.store.clone(),
@@ -307,9 +359,14 @@ impl InboundHandler {
                 }
                 Ok(Claim::Done { response, .. }) => {
                     // Same requestId ⇒ same result, byte for byte, even if the payload differs (§8.1).
+                    self.metrics.duplicate_replayed();
+                    self.observe_early(Some(api), "replayed", "STORED_ANSWER", started);
                     return Ok(Begin::Respond(self.respond(uri, response, now_ms)));
                 }
-                Err(_) => return Err(Refusal::unknown("temporary storage problem")),
+                Err(e) => {
+                    obs::store_error(&self.metrics, "claim_inbound", &e);
+                    return Err(Refusal::unknown("temporary storage problem"));
+                }
             }
         }
         Ok(Begin::Decide(Box::new(pending)))
@@ -349,7 +406,8 @@ impl InboundHandler {
                 let _ = c.store.release_inbound(&c.key, c.ticket.token);
             } else {
                 // Durable before it is sent: a crash after this replays the same answer.
-                match c.store.complete_inbound(&c.key, c.ticket.token, &body, now_ms)? {
+                let completed = c.store.complete_inbound(&c.key, c.ticket.token, &body, now_ms);
+                match completed.inspect_err(|e| obs::store_error(&self.metrics, "complete_inbound", e))? {
                     Completion::Stored => {}
                     Completion::AlreadyDone(stored) => body = stored,
                     Completion::Lost => {
@@ -363,6 +421,7 @@ impl InboundHandler {
             }
         }
         pending.finished = true;
+        self.observe_answer(pending, &body);
         Ok(self.respond(&pending.uri, body, now_ms))
     }
 
@@ -375,6 +434,40 @@ impl InboundHandler {
     /// The configured largest inbound body ([`Config::max_body_bytes`]).
     pub fn max_body_bytes(&self) -> usize {
         self.config.max_body_bytes
+    }
+
+    /// Counts and logs the answer `finish` gives.
+    fn observe_answer(&self, pending: &PendingCall, body: &[u8]) {
+        let result = serde_json::from_slice::<Value>(body).ok();
+        let text = |p: &str| {
+            result
+                .as_ref()
+                .and_then(|v| v.pointer(p))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let status = match text("/result/resultStatus").as_deref() {
+            Some("S") => "S",
+            Some("F") => "F",
+            Some("U") => "U",
+            _ => "?",
+        };
+        self.metrics.inbound(pending.api.name(), status);
+        let level = if status == "S" { Level::Info } else { Level::Warn };
+        obs::event(level, TARGET, "inbound answer", || {
+            let mut f = vec![("api", obs::Value::Label(pending.api.name()))];
+            if let InboundRequest::NotifyCardRegistration(r) = &pending.request {
+                f.push(("request_id", obs::Value::Id(Id::new(&r.request_id))));
+            }
+            f.push(("result", obs::Value::Label(status)));
+            f.push((
+                "result_code",
+                obs::Value::Id(Id::new(&text("/result/resultCode").unwrap_or_default())),
+            ));
+            f.push(("redelivered", obs::Value::Bool(pending.redelivered())));
+            f.push(("latency_ms", obs::Value::Int(obs::elapsed_ms(pending.started))));
+            f
+        });
     }
 
     /// Deletes idempotency records older than the configured retention.

@@ -16,6 +16,7 @@ pub mod time;
 
 use crate::error::{Error, Result};
 use crate::http::{HttpRequest, HttpResponse};
+use crate::obs::Metrics;
 use crate::store::{SqliteStore, Store};
 use std::sync::Arc;
 
@@ -26,10 +27,20 @@ pub use inbound::{Begin, InboundApi, InboundHandler, InboundRequest, PendingCall
 /// One merchant's Alipay+ integration: the outbound `issueCard` client and the
 /// inbound handler, sharing configuration, keys and the durable store.
 /// Thread-safe: share one instance (e.g. in an `Arc`) between threads.
-#[derive(Debug)]
 pub struct AlipayPlus {
     client: Option<IssueCardClient>,
     inbound: InboundHandler,
+    metrics: Arc<Metrics>,
+    store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for AlipayPlus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlipayPlus")
+            .field("client", &self.client)
+            .field("inbound", &self.inbound)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AlipayPlus {
@@ -43,14 +54,27 @@ impl AlipayPlus {
             (None, None) => return Err(Error::config("config.store_path: is required when no store is given")),
         };
         let config = Arc::new(config);
+        let metrics = Arc::new(Metrics::default());
         let client = match config.base_url {
-            Some(_) => Some(IssueCardClient::new(config.clone(), store.clone())?),
+            Some(_) => Some(IssueCardClient::new(config.clone(), store.clone())?.with_metrics(metrics.clone())),
             None => None,
         };
         Ok(AlipayPlus {
             client,
-            inbound: InboundHandler::new(config, store)?,
+            inbound: InboundHandler::new(config, store.clone())?.with_metrics(metrics.clone()),
+            metrics,
+            store,
         })
+    }
+
+    /// This integration's counters as JSON (README "Metrics"), with the
+    /// number of pending issueCard entries in its store.
+    pub fn metrics(&self) -> serde_json::Value {
+        let pending = self.store.outbox_count_pending(Some(client::OUTBOX_KIND));
+        if let Err(e) = &pending {
+            crate::obs::store_error(&self.metrics, "outbox_count_pending", e);
+        }
+        self.metrics.snapshot(pending.ok())
     }
 
     fn client(&self) -> Result<&IssueCardClient> {
@@ -62,6 +86,16 @@ impl AlipayPlus {
     /// See [`IssueCardClient::issue_card`].
     pub fn issue_card(&self, request: &model::IssueCardRequest) -> Result<IssuedCard> {
         self.client()?.issue_card(request)
+    }
+
+    /// [`Self::issue_card`] with a per-call deadline overriding the retry
+    /// budget's, or cancellation between attempts (the entry stays pending).
+    pub fn issue_card_with(
+        &self,
+        request: &model::IssueCardRequest,
+        options: &crate::outbox::CallOptions,
+    ) -> Result<IssuedCard> {
+        self.client()?.issue_card_with(request, options)
     }
 
     /// See [`IssueCardClient::resume_pending`].

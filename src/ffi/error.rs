@@ -347,6 +347,24 @@ pub extern "C" fn cardbridge_error_outbox_id(
     })
 }
 
+/// Copies the Alipay+ `requestId` of the `issueCard` a `REMOTE_UNKNOWN` left
+/// pending (call again with it to get the outcome) into `buf`; empty text for
+/// other errors and for WeChat Pay calls. Buffer convention as for
+/// `cardbridge_error_message`.
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_error_request_id(
+    err: *const cardbridge_error,
+    buf: *mut c_char,
+    len: usize,
+    out_n: *mut usize,
+) -> cardbridge_result {
+    ffi_boundary!({
+        error_text(err, buf, len, out_n, |e| {
+            e.pending().map_or("", |p| p.request_id.as_str()).into()
+        })
+    })
+}
+
 /// How many attempts the request a `REMOTE_UNKNOWN` left pending has had so
 /// far; 0 for other errors (or when `err` is NULL).
 #[unsafe(no_mangle)]

@@ -16,6 +16,9 @@
 //! | `alipayplus.rs` | [`cardbridge_alipayplus`](alipayplus::cardbridge_alipayplus) (issueCard, resume, build from a registration) and [`cardbridge_alipayplus_call`](alipayplus::cardbridge_alipayplus_call) (inbound `begin` → host decides → `finish`) |
 //! | `wechatpay.rs` | [`cardbridge_wechatpay`](wechatpay::cardbridge_wechatpay) (confirm via the outbox, get/update user card, points sync, certificate refresh, resume) and [`cardbridge_wechatpay_event`](wechatpay::cardbridge_wechatpay_event) (callback `begin` → host handles → `finish`) |
 //! | `brand.rs` | the rest of the WeChat Pay §4 family on [`cardbridge_wechatpay`](wechatpay::cardbridge_wechatpay): one export per operation (templates, user cards, feeds, exchange confirm, activities) and `cardbridge_wechatpay_validate` |
+//! | `call.rs` | per-call options: [`cardbridge_call_options`](call::cardbridge_call_options) (deadline, [`cardbridge_cancel_token`](call::cardbridge_cancel_token)) for issueCard, confirm and update |
+//! | `log.rs` | [`cardbridge_set_log_callback`](log::cardbridge_set_log_callback): the process-wide log hook (structured, redacted events) |
+//! | `metrics.rs` | [`cardbridge_alipayplus_metrics`](metrics::cardbridge_alipayplus_metrics), [`cardbridge_wechatpay_metrics`](metrics::cardbridge_wechatpay_metrics): counters as JSON |
 //!
 //! # Adding exports (e.g. `wechatpay.rs`)
 //!
@@ -106,8 +109,11 @@ mod handle;
 pub mod alipayplus;
 pub mod brand;
 pub mod bytes;
+pub mod call;
 pub mod error;
 pub mod keys;
+pub mod log;
+pub mod metrics;
 pub mod store;
 pub mod version;
 pub mod wechatpay;

@@ -105,7 +105,7 @@ pub extern "C" fn cardbridge_wechatpay_free(wechatpay: *const cardbridge_wechatp
 
 /// The JSON handed back for a verified answer: the body with sensitive
 /// fields decrypted, plus what could not be decrypted.
-fn answer_json(answer: ApiAnswer) -> crate::Result<Vec<u8>> {
+pub(crate) fn answer_json(answer: ApiAnswer) -> crate::Result<Vec<u8>> {
     let v = json!({"status": answer.status, "body": answer.json, "undecryptable": answer.undecryptable,
                    "request_id": answer.request_id});
     serde_json::to_vec(&v).map_err(|e| Error::internal("answer", e))
@@ -292,7 +292,8 @@ pub extern "C" fn cardbridge_wechatpay_refresh_certificates(
 ///
 /// Inputs: the HTTP method, request-target, headers (names matched
 /// case-insensitively) and the **raw** body exactly as received, and the
-/// current Unix time in seconds. All only read during the call. A body
+/// current Unix time in milliseconds (as every `now_unix_ms` of the library;
+/// the skew check compares whole seconds). All only read during the call. A body
 /// longer than the configured `max_body_bytes` (default 1 MiB) is answered
 /// 413 before anything else, and at most `max_body_bytes + 1` of its bytes are read.
 ///
@@ -314,7 +315,7 @@ pub extern "C" fn cardbridge_wechatpay_callback_begin(
     headers_len: usize,
     body: *const u8,
     body_len: usize,
-    now_unix_seconds: i64,
+    now_unix_ms: i64,
     response_out: *mut *mut cardbridge_http_response,
     event_out: *mut *mut cardbridge_wechatpay_event,
     error_out: *mut *mut cardbridge_error,
@@ -335,7 +336,7 @@ pub extern "C" fn cardbridge_wechatpay_callback_begin(
             headers,
             body: body[..keep].to_vec(),
         };
-        match wechatpay.callback_begin(&request, now_unix_seconds) {
+        match wechatpay.callback_begin(&request, now_unix_ms) {
             CallbackBegin::Respond(response) => {
                 response_out.write(cardbridge_http_response::into_raw(response));
                 event_out.write(std::ptr::null_mut());
@@ -401,7 +402,7 @@ pub extern "C" fn cardbridge_wechatpay_callback_finish(
     accepted: bool,
     reason: *const c_char,
     reason_len: usize,
-    now_unix_seconds: i64,
+    now_unix_ms: i64,
     response_out: *mut *mut cardbridge_http_response,
     error_out: *mut *mut cardbridge_error,
 ) -> cardbridge_result {
@@ -411,7 +412,7 @@ pub extern "C" fn cardbridge_wechatpay_callback_finish(
         let response_out = try_out!(response_out);
         let reason = try_str!(reason, reason_len);
         let response = wechatpay
-            .callback_finish(&mut event.event, accepted, reason, now_unix_seconds)
+            .callback_finish(&mut event.event, accepted, reason, now_unix_ms)
             .map_err(|e| {
                 if e.kind() == crate::ErrorKind::AlreadyUsed {
                     e.with_field("event")

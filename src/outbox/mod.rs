@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, PendingDetail, RemoteDetail, Result};
 use crate::http::{Exchange, Header, HttpResponse, Transport};
+use crate::obs::{self, Id, Level, Metrics, Value};
 use crate::retry::{Attempts, RetryPolicy};
 use crate::store::{Acquired, Attempt, Inserted, LeaseRequest, OutboxEntry, OutboxQuery, OutboxState, Store};
 
@@ -181,8 +182,10 @@ pub trait Delivery {
     /// the body is the entry's, unchanged).
     fn sign(&self, entry: &OutboxEntry, ctx: &AttemptContext) -> Result<Outgoing>;
 
-    /// Classifies the answer to one attempt.
-    fn classify(&self, entry: &OutboxEntry, answer: HttpResponse) -> Verdict;
+    /// Classifies the answer to one attempt; `sent` is what was sent (for a
+    /// diagnosis of a signature refusal: the string the platform verified
+    /// against the one we signed).
+    fn classify(&self, entry: &OutboxEntry, sent: &Outgoing, answer: HttpResponse) -> Verdict;
 
     /// After an ambiguous outcome, or before the first send of an entry this
     /// call did not create: finds out whether the request took effect.
@@ -227,6 +230,8 @@ pub struct Engine {
     owner: String,
     /// Lease length covering one attempt (connect + read timeouts) with margin.
     lease: Duration,
+    /// The integration's counters.
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -272,6 +277,9 @@ fn new_owner() -> String {
     )
 }
 
+/// Log target of the engine's events.
+const TARGET: &str = "cardbridge::outbox";
+
 /// How long to wait between looks at an entry another caller is delivering.
 const BUSY_POLL: Duration = Duration::from_millis(50);
 
@@ -292,6 +300,26 @@ impl Engine {
             policy,
             owner: new_owner(),
             lease,
+            metrics: Arc::default(),
+        }
+    }
+
+    /// The same engine counting into `metrics` (shared with the inbound side
+    /// of the integration).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The counters this engine bumps.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    fn store_error(&self, operation: &'static str) -> impl Fn(Error) -> Error + '_ {
+        move |e| {
+            obs::store_error(&self.metrics, operation, &e);
+            e
         }
     }
 
@@ -337,7 +365,11 @@ impl Engine {
             now_ms: now,
             lease_ms,
         };
-        match self.store.outbox_insert(&entry, request)? {
+        match self
+            .store
+            .outbox_insert(&entry, request)
+            .map_err(self.store_error("outbox_insert"))?
+        {
             Inserted::New(stored) => self.run(stored, true, delivery, options),
             Inserted::Existing(stored) => {
                 if stored.fingerprint != entry.fingerprint || stored.kind != entry.kind {
@@ -365,6 +397,14 @@ impl Engine {
     fn deliver_as(&self, owner: &str, id: &str, delivery: &dyn Delivery, options: &CallOptions) -> Result<Outcome> {
         let started = Instant::now();
         let deadline = options.deadline.unwrap_or(self.policy.deadline);
+        // Until when another owner's lease ran, as last seen: acquiring the entry
+        // after that moment takes an expired lease over (a release is no takeover).
+        let mut foreign_lease_until = self
+            .store
+            .outbox_get(id)
+            .map_err(self.store_error("outbox_get"))?
+            .filter(|e| !e.lease_owner.is_empty() && e.lease_owner != owner)
+            .map(|e| e.lease_until_ms);
         loop {
             let (now, lease_ms) = self.lease_request(Duration::ZERO);
             let request = LeaseRequest {
@@ -372,17 +412,42 @@ impl Engine {
                 now_ms: now,
                 lease_ms,
             };
-            match self.store.outbox_acquire(id, request)? {
+            match self
+                .store
+                .outbox_acquire(id, request)
+                .map_err(self.store_error("outbox_acquire"))?
+            {
                 Acquired::Missing => {
                     return Err(
                         Error::new(ErrorKind::InvalidParameter, "outbox: no entry with this id").with_field("id")
                     );
                 }
                 Acquired::Final(entry) => {
+                    self.metrics.duplicate_replayed();
+                    obs::event(Level::Info, TARGET, "final answer replayed from the outbox", || {
+                        vec![
+                            ("kind", Value::Id(Id::new(&entry.kind))),
+                            ("out_id", Value::Id(Id::new(&entry.id))),
+                            ("state", Value::Label(view::state_name(entry.state))),
+                        ]
+                    });
                     return Ok(Outcome { entry, reference: None });
                 }
-                Acquired::Leased(e) => return self.run(e, false, delivery, options),
+                Acquired::Leased(e) => {
+                    if foreign_lease_until.is_some_and(|until| until <= now) {
+                        self.metrics.lease_takeover();
+                        obs::event(Level::Warn, TARGET, "delivery lease taken over", || {
+                            vec![
+                                ("kind", Value::Id(Id::new(&e.kind))),
+                                ("out_id", Value::Id(Id::new(&e.id))),
+                                ("attempts", Value::Int(i64::from(e.attempts))),
+                            ]
+                        });
+                    }
+                    return self.run(e, false, delivery, options);
+                }
                 Acquired::Busy(e) => {
+                    foreign_lease_until = Some(e.lease_until_ms);
                     if started.elapsed() + BUSY_POLL > deadline || options.cancelled() {
                         return Err(unknown(
                             &e,
@@ -406,7 +471,10 @@ impl Engine {
         delivery: &dyn Delivery,
         options: &CallOptions,
     ) -> Result<Vec<(String, Result<Outcome>)>> {
-        let pending = self.store.outbox_pending(kind, self.clock.now_ms())?;
+        let pending = self
+            .store
+            .outbox_pending(kind, self.clock.now_ms())
+            .map_err(self.store_error("outbox_pending"))?;
         Ok(pending
             .into_iter()
             .map(|e| {
@@ -488,7 +556,9 @@ impl Run<'_> {
         let mut after_connection_failure = false;
         loop {
             let started = self.engine.clock.now_ms();
+            let timer = Instant::now();
             let reconciled = if reconcile { self.reconcile_step(delivery) } else { None };
+            let read_back = reconciled.is_some();
             let (step, outcome, status) = match reconciled {
                 Some(r) => r,
                 None => {
@@ -509,6 +579,7 @@ impl Run<'_> {
                 Step::Done(..) => None,
             };
             let last_error = matches!(step, Step::Again { .. }).then_some(outcome.as_str());
+            self.observe_attempt(&step, &outcome, read_back, status, timer, delay);
             self.record(started, &outcome, status, last_error, delay)?;
             match step {
                 Step::Done(state, result, reference) => return self.finish(state, result, reference),
@@ -527,6 +598,60 @@ impl Run<'_> {
                     }
                 }
             }
+        }
+    }
+
+    /// Counts and logs one attempt (and the retry it schedules, if any).
+    fn observe_attempt(
+        &self,
+        step: &Step,
+        outcome: &str,
+        read_back: bool,
+        status: u16,
+        timer: Instant,
+        delay: Option<Duration>,
+    ) {
+        let label = match step {
+            Step::Done(OutboxState::Succeeded, ..) if read_back => "read_back_applied",
+            Step::Done(OutboxState::Succeeded, ..) => "succeeded",
+            Step::Done(..) => "failed",
+            Step::Again { .. } if read_back => "read_back_failed",
+            Step::Again { .. } if outcome.starts_with(NOT_SENT) => "not_sent",
+            Step::Again { reconcile: true, .. } => "ambiguous",
+            Step::Again { .. } => "retryable",
+        };
+        let metrics = &self.engine.metrics;
+        metrics.attempt(&self.entry.kind, label);
+        let level = if matches!(step, Step::Done(..)) {
+            Level::Info
+        } else {
+            Level::Warn
+        };
+        let attempt = i64::from(self.entry.attempts) + 1;
+        obs::event(level, TARGET, "outbound attempt", || {
+            vec![
+                ("kind", Value::Id(Id::new(&self.entry.kind))),
+                ("out_id", Value::Id(Id::new(&self.entry.id))),
+                ("attempt", Value::Int(attempt)),
+                ("outcome", Value::Label(label)),
+                ("http_status", Value::Int(i64::from(status))),
+                ("latency_ms", Value::Int(obs::elapsed_ms(timer))),
+            ]
+        });
+        if let Some(d) = delay {
+            metrics.retry();
+            obs::event(Level::Warn, TARGET, "retry scheduled", || {
+                vec![
+                    ("kind", Value::Id(Id::new(&self.entry.kind))),
+                    ("out_id", Value::Id(Id::new(&self.entry.id))),
+                    ("attempt", Value::Int(attempt)),
+                    ("delay_ms", Value::Int(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
+                    (
+                        "read_back_next",
+                        Value::Bool(matches!(step, Step::Again { reconcile: true, .. })),
+                    ),
+                ]
+            });
         }
     }
 
@@ -553,7 +678,7 @@ impl Run<'_> {
         {
             Exchange::Answered(resp) => {
                 let status = resp.status;
-                match delivery.classify(&self.entry, resp) {
+                match delivery.classify(&self.entry, &out, resp) {
                     Verdict::Success {
                         result,
                         reference,
@@ -629,7 +754,7 @@ impl Run<'_> {
                     last_error,
                     now.saturating_add(lease_ms),
                 )
-                .map_err(|e| self.store_failed(&e))?;
+                .map_err(|e| self.store_failed("outbox_record_attempt", &e))?;
         if !kept {
             return Err(self.lease_lost());
         }
@@ -646,7 +771,7 @@ impl Run<'_> {
                 .engine
                 .store
                 .outbox_finish(&self.entry.id, self.entry.lease_token, state, &result, now)
-                .map_err(|e| self.store_failed(&e))?
+                .map_err(|e| self.store_failed("outbox_finish", &e))?
         {
             return Err(self.lease_lost());
         }
@@ -663,7 +788,9 @@ impl Run<'_> {
 
     /// The store failed after a request may have left (its database went
     /// away): the entry stays pending in the store, so the outcome is unknown.
-    fn store_failed(&self, e: &Error) -> Error {
+    fn store_failed(&self, operation: &'static str, e: &Error) -> Error {
+        obs::store_error(&self.engine.metrics, operation, e);
+        self.engine.metrics.outcome_unknown();
         unknown(
             &self.entry,
             true,
@@ -677,6 +804,13 @@ impl Run<'_> {
     }
 
     fn lease_lost(&self) -> Error {
+        self.engine.metrics.outcome_unknown();
+        obs::event(Level::Warn, TARGET, "delivery lease lost to another caller", || {
+            vec![
+                ("kind", Value::Id(Id::new(&self.entry.kind))),
+                ("out_id", Value::Id(Id::new(&self.entry.id))),
+            ]
+        });
         unknown(
             &self.entry,
             true,
@@ -696,6 +830,16 @@ impl Run<'_> {
         );
         let mut entry = self.entry.clone();
         entry.last_status = self.last_status;
+        self.engine.metrics.outcome_unknown();
+        obs::event(Level::Warn, TARGET, "outcome unknown: left pending", || {
+            vec![
+                ("kind", Value::Id(Id::new(&entry.kind))),
+                ("out_id", Value::Id(Id::new(&entry.id))),
+                ("attempts", Value::Int(i64::from(entry.attempts))),
+                ("http_status", Value::Int(i64::from(entry.last_status))),
+                ("cancelled", Value::Bool(cancelled)),
+            ]
+        });
         unknown(&entry, self.stored, &text, remote)
     }
 }
@@ -708,6 +852,7 @@ fn unknown(entry: &OutboxEntry, stored: bool, text: &str, remote: Option<RemoteD
             outbox_id: entry.id.clone(),
             attempts: entry.attempts,
             last_status: entry.last_status,
+            request_id: String::new(),
         });
     }
     let remote = remote.or_else(|| {

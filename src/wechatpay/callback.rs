@@ -17,10 +17,17 @@ use super::verify::{self, VerifyOptions, VerifyReason};
 use crate::crypto::oaep;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{HttpRequest, HttpResponse};
+use crate::obs::{self, Id, Level, Metrics};
 use crate::store::{Claim, ClaimTicket, Completion, Store};
 use crate::validate::Path;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::time::Instant;
+
+/// Log target of the handler's events.
+const TARGET: &str = "cardbridge::callback";
+/// The `api` of callbacks in counters and events.
+const API: &str = "callback";
 
 /// Known card events; the `MEMBERCARDSP.*` aliases map to the same kinds (§3.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +87,8 @@ pub struct CallbackEvent {
     pub earlier_claims: u32,
     claim: Option<(String, Arc<dyn Store>, ClaimTicket)>,
     finished: bool,
+    /// When `begin` received it (for `latency_ms`).
+    started: Instant,
 }
 
 impl std::fmt::Debug for CallbackEvent {
@@ -133,6 +142,7 @@ pub struct CallbackHandler {
     keys: Arc<SharedKeys>,
     store: Arc<dyn Store>,
     client: Option<Arc<WechatClient>>,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for CallbackHandler {
@@ -163,7 +173,14 @@ impl CallbackHandler {
             keys,
             store,
             client,
+            metrics: Arc::default(),
         }
+    }
+
+    /// The same handler counting into `metrics` (shared with the client).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     fn success(&self) -> HttpResponse {
@@ -187,16 +204,36 @@ impl CallbackHandler {
         self.config.max_body_bytes
     }
 
-    /// Step 1. `now_unix` is the current Unix time in seconds (skew check),
-    /// also used in milliseconds for the claim lease. Never fails.
-    pub fn begin(&self, request: &HttpRequest, now_unix: i64) -> CallbackBegin {
-        match self.begin_inner(request, now_unix) {
-            Ok(b) => b,
-            Err(resp) => CallbackBegin::Respond(resp),
-        }
+    /// Step 1. `now_ms` is the current Unix time in milliseconds, as for
+    /// every `now` of the library (the skew check compares whole seconds with
+    /// `Wechatpay-Timestamp`; the claim lease runs in milliseconds). Never fails.
+    pub fn begin(&self, request: &HttpRequest, now_ms: i64) -> CallbackBegin {
+        let started = Instant::now();
+        let begun = self.begin_inner(request, now_ms, started);
+        let (result, status) = match &begun {
+            Ok(CallbackBegin::Handle(_)) => return begun.unwrap_or_else(CallbackBegin::Respond),
+            Ok(CallbackBegin::Respond(r)) => ("replayed", r.status),
+            Err(r) => ("refused", r.status),
+        };
+        self.metrics.inbound(API, result);
+        let level = if result == "replayed" { Level::Info } else { Level::Warn };
+        obs::event(level, TARGET, "callback answered without the host", || {
+            vec![
+                ("api", obs::Value::Label(API)),
+                ("result", obs::Value::Label(result)),
+                ("http_status", obs::Value::Int(i64::from(status))),
+                ("latency_ms", obs::Value::Int(obs::elapsed_ms(started))),
+            ]
+        });
+        begun.unwrap_or_else(CallbackBegin::Respond)
     }
 
-    fn begin_inner(&self, req: &HttpRequest, now: i64) -> std::result::Result<CallbackBegin, HttpResponse> {
+    fn begin_inner(
+        &self,
+        req: &HttpRequest,
+        now_ms: i64,
+        started: Instant,
+    ) -> std::result::Result<CallbackBegin, HttpResponse> {
         // Before anything else: an oversized body is refused unread.
         let max = self.config.max_body_bytes;
         if req.body.len() > max {
@@ -208,6 +245,7 @@ impl CallbackHandler {
         let options = VerifyOptions {
             require_signature_type: true,
         };
+        let now = now_ms.div_euclid(1000);
         let mut verified = verify::verify(&self.keys.ring(), &req.headers, &req.body, now, options);
         if let (Err(f), Some(client)) = (&verified, &self.client) {
             if f.reason == VerifyReason::UnknownSerial {
@@ -256,15 +294,33 @@ impl CallbackHandler {
         let claim_key = crate::store::key("wechatpay.callback", &[&id]);
         let lease = i64::try_from(self.config.claim_lease.as_millis()).unwrap_or(i64::MAX);
         let fingerprint = crate::crypto::sha256_hex(&req.body);
-        let ticket = match self
-            .store
-            .claim_inbound(&claim_key, &fingerprint, now.saturating_mul(1000), lease)
-        {
+        let ticket = match self.store.claim_inbound(&claim_key, &fingerprint, now_ms, lease) {
             Ok(Claim::Claimed(ticket)) => ticket,
-            Ok(Claim::Done { .. }) => return Ok(CallbackBegin::Respond(self.success())),
+            Ok(Claim::Done { .. }) => {
+                self.metrics.duplicate_replayed();
+                return Ok(CallbackBegin::Respond(self.success()));
+            }
             Ok(Claim::InFlight) => return Err(fail(500, "this notification is being processed")),
-            Err(_) => return Err(fail(500, "temporary storage problem")),
+            Err(e) => {
+                obs::store_error(&self.metrics, "claim_inbound", &e);
+                return Err(fail(500, "temporary storage problem"));
+            }
         };
+        if ticket.earlier_claims() > 0 {
+            self.metrics.inbound_reclaimed();
+            obs::event(
+                Level::Warn,
+                TARGET,
+                "callback claim taken over after an earlier one ended undecided",
+                || {
+                    vec![
+                        ("api", obs::Value::Label(API)),
+                        ("notification_id", obs::Value::Id(Id::new(&id))),
+                        ("earlier_claims", obs::Value::Int(i64::from(ticket.earlier_claims()))),
+                    ]
+                },
+            );
+        }
         Ok(CallbackBegin::Handle(Box::new(CallbackEvent {
             kind: EventKind::from_event_type(&event_type),
             id,
@@ -274,6 +330,7 @@ impl CallbackHandler {
             earlier_claims: ticket.earlier_claims(),
             claim: Some((claim_key, self.store.clone(), ticket)),
             finished: false,
+            started,
         })))
     }
 
@@ -286,13 +343,7 @@ impl CallbackHandler {
     /// When the other delivery is still being handled, nothing is stored and
     /// the error is `ClaimLost`: answer with `accepted = false` (500) so
     /// WeChat delivers it again.
-    pub fn finish(
-        &self,
-        event: &mut CallbackEvent,
-        accepted: bool,
-        reason: &str,
-        now_unix: i64,
-    ) -> Result<HttpResponse> {
+    pub fn finish(&self, event: &mut CallbackEvent, accepted: bool, reason: &str, now_ms: i64) -> Result<HttpResponse> {
         if event.finished {
             return Err(Error::new(ErrorKind::AlreadyUsed, "this event was already finished"));
         }
@@ -304,7 +355,8 @@ impl CallbackHandler {
         let mut response = response;
         if let Some((key, store, ticket)) = &event.claim {
             if accepted {
-                match store.complete_inbound(key, ticket.token, &response.body, now_unix.saturating_mul(1000))? {
+                let completed = store.complete_inbound(key, ticket.token, &response.body, now_ms);
+                match completed.inspect_err(|e| obs::store_error(&self.metrics, "complete_inbound", e))? {
                     Completion::Stored => {}
                     Completion::AlreadyDone(_) => response = self.success(),
                     Completion::Lost => {
@@ -322,6 +374,20 @@ impl CallbackHandler {
             }
         }
         event.finished = true;
+        let result = if accepted { "accepted" } else { "redeliver" };
+        self.metrics.inbound(API, result);
+        let level = if accepted { Level::Info } else { Level::Warn };
+        obs::event(level, TARGET, "callback answer", || {
+            vec![
+                ("api", obs::Value::Label(API)),
+                ("notification_id", obs::Value::Id(Id::new(&event.id))),
+                ("event_type", obs::Value::Id(Id::new(&event.event_type))),
+                ("result", obs::Value::Label(result)),
+                ("http_status", obs::Value::Int(i64::from(response.status))),
+                ("redelivered", obs::Value::Bool(event.redelivered())),
+                ("latency_ms", obs::Value::Int(obs::elapsed_ms(event.started))),
+            ]
+        });
         Ok(response)
     }
 }

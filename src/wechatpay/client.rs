@@ -120,6 +120,12 @@ impl WechatClient {
         })
     }
 
+    /// The same client counting into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::obs::Metrics>) -> Self {
+        self.engine = self.engine.with_metrics(metrics);
+        self
+    }
+
     /// The delivery engine (its store holds the outbox).
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -391,7 +397,7 @@ impl WechatClient {
             Err(_) => return unknown("connection error", 0),
         };
         let status = resp.status;
-        match api.classify(&entry, resp) {
+        match api.classify(&entry, &out, resp) {
             Verdict::Success { result, .. } => Reconciled::Applied {
                 result,
                 outcome: String::new(),
@@ -417,6 +423,11 @@ impl WechatClient {
     /// when every member the update sets already has the requested value, the
     /// read-back is the answer and nothing is re-sent.
     pub fn update_user_card(&self, input: &[u8]) -> Result<ApiAnswer> {
+        self.update_user_card_with(input, &CallOptions::default())
+    }
+
+    /// [`Self::update_user_card`] with a per-call deadline or cancellation.
+    pub fn update_user_card_with(&self, input: &[u8], options: &CallOptions) -> Result<ApiAnswer> {
         self.maybe_refresh(false);
         let (serial, key) = self.keys.ring().encryption_key(self.now_unix())?;
         let mut encrypt = |path: &Path, clear: &str| encrypt_field(&key, path, clear);
@@ -430,7 +441,7 @@ impl WechatClient {
             target,
             expected,
         });
-        self.call_with(prepared, headers, read_back)
+        self.call_with(prepared, headers, read_back, options)
     }
 
     /// Syncs a user's point balance (`POST /user-points/sync`). Its
@@ -441,10 +452,16 @@ impl WechatClient {
 
     /// A call through the engine's attempt loop without an outbox entry.
     fn call(&self, p: PreparedRequest, fixed_headers: Vec<Header>) -> Result<ApiAnswer> {
-        self.call_with(p, fixed_headers, ReadBack::None)
+        self.call_with(p, fixed_headers, ReadBack::None, &CallOptions::default())
     }
 
-    fn call_with(&self, p: PreparedRequest, fixed_headers: Vec<Header>, read_back: ReadBack) -> Result<ApiAnswer> {
+    fn call_with(
+        &self,
+        p: PreparedRequest,
+        fixed_headers: Vec<Header>,
+        read_back: ReadBack,
+        options: &CallOptions,
+    ) -> Result<ApiAnswer> {
         self.maybe_refresh(false);
         let mut entry = OutboxEntry::new(
             String::new(),
@@ -462,13 +479,36 @@ impl WechatClient {
                 client: self,
                 read_back,
             },
-            &CallOptions::default(),
+            options,
         )?)
     }
 
     /// Downloads `/v3/certificates`, authenticates each with the APIv3 key,
     /// verifies the answer with the certificate it names, and installs them.
     pub fn refresh_certificates(&self) -> Result<usize> {
+        use crate::obs::{self, Level, Value};
+        let started = Instant::now();
+        let refreshed = self.refresh_certificates_inner();
+        self.engine.metrics().certificate_refresh();
+        let level = if refreshed.is_ok() { Level::Info } else { Level::Warn };
+        obs::event(
+            level,
+            "cardbridge::certificates",
+            "platform certificates refreshed",
+            || {
+                let mut f = vec![("outcome", Value::Label(if refreshed.is_ok() { "ok" } else { "failed" }))];
+                match &refreshed {
+                    Ok(n) => f.push(("count", Value::Int(i64::try_from(*n).unwrap_or(i64::MAX)))),
+                    Err(e) => f.push(("error", obs::error_kind(e))),
+                }
+                f.push(("latency_ms", Value::Int(obs::elapsed_ms(started))));
+                f
+            },
+        );
+        refreshed
+    }
+
+    fn refresh_certificates_inner(&self) -> Result<usize> {
         let now = self.now_unix();
         let target = "/v3/certificates";
         let headers = self.signed_headers("GET", target, &[], &[])?;
@@ -673,8 +713,8 @@ impl Delivery for Api<'_> {
         })
     }
 
-    fn classify(&self, _: &OutboxEntry, resp: HttpResponse) -> Verdict {
-        self.client.judge(resp.status, &resp.headers, resp.body)
+    fn classify(&self, _: &OutboxEntry, sent: &Outgoing, resp: HttpResponse) -> Verdict {
+        with_sign_diagnosis(self.client.judge(resp.status, &resp.headers, resp.body), sent)
     }
 
     fn reconcile(&self, entry: &OutboxEntry) -> Reconciled {
@@ -859,6 +899,45 @@ fn read_back_target(entry: &OutboxEntry, body: &Value) -> Option<String> {
 }
 
 /// `{"code","message","detail"}` of an error answer (§10).
+/// A `SIGN_ERROR` refusal gets our diagnosis added to its `detail` (as
+/// `cardbridge_diagnosis`): the platform's echoed string-to-sign compared
+/// with the one we signed for `sent` (issue 13.2).
+fn with_sign_diagnosis(verdict: Verdict, sent: &Outgoing) -> Verdict {
+    let Verdict::Failed {
+        result,
+        mut remote,
+        note,
+    } = verdict
+    else {
+        return verdict;
+    };
+    if remote.code == "SIGN_ERROR"
+        && let Ok(url) = url::Url::parse(&sent.url)
+    {
+        let target = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        };
+        let request = crate::http::HttpRequest {
+            method: sent.method.clone(),
+            target,
+            headers: sent.headers.clone(),
+            body: sent.body.clone(),
+        };
+        // Stored with the refusal (so a replay reports the same), in `detail`.
+        if let Some(d) = crate::diagnose::wechat_sign_error(&request, &result)
+            && let Ok(mut answer) = serde_json::from_slice::<Value>(&result)
+            && let Some(detail) = answer.get_mut("detail").and_then(Value::as_object_mut)
+        {
+            detail.insert("cardbridge_diagnosis".into(), d.to_json());
+            let result = answer.to_string().into_bytes();
+            remote = remote_from_error_body(remote.http_status, &result);
+            return Verdict::Failed { result, remote, note };
+        }
+    }
+    Verdict::Failed { result, remote, note }
+}
+
 fn remote_from_error_body(status: u16, body: &[u8]) -> RemoteDetail {
     let v: Value = serde_json::from_slice(body).unwrap_or_default();
     RemoteDetail {

@@ -58,10 +58,20 @@ pub use config::Config;
 
 /// One merchant's WeChat Pay card-member integration: the client and the
 /// callback handler over shared keys and one durable store. Thread-safe.
-#[derive(Debug)]
 pub struct WechatPay {
     client: Arc<WechatClient>,
     callbacks: CallbackHandler,
+    metrics: Arc<crate::obs::Metrics>,
+    store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for WechatPay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WechatPay")
+            .field("client", &self.client)
+            .field("callbacks", &self.callbacks)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WechatPay {
@@ -76,14 +86,37 @@ impl WechatPay {
         };
         let keys = Arc::new(client::SharedKeys::new(config.keys.clone()));
         let config = Arc::new(config);
-        let client = Arc::new(WechatClient::new(config.clone(), keys.clone(), store.clone())?);
-        let callbacks = CallbackHandler::new(config, keys, store, Some(client.clone()));
-        Ok(WechatPay { client, callbacks })
+        let metrics = Arc::new(crate::obs::Metrics::default());
+        let client =
+            Arc::new(WechatClient::new(config.clone(), keys.clone(), store.clone())?.with_metrics(metrics.clone()));
+        let callbacks =
+            CallbackHandler::new(config, keys, store.clone(), Some(client.clone())).with_metrics(metrics.clone());
+        Ok(WechatPay {
+            client,
+            callbacks,
+            metrics,
+            store,
+        })
+    }
+
+    /// This integration's counters as JSON (README "Metrics"), with the
+    /// number of pending confirm entries in its store.
+    pub fn metrics(&self) -> serde_json::Value {
+        let pending = self.store.outbox_count_pending(Some(client::CONFIRM_KIND));
+        if let Err(e) = &pending {
+            crate::obs::store_error(&self.metrics, "outbox_count_pending", e);
+        }
+        self.metrics.snapshot(pending.ok())
     }
 
     /// See [`WechatClient::confirm`].
     pub fn confirm(&self, input: &[u8]) -> Result<ApiAnswer> {
         self.client.confirm(input)
+    }
+    /// [`Self::confirm`] with a per-call deadline overriding the retry
+    /// budget's, or cancellation between attempts (the entry stays pending).
+    pub fn confirm_with(&self, input: &[u8], options: &crate::outbox::CallOptions) -> Result<ApiAnswer> {
+        self.client.confirm_with(input, options)
     }
     /// See [`WechatClient::resume_pending`].
     pub fn resume_pending(&self) -> Result<Vec<(String, Result<ApiAnswer>)>> {
@@ -102,6 +135,10 @@ impl WechatPay {
     /// See [`WechatClient::update_user_card`].
     pub fn update_user_card(&self, input: &[u8]) -> Result<ApiAnswer> {
         self.client.update_user_card(input)
+    }
+    /// [`Self::update_user_card`] with a per-call deadline or cancellation.
+    pub fn update_user_card_with(&self, input: &[u8], options: &crate::outbox::CallOptions) -> Result<ApiAnswer> {
+        self.client.update_user_card_with(input, options)
     }
     /// See [`WechatClient::sync_user_points`].
     pub fn sync_user_points(&self, input: &[u8]) -> Result<ApiAnswer> {
@@ -188,8 +225,8 @@ impl WechatPay {
         self.callbacks.max_body_bytes()
     }
     /// See [`CallbackHandler::begin`].
-    pub fn callback_begin(&self, request: &HttpRequest, now_unix: i64) -> CallbackBegin {
-        self.callbacks.begin(request, now_unix)
+    pub fn callback_begin(&self, request: &HttpRequest, now_ms: i64) -> CallbackBegin {
+        self.callbacks.begin(request, now_ms)
     }
     /// See [`CallbackHandler::finish`].
     pub fn callback_finish(
@@ -197,8 +234,8 @@ impl WechatPay {
         event: &mut CallbackEvent,
         accepted: bool,
         reason: &str,
-        now_unix: i64,
+        now_ms: i64,
     ) -> Result<HttpResponse> {
-        self.callbacks.finish(event, accepted, reason, now_unix)
+        self.callbacks.finish(event, accepted, reason, now_ms)
     }
 }

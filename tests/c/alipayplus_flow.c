@@ -4,6 +4,9 @@
  * notifyCardRegistration handled with begin -> decide -> finish, duplicate
  * replay, a tampered request, issueCard built from the registration and sent
  * through a fault, validation detail, NULL parameters, and every object freed.
+ * A log callback collects every event; the events are searched for the
+ * personal data of the registration and for key material, and the counters
+ * (cardbridge_alipayplus_metrics) are read back.
  *
  * Usage: alipayplus_flow <keys dir with trailing '/'> [sqlite path]
  * ($CARDBRIDGE_BIN: the cardbridge binary, else `cardbridge` on PATH)
@@ -25,6 +28,34 @@
     "{\"fieldCode\":\"BALANCE\",\"fieldValue\":{\"value\":100,\"currency\":\"SGD\"}}]"
 
 #define S(lit) lit, sizeof(lit) - 1 /* a string literal as pointer + length */
+
+/* Every log event, one line each: "LEVEL target message fields_json". */
+typedef struct {
+    strbuf text;
+    int count;
+    int warnings;
+} log_sink;
+
+static void on_log(void *user_data, const cardbridge_log_event *event) {
+    log_sink *sink = user_data;
+    static const char *levels[] = {"?", "ERROR", "WARN", "INFO", "DEBUG", "TRACE"};
+    sb_append(&sink->text, levels[event->level <= 5 ? event->level : 0]);
+    sb_append(&sink->text, " ");
+    sb_append_n(&sink->text, event->target, event->target_len);
+    sb_append(&sink->text, " ");
+    sb_append_n(&sink->text, event->message, event->message_len);
+    for (size_t i = 0; i < event->fields_len; i++) {
+        sb_append(&sink->text, " ");
+        sb_append_n(&sink->text, event->fields[i].key, event->fields[i].key_len);
+        sb_append(&sink->text, "=");
+        sb_append_n(&sink->text, event->fields[i].value, event->fields[i].value_len);
+    }
+    sb_append(&sink->text, " ");
+    sb_append_n(&sink->text, event->fields_json, event->fields_json_len);
+    sb_append(&sink->text, "\n");
+    sink->count++;
+    if (event->level == CARDBRIDGE_LOG_WARN) sink->warnings++;
+}
 
 /* What cardbridge_alipayplus_begin produced. */
 typedef struct {
@@ -158,6 +189,15 @@ int main(int argc, char **argv) {
     cardbridge_error *err = NULL;
     cardbridge_result rc;
 
+    /* ---- log callback: set first, so every event of the flow is seen ---- */
+    log_sink sink = {{0}, 0, 0};
+    rc = cardbridge_set_log_callback(9, on_log, &sink, &err);
+    check_error(rc, err, CARDBRIDGE_RESULT_INVALID_PARAMETER, "min_level", NULL, "log level 9 refused");
+    err = NULL;
+    rc = cardbridge_set_log_callback(CARDBRIDGE_LOG_INFO, on_log, &sink, &err);
+    check_ok(rc, err, "log callback set at INFO");
+    err = NULL;
+
     /* ---- emulator (the platform, with these keys) ---- */
     strbuf emu_config = {0};
     sb_append(&emu_config, "{");
@@ -279,6 +319,119 @@ int main(int argc, char **argv) {
     check(hits == 2, "emulator saw the request twice (%lld)", hits);
     check(emu_counter(&emulator, "alipayplus", "cards_issued", NULL) == 1, "one card issued");
 
+    /* ---- counters and log events of the flow so far ---- */
+    cardbridge_bytes metrics = {NULL, 0};
+    rc = cardbridge_alipayplus_metrics(ap, &metrics, &err);
+    check_ok(rc, err, "metrics read");
+    err = NULL;
+    require(metrics.data != NULL, "metrics");
+    const char *m = (const char *)metrics.data;
+    check(strstr(m, "\"notifyCardRegistration\":{\"F\":1,\"S\":1,\"replayed\":1}") != NULL,
+          "metrics count the inbound answers: %s", m);
+    check(strstr(m, "\"alipayplus.issueCard\":{\"ambiguous\":1,\"succeeded\":1}") != NULL,
+          "metrics count the issueCard attempts");
+    check(strstr(m, "\"retries\":1,\"duplicates_replayed\":1,") != NULL, "metrics count the retry and the duplicate");
+    check(strstr(m, "\"pending_entries\":0}") != NULL, "no entry pending");
+    cardbridge_bytes_free(&metrics);
+    rc = cardbridge_alipayplus_metrics(NULL, &metrics, &err);
+    check_error(rc, err, CARDBRIDGE_RESULT_NULL_PARAMETER, "client", NULL, "metrics of NULL");
+    err = NULL;
+
+    const char *log_text = sink.text.data ? sink.text.data : "";
+    check(strstr(log_text, "INFO cardbridge::inbound inbound answer api=notifyCardRegistration request_id=" REQUEST_ID
+                           " result=S") != NULL,
+          "the answer was logged with its requestId");
+    check(strstr(log_text, "result_code=ACCESS_DENIED") != NULL, "the tampered request was logged");
+    check(strstr(log_text, "WARN cardbridge::outbox retry scheduled kind=alipayplus.issueCard") != NULL,
+          "the retry was logged");
+    check(strstr(log_text, "outcome=succeeded http_status=200 latency_ms=") != NULL,
+          "the successful attempt was logged with status and latency");
+    check(strstr(log_text, "\"attempt\":2") != NULL, "fields also arrive as typed JSON");
+    /* Personal data of the registration and key material never appear. */
+    static const char *const never[] = {"John Doe", "+6588120000", "email@example.com", "2002-07-25",
+                                        "1236450862137570000", "BEGIN", "PRIVATE KEY"};
+    for (size_t i = 0; i < sizeof never / sizeof never[0]; i++) {
+        check(strstr(log_text, never[i]) == NULL, "no log event contains \"%s\"", never[i]);
+    }
+    for (const char *line = merchant_private; *line; line++) {
+        if (line == merchant_private || line[-1] == '\n') {
+            if (strncmp(line, "-----", 5) != 0 && strlen(line) >= 24) {
+                char chunk[25];
+                memcpy(chunk, line, 24);
+                chunk[24] = 0;
+                if (strstr(log_text, chunk) != NULL) check(0, "a log event contains merchant key material");
+            }
+        }
+    }
+    /* answer, duplicate, refusal, ambiguous attempt, retry, success; 3 of them warnings */
+    check(sink.count == 6 && sink.warnings == 3, "%d events seen, %d warnings", sink.count, sink.warnings);
+
+    /* Removed: nothing more arrives. */
+    rc = cardbridge_set_log_callback(CARDBRIDGE_LOG_TRACE, NULL, NULL, &err);
+    check_ok(rc, err, "log callback removed");
+    err = NULL;
+    int seen = sink.count;
+
+    /* ---- per-call options: a cancelled call and a 1 ms deadline stop after one attempt ---- */
+    {
+        cardbridge_bytes issue2 = {NULL, 0}, card2 = {NULL, 0};
+        emu_request reg2;
+        require(emu_mint(&emulator, "/alipayplus/mint",
+                         "{\"request_id\":\"C-OPT-1\",\"request_time\":\"" REQUEST_TIME "\"}", &reg2),
+                "second registration");
+        rc = cardbridge_alipayplus_build_issue_card(reg2.body, reg2.body_len, S("M-000124"), S(REGISTER_DATE),
+                                                    S(CARD_FIELDS), &issue2, &err);
+        check_ok(rc, err, "second issueCard built");
+        err = NULL;
+        const cardbridge_cancel_token *token = NULL;
+        rc = cardbridge_cancel_token_new(&token, &err);
+        check_ok(rc, err, "cancel token created");
+        err = NULL;
+        check(!cardbridge_cancel_token_is_cancelled(token), "a new token is not set");
+        cardbridge_cancel_token_cancel(token);
+        check(cardbridge_cancel_token_is_cancelled(token), "the token is set");
+        cardbridge_call_options options = {0, token};
+        char *queued2 = emu_ok(&emulator, "POST", "/alipayplus/faults", "{\"fault\":\"unknown\"}");
+        check(queued2 != NULL, "fault queued");
+        free(queued2);
+        rc = cardbridge_alipayplus_issue_card_with_options(ap, (const char *)issue2.data, issue2.len, &options, &card2,
+                                                           &err);
+        check(rc == CARDBRIDGE_RESULT_REMOTE_UNKNOWN && card2.data == NULL, "cancelled issueCard -> %s",
+              cardbridge_result_name(rc));
+        check(cardbridge_error_attempts(err) == 1 && emu_counter(&emulator, "alipayplus", "hits", "C-OPT-1") == 1,
+              "cancelled after one attempt");
+        char request_id[16];
+        size_t request_id_len = 0;
+        rc = cardbridge_error_request_id(err, request_id, sizeof request_id, &request_id_len);
+        check(rc == CARDBRIDGE_RESULT_OK && strcmp(request_id, "C-OPT-1") == 0, "the error names requestId %s",
+              request_id);
+        cardbridge_error_free(err);
+        err = NULL;
+
+        cardbridge_call_options short_deadline = {1, NULL};
+        for (int i = 0; i < 4; i++) {
+            char *queued500 = emu_ok(&emulator, "POST", "/alipayplus/faults", "{\"fault\":\"http_status\",\"status\":500}");
+            check(queued500 != NULL, "HTTP 500 queued");
+            free(queued500);
+        }
+        rc = cardbridge_alipayplus_issue_card_with_options(ap, (const char *)issue2.data, issue2.len, &short_deadline,
+                                                           &card2, &err);
+        check(rc == CARDBRIDGE_RESULT_REMOTE_UNKNOWN, "1 ms deadline -> %s", cardbridge_result_name(rc));
+        long long hits2 = emu_counter(&emulator, "alipayplus", "hits", "C-OPT-1");
+        check(hits2 == 2, "one more attempt only (%lld hits)", hits2);
+        cardbridge_error_free(err);
+        err = NULL;
+        /* NULL options: the configured budget; it outlasts the 3 faults left. */
+        rc = cardbridge_alipayplus_issue_card_with_options(ap, (const char *)issue2.data, issue2.len, NULL, &card2, &err);
+        check_ok(rc, err, "issueCard completed with the default options");
+        err = NULL;
+        cardbridge_cancel_token_free(token);
+        cardbridge_cancel_token_free(NULL);
+        cardbridge_bytes_free(&card2);
+        cardbridge_bytes_free(&issue2);
+        emu_request_free(&reg2);
+    }
+
     /* ---- validation detail ---- */
     static const char invalid[] =
         "{\"appId\":\"2102010113769000\",\"customerBelongsTo\":\"TNG\",\"requestId\":\"C-BAD-1\","
@@ -326,6 +479,9 @@ int main(int argc, char **argv) {
     cardbridge_store_free(NULL);
     cardbridge_http_response_free(NULL);
     cardbridge_bytes_free(NULL);
+
+    check(sink.count == seen, "no event after the callback was removed");
+    sb_free(&sink.text);
 
     /* ---- clean up ---- */
     size_t purged = 99;

@@ -568,7 +568,7 @@ static void callback_case(const char *fixtures, const cJSON *c) {
         cardbridge_error *err = NULL;
         cardbridge_result rc = cardbridge_wechatpay_callback_begin(
             wx, method, strlen(method), target, strlen(target), headers, header_count, (const uint8_t *)body,
-            strlen(body), (int64_t)now, &response, &event, &err);
+            strlen(body), (int64_t)now * 1000, &response, &event, &err);
         int host_called = event != NULL;
         if (rc != CARDBRIDGE_RESULT_OK) {
             fail_with_error("cardbridge_wechatpay_callback_begin", rc, err);
@@ -578,7 +578,7 @@ static void callback_case(const char *fixtures, const cJSON *c) {
                 compare_event(event, want_event);
             }
             rc = cardbridge_wechatpay_callback_finish(wx, event, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "accept")),
-                                                      "", 0, (int64_t)now, &response, &err);
+                                                      "", 0, (int64_t)now * 1000, &response, &err);
             if (rc != CARDBRIDGE_RESULT_OK) {
                 fail_with_error("cardbridge_wechatpay_callback_finish", rc, err);
             }

@@ -41,6 +41,31 @@
 
 static int64_t now_unix(void) { return now_unix_ms() / 1000; }
 
+/* Every log event as one line of text, plus the metrics read from inside the
+ * callback (a reentrant call: the events it would cause are dropped). */
+typedef struct {
+    strbuf text;
+    int count;
+    const cardbridge_wechatpay *wp;
+    int reentered;
+} log_sink;
+
+static void on_log(void *user_data, const cardbridge_log_event *event) {
+    log_sink *sink = user_data;
+    sb_append_n(&sink->text, event->target, event->target_len);
+    sb_append(&sink->text, " ");
+    sb_append_n(&sink->text, event->message, event->message_len);
+    sb_append(&sink->text, " ");
+    sb_append_n(&sink->text, event->fields_json, event->fields_json_len);
+    sb_append(&sink->text, "\n");
+    sink->count++;
+    if (sink->wp != NULL) {
+        cardbridge_bytes m = {NULL, 0};
+        if (cardbridge_wechatpay_metrics(sink->wp, &m, NULL) == CARDBRIDGE_RESULT_OK) sink->reentered++;
+        cardbridge_bytes_free(&m);
+    }
+}
+
 /* What cardbridge_wechatpay_callback_begin produced. */
 typedef struct {
     cardbridge_http_response *response;
@@ -54,7 +79,7 @@ static began handle(const cardbridge_wechatpay *wp, const emu_request *req) {
     cardbridge_error *err = NULL;
     cardbridge_result rc = cardbridge_wechatpay_callback_begin(
         wp, req->method, strlen(req->method), req->target, strlen(req->target), req->headers, req->header_count,
-        (const uint8_t *)req->body, req->body_len, now_unix(), &out.response, &out.event, &err);
+        (const uint8_t *)req->body, req->body_len, now_unix_ms(), &out.response, &out.event, &err);
     if (rc != CARDBRIDGE_RESULT_OK) {
         report_error("callback_begin", rc, err);
         require(0, "cardbridge_wechatpay_callback_begin");
@@ -150,6 +175,10 @@ int main(int argc, char **argv) {
 
     cardbridge_error *err = NULL;
     cardbridge_result rc;
+    log_sink sink = {{0}, 0, NULL, 0};
+    rc = cardbridge_set_log_callback(CARDBRIDGE_LOG_TRACE, on_log, &sink, &err);
+    check_ok(rc, err, "log callback set");
+    err = NULL;
 
     /* ---- emulator ---- */
     strbuf emu_config = {0};
@@ -187,6 +216,7 @@ int main(int argc, char **argv) {
                        "\"deadline_ms\":300000}}");
     const cardbridge_wechatpay *wp = NULL;
     rc = cardbridge_wechatpay_new(config.data, config.len, store, &wp, &err);
+    sink.wp = wp;
     require(check_ok(rc, err, "integration created from JSON config"), "integration");
     err = NULL;
     /* The integration keeps its own reference to the store. */
@@ -210,7 +240,7 @@ int main(int argc, char **argv) {
     check(contains(event_json, event_json_len, "\"undecryptable\":[]"), "every sensitive field decrypted");
 
     cardbridge_http_response *answer = NULL;
-    rc = cardbridge_wechatpay_callback_finish(wp, b.event, true, NULL, 0, now_unix(), &answer, &err);
+    rc = cardbridge_wechatpay_callback_finish(wp, b.event, true, NULL, 0, now_unix_ms(), &answer, &err);
     check_ok(rc, err, "finish accepted");
     err = NULL;
     require(answer != NULL, "answer");
@@ -221,7 +251,7 @@ int main(int argc, char **argv) {
     cardbridge_http_response_free(answer);
 
     cardbridge_http_response *again = NULL;
-    rc = cardbridge_wechatpay_callback_finish(wp, b.event, true, NULL, 0, now_unix(), &again, &err);
+    rc = cardbridge_wechatpay_callback_finish(wp, b.event, true, NULL, 0, now_unix_ms(), &again, &err);
     check_error(rc, err, CARDBRIDGE_RESULT_ALREADY_USED, "event", NULL, "second finish");
     err = NULL;
     check(again == NULL, "second finish wrote no response");
@@ -313,6 +343,23 @@ int main(int argc, char **argv) {
     check_ok(rc, err, "user card invalidated");
     check(left.data && strstr((const char *)left.data, "\"user_card_state\":\"INVALID\"") != NULL,
           "member left: card INVALID");
+    /* ---- log events: the flow is there, the personal data is not ---- */
+    rc = cardbridge_set_log_callback(CARDBRIDGE_LOG_TRACE, NULL, NULL, &err);
+    check_ok(rc, err, "log callback removed");
+    err = NULL;
+    const char *log_text = sink.text.data ? sink.text.data : "";
+    check(strstr(log_text, "cardbridge::callback callback answer") != NULL &&
+              strstr(log_text, "\"result\":\"accepted\"") != NULL,
+          "the accepted callback was logged");
+    check(strstr(log_text, "\"kind\":\"wechatpay.confirm\"") != NULL, "the confirm attempt was logged");
+    static const char *const never[] = {PHONE, API_V3_KEY, "Li Lei", "\xe5\xbc\xa0\xe4\xb8\x89" /* the sample's name */,
+                                        "PRIVATE KEY"};
+    for (size_t i = 0; i < sizeof never / sizeof never[0]; i++) {
+        check(strstr(log_text, never[i]) == NULL, "no log event contains personal data or keys (%zu)", i);
+    }
+    check(sink.reentered == sink.count && sink.count > 0,
+          "the callback called back into the library each time (%d of %d events)", sink.reentered, sink.count);
+    sb_free(&sink.text);
 
     /* ---- clean up ---- */
     cardbridge_bytes_free(&left);

@@ -1,5 +1,7 @@
 using System;
 using System.Collections.Generic;
+using System.Threading;
+using System.Threading.Tasks;
 
 namespace CardBridge
 {
@@ -72,20 +74,36 @@ namespace CardBridge
         /// <exception cref="ValidationException">The request breaks a rule (nothing was stored or sent).</exception>
         /// <exception cref="IdempotencyConflictException">The requestId was used with another body.</exception>
         /// <exception cref="RemoteFailedException">The platform refused for good (<c>F</c>).</exception>
-        /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry later.</exception>
-        public unsafe string IssueCard(string requestJson)
+        /// <exception cref="RemoteUnknownException">No definite answer within the budget (or
+        /// <paramref name="deadline"/>): retry later with the same request.</exception>
+        /// <param name="deadline">Bounds this call's retries instead of the configured deadline (null: configured).</param>
+        public string IssueCard(string requestJson, TimeSpan? deadline = null)
+        {
+            return IssueCardCore(Utf8.Encode(requestJson, "requestJson"), deadline, CancellationToken.None);
+        }
+
+        /// <summary><see cref="IssueCard"/> on a thread-pool thread, so a UI or request thread is not blocked.
+        /// Cancelling <paramref name="cancellationToken"/> stops the retries before the next attempt: the task then
+        /// ends with <see cref="OperationCanceledException"/> and the request stays pending in the outbox (call again
+        /// with the same request, or resume it, for its outcome).</summary>
+        public Task<string> IssueCardAsync(string requestJson, TimeSpan? deadline = null,
+            CancellationToken cancellationToken = default(CancellationToken))
         {
             var request = Utf8.Encode(requestJson, "requestJson");
+            return Task.Run(() => IssueCardCore(request, deadline, cancellationToken), cancellationToken);
+        }
+
+        private unsafe string IssueCardCore(byte[] request, TimeSpan? deadline, CancellationToken cancellationToken)
+        {
             Handle.ThrowIfClosed("AlipayPlus");
-            NativeBytes response;
-            IntPtr error;
-            uint rc;
-            fixed (byte* p = request)
+            return Calls.Run((NativeCallOptions* options, out NativeBytes response, out IntPtr error) =>
             {
-                rc = NativeMethods.cardbridge_alipayplus_issue_card(Handle, p, (UIntPtr)request.Length, out response, out error);
-            }
-            CardbridgeException.Check(rc, error);
-            return response.TakeString();
+                fixed (byte* p = request)
+                {
+                    return NativeMethods.cardbridge_alipayplus_issue_card_with_options(Handle, p, (UIntPtr)request.Length,
+                        options, out response, out error);
+                }
+            }, deadline, cancellationToken);
         }
 
         /// <summary>
@@ -119,6 +137,20 @@ namespace CardBridge
             }
             CardbridgeException.Check(rc, error);
             return request.TakeString();
+        }
+
+        /// <summary>This integration's counters since it was built, as one JSON object (README "Metrics"):
+        /// <c>inbound</c> (per API, per result), <c>outbound_attempts</c> (per kind, per outcome), <c>retries</c>,
+        /// <c>duplicates_replayed</c>, <c>inbound_reclaimed</c>, <c>lease_takeovers</c>, <c>outcomes_unknown</c>,
+        /// <c>certificate_refreshes</c>, <c>store_errors</c> and <c>pending_entries</c> (pending issueCard entries).</summary>
+        public string Metrics()
+        {
+            Handle.ThrowIfClosed("AlipayPlus");
+            NativeBytes json;
+            IntPtr error;
+            var rc = NativeMethods.cardbridge_alipayplus_metrics(Handle, out json, out error);
+            CardbridgeException.Check(rc, error);
+            return json.TakeString();
         }
 
         /// <summary>

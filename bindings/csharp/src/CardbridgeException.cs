@@ -144,6 +144,8 @@ namespace CardBridge
                 {
                     unknown.OutboxId = Text(NativeMethods.cardbridge_error_outbox_id, error);
                     unknown.Attempts = NativeMethods.cardbridge_error_attempts(error);
+                    var requestId = Text(NativeMethods.cardbridge_error_request_id, error);
+                    unknown.RequestId = string.IsNullOrEmpty(requestId) ? null : requestId;
                 }
                 return created;
             }
@@ -440,5 +442,9 @@ namespace CardBridge
 
         /// <summary>How many attempts the pending request has had so far.</summary>
         public uint Attempts { get; internal set; }
+
+        /// <summary>The Alipay+ <c>requestId</c> of the pending <c>issueCard</c> (call again with the same
+        /// request to get its outcome); null for WeChat Pay calls.</summary>
+        public string RequestId { get; internal set; }
     }
 }

@@ -198,7 +198,7 @@ namespace CardBridge
         internal static extern uint cardbridge_wechatpay_refresh_certificates(SafeWechatPayHandle wechatpay, out UIntPtr count_out, out IntPtr error_out);
 
         [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_callback_begin", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern uint cardbridge_wechatpay_callback_begin(SafeWechatPayHandle wechatpay, byte* method, UIntPtr method_len, byte* target, UIntPtr target_len, NativeHeader* headers, UIntPtr headers_len, byte* body, UIntPtr body_len, long now_unix_seconds, out SafeHttpResponseHandle response_out, out SafeWechatPayEventHandle event_out, out IntPtr error_out);
+        internal static extern uint cardbridge_wechatpay_callback_begin(SafeWechatPayHandle wechatpay, byte* method, UIntPtr method_len, byte* target, UIntPtr target_len, NativeHeader* headers, UIntPtr headers_len, byte* body, UIntPtr body_len, long now_unix_ms, out SafeHttpResponseHandle response_out, out SafeWechatPayEventHandle event_out, out IntPtr error_out);
 
         [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_event_earlier_claims", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_wechatpay_event_earlier_claims(SafeWechatPayEventHandle @event);
@@ -207,7 +207,7 @@ namespace CardBridge
         internal static extern uint cardbridge_wechatpay_event_json(SafeWechatPayEventHandle @event, out byte* json_out, out UIntPtr json_len_out, out IntPtr error_out);
 
         [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_callback_finish", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern uint cardbridge_wechatpay_callback_finish(SafeWechatPayHandle wechatpay, SafeWechatPayEventHandle @event, [MarshalAs(UnmanagedType.U1)] bool accepted, byte* reason, UIntPtr reason_len, long now_unix_seconds, out SafeHttpResponseHandle response_out, out IntPtr error_out);
+        internal static extern uint cardbridge_wechatpay_callback_finish(SafeWechatPayHandle wechatpay, SafeWechatPayEventHandle @event, [MarshalAs(UnmanagedType.U1)] bool accepted, byte* reason, UIntPtr reason_len, long now_unix_ms, out SafeHttpResponseHandle response_out, out IntPtr error_out);
 
         [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_event_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern void cardbridge_wechatpay_event_free(IntPtr @event);
@@ -264,6 +264,9 @@ namespace CardBridge
         [DllImport(Lib, EntryPoint = "cardbridge_error_outbox_id", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_error_outbox_id(IntPtr err, byte* buf, UIntPtr len, out UIntPtr out_n);
 
+        [DllImport(Lib, EntryPoint = "cardbridge_error_request_id", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_error_request_id(IntPtr err, byte* buf, UIntPtr len, out UIntPtr out_n);
+
         [DllImport(Lib, EntryPoint = "cardbridge_error_attempts", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_error_attempts(IntPtr err);
 
@@ -319,6 +322,37 @@ namespace CardBridge
         internal static extern void cardbridge_store_free(IntPtr store);
 
         // ---- version -----------------------------------------------------------------------------
+
+        [DllImport(Lib, EntryPoint = "cardbridge_cancel_token_new", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_cancel_token_new(out SafeCancelTokenHandle token_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_cancel_token_cancel", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void cardbridge_cancel_token_cancel(SafeCancelTokenHandle token);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_cancel_token_is_cancelled", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        [return: MarshalAs(UnmanagedType.U1)]
+        internal static extern bool cardbridge_cancel_token_is_cancelled(SafeCancelTokenHandle token);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_cancel_token_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void cardbridge_cancel_token_free(IntPtr token);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_issue_card_with_options", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_alipayplus_issue_card_with_options(SafeAlipayPlusHandle alipayplus, byte* request_json, UIntPtr request_json_len, NativeCallOptions* options, out NativeBytes response_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_confirm_with_options", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_confirm_with_options(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, NativeCallOptions* options, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_update_user_card_with_options", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_update_user_card_with_options(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, NativeCallOptions* options, out NativeBytes answer_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_set_log_callback", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_set_log_callback(uint min_level, CardbridgeLog.NativeCallback callback, IntPtr user_data, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_metrics", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_alipayplus_metrics(SafeAlipayPlusHandle client, out NativeBytes json_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_metrics", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_metrics(SafeWechatPayHandle client, out NativeBytes json_out, out IntPtr error_out);
 
         [DllImport(Lib, EntryPoint = "cardbridge_version", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern IntPtr cardbridge_version();

@@ -1,5 +1,7 @@
 using System;
 using System.Collections.Generic;
+using System.Threading;
+using System.Threading.Tasks;
 
 namespace CardBridge
 {
@@ -62,9 +64,22 @@ namespace CardBridge
         /// <see cref="CardbridgeException.RemoteMessage"/> and <see cref="CardbridgeException.HttpStatus"/> say why.</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry later
         /// with the same input, or use <see cref="ResumePending"/>.</exception>
-        public unsafe string Confirm(string inputJson)
+        /// <param name="deadline">Bounds this call's retries instead of the configured deadline (null: configured).</param>
+        public unsafe string Confirm(string inputJson, TimeSpan? deadline = null)
         {
-            return Call(NativeMethods.cardbridge_wechatpay_confirm, inputJson);
+            return CallWithOptions(NativeMethods.cardbridge_wechatpay_confirm_with_options,
+                Utf8.Encode(inputJson, "inputJson"), deadline, CancellationToken.None);
+        }
+
+        /// <summary><see cref="Confirm"/> on a thread-pool thread. Cancelling <paramref name="cancellationToken"/>
+        /// stops the retries before the next attempt: the task ends with <see cref="OperationCanceledException"/>
+        /// and the confirm stays pending (the next call or resume reads the card back first).</summary>
+        public unsafe Task<string> ConfirmAsync(string inputJson, TimeSpan? deadline = null,
+            CancellationToken cancellationToken = default(CancellationToken))
+        {
+            var input = Utf8.Encode(inputJson, "inputJson");
+            return Task.Run(() => CallWithOptions(NativeMethods.cardbridge_wechatpay_confirm_with_options, input,
+                deadline, cancellationToken), cancellationToken);
         }
 
         /// <summary>Reads one user card (<c>GET .../user-cards/{user_card_code}</c>).</summary>
@@ -85,9 +100,36 @@ namespace CardBridge
         /// <exception cref="ValidationException">The input breaks a rule.</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget.</exception>
-        public unsafe string UpdateUserCard(string inputJson)
+        /// <param name="deadline">Bounds this call's retries instead of the configured deadline (null: configured).</param>
+        public unsafe string UpdateUserCard(string inputJson, TimeSpan? deadline = null)
         {
-            return Call(NativeMethods.cardbridge_wechatpay_update_user_card, inputJson);
+            return CallWithOptions(NativeMethods.cardbridge_wechatpay_update_user_card_with_options,
+                Utf8.Encode(inputJson, "inputJson"), deadline, CancellationToken.None);
+        }
+
+        /// <summary><see cref="UpdateUserCard"/> on a thread-pool thread, cancellable between attempts.</summary>
+        public unsafe Task<string> UpdateUserCardAsync(string inputJson, TimeSpan? deadline = null,
+            CancellationToken cancellationToken = default(CancellationToken))
+        {
+            var input = Utf8.Encode(inputJson, "inputJson");
+            return Task.Run(() => CallWithOptions(NativeMethods.cardbridge_wechatpay_update_user_card_with_options,
+                input, deadline, cancellationToken), cancellationToken);
+        }
+
+        private unsafe delegate uint OptionsCall(SafeWechatPayHandle wechatpay, byte* input, UIntPtr inputLen,
+            NativeCallOptions* options, out NativeBytes answer, out IntPtr error);
+
+        private unsafe string CallWithOptions(OptionsCall call, byte[] input, TimeSpan? deadline,
+            CancellationToken cancellationToken)
+        {
+            Handle.ThrowIfClosed("WechatPay");
+            return Calls.Run((NativeCallOptions* options, out NativeBytes answer, out IntPtr error) =>
+            {
+                fixed (byte* p = input)
+                {
+                    return call(Handle, p, (UIntPtr)input.Length, options, out answer, out error);
+                }
+            }, deadline, cancellationToken);
         }
 
         /// <summary>Syncs a user's point balance (<c>POST .../user-points/sync</c>).</summary>
@@ -346,6 +388,20 @@ namespace CardBridge
             return answer.TakeString();
         }
 
+        /// <summary>This integration's counters since it was built, as one JSON object (README "Metrics"):
+        /// <c>inbound</c> (per API, per result), <c>outbound_attempts</c> (per kind, per outcome), <c>retries</c>,
+        /// <c>duplicates_replayed</c>, <c>inbound_reclaimed</c>, <c>lease_takeovers</c>, <c>outcomes_unknown</c>,
+        /// <c>certificate_refreshes</c>, <c>store_errors</c> and <c>pending_entries</c> (pending confirm entries; <c>inbound</c> has the API <c>callback</c> with <c>accepted</c>, <c>redeliver</c>, <c>refused</c>, <c>replayed</c>).</summary>
+        public string Metrics()
+        {
+            Handle.ThrowIfClosed("WechatPay");
+            NativeBytes json;
+            IntPtr error;
+            var rc = NativeMethods.cardbridge_wechatpay_metrics(Handle, out json, out error);
+            CardbridgeException.Check(rc, error);
+            return json.TakeString();
+        }
+
         /// <summary>Re-sends every pending outbox entry of the store (<see cref="Confirm"/> and the other mutating calls; call it at start-up after a crash).</summary>
         /// <returns>A JSON array, one element per pending confirm: <c>{"id":..,"ok":true,"answer":{..}}</c> or
         /// <c>{"id":..,"ok":false,"code":..,"name":..,"message":..}</c>.</returns>
@@ -389,18 +445,18 @@ namespace CardBridge
         /// <param name="target">The request-target as received.</param>
         /// <param name="headers">The request headers (names match case-insensitively; null means none).</param>
         /// <param name="body">The raw body bytes exactly as received (null means empty).</param>
-        /// <param name="nowUnixSeconds">The current Unix time in seconds; null reads the clock.</param>
+        /// <param name="nowUnixMs">The current Unix time in milliseconds (as everywhere in the library); null reads the clock.</param>
         /// <exception cref="ArgumentNullException"><paramref name="method"/>, <paramref name="target"/> or a header
         /// name or value is null.</exception>
         /// <exception cref="ObjectDisposedException">This integration was disposed.</exception>
         public unsafe CallbackResult CallbackBegin(string method, string target,
-            IEnumerable<KeyValuePair<string, string>> headers, byte[] body, long? nowUnixSeconds = null)
+            IEnumerable<KeyValuePair<string, string>> headers, byte[] body, long? nowUnixMs = null)
         {
             var m = Utf8.Encode(method, "method");
             var t = Utf8.Encode(target, "target");
             var block = new NativeHeaderBlock(headers);
             var raw = body ?? new byte[0];
-            var now = Interop.NowSeconds(nowUnixSeconds);
+            var now = Interop.Now(nowUnixMs);
             Handle.ThrowIfClosed("WechatPay");
             SafeHttpResponseHandle response;
             SafeWechatPayEventHandle ev;
@@ -442,19 +498,19 @@ namespace CardBridge
         /// <param name="ev">The event from <see cref="CallbackBegin(string, string, IEnumerable{KeyValuePair{string, string}}, byte[], long?)"/>.</param>
         /// <param name="accepted">Whether you handled the event for good.</param>
         /// <param name="reason">Why it was refused (no personal data; null or empty for none).</param>
-        /// <param name="nowUnixSeconds">The current Unix time in seconds; null reads the clock.</param>
+        /// <param name="nowUnixMs">The current Unix time in milliseconds (as everywhere in the library); null reads the clock.</param>
         /// <returns>The answer to send exactly as given.</returns>
         /// <exception cref="AlreadyUsedException">The event was already finished.</exception>
         /// <exception cref="ObjectDisposedException">The event or this integration was disposed.</exception>
         /// <exception cref="CardbridgeInternalException">The store could not be written.</exception>
-        public unsafe HttpResponse CallbackFinish(Event ev, bool accepted, string reason = "", long? nowUnixSeconds = null)
+        public unsafe HttpResponse CallbackFinish(Event ev, bool accepted, string reason = "", long? nowUnixMs = null)
         {
             if (ev == null)
             {
                 throw new ArgumentNullException("ev");
             }
             var why = Utf8.Encode(reason ?? string.Empty, "reason");
-            var now = Interop.NowSeconds(nowUnixSeconds);
+            var now = Interop.Now(nowUnixMs);
             Handle.ThrowIfClosed("WechatPay");
             SafeHttpResponseHandle response;
             IntPtr error;

@@ -108,9 +108,9 @@ namespace CardBridge.Testing
         }
 
         public static CallbackResult CallbackBegin(this WechatPay wechat, HttpRequest request,
-            long? nowUnixSeconds = null)
+            long? nowUnixMs = null)
         {
-            return wechat.CallbackBegin(request.Method, request.Target, request.Headers, request.Body, nowUnixSeconds);
+            return wechat.CallbackBegin(request.Method, request.Target, request.Headers, request.Body, nowUnixMs);
         }
     }
 

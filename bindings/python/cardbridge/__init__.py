@@ -56,8 +56,13 @@ from .errors import (
     UnsupportedAlgorithmError,
     ValidationError,
 )
+from ._options import CancelToken
 from .keys import PrivateKey, PublicKey
 from .wechatpay import Event, WechatPay, exchange_confirm_input, handle_wechat_callback, validate_wechat
+
+from . import _log
+
+_log.install()  # native log events → logging.getLogger("cardbridge.*")
 
 
 def version() -> str:
@@ -72,6 +77,7 @@ __all__ = [
     "Answer",
     "Api",
     "Call",
+    "CancelToken",
     "CardbridgeError",
     "CardbridgeTimeoutError",
     "ClockSkewError",

@@ -16,6 +16,11 @@ CARDBRIDGE_ALIPAYPLUS_API_UPDATE_CARD_DETAIL = 3
 CARDBRIDGE_ALIPAYPLUS_API_INQUIRE_MEMBER_ASSETS = 4
 CARDBRIDGE_DIRECTION_INBOUND = 1
 CARDBRIDGE_DIRECTION_OUTBOUND = 2
+CARDBRIDGE_LOG_ERROR = 1
+CARDBRIDGE_LOG_WARN = 2
+CARDBRIDGE_LOG_INFO = 3
+CARDBRIDGE_LOG_DEBUG = 4
+CARDBRIDGE_LOG_TRACE = 5
 CARDBRIDGE_VERSION_MAJOR = 0
 CARDBRIDGE_VERSION_MINOR = 1
 CARDBRIDGE_VERSION_PATCH = 0
@@ -67,6 +72,10 @@ class cardbridge_alipayplus_call(ctypes.Structure):
     pass
 
 
+class cardbridge_cancel_token(ctypes.Structure):
+    pass
+
+
 class cardbridge_error(ctypes.Structure):
     pass
 
@@ -110,6 +119,40 @@ class cardbridge_header(ctypes.Structure):
         ("value_len", ctypes.c_size_t),
     ]
 
+
+class cardbridge_call_options(ctypes.Structure):
+    _fields_ = [
+        ("deadline_ms", ctypes.c_uint64),
+        ("cancel", ctypes.POINTER(cardbridge_cancel_token)),
+    ]
+
+
+class cardbridge_log_field(ctypes.Structure):
+    _fields_ = [
+        ("key", ctypes.POINTER(ctypes.c_char)),
+        ("key_len", ctypes.c_size_t),
+        ("value", ctypes.POINTER(ctypes.c_char)),
+        ("value_len", ctypes.c_size_t),
+    ]
+
+
+class cardbridge_log_event(ctypes.Structure):
+    _fields_ = [
+        ("level", ctypes.c_uint32),
+        ("target", ctypes.POINTER(ctypes.c_char)),
+        ("target_len", ctypes.c_size_t),
+        ("message", ctypes.POINTER(ctypes.c_char)),
+        ("message_len", ctypes.c_size_t),
+        ("fields", ctypes.POINTER(cardbridge_log_field)),
+        ("fields_len", ctypes.c_size_t),
+        ("fields_json", ctypes.POINTER(ctypes.c_char)),
+        ("fields_json_len", ctypes.c_size_t),
+    ]
+
+
+# ---- callback types (after the structs they point to)
+
+cardbridge_log_callback = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(cardbridge_log_event))
 
 # Exports present only when the library was built with a feature, by macro.
 
@@ -160,6 +203,13 @@ SYMBOLS = (
     "cardbridge_http_response_header",
     "cardbridge_http_response_body",
     "cardbridge_http_response_free",
+    "cardbridge_cancel_token_new",
+    "cardbridge_cancel_token_cancel",
+    "cardbridge_cancel_token_is_cancelled",
+    "cardbridge_cancel_token_free",
+    "cardbridge_alipayplus_issue_card_with_options",
+    "cardbridge_wechatpay_confirm_with_options",
+    "cardbridge_wechatpay_update_user_card_with_options",
     "cardbridge_result_name",
     "cardbridge_error_code",
     "cardbridge_error_message",
@@ -170,6 +220,7 @@ SYMBOLS = (
     "cardbridge_error_remote_status",
     "cardbridge_error_remote_detail",
     "cardbridge_error_outbox_id",
+    "cardbridge_error_request_id",
     "cardbridge_error_attempts",
     "cardbridge_error_http_status",
     "cardbridge_error_free",
@@ -178,6 +229,9 @@ SYMBOLS = (
     "cardbridge_private_key_public_key_pem",
     "cardbridge_public_key_from_pem",
     "cardbridge_public_key_free",
+    "cardbridge_set_log_callback",
+    "cardbridge_alipayplus_metrics",
+    "cardbridge_wechatpay_metrics",
     "cardbridge_store_open_sqlite",
     "cardbridge_store_open_postgres",
     "cardbridge_store_new_memory",
@@ -1166,6 +1220,141 @@ def cardbridge_http_response_free(response: Any) -> None:
     _cardbridge_http_response_free(response)
 
 
+_cardbridge_cancel_token_new: Any = dll.cardbridge_cancel_token_new
+_cardbridge_cancel_token_new.argtypes = [
+    ctypes.POINTER(ctypes.POINTER(cardbridge_cancel_token)),  # token_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_cancel_token_new.restype = ctypes.c_uint32
+
+
+def cardbridge_cancel_token_new(token_out: Any, error_out: Any) -> int:
+    return int(_cardbridge_cancel_token_new(token_out, error_out))
+
+
+_cardbridge_cancel_token_cancel: Any = dll.cardbridge_cancel_token_cancel
+_cardbridge_cancel_token_cancel.argtypes = [
+    ctypes.POINTER(cardbridge_cancel_token),  # token
+]
+_cardbridge_cancel_token_cancel.restype = None
+
+
+def cardbridge_cancel_token_cancel(token: Any) -> None:
+    _cardbridge_cancel_token_cancel(token)
+
+
+_cardbridge_cancel_token_is_cancelled: Any = dll.cardbridge_cancel_token_is_cancelled
+_cardbridge_cancel_token_is_cancelled.argtypes = [
+    ctypes.POINTER(cardbridge_cancel_token),  # token
+]
+_cardbridge_cancel_token_is_cancelled.restype = ctypes.c_bool
+
+
+def cardbridge_cancel_token_is_cancelled(token: Any) -> bool:
+    return bool(_cardbridge_cancel_token_is_cancelled(token))
+
+
+_cardbridge_cancel_token_free: Any = dll.cardbridge_cancel_token_free
+_cardbridge_cancel_token_free.argtypes = [
+    ctypes.POINTER(cardbridge_cancel_token),  # token
+]
+_cardbridge_cancel_token_free.restype = None
+
+
+def cardbridge_cancel_token_free(token: Any) -> None:
+    _cardbridge_cancel_token_free(token)
+
+
+_cardbridge_alipayplus_issue_card_with_options: Any = dll.cardbridge_alipayplus_issue_card_with_options
+_cardbridge_alipayplus_issue_card_with_options.argtypes = [
+    ctypes.POINTER(cardbridge_alipayplus),  # alipayplus
+    ctypes.c_char_p,  # request_json
+    ctypes.c_size_t,  # request_json_len
+    ctypes.POINTER(cardbridge_call_options),  # options
+    ctypes.POINTER(cardbridge_bytes),  # response_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_alipayplus_issue_card_with_options.restype = ctypes.c_uint32
+
+
+def cardbridge_alipayplus_issue_card_with_options(
+    alipayplus: Any,
+    request_json: Any,
+    request_json_len: Any,
+    options: Any,
+    response_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_alipayplus_issue_card_with_options(
+        alipayplus,
+        request_json,
+        request_json_len,
+        options,
+        response_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_confirm_with_options: Any = dll.cardbridge_wechatpay_confirm_with_options
+_cardbridge_wechatpay_confirm_with_options.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_call_options),  # options
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_confirm_with_options.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_confirm_with_options(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    options: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_confirm_with_options(
+        wechatpay,
+        input_json,
+        input_json_len,
+        options,
+        answer_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_update_user_card_with_options: Any = dll.cardbridge_wechatpay_update_user_card_with_options
+_cardbridge_wechatpay_update_user_card_with_options.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_call_options),  # options
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_update_user_card_with_options.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_update_user_card_with_options(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    options: Any,
+    answer_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_update_user_card_with_options(
+        wechatpay,
+        input_json,
+        input_json_len,
+        options,
+        answer_out,
+        error_out,
+    ))
+
+
 _cardbridge_result_name: Any = dll.cardbridge_result_name
 _cardbridge_result_name.argtypes = [
     ctypes.c_uint32,  # code
@@ -1301,6 +1490,20 @@ def cardbridge_error_outbox_id(err: Any, buf: Any, len: Any, out_n: Any) -> int:
     return int(_cardbridge_error_outbox_id(err, buf, len, out_n))
 
 
+_cardbridge_error_request_id: Any = dll.cardbridge_error_request_id
+_cardbridge_error_request_id.argtypes = [
+    ctypes.POINTER(cardbridge_error),  # err
+    ctypes.c_char_p,  # buf
+    ctypes.c_size_t,  # len
+    ctypes.POINTER(ctypes.c_size_t),  # out_n
+]
+_cardbridge_error_request_id.restype = ctypes.c_uint32
+
+
+def cardbridge_error_request_id(err: Any, buf: Any, len: Any, out_n: Any) -> int:
+    return int(_cardbridge_error_request_id(err, buf, len, out_n))
+
+
 _cardbridge_error_attempts: Any = dll.cardbridge_error_attempts
 _cardbridge_error_attempts.argtypes = [
     ctypes.POINTER(cardbridge_error),  # err
@@ -1395,6 +1598,51 @@ _cardbridge_public_key_free.restype = None
 
 def cardbridge_public_key_free(key: Any) -> None:
     _cardbridge_public_key_free(key)
+
+
+_cardbridge_set_log_callback: Any = dll.cardbridge_set_log_callback
+_cardbridge_set_log_callback.argtypes = [
+    ctypes.c_uint32,  # min_level
+    ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(cardbridge_log_event)),  # callback
+    ctypes.c_void_p,  # user_data
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_set_log_callback.restype = ctypes.c_uint32
+
+
+def cardbridge_set_log_callback(
+    min_level: Any,
+    callback: Any,
+    user_data: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_set_log_callback(min_level, callback, user_data, error_out))
+
+
+_cardbridge_alipayplus_metrics: Any = dll.cardbridge_alipayplus_metrics
+_cardbridge_alipayplus_metrics.argtypes = [
+    ctypes.POINTER(cardbridge_alipayplus),  # client
+    ctypes.POINTER(cardbridge_bytes),  # json_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_alipayplus_metrics.restype = ctypes.c_uint32
+
+
+def cardbridge_alipayplus_metrics(client: Any, json_out: Any, error_out: Any) -> int:
+    return int(_cardbridge_alipayplus_metrics(client, json_out, error_out))
+
+
+_cardbridge_wechatpay_metrics: Any = dll.cardbridge_wechatpay_metrics
+_cardbridge_wechatpay_metrics.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # client
+    ctypes.POINTER(cardbridge_bytes),  # json_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_metrics.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_metrics(client: Any, json_out: Any, error_out: Any) -> int:
+    return int(_cardbridge_wechatpay_metrics(client, json_out, error_out))
 
 
 _cardbridge_store_open_sqlite: Any = dll.cardbridge_store_open_sqlite
@@ -1705,7 +1953,7 @@ _cardbridge_wechatpay_callback_begin.argtypes = [
     ctypes.c_size_t,  # headers_len
     ctypes.c_char_p,  # body
     ctypes.c_size_t,  # body_len
-    ctypes.c_int64,  # now_unix_seconds
+    ctypes.c_int64,  # now_unix_ms
     ctypes.POINTER(ctypes.POINTER(cardbridge_http_response)),  # response_out
     ctypes.POINTER(ctypes.POINTER(cardbridge_wechatpay_event)),  # event_out
     ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
@@ -1723,7 +1971,7 @@ def cardbridge_wechatpay_callback_begin(
     headers_len: Any,
     body: Any,
     body_len: Any,
-    now_unix_seconds: Any,
+    now_unix_ms: Any,
     response_out: Any,
     event_out: Any,
     error_out: Any,
@@ -1738,7 +1986,7 @@ def cardbridge_wechatpay_callback_begin(
         headers_len,
         body,
         body_len,
-        now_unix_seconds,
+        now_unix_ms,
         response_out,
         event_out,
         error_out,
@@ -1782,7 +2030,7 @@ _cardbridge_wechatpay_callback_finish.argtypes = [
     ctypes.c_bool,  # accepted
     ctypes.c_char_p,  # reason
     ctypes.c_size_t,  # reason_len
-    ctypes.c_int64,  # now_unix_seconds
+    ctypes.c_int64,  # now_unix_ms
     ctypes.POINTER(ctypes.POINTER(cardbridge_http_response)),  # response_out
     ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
 ]
@@ -1795,7 +2043,7 @@ def cardbridge_wechatpay_callback_finish(
     accepted: Any,
     reason: Any,
     reason_len: Any,
-    now_unix_seconds: Any,
+    now_unix_ms: Any,
     response_out: Any,
     error_out: Any,
 ) -> int:
@@ -1805,7 +2053,7 @@ def cardbridge_wechatpay_callback_finish(
         accepted,
         reason,
         reason_len,
-        now_unix_seconds,
+        now_unix_ms,
         response_out,
         error_out,
     ))

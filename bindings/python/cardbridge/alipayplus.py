@@ -14,6 +14,7 @@ from typing import Any, NamedTuple, Union
 
 from . import _bindings as b
 from ._managed import Managed
+from ._options import CancelToken, call_options
 from ._util import (
     HeaderArray,
     HeadersInput,
@@ -363,7 +364,9 @@ class AlipayPlus(Managed[Any]):
 
     # ---- outbound: issueCard
 
-    def issue_card(self, request: JsonInput) -> dict[str, Any]:
+    def issue_card(
+        self, request: JsonInput, *, deadline_ms: int | None = None, cancel: CancelToken | None = None
+    ) -> dict[str, Any]:
         """Sends `issueCard` (validated, recorded in the outbox, retried with the
         same body on ambiguous outcomes) and returns the platform's verified
         answer (`result` and `cardNo`). The same requestId always means the
@@ -372,11 +375,16 @@ class AlipayPlus(Managed[Any]):
         Raises `ValidationError`, `InvalidJsonError`, `IdempotencyConflict`,
         `RemoteFailed` (final `F`; see `remote_code`/`remote_message`),
         `RemoteUnknown` (retry later with the same request), `ConfigError`.
+
+        `deadline_ms` bounds this call's retries (instead of the configured
+        deadline); `cancel` (a `CancelToken`) stops them between attempts.
+        Either way an unfinished call raises `RemoteUnknown` and the request
+        stays pending. `cardbridge.aio.issue_card` runs it off the event loop.
         """
         data = json_bytes(request, "request")
         out = b.cardbridge_bytes()
-        with self._borrow() as ap:
-            invoke(b.cardbridge_alipayplus_issue_card, ap, data, len(data), ctypes.byref(out))
+        with self._borrow() as ap, call_options(deadline_ms, cancel) as options:
+            invoke(b.cardbridge_alipayplus_issue_card_with_options, ap, data, len(data), options, ctypes.byref(out))
         answer: dict[str, Any] = json.loads(take_bytes(out))
         return answer
 
@@ -392,6 +400,18 @@ class AlipayPlus(Managed[Any]):
             invoke(b.cardbridge_alipayplus_resume_pending, ap, ctypes.byref(out))
         report: list[dict[str, Any]] = json.loads(take_bytes(out))
         return report
+
+    def metrics(self) -> dict[str, Any]:
+        """This integration's counters since it was built (README "Metrics"):
+        `inbound` (per API, per result), `outbound_attempts` (per kind, per
+        outcome), `retries`, `duplicates_replayed`, `inbound_reclaimed`,
+        `lease_takeovers`, `outcomes_unknown`, `certificate_refreshes`,
+        `store_errors`, `pending_entries`."""
+        out = b.cardbridge_bytes()
+        with self._borrow() as ap:
+            invoke(b.cardbridge_alipayplus_metrics, ap, ctypes.byref(out))
+        snapshot: dict[str, Any] = json.loads(take_bytes(out))
+        return snapshot
 
     def purge_expired(self, now_ms: int | None = None) -> int:
         """Deletes idempotency records older than the retention; returns how many."""

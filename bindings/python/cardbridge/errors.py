@@ -30,6 +30,8 @@ class CardbridgeError(Exception):
         outbox_id: for `RemoteUnknown`, the outbox id of the request left pending
             (what `resume` and `cardbridge outbox show` take); else None.
         attempts: for `RemoteUnknown`, the attempts that request has had; else 0.
+        request_id: for a `RemoteUnknown` of `issueCard`, its Alipay+ requestId
+            (call again with the same request); else None.
     """
 
     code: int
@@ -44,6 +46,7 @@ class CardbridgeError(Exception):
     http_status: int | None
     outbox_id: str | None
     attempts: int
+    request_id: str | None
 
     def __init__(
         self,
@@ -60,6 +63,7 @@ class CardbridgeError(Exception):
         http_status: int | None = None,
         outbox_id: str | None = None,
         attempts: int = 0,
+        request_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -74,6 +78,7 @@ class CardbridgeError(Exception):
         self.http_status = http_status
         self.outbox_id = outbox_id
         self.attempts = attempts
+        self.request_id = request_id
 
     def __str__(self) -> str:
         return f"{self.name}: {self.message}" if self.name else self.message
@@ -254,6 +259,7 @@ def from_result(code: int, err: Any) -> CardbridgeError:
             http_status=status or None,
             outbox_id=optional(_read_text(b.cardbridge_error_outbox_id, err)),
             attempts=int(b.cardbridge_error_attempts(err)),
+            request_id=optional(_read_text(b.cardbridge_error_request_id, err)),
         )
     finally:
         b.cardbridge_error_free(err)

@@ -7,12 +7,12 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
 from . import _bindings as b
 from ._managed import Managed
+from ._options import CancelToken, call_options
 from ._util import (
     HeaderArray,
     HeadersInput,
@@ -22,6 +22,7 @@ from ._util import (
     integer,
     invoke,
     json_bytes,
+    now_ms as _now_ms,
     take_bytes,
     text,
     view,
@@ -33,13 +34,6 @@ log = logging.getLogger("cardbridge")
 WechatPayPtr = ctypes.POINTER(b.cardbridge_wechatpay)
 EventPtr = ctypes.POINTER(b.cardbridge_wechatpay_event)
 ResponsePtr = ctypes.POINTER(b.cardbridge_http_response)
-
-
-def now_unix(value: object = None) -> int:
-    """`value` as Unix seconds (WeChat Pay's unit), or the current time when None."""
-    if value is None:
-        return int(time.time())
-    return integer(value, "now")
 
 
 class Event(Managed[Any]):
@@ -91,9 +85,9 @@ class Event(Managed[Any]):
         was accepted: it may already have acted, so check before acting again."""
         return self.earlier_claims > 0
 
-    def finish(self, accepted: bool = True, reason: str = "", now: int | None = None) -> Response:
-        """Same as `self.wechatpay.callback_finish(self, accepted, reason, now)`."""
-        return self.wechatpay.callback_finish(self, accepted, reason, now)
+    def finish(self, accepted: bool = True, reason: str = "", now_ms: int | None = None) -> Response:
+        """Same as `self.wechatpay.callback_finish(self, accepted, reason, now_ms)`."""
+        return self.wechatpay.callback_finish(self, accepted, reason, now_ms)
 
     def _delete(self, handle: Any) -> None:
         b.cardbridge_wechatpay_event_free(handle)
@@ -137,15 +131,17 @@ class WechatPay(Managed[Any]):
 
     # ---- client
 
-    def _answer(self, fn: Any, request: JsonInput) -> dict[str, Any]:
+    def _answer(self, fn: Any, request: JsonInput, *options: Any) -> dict[str, Any]:
         data = json_bytes(request, "input")
         out = b.cardbridge_bytes()
         with self._borrow() as wp:
-            invoke(fn, wp, data, len(data), ctypes.byref(out))
+            invoke(fn, wp, data, len(data), *options, ctypes.byref(out))
         answer: dict[str, Any] = json.loads(take_bytes(out))
         return answer
 
-    def confirm(self, input: JsonInput) -> dict[str, Any]:
+    def confirm(
+        self, input: JsonInput, *, deadline_ms: int | None = None, cancel: CancelToken | None = None
+    ) -> dict[str, Any]:
         """Syncs a card-opening result (`POST .../user-cards/{code}/confirm`).
 
         `input` holds `user_card_code`, `card_id` and the body members
@@ -162,19 +158,28 @@ class WechatPay(Managed[Any]):
         `RemoteFailed` (a 4xx; `remote_code`, `remote_message`,
         `remote_detail`, `http_status`), `RemoteUnknown` (retry later with the
         same input), `ConfigError`.
+
+        `deadline_ms` bounds this call's retries (instead of the configured
+        deadline); `cancel` (a `CancelToken`) stops them between attempts.
+        Either way an unfinished confirm raises `RemoteUnknown` and stays
+        pending. `cardbridge.aio.confirm` runs it off the event loop.
         """
-        return self._answer(b.cardbridge_wechatpay_confirm, input)
+        with call_options(deadline_ms, cancel) as options:
+            return self._answer(b.cardbridge_wechatpay_confirm_with_options, input, options)
 
     def get_user_card(self, input: JsonInput) -> dict[str, Any]:
         """Reads a user card; `input` holds `user_card_code`, `brand_id`,
         `card_id`, `openid`. Answer and errors as for `confirm` (no outbox)."""
         return self._answer(b.cardbridge_wechatpay_get_user_card, input)
 
-    def update_user_card(self, input: JsonInput) -> dict[str, Any]:
+    def update_user_card(
+        self, input: JsonInput, *, deadline_ms: int | None = None, cancel: CancelToken | None = None
+    ) -> dict[str, Any]:
         """Updates a user card (`PATCH`); `input` holds `user_card_code`,
-        `card_id` and the body members, sensitive fields in cleartext. Answer
-        and errors as for `confirm` (no outbox)."""
-        return self._answer(b.cardbridge_wechatpay_update_user_card, input)
+        `card_id` and the body members, sensitive fields in cleartext. Answer,
+        errors and options as for `confirm` (no outbox)."""
+        with call_options(deadline_ms, cancel) as options:
+            return self._answer(b.cardbridge_wechatpay_update_user_card_with_options, input, options)
 
     def sync_user_points(self, input: JsonInput) -> dict[str, Any]:
         """Syncs a point balance; `input` holds `out_request_no`, `brand_id`,
@@ -267,6 +272,16 @@ class WechatPay(Managed[Any]):
         report: list[dict[str, Any]] = json.loads(take_bytes(out))
         return report
 
+    def metrics(self) -> dict[str, Any]:
+        """This integration's counters, shaped as `AlipayPlus.metrics()`
+        (`inbound` has the API `callback`: `accepted`, `redeliver`,
+        `refused`, `replayed`)."""
+        out = b.cardbridge_bytes()
+        with self._borrow() as wp:
+            invoke(b.cardbridge_wechatpay_metrics, wp, ctypes.byref(out))
+        snapshot: dict[str, Any] = json.loads(take_bytes(out))
+        return snapshot
+
     def refresh_certificates(self) -> int:
         """Downloads and installs the platform certificates; returns how many
         are valid. `ConfigError` when the merchant has none (public-key mode)."""
@@ -283,12 +298,12 @@ class WechatPay(Managed[Any]):
         target: str,
         headers: HeadersInput,
         body: bytes,
-        now: int | None = None,
+        now_ms: int | None = None,
     ) -> Response | Event:
         """Step 1 of a card-event callback: verifies the `Wechatpay-*` headers
-        and signature over the raw body (timestamp within 300 s of `now`, Unix
-        seconds, default the current time), decrypts the resource and
-        de-duplicates by notification id.
+        and signature over the raw body (timestamp within 300 s of `now_ms`,
+        Unix milliseconds as everywhere in the library, default the current
+        time), decrypts the resource and de-duplicates by notification id.
 
         Returns a `Response` to send at once (401/400 refusals, a processed
         duplicate's acknowledgement, 500 while the same event is being
@@ -297,7 +312,7 @@ class WechatPay(Managed[Any]):
         m, t = text(method, "method"), text(target, "target")
         raw = _body(body)
         headers_array = HeaderArray(header_pairs(headers))
-        when = now_unix(now)
+        when = _now_ms(now_ms)
         response, event = ResponsePtr(), EventPtr()
         with self._borrow() as wp:
             invoke(
@@ -314,7 +329,7 @@ class WechatPay(Managed[Any]):
         event: Event,
         accepted: bool = True,
         reason: str = "",
-        now: int | None = None,
+        now_ms: int | None = None,
     ) -> Response:
         """Step 2: `accepted` acknowledges the event (200 `SUCCESS`, or 204 per
         configuration) and records it, so duplicates are acknowledged without
@@ -328,7 +343,7 @@ class WechatPay(Managed[Any]):
         if not isinstance(accepted, bool):
             raise TypeError(f"accepted must be bool, not {type(accepted).__name__}")
         why = text(reason, "reason")
-        when = now_unix(now)
+        when = _now_ms(now_ms)
         response = ResponsePtr()
         with self._borrow() as wp, event._borrow() as e:
             invoke(b.cardbridge_wechatpay_callback_finish, wp, e, accepted, why, len(why), when, ctypes.byref(response))
@@ -378,7 +393,7 @@ def handle_wechat_callback(
     headers: HeadersInput,
     body: bytes,
     handle: Callable[[Event], Verdict],
-    now: int | None = None,
+    now_ms: int | None = None,
 ) -> Answer:
     """Handles one card-event callback from WeChat Pay end to end and returns
     the `(status, headers, body)` to send back.
@@ -390,7 +405,7 @@ def handle_wechat_callback(
     `InternalError` from the store) propagates; the event is then released,
     so WeChat's redelivery reaches `handle` again.
     """
-    outcome = wechatpay.callback_begin(method, target, headers, body, now)
+    outcome = wechatpay.callback_begin(method, target, headers, body, now_ms)
     if isinstance(outcome, Response):
         with outcome:
             return outcome.answer()
@@ -408,5 +423,5 @@ def handle_wechat_callback(
             log.exception("cardbridge: handling WeChat Pay event %s (%s) failed; WeChat will redeliver it",
                           event.id, event.kind)
             accepted, reason = False, "merchant error"
-        with wechatpay.callback_finish(event, accepted, reason, now) as response:
+        with wechatpay.callback_finish(event, accepted, reason, now_ms) as response:
             return response.answer()

@@ -87,7 +87,7 @@ def test_wechatpay_callback_matrix(case: dict[str, Any]) -> None:
     now = case["now"]
     event_seen: dict[str, Any] | None = None
     with cardbridge.Store.memory() as store, cardbridge.WechatPay(wechat_config(case["config"]), store) as wx:
-        outcome = wx.callback_begin(r["method"], r["target"], [(h[0], h[1]) for h in r["headers"]], r["body"].encode(), now=now)
+        outcome = wx.callback_begin(r["method"], r["target"], [(h[0], h[1]) for h in r["headers"]], r["body"].encode(), now_ms=now * 1000)
         if isinstance(outcome, cardbridge.Response):
             response = outcome
         else:
@@ -97,7 +97,7 @@ def test_wechatpay_callback_matrix(case: dict[str, Any]) -> None:
                     "phone_number": outcome.resource.get("phone_number"),
                     "undecryptable": outcome.undecryptable,
                 }
-                response = wx.callback_finish(outcome, case["accept"], "", now=now)
+                response = wx.callback_finish(outcome, case["accept"], "", now_ms=now * 1000)
     e = case["expect"]
     assert response.status == e["status"]
     assert response.body.decode("utf-8") == e["body"]

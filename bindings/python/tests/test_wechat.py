@@ -184,8 +184,8 @@ def test_callback_time_is_checked_against_now(wechat: WechatPay, wx_emulator: Em
     parts = (request.method, request.target, request.headers, request.body)
     with expect_response(wechat.callback_begin(*parts)) as stale:
         assert stale.status == 401, "signed far from the current time"
-    with expect_event(wechat.callback_begin(*parts, now=signed_at + 299)) as event:
-        with wechat.callback_finish(event, now=signed_at + 299) as answer:
+    with expect_event(wechat.callback_begin(*parts, now_ms=(signed_at + 299) * 1000)) as event:
+        with wechat.callback_finish(event, now_ms=(signed_at + 299) * 1000) as answer:
             assert answer.status == 200
 
 
@@ -241,8 +241,12 @@ def test_handle_wechat_callback_accepts_declines_and_redelivers(
         answer = cardbridge.handle_wechat_callback(wechat, *parts, handle=handler)
         assert (answer.status, json.loads(answer.body)["code"]) == (500, "FAIL"), handler.__name__
         assert b"CRM down" not in answer.body, "the host's error stays in the log"
-        [record] = caplog.records
+        [record] = [r for r in caplog.records if r.name == "cardbridge"]  # the wrapper's own record
         assert record.levelno == level and "redeliver" in record.getMessage()
+        [native] = [  # the library's own event
+            r for r in caplog.records if r.name == "cardbridge.callback" and r.getMessage().startswith("callback answer")
+        ]
+        assert native.levelno == logging.WARNING and "result=redeliver" in native.getMessage()
         assert PHONE not in record.getMessage() and "张三" not in caplog.text, "no personal data in the log"
     # Each failure released the event: the redelivery reaches a working host.
     assert cardbridge.handle_wechat_callback(wechat, *parts, handle=lambda e: True).status == 200
@@ -456,7 +460,7 @@ def test_wrong_argument_types_raise_type_error(wechat: WechatPay, wx_emulator: E
     with pytest.raises(TypeError, match="body"):
         wechat.callback_begin("POST", "/", request.headers, request.body.decode())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="now"):
-        wechat.callback_begin("POST", "/", request.headers, request.body, now="now")  # type: ignore[arg-type]
+        wechat.callback_begin("POST", "/", request.headers, request.body, now_ms="now")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="Event"):
         wechat.callback_finish("event")  # type: ignore[arg-type]
     with expect_event(deliver(wechat, request)) as event:

@@ -159,7 +159,15 @@ class Generator:
         if isinstance(node, c_ast.PtrDecl):
             inner = node.type
             if isinstance(inner, c_ast.FuncDecl):
-                raise TypeError("function pointers are not supported (callbacks are avoided, §5.4)")
+                # A callback type (the log callback): ctypes caches CFUNCTYPE
+                # classes, so the wrapper's own CFUNCTYPE(...) is this type.
+                ret, _ = self.restype(inner.type)
+                args = [
+                    self.ctype(p.type, param=False)
+                    for p in (inner.args.params if inner.args else [])
+                    if not isinstance(p, c_ast.Typename)
+                ]
+                return f"ctypes.CFUNCTYPE({', '.join([ret, *args])})"
             if param and isinstance(inner, c_ast.TypeDecl) and self.base_name(inner) in BYTE_TYPES:
                 return "ctypes.c_char_p"
             if isinstance(inner, c_ast.TypeDecl) and type_name(inner) == "void":
@@ -350,8 +358,12 @@ def generate(header: Path) -> str:
         out.append("")
     out += ["# ---- typedefs of scalar types", ""]
     gen = Generator(full)
+    def is_callback(node: c_ast.Node) -> bool:
+        return isinstance(node, c_ast.PtrDecl) and isinstance(node.type, c_ast.FuncDecl)
+
     for name, node in full.typedefs.items():
-        out.append(f"{name} = {gen.ctype(node, param=False)}")
+        if not is_callback(node):
+            out.append(f"{name} = {gen.ctype(node, param=False)}")
     out += ["", "", "# ---- structs (opaque handles have no fields)", ""]
     for s in full.structs.values():
         out.append("")
@@ -364,6 +376,11 @@ def generate(header: Path) -> str:
                 out.append(f'        ("{fname}", {ftype}),')
             out.append("    ]")
         out.append("")
+    callbacks = [(name, node) for name, node in full.typedefs.items() if is_callback(node)]
+    if callbacks:
+        out += ["", "# ---- callback types (after the structs they point to)", ""]
+        for name, node in callbacks:
+            out.append(f"{name} = {gen.ctype(node, param=False)}")
     out += ["", "# Exports present only when the library was built with a feature, by macro.", ""]
     optional = {n: f.feature for n, f in full.functions.items() if f.feature is not None}
     out.append("OPTIONAL_SYMBOLS = {")

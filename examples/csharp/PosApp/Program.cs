@@ -149,6 +149,10 @@ namespace PosApp
         {
             Func<string, string> key = name => File.ReadAllText(Path.Combine(keys, name));
             Console.WriteLine("CardBridge native library {0}", CardBridgeLibrary.Version);
+            // The library's events (identifiers, labels, numbers; never personal data) into the app's log.
+            // With Microsoft.Extensions.Logging: logger.Log((LogLevel)(int)e.Level, "{Event}", e.ToString()).
+            CardbridgeLog.SetHandler(CardbridgeLogLevel.Information,
+                e => Console.WriteLine("  [log] {0} {1} {2}", e.Level, e.Target, e));
 
             using (var platform = Emulator.Start(key("test_platform_private.pem"), key("test_merchant_public.pem"), ClientId))
             using (var store = Store.OpenSqlite(dbPath))
@@ -190,6 +194,7 @@ namespace PosApp
                     var issued = FromJson<IssueCardResponse>(alipay.IssueCard(issueRequest));
                     Console.WriteLine("Card number: {0}", issued.CardNo);
                 }
+                Console.WriteLine("metrics: {0}", alipay.Metrics());
 
                 OpenWechatCard(key, store);
             }

@@ -331,12 +331,13 @@ pub fn decrypt_callback(out: &Output, a: &DecryptArgs) -> Result<ExitCode> {
     let header_text = String::from_utf8_lossy(&read_input(&a.headers)?).into_owned();
     let headers = parse_headers(header_text.lines())?;
     let body = read_input(&a.body)?;
-    let now = if a.ignore_time {
+    let now_ms = if a.ignore_time {
         find_header(&headers, "Wechatpay-Timestamp")
-            .and_then(|t| t.parse().ok())
+            .and_then(|t| t.parse::<i64>().ok())
             .unwrap_or_default()
+            .saturating_mul(1000)
     } else {
-        chrono::Utc::now().timestamp()
+        chrono::Utc::now().timestamp_millis()
     };
     let wechat = WechatPay::new(config, Some(std::sync::Arc::new(MemoryStore::new())))?;
     let request = HttpRequest {
@@ -345,7 +346,7 @@ pub fn decrypt_callback(out: &Output, a: &DecryptArgs) -> Result<ExitCode> {
         headers,
         body,
     };
-    match wechat.callback_begin(&request, now) {
+    match wechat.callback_begin(&request, now_ms) {
         CallbackBegin::Handle(event) => {
             let doc: Value = serde_json::from_slice(&event.to_json()).unwrap_or_default();
             out.print(doc.clone(), || serde_json::to_string_pretty(&doc).unwrap_or_default());

@@ -117,7 +117,7 @@ namespace CardBridge.Tests
                 using (var store = Store.InMemory())
                 using (var wx = new WechatPay(WechatConfig(MiniJson.Get(c, "config")), store))
                 using (var began = wx.CallbackBegin(MiniJson.Str(r, "method"), MiniJson.Str(r, "target"),
-                    Pairs(MiniJson.Arr(r, "headers")), Encoding.UTF8.GetBytes(MiniJson.Str(r, "body")), now))
+                    Pairs(MiniJson.Arr(r, "headers")), Encoding.UTF8.GetBytes(MiniJson.Str(r, "body")), now * 1000))
                 {
                     Check(failures, began.NeedsHandling == (bool)MiniJson.Get(e, "host_called"), name, "host called");
                     var want = MiniJson.Get(e, "event");
@@ -136,7 +136,7 @@ namespace CardBridge.Tests
                             name, "undecryptable " + undecryptable);
                     }
                     var response = began.NeedsHandling
-                        ? wx.CallbackFinish(began.Event, (bool)MiniJson.Get(c, "accept"), "", now)
+                        ? wx.CallbackFinish(began.Event, (bool)MiniJson.Get(c, "accept"), "", now * 1000)
                         : began.Response;
                     using (response)
                     {

@@ -222,14 +222,14 @@ namespace CardBridge.Tests
             var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
             {
                 var old = fx.Emulator.Callback(WechatFixture.EventType, "user_card", plain, now - 600);
-                using (var began = fx.WechatPay.CallbackBegin(old, now))
+                using (var began = fx.WechatPay.CallbackBegin(old, now * 1000))
                 {
                     Assert.Equal(401, began.Response.Status, "signed 600 s before now");
                 }
             }
             {
                 var old = fx.Emulator.Callback(WechatFixture.EventType, "user_card", plain, now - 600);
-                using (var began = fx.WechatPay.CallbackBegin(old, now - 600))
+                using (var began = fx.WechatPay.CallbackBegin(old, (now - 600) * 1000))
                 {
                     Assert.True(began.NeedsHandling, "the same age is fine when the host's clock agrees");
                 }
