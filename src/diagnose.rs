@@ -197,6 +197,30 @@ impl Diagnosis {
     }
 }
 
+/// Sends `d` to the log hook and the `log` facade (target
+/// `cardbridge::diagnose`, level warn): the failed check, the variant that
+/// verified (`none` when none did), the clock offset and the body's length.
+pub(crate) fn emit(api: &'static str, d: &Diagnosis) {
+    use crate::obs::{self, Level, Value as V};
+    obs::event(
+        Level::Warn,
+        "cardbridge::diagnose",
+        "signature check failed: diagnosis",
+        || {
+            vec![
+                ("api", V::Label(api)),
+                ("check", V::Label(d.check)),
+                (
+                    "verified_variant",
+                    V::Label(d.verified.as_ref().map_or("none", Variant::code)),
+                ),
+                ("offset_ms", V::Int(d.offset_ms.unwrap_or(0))),
+                ("body_len", V::Int(i64::try_from(d.body_len).unwrap_or(i64::MAX))),
+            ]
+        },
+    );
+}
+
 /// Body variants worth a verification, each with the variant it stands for.
 fn body_variants(body: &[u8]) -> Vec<(Vec<u8>, Variant)> {
     let mut out = Vec::new();

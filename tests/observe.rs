@@ -201,3 +201,36 @@ fn hook_filters_levels_survives_panics_and_reentrancy_and_can_be_replaced_from_i
     emit(Level::Info);
     assert_eq!(*calls.lock().unwrap(), 12);
 }
+
+#[test]
+fn a_refused_signature_is_diagnosed_through_the_hook_without_values() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let seen = record(Level::Warn);
+    let ap = AlipayPlus::new(config(None), Some(Arc::new(MemoryStore::new()))).unwrap();
+    let driver = PlatformDriver::new(platform_key(), CLIENT_ID, "1");
+    // Signed for the public path, received behind a proxy that stripped its prefix.
+    let public = format!("/api/membership{NOTIFY}");
+    let mut request = driver
+        .request(&public, &sample_registration("OBS-DIAG-1"), T, Tamper::None)
+        .unwrap();
+    request.target = NOTIFY.into();
+    request.headers.push(("X-Original-URI".into(), public.clone()));
+    assert!(
+        matches!(ap.begin(&request, now_ms()), Begin::Respond(_)),
+        "still refused"
+    );
+    obs::set_hook(Level::Error, None);
+    let seen = seen.lock().unwrap();
+    let (_, _, fields) = seen
+        .iter()
+        .find(|(_, m, _)| m == "signature check failed: diagnosis")
+        .expect("a diagnosis event");
+    assert_eq!(fields["check"], "mismatch");
+    assert_eq!(fields["verified_variant"], "proxy_header_target");
+    assert_eq!(fields["api"], "notifyCardRegistration");
+    let text = fields.to_string();
+    assert!(
+        !text.contains("api/membership") && !text.contains("OBS-DIAG-1"),
+        "{text}"
+    );
+}

@@ -266,6 +266,11 @@ impl InboundHandler {
             Ok(b) => b,
             Err(Refusal(status, code, msg)) => {
                 self.observe_early(InboundApi::from_path(path), status, code, started);
+                if code == "ACCESS_DENIED"
+                    && let Some(d) = crate::diagnose::alipay_inbound(&self.config, request, now_ms)
+                {
+                    crate::diagnose::emit(InboundApi::from_path(path).map_or("unknown", InboundApi::name), &d);
+                }
                 Begin::Respond(self.respond(&uri, result_body(status, code, &msg), now_ms))
             }
         }

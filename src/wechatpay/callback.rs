@@ -254,6 +254,9 @@ impl CallbackHandler {
             }
         }
         if let Err(f) = verified {
+            if let Some(d) = crate::diagnose::wechat_callback(&self.keys.ring(), req, now_ms, options) {
+                crate::diagnose::emit(API, &d);
+            }
             let status = if f.reason == VerifyReason::HeaderMissing {
                 400
             } else {

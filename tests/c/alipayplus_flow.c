@@ -364,7 +364,8 @@ int main(int argc, char **argv) {
         }
     }
     /* answer, duplicate, refusal, ambiguous attempt, retry, success; 3 of them warnings */
-    check(sink.count == 6 && sink.warnings == 3, "%d events seen, %d warnings", sink.count, sink.warnings);
+    /* + the refusal's signature diagnosis (a warning) */
+    check(sink.count == 7 && sink.warnings == 4, "%d events seen, %d warnings", sink.count, sink.warnings);
 
     /* Removed: nothing more arrives. */
     rc = cardbridge_set_log_callback(CARDBRIDGE_LOG_TRACE, NULL, NULL, &err);
