@@ -244,6 +244,21 @@ fn body_variants(body: &[u8]) -> Vec<(Vec<u8>, Variant)> {
     out
 }
 
+/// The first body variant under which `verifies` holds; when none does and
+/// the body is JSON in a non-compact form, a hint that it was re-encoded.
+fn first_verifying_body(
+    body: &[u8],
+    hints: &mut Vec<&'static str>,
+    verifies: impl Fn(&[u8]) -> bool,
+) -> Option<Variant> {
+    let variants = body_variants(body);
+    let found = variants.iter().find(|(b, _)| verifies(b)).map(|(_, v)| v.clone());
+    if found.is_none() && variants.iter().any(|(_, v)| *v == Variant::JsonReserialised) {
+        hints.push("the body is JSON but not in its compact form: it may have been re-encoded on the way");
+    }
+    found
+}
+
 fn replace(body: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + body.len() / 16);
     let mut i = 0;
@@ -257,14 +272,6 @@ fn replace(body: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
         }
     }
     out
-}
-
-/// Whether a body looks like pretty-printed or otherwise re-encoded JSON.
-fn looks_reencoded(body: &[u8]) -> bool {
-    let Ok(v) = serde_json::from_slice::<Value>(body) else {
-        return false;
-    };
-    serde_json::to_vec(&v).is_ok_and(|compact| compact != body)
 }
 
 /// Characters a proxy or framework typically encodes in a path.
@@ -398,16 +405,7 @@ pub fn alipay_inbound(config: &AlipayConfig, request: &HttpRequest, now_ms: i64)
         .into_iter()
         .find(|(u, _)| u != &uri && verifies(u, body))
         .map(|(_, v)| v)
-        .or_else(|| {
-            body_variants(body)
-                .into_iter()
-                .find(|(b, _)| verifies(&uri, b))
-                .map(|(_, v)| v)
-        });
-    if d.verified.is_none() && looks_reencoded(body) {
-        d.hints
-            .push("the body is JSON but not in its compact form: it may have been re-encoded on the way");
-    }
+        .or_else(|| first_verifying_body(body, &mut d.hints, |b| verifies(&uri, b)));
     Some(d)
 }
 
@@ -445,14 +443,9 @@ pub fn wechat_callback(
     let (ts, nonce) = (header(verify::HEADER_TIMESTAMP), header(verify::HEADER_NONCE));
     let raw = b64_decode_strict(header(verify::HEADER_SIGNATURE))?;
     let key = keys.verification_key(header(verify::HEADER_SERIAL), now).ok()?;
-    d.verified = body_variants(body)
-        .into_iter()
-        .find(|(b, _)| rsa::verify_sha256(key, &verify::message(ts, nonce, b), &raw))
-        .map(|(_, v)| v);
-    if d.verified.is_none() && looks_reencoded(body) {
-        d.hints
-            .push("the body is JSON but not in its compact form: it may have been re-encoded on the way");
-    }
+    d.verified = first_verifying_body(body, &mut d.hints, |b| {
+        rsa::verify_sha256(key, &verify::message(ts, nonce, b), &raw)
+    });
     Some(d)
 }
 

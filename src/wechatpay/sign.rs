@@ -266,6 +266,34 @@ mod tests {
     }
 
     #[test]
+    fn authorization_items_in_any_order() {
+        let p = |items: &str| parse_authorization(&format!("{SCHEME} {items}"));
+        let a = p(r#"serial_no="AB",timestamp="1",signature="c2ln",nonce_str="N",mchid="19""#).unwrap();
+        assert_eq!(
+            (
+                a.mchid.as_str(),
+                a.nonce.as_str(),
+                a.signature.as_str(),
+                a.timestamp.as_str(),
+                a.serial_no.as_str()
+            ),
+            ("19", "N", "c2ln", "1", "AB")
+        );
+        assert!(
+            p(r#"mchid="1",nonce_str="N",signature="s",timestamp="1""#)
+                .unwrap_err()
+                .contains("serial_no is missing")
+        );
+        assert!(
+            p(r#"mchid="1",mchid="2",nonce_str="N",signature="s",timestamp="1",serial_no="A""#)
+                .unwrap_err()
+                .contains("twice")
+        );
+        assert!(p(r#"mchid=1,nonce_str="N""#).unwrap_err().contains("quoted"));
+        assert!(p("garbage").is_err());
+    }
+
+    #[test]
     fn nonce_shape_and_freshness() {
         let a = generate_nonce();
         let b = generate_nonce();

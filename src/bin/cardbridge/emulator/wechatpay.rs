@@ -739,15 +739,11 @@ impl Emulator {
         let refuse = |issue: &str| Reply::sign_error(issue, None);
         let value = find_header(&request.headers, "Authorization")
             .ok_or_else(|| refuse("the Authorization header is missing"))?;
-        let params = value
-            .strip_prefix(SCHEME)
-            .and_then(|r| r.strip_prefix(' '))
-            .ok_or_else(|| refuse("the Authorization scheme must be WECHATPAY2-SHA256-RSA2048"))?;
-        let auth = parse_auth_params(params).map_err(|issue| refuse(&issue))?;
+        let auth = sign::parse_authorization(value).map_err(|issue| refuse(&issue))?;
         if auth.mchid != self.config.mchid {
             return Err(refuse("mchid is not this merchant"));
         }
-        if normalize_serial(auth.serial_no) != normalize_serial(&self.config.merchant_serial_no) {
+        if normalize_serial(&auth.serial_no) != normalize_serial(&self.config.merchant_serial_no) {
             return Err(refuse("serial_no is not the merchant API certificate serial"));
         }
         let timestamp = auth
@@ -759,8 +755,8 @@ impl Emulator {
         if (i128::from(now) - i128::from(timestamp)).abs() > i128::from(MAX_CLOCK_SKEW_SECS) {
             return Err(refuse("timestamp is more than 300 s away from the server time"));
         }
-        let signature = b64_decode_strict(auth.signature).ok_or_else(|| refuse("signature is not valid Base64"))?;
-        let message = sign::message(&request.method, &request.target, timestamp, auth.nonce, &request.body);
+        let signature = b64_decode_strict(&auth.signature).ok_or_else(|| refuse("signature is not valid Base64"))?;
+        let message = sign::message(&request.method, &request.target, timestamp, &auth.nonce, &request.body);
         if !rsa::verify_sha256(&self.config.merchant_public_key, &message, &signature) {
             let truncated: String = String::from_utf8_lossy(&message).chars().take(128).collect();
             return Err(Reply::sign_error(
@@ -1057,46 +1053,6 @@ impl Emulator {
             ..Reply::json(200, &body)
         })
     }
-}
-
-/// The five `Authorization` items.
-#[derive(Debug)]
-struct AuthParams<'a> {
-    mchid: &'a str,
-    nonce: &'a str,
-    signature: &'a str,
-    timestamp: &'a str,
-    serial_no: &'a str,
-}
-
-/// Parses `k="v",k="v",…` in any order; unknown items are ignored, a
-/// repeated or missing item is an error (the text says which).
-fn parse_auth_params(params: &str) -> std::result::Result<AuthParams<'_>, String> {
-    const NAMES: [&str; 5] = ["mchid", "nonce_str", "signature", "timestamp", "serial_no"];
-    let mut found: [Option<&str>; 5] = [None; 5];
-    for item in params.split(',') {
-        let (name, value) = item
-            .trim()
-            .split_once('=')
-            .ok_or_else(|| "an Authorization item has no '='".to_string())?;
-        let value = value
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .ok_or_else(|| format!("the {name} value must be quoted"))?;
-        if let Some(i) = NAMES.iter().position(|n| *n == name) {
-            if found[i].replace(value).is_some() {
-                return Err(format!("{name} appears twice"));
-            }
-        }
-    }
-    let get = |i: usize| found[i].ok_or_else(|| format!("{} is missing", NAMES[i]));
-    Ok(AuthParams {
-        mchid: get(0)?,
-        nonce: get(1)?,
-        signature: get(2)?,
-        timestamp: get(3)?,
-        serial_no: get(4)?,
-    })
 }
 
 /// Checks the configuration; errors are `InvalidConfig` naming the field.
@@ -1634,31 +1590,6 @@ pub fn sample_user_card_create(code: Option<&str>, card_id: &str, openid: &str) 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn authorization_items_in_any_order() {
-        let a = parse_auth_params(r#"serial_no="AB",timestamp="1",signature="c2ln",nonce_str="N",mchid="19""#).unwrap();
-        assert_eq!(
-            (a.mchid, a.nonce, a.signature, a.timestamp, a.serial_no),
-            ("19", "N", "c2ln", "1", "AB")
-        );
-        assert!(
-            parse_auth_params(r#"mchid="1",nonce_str="N",signature="s",timestamp="1""#)
-                .unwrap_err()
-                .contains("serial_no is missing")
-        );
-        assert!(
-            parse_auth_params(r#"mchid="1",mchid="2",nonce_str="N",signature="s",timestamp="1",serial_no="A""#)
-                .unwrap_err()
-                .contains("twice")
-        );
-        assert!(
-            parse_auth_params(r#"mchid=1,nonce_str="N""#)
-                .unwrap_err()
-                .contains("quoted")
-        );
-        assert!(parse_auth_params("garbage").is_err());
-    }
 
     #[test]
     fn cst_times_and_ids() {
