@@ -19,9 +19,11 @@
 //! The two durable writes ([`Store::complete_inbound`],
 //! [`Store::outbox_insert`]) are single statements committed with the
 //! server's `synchronous_commit` (by default: the WAL is flushed before the
-//! call returns). Every other write runs in a transaction with
-//! `SET LOCAL synchronous_commit = off`: atomic and ordered, flushed by the
-//! WAL writer shortly after (see `ARCHITECTURE.md`, durability argument).
+//! call returns). Every other write is one statement too, whose own implicit
+//! transaction lowers `synchronous_commit` to `off` from inside the statement
+//! (`set_config(…, true)` in a `FROM`/`USING` item): one round trip, atomic and
+//! ordered, flushed by the WAL writer shortly after (see `ARCHITECTURE.md`,
+//! durability argument).
 //!
 //! # Connection loss
 //!
@@ -157,9 +159,6 @@ enum Tls {
 struct Conn {
     client: Client,
     statements: HashMap<&'static str, Statement>,
-    /// Set while a transaction is open; a connection returned with it set is
-    /// in an unknown state and is dropped.
-    in_tx: bool,
 }
 
 impl Conn {
@@ -187,25 +186,24 @@ impl Conn {
         let s = self.stmt(sql)?;
         self.client.execute(&s, params)
     }
+}
 
-    /// Runs `f` in a transaction whose commit does not wait for the disk.
-    fn non_durable<T>(&mut self, f: impl FnOnce(&mut Conn) -> PgResult<T>) -> PgResult<T> {
-        self.in_tx = true;
-        self.client.batch_execute("BEGIN; SET LOCAL synchronous_commit = off")?;
-        match f(self) {
-            Ok(v) => {
-                self.client.batch_execute("COMMIT")?;
-                self.in_tx = false;
-                Ok(v)
-            }
-            Err(e) => {
-                if self.client.batch_execute("ROLLBACK").is_ok() {
-                    self.in_tx = false;
-                }
-                Err(e)
-            }
-        }
-    }
+/// The `FROM` item that makes an `UPDATE` not wait for the disk at commit:
+/// `set_config(…, is_local => true)` lowers `synchronous_commit` for the
+/// statement's own (implicit) transaction, so a non-durable write is one
+/// statement and one round trip, not `BEGIN; SET LOCAL …` / statement / `COMMIT`.
+/// When no row matches, the item may go unevaluated; nothing was written then.
+macro_rules! NOT_DURABLE_FROM {
+    () => {
+        " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS not_durable "
+    };
+}
+
+/// [`NOT_DURABLE_FROM`] for a `DELETE`.
+macro_rules! NOT_DURABLE_USING {
+    () => {
+        " USING (SELECT set_config('synchronous_commit', 'off', true)) AS not_durable "
+    };
 }
 
 type PgResult<T> = std::result::Result<T, postgres::Error>;
@@ -312,7 +310,6 @@ impl PostgresStore {
         Ok(Conn {
             client,
             statements: HashMap::new(),
-            in_tx: false,
         })
     }
 
@@ -380,7 +377,7 @@ impl PostgresStore {
     }
 
     fn give_back(&self, conn: Conn) {
-        if conn.in_tx || conn.client.is_closed() {
+        if conn.client.is_closed() {
             drop(conn);
             self.discard_slot();
             return;
@@ -749,10 +746,10 @@ impl Store for PostgresStore {
         let until = now_ms.saturating_add(lease_ms);
         // A claim is only a lease: not a durable write (module docs).
         self.run("claim_inbound", |c| {
-            c.non_durable(|c| {
+            {
                 let taken = c.query_opt(
                     "INSERT INTO inbound AS i (key, fingerprint, generation, lease_until_ms, response, created_ms, updated_ms)
-                     VALUES ($1, $2, 1, $3, NULL, $4, $4)
+                     SELECT $1, $2, 1, $3, NULL, $4, $4 FROM (SELECT set_config('synchronous_commit', 'off', true)) AS nd
                      ON CONFLICT (key) DO UPDATE
                         SET fingerprint = EXCLUDED.fingerprint, generation = i.generation + 1,
                             lease_until_ms = EXCLUDED.lease_until_ms, updated_ms = EXCLUDED.updated_ms
@@ -763,8 +760,8 @@ impl Store for PostgresStore {
                 if let Some(row) = taken {
                     return Ok(Claim::Claimed(ClaimTicket { token: row.try_get(0)? }));
                 }
-                // The conflicting row is locked by the upsert above until commit, so it reads
-                // as the upsert saw it.
+                // Not taken: read what holds the key now. It may have moved on since the upsert
+                // looked (decided, purged, taken over); each reading is a safe answer.
                 let row = c.query_opt("SELECT response, fingerprint FROM inbound WHERE key = $1", &[&key])?;
                 Ok(match row {
                     Some(r) => match r.try_get::<_, Option<Vec<u8>>>(0)? {
@@ -776,7 +773,7 @@ impl Store for PostgresStore {
                     },
                     None => Claim::InFlight,
                 })
-            })
+            }
         })
     }
 
@@ -807,24 +804,28 @@ impl Store for PostgresStore {
 
     fn release_inbound(&self, key: &str, token: i64) -> Result<()> {
         self.run("release_inbound", |c| {
-            c.non_durable(|c| {
-                c.execute(
-                    "UPDATE inbound SET lease_until_ms = 0 WHERE key = $1 AND generation = $2 AND response IS NULL",
-                    &[&key, &token],
-                )
-                .map(drop)
-            })
+            c.execute(
+                concat!(
+                    "UPDATE inbound SET lease_until_ms = 0",
+                    NOT_DURABLE_FROM!(),
+                    "WHERE key = $1 AND generation = $2 AND response IS NULL"
+                ),
+                &[&key, &token],
+            )
+            .map(drop)
         })
     }
 
     fn purge_inbound(&self, cutoff_ms: i64) -> Result<usize> {
         self.run("purge_inbound", |c| {
-            c.non_durable(|c| {
-                c.execute(
-                    "DELETE FROM inbound WHERE updated_ms < $1 AND (response IS NOT NULL OR lease_until_ms < $1)",
-                    &[&cutoff_ms],
-                )
-            })
+            c.execute(
+                concat!(
+                    "DELETE FROM inbound",
+                    NOT_DURABLE_USING!(),
+                    "WHERE updated_ms < $1 AND (response IS NOT NULL OR lease_until_ms < $1)"
+                ),
+                &[&cutoff_ms],
+            )
         })
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
     }
@@ -879,13 +880,16 @@ impl Store for PostgresStore {
     fn outbox_acquire(&self, id: &str, lease: LeaseRequest<'_>) -> Result<Acquired> {
         let (owner, now, until) = (lease.owner, lease.now_ms, lease.until());
         self.run("outbox_acquire", |c| {
-            c.non_durable(|c| {
+            {
                 let row = c.query_opt(
-                    "UPDATE outbox SET lease_owner = $2, lease_until_ms = $3, lease_token = lease_token + 1
-                     WHERE id = $1 AND state = 'pending'
-                       AND (lease_owner = '' OR lease_owner = $2 OR lease_until_ms <= $4)
-                     RETURNING id, kind, target, body, state, attempts, result, last_error, created_ms, updated_ms,
-                         fingerprint, fixed_headers, method, last_status, lease_owner, lease_until_ms, lease_token",
+                    concat!(
+                        "UPDATE outbox SET lease_owner = $2, lease_until_ms = $3, lease_token = lease_token + 1",
+                        NOT_DURABLE_FROM!(),
+                        "WHERE id = $1 AND state = 'pending'
+                           AND (lease_owner = '' OR lease_owner = $2 OR lease_until_ms <= $4)
+                         RETURNING id, kind, target, body, state, attempts, result, last_error, created_ms, updated_ms,
+                             fingerprint, fixed_headers, method, last_status, lease_owner, lease_until_ms, lease_token"
+                    ),
                     &[&id, &owner, &until, &now],
                 )?;
                 if let Some(row) = row {
@@ -896,7 +900,7 @@ impl Store for PostgresStore {
                     Some(e) if e.state != OutboxState::Pending => Acquired::Final(e),
                     Some(e) => Acquired::Busy(e),
                 })
-            })
+            }
         })
     }
 
@@ -910,30 +914,37 @@ impl Store for PostgresStore {
     ) -> Result<bool> {
         let (number, status) = (small(attempt.number), i32::from(attempt.status));
         self.run("outbox_record_attempt", |c| {
-            c.non_durable(|c| {
-                let held = c.query_opt(
-                    "SELECT 1 FROM outbox WHERE id = $1 AND lease_token = $2 AND state = 'pending' FOR UPDATE",
-                    &[&id, &token],
-                )?;
-                if held.is_none() {
-                    return Ok(false);
-                }
-                c.execute(
-                    "INSERT INTO outbox_attempts (outbox_id, number, started_ms, outcome, status)
-                     VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT (outbox_id, number) DO UPDATE
-                        SET started_ms = EXCLUDED.started_ms, outcome = EXCLUDED.outcome, status = EXCLUDED.status",
-                    &[&id, &number, &attempt.started_ms, &attempt.outcome, &status],
-                )?;
-                c.execute(
-                    "UPDATE outbox
-                     SET attempts = (SELECT COUNT(*) FROM outbox_attempts WHERE outbox_id = $1),
-                         last_error = $2, last_status = $3, updated_ms = GREATEST(updated_ms, $4), lease_until_ms = $5
-                     WHERE id = $1",
-                    &[&id, &last_error, &status, &attempt.started_ms, &lease_until_ms],
-                )?;
-                Ok(true)
-            })
+            // One statement: the fenced update of the entry, and the attempt row only when
+            // the fence held. The entry's count is the highest attempt number recorded
+            // (numbers are consecutive from 1; a re-recorded number replaces its row).
+            let held = c.query_opt(
+                concat!(
+                    "WITH entry AS (
+                         UPDATE outbox
+                         SET attempts = GREATEST(attempts, $3), last_error = $6, last_status = $7,
+                             updated_ms = GREATEST(updated_ms, $4), lease_until_ms = $8",
+                    NOT_DURABLE_FROM!(),
+                    "WHERE id = $1 AND lease_token = $2 AND state = 'pending'
+                         RETURNING id),
+                     attempt AS (
+                         INSERT INTO outbox_attempts (outbox_id, number, started_ms, outcome, status)
+                         SELECT id, $3, $4, $5, $7 FROM entry
+                         ON CONFLICT (outbox_id, number) DO UPDATE
+                            SET started_ms = EXCLUDED.started_ms, outcome = EXCLUDED.outcome, status = EXCLUDED.status)
+                     SELECT 1 FROM entry"
+                ),
+                &[
+                    &id,
+                    &token,
+                    &number,
+                    &attempt.started_ms,
+                    &attempt.outcome,
+                    &last_error,
+                    &status,
+                    &lease_until_ms,
+                ],
+            )?;
+            Ok(held.is_some())
         })
     }
 
@@ -948,27 +959,29 @@ impl Store for PostgresStore {
         // Not durable: a final state lost in a crash leaves the entry pending, and the next
         // delivery reconciles it under the same idempotency key (ARCHITECTURE.md, durability).
         self.run(OP, |c| {
-            c.non_durable(|c| {
-                c.execute(
-                    "UPDATE outbox SET state = $3, result = $4, updated_ms = $5, lease_owner = '', lease_until_ms = 0
-                     WHERE id = $1 AND lease_token = $2 AND state = 'pending'",
-                    &[&id, &token, &state.as_str(), &result, &now_ms],
-                )
-                .map(|n| n == 1)
-            })
+            c.execute(
+                concat!(
+                    "UPDATE outbox SET state = $3, result = $4, updated_ms = $5, lease_owner = '', lease_until_ms = 0",
+                    NOT_DURABLE_FROM!(),
+                    "WHERE id = $1 AND lease_token = $2 AND state = 'pending'"
+                ),
+                &[&id, &token, &state.as_str(), &result, &now_ms],
+            )
+            .map(|n| n == 1)
         })
     }
 
     fn outbox_release(&self, id: &str, token: i64) -> Result<()> {
         self.run("outbox_release", |c| {
-            c.non_durable(|c| {
-                c.execute(
-                    "UPDATE outbox SET lease_owner = '', lease_until_ms = 0
-                     WHERE id = $1 AND lease_token = $2 AND state = 'pending'",
-                    &[&id, &token],
-                )
-                .map(drop)
-            })
+            c.execute(
+                concat!(
+                    "UPDATE outbox SET lease_owner = '', lease_until_ms = 0",
+                    NOT_DURABLE_FROM!(),
+                    "WHERE id = $1 AND lease_token = $2 AND state = 'pending'"
+                ),
+                &[&id, &token],
+            )
+            .map(drop)
         })
     }
 
@@ -1036,12 +1049,14 @@ impl Store for PostgresStore {
 
     fn outbox_purge(&self, cutoff_ms: i64) -> Result<usize> {
         self.run("outbox_purge", |c| {
-            c.non_durable(|c| {
-                c.execute(
-                    "DELETE FROM outbox WHERE state <> 'pending' AND updated_ms < $1",
-                    &[&cutoff_ms],
-                )
-            })
+            c.execute(
+                concat!(
+                    "DELETE FROM outbox",
+                    NOT_DURABLE_USING!(),
+                    "WHERE state <> 'pending' AND updated_ms < $1"
+                ),
+                &[&cutoff_ms],
+            )
         })
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
     }
