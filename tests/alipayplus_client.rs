@@ -220,6 +220,33 @@ fn pending_requests_resume_after_a_restart() {
 }
 
 #[test]
+fn a_resume_left_pending_names_the_request_id() {
+    let (emu, ap, _) = setup();
+    for _ in 0..4 {
+        emu.push_fault(Fault::HttpStatus(502));
+    }
+    let first = ap.issue_card(&request("REQ-NAMED")).unwrap_err();
+    assert_eq!(first.pending().unwrap().request_id, "REQ-NAMED");
+    for _ in 0..4 {
+        emu.push_fault(Fault::HttpStatus(502));
+    }
+    let e = ap.resume(&outbox_id("REQ-NAMED")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RemoteUnknown);
+    let p = e.pending().unwrap();
+    assert_eq!(
+        (p.request_id.as_str(), p.outbox_id.as_str()),
+        ("REQ-NAMED", outbox_id("REQ-NAMED").as_str())
+    );
+    for _ in 0..4 {
+        emu.push_fault(Fault::HttpStatus(502));
+    }
+    let outcomes = ap.resume_pending().unwrap();
+    let e = outcomes[0].1.as_ref().unwrap_err();
+    assert_eq!(e.pending().unwrap().request_id, "REQ-NAMED");
+    assert!(!ap.resume_pending().unwrap()[0].1.as_ref().unwrap().card_no.is_empty());
+}
+
+#[test]
 fn every_attempt_reuses_the_same_body_bytes() {
     let (emu, ap, _) = setup();
     emu.push_fault(Fault::Unknown);

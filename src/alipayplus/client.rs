@@ -127,12 +127,50 @@ impl IssueCardClient {
         let outcomes = self
             .engine
             .resume_pending(OUTBOX_KIND, &self.delivery(), &CallOptions::default())?;
-        Ok(outcomes.into_iter().map(|(id, r)| (id, r.and_then(issued))).collect())
+        Ok(outcomes
+            .into_iter()
+            .map(|(id, r)| {
+                let r = r.map_err(|e| self.name_request(e)).and_then(issued);
+                (id, r)
+            })
+            .collect())
     }
 
     /// Delivers (or replays) one outbox entry by id.
     pub fn resume(&self, id: &str, options: &CallOptions) -> Result<IssuedCard> {
-        issued(self.engine.deliver(id, &self.delivery(), options)?)
+        issued(
+            self.engine
+                .deliver(id, &self.delivery(), options)
+                .map_err(|e| self.name_request(e))?,
+        )
+    }
+
+    /// A `RemoteUnknown` from a resume names the entry's `requestId`, read
+    /// back from the stored request (what the caller would repeat).
+    fn name_request(&self, e: Error) -> Error {
+        let Some(id) = e
+            .pending()
+            .filter(|p| p.request_id.is_empty())
+            .map(|p| p.outbox_id.clone())
+        else {
+            return e;
+        };
+        let request_id = self
+            .engine
+            .store()
+            .outbox_get(&id)
+            .ok()
+            .flatten()
+            .and_then(|entry| serde_json::from_slice::<serde_json::Value>(&entry.body).ok())
+            .and_then(|v| {
+                v.get("requestId")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_string)
+            });
+        match request_id {
+            Some(r) => e.with_request_id(&r),
+            None => e,
+        }
     }
 
     /// The delivery engine (its store holds the outbox).

@@ -880,27 +880,25 @@ impl Store for PostgresStore {
     fn outbox_acquire(&self, id: &str, lease: LeaseRequest<'_>) -> Result<Acquired> {
         let (owner, now, until) = (lease.owner, lease.now_ms, lease.until());
         self.run("outbox_acquire", |c| {
-            {
-                let row = c.query_opt(
-                    concat!(
-                        "UPDATE outbox SET lease_owner = $2, lease_until_ms = $3, lease_token = lease_token + 1",
-                        NOT_DURABLE_FROM!(),
-                        "WHERE id = $1 AND state = 'pending'
+            let row = c.query_opt(
+                concat!(
+                    "UPDATE outbox SET lease_owner = $2, lease_until_ms = $3, lease_token = lease_token + 1",
+                    NOT_DURABLE_FROM!(),
+                    "WHERE id = $1 AND state = 'pending'
                            AND (lease_owner = '' OR lease_owner = $2 OR lease_until_ms <= $4)
                          RETURNING id, kind, target, body, state, attempts, result, last_error, created_ms, updated_ms,
                              fingerprint, fixed_headers, method, last_status, lease_owner, lease_until_ms, lease_token"
-                    ),
-                    &[&id, &owner, &until, &now],
-                )?;
-                if let Some(row) = row {
-                    return Ok(Acquired::Leased(entry_from_row(&row)?));
-                }
-                Ok(match get_entry(c, id)? {
-                    None => Acquired::Missing,
-                    Some(e) if e.state != OutboxState::Pending => Acquired::Final(e),
-                    Some(e) => Acquired::Busy(e),
-                })
+                ),
+                &[&id, &owner, &until, &now],
+            )?;
+            if let Some(row) = row {
+                return Ok(Acquired::Leased(entry_from_row(&row)?));
             }
+            Ok(match get_entry(c, id)? {
+                None => Acquired::Missing,
+                Some(e) if e.state != OutboxState::Pending => Acquired::Final(e),
+                Some(e) => Acquired::Busy(e),
+            })
         })
     }
 
