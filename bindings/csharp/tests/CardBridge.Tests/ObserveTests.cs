@@ -80,6 +80,50 @@ namespace CardBridge.Tests
         }
 
         [Test]
+        public void WechatCallbackAndConfirmEventsCarryNoPersonalDataOrKeys()
+        {
+            var events = new List<LogEvent>();
+            CardbridgeLog.SetHandler(CardbridgeLogLevel.Trace, e => { lock (events) events.Add(e); });
+            string signature;
+            using (var wx = new WechatFixture())
+            {
+                var request = wx.CardCreated("478515832690");
+                signature = request.Header("wechatpay-signature");
+                using (var began = wx.WechatPay.CallbackBegin(request))
+                {
+                    Assert.True(began.NeedsHandling, "the callback reaches the host");
+                    using (wx.WechatPay.CallbackFinish(began.Event, true))
+                    {
+                    }
+                }
+                wx.Emulator.AddUserCard("478515832690", WechatFixture.CardId, WechatFixture.Openid, WechatFixture.BrandId);
+                wx.WechatPay.Confirm(WechatFixture.ConfirmInput("478515832690"));
+                var metrics = wx.WechatPay.Metrics();
+                Assert.Contains("\"callback\":{\"accepted\":1}", metrics, "callback counted");
+                Assert.Contains("\"wechatpay.confirm\":{\"succeeded\":1}", metrics, "confirm counted");
+            }
+            Assert.True(events.Any(e => e.Target == "cardbridge::callback" && e.Message == "callback answer"),
+                "the callback answer was logged");
+            Assert.True(events.Any(e => e.Message == "outbound attempt" && e.Fields["kind"] == "wechatpay.confirm"),
+                "the confirm attempt was logged");
+
+            var text = string.Join("\n", events.Select(e => e.Target + " " + e + " " + e.FieldsJson));
+            var never = new List<string> { WechatFixture.Phone, "张三", "Li Lei", WechatFixture.ApiV3Key, "PRIVATE KEY",
+                signature.Substring(signature.Length - 40) };
+            foreach (var pem in new[] { Keys.MerchantPrivate, Keys.PlatformPrivate })
+            {
+                foreach (var line in pem.Split('\n').Where(l => !l.StartsWith("-----") && l.Length >= 24))
+                {
+                    never.Add(line.Substring(0, 24));
+                }
+            }
+            foreach (var secret in never)
+            {
+                Assert.True(text.IndexOf(secret, StringComparison.Ordinal) < 0, "an event contains " + secret);
+            }
+        }
+
+        [Test]
         public void AThrowingHandlerBreaksNothing()
         {
             var calls = 0;
