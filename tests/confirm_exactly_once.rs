@@ -12,51 +12,28 @@
 
 mod common;
 
-use crate::common::emulator::{RandomFaults, WechatEmulatorConfig, WechatPayEmulator};
-use cardbridge::crypto::aead::ApiV3Key;
+use crate::common::emulator::{RandomFaults, WechatPayEmulator};
 use cardbridge::store::{MemoryStore, SqliteStore, Store};
-use cardbridge::wechatpay::keyring::KeyRing;
-use cardbridge::wechatpay::sign::RequestSigner;
 use cardbridge::wechatpay::{Config, WechatPay};
+use common::wechat::*;
 use common::*;
 use serde_json::json;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const PUB_KEY_ID: &str = "PUB_KEY_ID_0114232134912410000000000000";
-const MCHID: &str = "1900000001";
-const SERIAL: &str = "5F1C72E2A8931B72A2E13AF8DEE92471EB397115";
-const API_V3: &[u8] = b"a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb";
-const CARD_ID: &str = "pbLatjvWOibDc5-TBnbUk1pD12o0";
-const OPENID: &str = "obLatjnx9gnqzS4myYGmLZ7LgLBA";
-const BRAND_ID: &str = "1004";
 const CARDS: usize = 1000;
 const KILLS: usize = 20;
 
 fn start_emulator() -> WechatPayEmulator {
-    WechatPayEmulator::start(WechatEmulatorConfig {
-        wechatpay_private_key: platform_key(),
-        public_key_id: PUB_KEY_ID.into(),
-        merchant_public_key: merchant_key().public_key(),
-        mchid: MCHID.into(),
-        merchant_serial_no: SERIAL.into(),
-        api_v3_key: ApiV3Key::new(API_V3).unwrap(),
-        platform_certificate: None,
-    })
-    .unwrap()
+    WechatPayEmulator::start(emulator_config()).unwrap()
 }
 
 fn config(base_url: &str) -> Config {
-    let mut ring = KeyRing::new();
-    ring.add_public_key(PUB_KEY_ID, platform_key().public_key()).unwrap();
-    let signer = RequestSigner::new(MCHID, SERIAL, merchant_key()).unwrap();
-    let mut c = Config::new(signer, merchant_key(), ApiV3Key::new(API_V3).unwrap(), ring);
-    c.base_url = base_url.to_string();
+    let mut c = wechat_config_for(base_url);
     c.transport.connect_timeout = Duration::from_millis(500);
     c.transport.read_timeout = Duration::from_millis(250);
     c.retry.base_delay = Duration::from_millis(2);
-    c.retry.max_delay = Duration::from_millis(20);
     c.retry.max_attempts = 30;
     c.retry.deadline = Duration::from_secs(30);
     c

@@ -9,8 +9,8 @@
 mod common;
 
 use crate::common::emulator::{
-    AlipayPlatformEmulator, CallbackTamper, EmulatorConfig, PlatformDriver, Tamper, WechatEmulatorConfig,
-    WechatPayEmulator, sample_registration, sample_user_card_create,
+    AlipayPlatformEmulator, CallbackTamper, EmulatorConfig, PlatformDriver, Tamper, WechatPayEmulator,
+    sample_registration, sample_user_card_create,
 };
 use cardbridge::alipayplus::model::{self, Direction, IssueCardRequest};
 use cardbridge::alipayplus::{self, AlipayPlus, Begin};
@@ -751,23 +751,9 @@ fn issue_card_results_and_store_records_keep_personal_data_out_of_debug() {
 // ---------------------------------------------------------------------------
 
 fn wechat_setup() -> (WechatPayEmulator, WechatPay) {
-    let emu = WechatPayEmulator::start(WechatEmulatorConfig {
-        wechatpay_private_key: platform_key(),
-        public_key_id: PUB_KEY_ID.into(),
-        merchant_public_key: merchant_key().public_key(),
-        mchid: MCHID.into(),
-        merchant_serial_no: SERIAL.into(),
-        api_v3_key: ApiV3Key::new(API_V3.as_bytes()).unwrap(),
-        platform_certificate: None,
-    })
-    .unwrap();
-    let mut ring = KeyRing::new();
-    ring.add_public_key(PUB_KEY_ID, platform_key().public_key()).unwrap();
-    let signer = RequestSigner::new(MCHID, SERIAL, merchant_key()).unwrap();
-    let mut c = wechatpay::Config::new(signer, merchant_key(), ApiV3Key::new(API_V3.as_bytes()).unwrap(), ring);
-    c.base_url = emu.base_url();
-    let wp = WechatPay::new(c, Some(Arc::new(MemoryStore::new()))).unwrap();
-    (emu, wp)
+    let s = common::wechat::setup();
+    let wp = common::wechat::wechat(&s);
+    (s.emu, wp)
 }
 
 #[test]

@@ -6,69 +6,17 @@
 
 mod common;
 
-use crate::common::emulator::{WechatEmulatorConfig, WechatFault, WechatPayEmulator};
+use crate::common::emulator::WechatFault;
 use cardbridge::ErrorKind;
-use cardbridge::crypto::aead::ApiV3Key;
-use cardbridge::crypto::keys::PrivateKey;
-use cardbridge::store::MemoryStore;
-use cardbridge::wechatpay::keyring::KeyRing;
+use cardbridge::wechatpay::WechatPay;
 use cardbridge::wechatpay::model::{FeedContentMember, TemplateRemoval};
-use cardbridge::wechatpay::sign::RequestSigner;
-use cardbridge::wechatpay::{Config, WechatPay};
+use common::wechat::*;
 use common::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::Duration;
 
-const PUB_KEY_ID: &str = "PUB_KEY_ID_0114232134912410000000000000";
-const MCHID: &str = "1900000001";
-const SERIAL: &str = "5F1C72E2A8931B72A2E13AF8DEE92471EB397115";
-const API_V3: &[u8] = b"a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb";
-const OPENID: &str = "obLatjnx9gnqzS4myYGmLZ7LgLBA";
-const BRAND: &str = "1004";
+const BRAND: &str = BRAND_ID;
 const BASE: &str = "/v3/brand/partner/card-member";
-
-struct Setup {
-    emu: WechatPayEmulator,
-    wechat_key: PrivateKey,
-}
-
-fn setup() -> Setup {
-    let wechat_key = platform_key();
-    let emu = WechatPayEmulator::start(WechatEmulatorConfig {
-        wechatpay_private_key: wechat_key.clone(),
-        public_key_id: PUB_KEY_ID.into(),
-        merchant_public_key: merchant_key().public_key(),
-        mchid: MCHID.into(),
-        merchant_serial_no: SERIAL.into(),
-        api_v3_key: ApiV3Key::new(API_V3).unwrap(),
-        platform_certificate: None,
-    })
-    .unwrap();
-    Setup { emu, wechat_key }
-}
-
-fn config(s: &Setup) -> Config {
-    let mut ring = KeyRing::new();
-    ring.add_public_key(PUB_KEY_ID, s.wechat_key.public_key()).unwrap();
-    let signer = RequestSigner::new(MCHID, SERIAL, merchant_key()).unwrap();
-    let mut c = Config::new(signer, merchant_key(), ApiV3Key::new(API_V3).unwrap(), ring);
-    c.base_url = s.emu.base_url();
-    c.transport.read_timeout = Duration::from_millis(400);
-    c.retry.base_delay = Duration::from_millis(5);
-    c.retry.max_delay = Duration::from_millis(20);
-    c
-}
-
-fn wechat_with(s: &Setup, tweak: impl FnOnce(&mut Config)) -> WechatPay {
-    let mut c = config(s);
-    tweak(&mut c);
-    WechatPay::new(c, Some(Arc::new(MemoryStore::new()))).unwrap()
-}
-
-fn wechat(s: &Setup) -> WechatPay {
-    wechat_with(s, |_| {})
-}
 
 fn bytes(v: Value) -> Vec<u8> {
     v.to_string().into_bytes()
@@ -450,7 +398,7 @@ fn an_interrupted_create_is_resumed_after_a_restart_and_applied_once() {
     let db = temp_db("brand-resume");
     let open = || {
         WechatPay::new(
-            config(&s),
+            wechat_config(&s),
             Some(Arc::new(cardbridge::store::SqliteStore::open(&db).unwrap())),
         )
         .unwrap()

@@ -14,17 +14,11 @@ use cardbridge::wechatpay::keyring::KeyRing;
 use cardbridge::wechatpay::sign::RequestSigner;
 use cardbridge::wechatpay::{CallbackBegin, Config, WechatPay};
 use cardbridge::{ErrorKind, http::HttpResponse};
+use common::wechat::*;
 use common::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-
-const PUB_KEY_ID: &str = "PUB_KEY_ID_0114232134912410000000000000";
-const MCHID: &str = "1900000001";
-const SERIAL: &str = "5F1C72E2A8931B72A2E13AF8DEE92471EB397115";
-const API_V3: &[u8] = b"a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb";
-const CARD_ID: &str = "pbLatjvWOibDc5-TBnbUk1pD12o0";
-const OPENID: &str = "obLatjnx9gnqzS4myYGmLZ7LgLBA";
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -32,42 +26,6 @@ fn now() -> i64 {
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
-}
-
-struct Setup {
-    emu: WechatPayEmulator,
-    wechat_key: PrivateKey,
-}
-
-fn setup() -> Setup {
-    let wechat_key = platform_key();
-    let emu = WechatPayEmulator::start(WechatEmulatorConfig {
-        wechatpay_private_key: wechat_key.clone(),
-        public_key_id: PUB_KEY_ID.into(),
-        merchant_public_key: merchant_key().public_key(),
-        mchid: MCHID.into(),
-        merchant_serial_no: SERIAL.into(),
-        api_v3_key: ApiV3Key::new(API_V3).unwrap(),
-        platform_certificate: None,
-    })
-    .unwrap();
-    Setup { emu, wechat_key }
-}
-
-fn config(s: &Setup) -> Config {
-    let mut ring = KeyRing::new();
-    ring.add_public_key(PUB_KEY_ID, s.wechat_key.public_key()).unwrap();
-    let signer = RequestSigner::new(MCHID, SERIAL, merchant_key()).unwrap();
-    let mut c = Config::new(signer, merchant_key(), ApiV3Key::new(API_V3).unwrap(), ring);
-    c.base_url = s.emu.base_url();
-    c.transport.read_timeout = Duration::from_millis(400);
-    c.retry.base_delay = Duration::from_millis(5);
-    c.retry.max_delay = Duration::from_millis(20);
-    c
-}
-
-fn wechat(s: &Setup) -> WechatPay {
-    WechatPay::new(config(s), Some(Arc::new(MemoryStore::new()))).unwrap()
 }
 
 fn confirm_input(code: &str) -> Vec<u8> {
@@ -281,7 +239,7 @@ fn an_interrupted_confirm_resumes_after_a_restart_and_applies_once() {
     let db = temp_db("wechat-resume");
     {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
-        let wp = WechatPay::new(config(&s), Some(store)).unwrap();
+        let wp = WechatPay::new(wechat_config(&s), Some(store)).unwrap();
         for _ in 0..4 {
             s.emu.push_fault(WechatFault::Status {
                 status: 503,
@@ -300,7 +258,7 @@ fn an_interrupted_confirm_resumes_after_a_restart_and_applies_once() {
     }
     assert_eq!(s.emu.confirms_applied(), 0);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
-    let wp = WechatPay::new(config(&s), Some(store)).unwrap();
+    let wp = WechatPay::new(wechat_config(&s), Some(store)).unwrap();
     let resumed = wp.resume_pending().unwrap();
     assert_eq!(resumed.len(), 1);
     assert!(resumed[0].1.is_ok(), "{:?}", resumed[0].1);
@@ -408,7 +366,7 @@ fn certificate_mode_downloads_certificates_and_verifies_with_them() {
     assert_eq!(wp.refresh_certificates().unwrap(), 1);
     // A merchant without platform certificates gets a configuration error, not a crash.
     let s = setup();
-    let mut c = config(&s);
+    let mut c = wechat_config(&s);
     c.certificate_mode = true;
     let wp = WechatPay::new(c, Some(Arc::new(MemoryStore::new()))).unwrap();
     let e = wp.refresh_certificates().unwrap_err();
@@ -422,7 +380,7 @@ fn a_confirm_whose_answer_was_lost_is_not_sent_again_after_a_restart() {
     let db = temp_db("wechat-lost");
     {
         // One attempt only, its answer lost after WeChat applied it; the read-back fails too.
-        let mut c = config(&s);
+        let mut c = wechat_config(&s);
         c.retry.max_attempts = 1;
         let wp = WechatPay::new(c, Some(Arc::new(SqliteStore::open(&db).unwrap()))).unwrap();
         s.emu.push_fault(WechatFault::DropAfterProcessing);
@@ -437,7 +395,7 @@ fn a_confirm_whose_answer_was_lost_is_not_sent_again_after_a_restart() {
         );
     }
     assert_eq!((s.emu.confirm_hits("8008"), s.emu.confirms_applied()), (1, 1));
-    let wp = WechatPay::new(config(&s), Some(Arc::new(SqliteStore::open(&db).unwrap()))).unwrap();
+    let wp = WechatPay::new(wechat_config(&s), Some(Arc::new(SqliteStore::open(&db).unwrap()))).unwrap();
     let resumed = wp.resume_pending().unwrap();
     assert_eq!(resumed.len(), 1);
     let answer = resumed[0].1.as_ref().unwrap();
@@ -492,7 +450,7 @@ fn an_ambiguous_update_is_read_back_before_any_re_send() {
 #[test]
 fn a_confirm_signed_with_the_wrong_key_is_diagnosed_from_the_sign_error_echo() {
     let s = setup();
-    let mut c = config(&s);
+    let mut c = wechat_config(&s);
     // The serial names the merchant certificate, the key is another one.
     let wrong = cardbridge::crypto::keys::PrivateKey::from_pem(&common::fixture("spec_alipay_private.pem")).unwrap();
     c.signer = RequestSigner::new(MCHID, SERIAL, wrong).unwrap();

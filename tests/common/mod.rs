@@ -7,6 +7,8 @@
 #[path = "../../src/bin/cardbridge/emulator/mod.rs"]
 pub mod emulator;
 
+pub mod wechat;
+
 use cardbridge::alipayplus::Config;
 use cardbridge::crypto::keys::{PrivateKey, PublicKey};
 use emulator::{AlipayPlatformEmulator, EmulatorConfig};
