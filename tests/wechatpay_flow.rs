@@ -328,17 +328,12 @@ fn certificate_mode_downloads_certificates_and_verifies_with_them() {
     let cert_pem = emulator_fixture("platform_cert.pem");
     let cert = cardbridge::crypto::x509::Certificate::from_pem(&cert_pem).unwrap();
     let emu = WechatPayEmulator::start(WechatEmulatorConfig {
-        wechatpay_private_key: platform_key(),
-        public_key_id: PUB_KEY_ID.into(),
-        merchant_public_key: merchant_key().public_key(),
-        mchid: MCHID.into(),
-        merchant_serial_no: SERIAL.into(),
-        api_v3_key: ApiV3Key::new(API_V3).unwrap(),
         platform_certificate: Some(crate::common::emulator::PlatformCertificate {
             pem: cert_pem.clone(),
             serial: cert.serial().to_string(),
             private_key: PrivateKey::from_pem(&emulator_fixture("platform_private.pem")).unwrap(),
         }),
+        ..emulator_config()
     })
     .unwrap();
     // No key configured up front: everything comes from /v3/certificates.
