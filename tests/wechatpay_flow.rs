@@ -5,7 +5,7 @@
 mod common;
 
 use crate::common::emulator::{
-    CallbackTamper, WechatEmulatorConfig, WechatFault, WechatPayEmulator, sample_user_card_create,
+    Alteration, CallbackTamper, WechatEmulatorConfig, WechatFault, WechatPayEmulator, sample_user_card_create,
 };
 use cardbridge::crypto::aead::ApiV3Key;
 use cardbridge::crypto::keys::PrivateKey;
@@ -459,5 +459,41 @@ fn a_confirm_signed_with_the_wrong_key_is_diagnosed_from_the_sign_error_echo() {
     assert_eq!(d["differing_line"], Value::Null, "{detail}");
     assert_eq!(d["length_delta"], 0, "{detail}");
     assert!(d["likely_cause"].as_str().unwrap().contains("serial_no"), "{detail}");
+    assert_eq!(s.emu.confirms_applied(), 0);
+}
+
+/// A confirm changed on its way (a proxy re-serialising the JSON body, or
+/// percent-encoding the `card_id` query): the platform's `SIGN_ERROR` echo
+/// is compared with what was signed, and the diagnosis names the line.
+#[test]
+fn a_confirm_altered_in_transit_is_diagnosed_to_the_differing_line() {
+    let s = setup();
+    let wp = wechat(&s);
+    for (n, (how, line, cause)) in [
+        (Alteration::ReserializedBody, "body", "re-serialised"),
+        (Alteration::ReencodedQuery, "url", "encod"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let code = format!("47851583270{n}");
+        s.emu.add_user_card(&code, CARD_ID, OPENID, BRAND_ID);
+        s.emu.push_fault(WechatFault::Altered(how));
+        let e = wp.confirm(&confirm_input(&code)).unwrap_err();
+        let remote = e.remote().expect("the platform's refusal");
+        assert_eq!((remote.http_status, remote.code.as_str()), (401, "SIGN_ERROR"));
+        let detail: Value = serde_json::from_str(&remote.detail).unwrap();
+        let d = &detail["cardbridge_diagnosis"];
+        assert_eq!(d["differing_line"], line, "{how:?}: {detail}");
+        let likely = d["likely_cause"].as_str().unwrap();
+        assert!(likely.contains(cause), "{how:?}: {likely}");
+        if how == Alteration::ReserializedBody {
+            assert!(d["length_delta"].as_i64().unwrap() != 0, "{detail}");
+        }
+        assert!(
+            !remote.detail.contains("13800000000"),
+            "no personal data in the diagnosis"
+        );
+    }
     assert_eq!(s.emu.confirms_applied(), 0);
 }

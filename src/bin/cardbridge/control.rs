@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use crate::emulator::{
-    Action, AlipayPlatformHandler, Fault, HttpServer, RandomFaults, SAMPLE_BRAND_ID, WechatFault, WechatPayHandler,
+    Action, AlipayPlatformHandler, Alteration, Fault, HttpServer, RandomFaults, SAMPLE_BRAND_ID, WechatFault,
+    WechatPayHandler,
 };
 use cardbridge::error::{Error, ErrorKind, Result};
 use cardbridge::http::{HttpRequest, HttpResponse};
@@ -367,6 +368,8 @@ fn wechat_fault(a: &Args<'_>) -> Result<WechatFault> {
         "bad_signature" => WechatFault::BadSignature,
         "stale" => WechatFault::StaleTimestamp,
         "probe" => WechatFault::SignTestProbe,
+        "reserialized_body" => WechatFault::Altered(Alteration::ReserializedBody),
+        "reencoded_query" => WechatFault::Altered(Alteration::ReencodedQuery),
         _ => {
             return Err(invalid(
                 "fault",

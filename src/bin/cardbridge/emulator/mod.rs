@@ -43,6 +43,6 @@ pub use alipayplus::{
 pub use brand::{sample_event, sample_point_exchange_coupon, sample_sync_user_point};
 pub use server::{Action, HttpServer, MAX_BODY_BYTES, text_response};
 pub use wechatpay::{
-    CallbackTamper, PlatformCertificate, RandomFaults, SAMPLE_BRAND_ID, WechatEmulatorConfig, WechatFault,
+    Alteration, CallbackTamper, PlatformCertificate, RandomFaults, SAMPLE_BRAND_ID, WechatEmulatorConfig, WechatFault,
     WechatPayEmulator, WechatPayHandler, sample_user_card_create,
 };

@@ -169,6 +169,38 @@ pub enum WechatFault {
     /// Process, then answer with `Wechatpay-Signature` = `WECHATPAY/SIGNTEST/`
     /// + the valid signature (a probe, §7.4).
     SignTestProbe,
+    /// A proxy or web framework changes the request on its way in: the
+    /// platform verifies (and echoes in its `SIGN_ERROR`) what arrived.
+    Altered(Alteration),
+}
+
+/// How [`WechatFault::Altered`] changes a request in transit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alteration {
+    /// The JSON body is parsed and pretty-printed again (equal after parsing,
+    /// not byte-equal).
+    ReserializedBody,
+    /// Every `-` of the query string arrives percent-encoded (`%2D`).
+    ReencodedQuery,
+}
+
+impl Alteration {
+    fn apply(self, request: &HttpRequest) -> HttpRequest {
+        let mut altered = request.clone();
+        match self {
+            Alteration::ReserializedBody => {
+                if let Ok(v) = serde_json::from_slice::<Value>(&request.body) {
+                    altered.body = serde_json::to_vec_pretty(&v).unwrap_or_else(|_| request.body.clone());
+                }
+            }
+            Alteration::ReencodedQuery => {
+                if let Some((path, query)) = request.target.split_once('?') {
+                    altered.target = format!("{path}?{}", query.replace('-', "%2D"));
+                }
+            }
+        }
+        altered
+    }
 }
 
 /// How [`WechatPayEmulator::callback`] spoils a callback.
@@ -683,6 +715,10 @@ impl Emulator {
             Some(WechatFault::BadSignature) => Action::Respond(processed(Signing::Corrupted)),
             Some(WechatFault::StaleTimestamp) => Action::Respond(processed(Signing::Stale)),
             Some(WechatFault::SignTestProbe) => Action::Respond(processed(Signing::Probe)),
+            Some(WechatFault::Altered(how)) => {
+                let arrived = how.apply(request);
+                Action::Respond(self.finish(self.process(&arrived), key, Signing::Valid))
+            }
         }
     }
 
