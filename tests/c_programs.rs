@@ -730,7 +730,10 @@ fn assert_lifecycle_succeeded(out: &Output) {
     }
     assert!(!stdout.contains("UNEXPECTED"), "{stdout}");
     // The log hook gets identifiers and labels, never the member's phone.
-    assert!(!stdout.lines().any(|l| l.contains("[log]") && l.contains("13800000000")), "{stdout}");
+    assert!(
+        !stdout.lines().any(|l| l.contains("[log]") && l.contains("13800000000")),
+        "{stdout}"
+    );
 }
 
 fn lifecycle_example(dir: &Path) -> PathBuf {
