@@ -587,17 +587,23 @@ cardbridge_result cardbridge_alipayplus_issue_card(const struct cardbridge_alipa
  * `cardbridge_alipayplus_call_request`); `external_customer_id`, the
  * merchant's user ID; `register_date`, an ISO 8601 date-time with offset;
  * `card_fields_json`, a JSON array of `{"fieldCode":..,"fieldValue":..}`
- * objects (`BALANCE` takes an Amount object).
+ * objects (`BALANCE` takes an Amount object); `options_json`, NULL or empty (none)
+ * or a JSON object with any of the optional members of `issueCard`:
+ * `externalCardNo` (max 64), `expireDate` (ISO 8601 date-time with offset),
+ * `extendInfo` (max 2048); a `null` member is absent. They are validated
+ * here, with the rest of the request.
  *
  * On success `*request_out` receives the request as compact wire JSON
- * followed by a NUL, ready for `cardbridge_alipayplus_issue_card` (add
- * optional members such as `externalCardNo` there if needed). Ownership: the
- * caller owns `*request_out` and must release it with `cardbridge_bytes_free`.
+ * followed by a NUL, ready for `cardbridge_alipayplus_issue_card`.
+ * Ownership: the caller owns `*request_out` and must release it with
+ * `cardbridge_bytes_free`.
  *
  * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8`,
- * `CARDBRIDGE_RESULT_INVALID_JSON` (field `notifyCardRegistration` or
- * `card_fields_json`), `CARDBRIDGE_RESULT_VALIDATION` (field path such as
- * `issueCard.externalCustomerId` or `issueCard.cardFields[1].fieldCode`, and
+ * `CARDBRIDGE_RESULT_INVALID_JSON` (field `notifyCardRegistration`,
+ * `card_fields_json` or `options_json`), `CARDBRIDGE_RESULT_VALIDATION`
+ * (field path such as `issueCard.externalCustomerId`,
+ * `issueCard.cardFields[1].fieldCode`, `issueCard.extendInfo`, or
+ * `issueCard.<member>` for an option that is not an optional member, and
  * the limit). On failure `*request_out` is unchanged; `error_out` as for
  * `cardbridge_alipayplus_new`.
  */
@@ -610,6 +616,8 @@ cardbridge_result cardbridge_alipayplus_build_issue_card(const char *registratio
                                                          size_t register_date_len,
                                                          const char *card_fields_json,
                                                          size_t card_fields_json_len,
+                                                         const char *options_json,
+                                                         size_t options_json_len,
                                                          struct cardbridge_bytes *request_out,
                                                          struct cardbridge_error **error_out);
 

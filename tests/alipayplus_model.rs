@@ -1210,3 +1210,96 @@ fn all_bases_are_valid_both_ways() {
         }
     }
 }
+
+#[test]
+fn build_takes_every_optional_member_and_validates_it_when_built() {
+    let reg: NotifyCardRegistrationRequest = parse(NCR_SAMPLE.as_bytes(), IN).unwrap();
+    let build = |options: &IssueCardOptions| {
+        IssueCardRequest::build(
+            &reg,
+            "merchant_01",
+            "2019-11-27T00:00:00+08:00",
+            vec![CardField::text("POINT", "0")],
+            options,
+        )
+    };
+    let req = build(&IssueCardOptions {
+        external_card_no: Some("C".repeat(64)),
+        expire_date: Some("2029-11-27T00:00:00+08:00".into()),
+        extend_info: Some("e".repeat(2048)),
+    })
+    .unwrap();
+    assert_eq!(req.external_card_no.as_deref(), Some("C".repeat(64).as_str()));
+    assert_eq!(req.expire_date.as_deref(), Some("2029-11-27T00:00:00+08:00"));
+    assert_eq!(req.extend_info.as_ref().map(String::len), Some(2048));
+    assert_eq!(req.request_id, reg.request_id);
+    let none = build(&IssueCardOptions::default()).unwrap();
+    assert_eq!(
+        (none.external_card_no, none.expire_date, none.extend_info),
+        (None, None, None)
+    );
+
+    // Just outside each limit: refused now, naming the field path and limit.
+    let cases = [
+        (
+            IssueCardOptions {
+                external_card_no: Some("C".repeat(65)),
+                ..Default::default()
+            },
+            "issueCard.externalCardNo",
+            Some("64"),
+        ),
+        (
+            IssueCardOptions {
+                extend_info: Some("e".repeat(2049)),
+                ..Default::default()
+            },
+            "issueCard.extendInfo",
+            Some("2048"),
+        ),
+        (
+            IssueCardOptions {
+                expire_date: Some("2029-11-27".into()),
+                ..Default::default()
+            },
+            "issueCard.expireDate",
+            None,
+        ),
+        (
+            IssueCardOptions {
+                external_card_no: Some("C#1".into()),
+                ..Default::default()
+            },
+            "issueCard.externalCardNo",
+            None,
+        ),
+    ];
+    for (options, field, limit) in cases {
+        let e = build(&options).unwrap_err();
+        assert_eq!(
+            (e.kind(), e.field()),
+            (ErrorKind::Validation, Some(field)),
+            "{}",
+            e.message()
+        );
+        if limit.is_some() {
+            assert_eq!(e.limit(), limit, "{field}");
+        }
+        assert!(
+            !e.message().contains("eeee") && !e.message().contains("CCCC"),
+            "{}",
+            e.message()
+        );
+    }
+
+    // The raw form (C ABI, bindings): only the optional members; null is absent.
+    let raw = |options: Value| {
+        let Value::Object(o) = options else { unreachable!() };
+        IssueCardRequest::build_from_json(&reg, "m", "2019-11-27T00:00:00+08:00", json!([]), o)
+    };
+    assert_eq!(raw(json!({"extendInfo": null})).unwrap().extend_info, None);
+    let e = raw(json!({"cardNo": "1"})).unwrap_err();
+    assert_eq!((e.kind(), e.field()), (ErrorKind::Validation, Some("issueCard.cardNo")));
+    let e = raw(json!({"expireDate": 5})).unwrap_err();
+    assert_eq!(e.field(), Some("issueCard.expireDate"));
+}

@@ -333,6 +333,18 @@ fn alipayplus_flow_is_clean_under_asan_and_ubsan() {
 /// [`flow_args`]. A failed sanitizer build fails in CI and is a loud skip
 /// elsewhere ([`gate_missing`]); the ASan runtime must really be linked.
 fn check_under_asan_and_ubsan(program: &str, scratch_name: &str) {
+    let source = root().join("tests/c").join(format!("{program}.c"));
+    check_source_under_asan_and_ubsan(&source, scratch_name, flow_args, assert_all_checks_passed);
+}
+
+/// Builds `source` with ASan and UBSan, runs it with `args(dir)` and checks
+/// its output with `verdict` (see [`check_under_asan_and_ubsan`]).
+fn check_source_under_asan_and_ubsan(
+    source: &Path,
+    scratch_name: &str,
+    args: fn(&Path) -> Vec<String>,
+    verdict: fn(&Output),
+) {
     // Only the C side is instrumented; the Rust library is not, but its
     // malloc/free go through ASan's interceptors, so leaks and bad frees of
     // library objects by the C program are still caught.
@@ -342,7 +354,7 @@ fn check_under_asan_and_ubsan(program: &str, scratch_name: &str) {
         "-fno-sanitize-recover=undefined",
         "-fno-omit-frame-pointer",
     ];
-    let Some(exe) = compile(program, &dir, &flags, true) else {
+    let Some(exe) = compile_source(source, Lang::C, &dir, &flags, &[], true) else {
         std::fs::remove_dir_all(&dir).ok();
         return;
     };
@@ -351,7 +363,7 @@ fn check_under_asan_and_ubsan(program: &str, scratch_name: &str) {
         ("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=98"),
         ("UBSAN_OPTIONS", "print_stacktrace=1"),
     ];
-    let mut out = run(&[], &exe, &flow_args(&dir), &env);
+    let mut out = run(&[], &exe, &args(&dir), &env);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if stderr.contains("LeakSanitizer does not work under ptrace") {
         // E.g. inside a debugger or strace: keep the address checks, drop leak detection.
@@ -359,7 +371,7 @@ fn check_under_asan_and_ubsan(program: &str, scratch_name: &str) {
         out = run(
             &[],
             &exe,
-            &flow_args(&dir),
+            &args(&dir),
             &[("ASAN_OPTIONS", "detect_leaks=0:exitcode=98")],
         );
     }
@@ -371,7 +383,7 @@ fn check_under_asan_and_ubsan(program: &str, scratch_name: &str) {
         "sanitizer report:\n{}",
         show(&out)
     );
-    assert_all_checks_passed(&out);
+    verdict(&out);
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -687,6 +699,80 @@ fn crm_raii_example_is_clean_under_valgrind() {
     let out = run_under_valgrind(&exe, &crm_args(&dir, "crm.db"));
     assert_crm_run_succeeded(&out, 5);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The WeChat brand lifecycle example's own verdict, plus the lines that
+/// prove each step really ran (a program that stops early fails here).
+fn assert_lifecycle_succeeded(out: &Output) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("lifecycle finished: 0 unexpected outcome(s)"),
+        "the lifecycle example reported a problem:\n{}",
+        show(out)
+    );
+    for line in [
+        "ok: card template created (CARD_EFFECTIVE)",
+        "CRM: new member for card 478515832665 (phone received in cleartext)",
+        "ok: event acknowledged, member created",
+        "cardbridge answered by itself",
+        "ok: acknowledged, the CRM not asked again",
+        "card 478515832665: EFFECTIVE after 2 attempt(s)",
+        "ok: confirmed exactly once on WeChat's side",
+        "ok: points synced",
+        "ok: feed posted",
+        "CRM: exchange confirmed (",
+        "ok: exchange event handled and confirmed",
+        "field:   invalidateUserCard.invalid_reason",
+        "ok: card invalidated",
+        "[log] INFO cardbridge::",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+    assert!(!stdout.contains("UNEXPECTED"), "{stdout}");
+    // The log hook gets identifiers and labels, never the member's phone.
+    assert!(
+        !stdout.lines().any(|l| l.contains("[log]") && l.contains("13800000000")),
+        "{stdout}"
+    );
+}
+
+fn lifecycle_example(dir: &Path) -> PathBuf {
+    let source = root().join("examples/c/wechat_brand_lifecycle.c");
+    compile_source(&source, Lang::C, dir, &[], &[], false).expect("compiled")
+}
+
+#[test]
+fn wechat_brand_lifecycle_example_runs() {
+    let dir = scratch("lifecycle-c");
+    let exe = lifecycle_example(&dir);
+    let out = run(&[], &exe, &crm_args(&dir, "brand.db"), &[]);
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    assert_lifecycle_succeeded(&out);
+    assert!(dir.join("brand.db").exists(), "the store lives in the --db file");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn wechat_brand_lifecycle_example_is_clean_under_valgrind() {
+    if !valgrind_wanted() {
+        return;
+    }
+    let dir = scratch("lifecycle-c-valgrind");
+    let exe = lifecycle_example(&dir);
+    let out = run_under_valgrind(&exe, &crm_args(&dir, "brand.db"));
+    assert_lifecycle_succeeded(&out);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn wechat_brand_lifecycle_example_is_clean_under_asan_and_ubsan() {
+    let source = root().join("examples/c/wechat_brand_lifecycle.c");
+    check_source_under_asan_and_ubsan(
+        &source,
+        "lifecycle-c-asan",
+        |dir| crm_args(dir, "brand.db"),
+        assert_lifecycle_succeeded,
+    );
 }
 
 // ---- pkg-config ------------------------------------------------------------

@@ -370,6 +370,16 @@ fn issue_card(ap: *const cardbridge_alipayplus, request: &[u8]) -> Result<Vec<u8
 }
 
 fn build_issue_card(registration: &[u8], external_id: &str, date: &str, fields: &str) -> Result<Vec<u8>, ErrorInfo> {
+    build_issue_card_with(registration, external_id, date, fields, None)
+}
+
+fn build_issue_card_with(
+    registration: &[u8],
+    external_id: &str,
+    date: &str,
+    fields: &str,
+    options: Option<&str>,
+) -> Result<Vec<u8>, ErrorInfo> {
     let mut out = empty_bytes();
     let mut err = ptr::null_mut();
     let rc = cardbridge_alipayplus_build_issue_card(
@@ -381,6 +391,8 @@ fn build_issue_card(registration: &[u8], external_id: &str, date: &str, fields: 
         date.len(),
         fields.as_ptr().cast(),
         fields.len(),
+        options.map_or(ptr::null(), |o| o.as_ptr().cast()),
+        options.map_or(0, str::len),
         &mut out,
         &mut err,
     );
@@ -646,6 +658,46 @@ fn build_issue_card_reuses_the_registration_and_validates() {
     );
     let e = build_issue_card(b"{}", "M-1", DATE, FIELDS).unwrap_err();
     assert_eq!(e.field, "notifyCardRegistration.appId");
+}
+
+#[test]
+fn build_issue_card_takes_the_optional_members_and_validates_them() {
+    let reg = sample("FFI-B-OPT");
+    let options = r#"{"externalCardNo":"CARD-1","expireDate":"2027-11-23T00:00:00+08:00","extendInfo":"{\"tier\":1}"}"#;
+    let built = json_of(&build_issue_card_with(&reg, "M-1", DATE, FIELDS, Some(options)).unwrap());
+    assert_eq!(built["externalCardNo"], "CARD-1");
+    assert_eq!(built["expireDate"], "2027-11-23T00:00:00+08:00");
+    assert_eq!(built["extendInfo"], "{\"tier\":1}");
+    // NULL and "" are no options; null members are absent.
+    for none in [None, Some(""), Some(r#"{"extendInfo":null}"#)] {
+        let built = json_of(&build_issue_card_with(&reg, "M-1", DATE, FIELDS, none).unwrap());
+        assert!(built.get("extendInfo").is_none(), "{none:?}");
+    }
+    let at = |options: String| build_issue_card_with(&reg, "M-1", DATE, FIELDS, Some(&options)).unwrap_err();
+    let e = at(format!(r#"{{"extendInfo":"{}"}}"#, "x".repeat(2049)));
+    assert_eq!(
+        (e.code, e.field.as_str(), e.limit.as_str()),
+        (cardbridge_result::Validation, "issueCard.extendInfo", "2048")
+    );
+    let e = at(format!(r#"{{"externalCardNo":"{}"}}"#, "x".repeat(65)));
+    assert_eq!((e.field.as_str(), e.limit.as_str()), ("issueCard.externalCardNo", "64"));
+    let e = at(r#"{"expireDate":"tomorrow"}"#.into());
+    assert_eq!(e.field, "issueCard.expireDate");
+    let e = at(r#"{"cardNo":"1"}"#.into());
+    assert_eq!(
+        (e.code, e.field.as_str()),
+        (cardbridge_result::Validation, "issueCard.cardNo")
+    );
+    let e = at("[1]".into());
+    assert_eq!(
+        (e.code, e.field.as_str()),
+        (cardbridge_result::InvalidJson, "options_json")
+    );
+    let e = at("{".into());
+    assert_eq!(
+        (e.code, e.field.as_str()),
+        (cardbridge_result::InvalidJson, "options_json")
+    );
 }
 
 #[test]

@@ -1034,19 +1034,37 @@ mod c_abi {
             });
         }
         let reg = String::from_utf8(registration_with_pii("RED-C-1")).unwrap();
-        for (customer, date, fields) in [
-            (
-                PHONE.repeat(7),
-                "2026-11-23T10:00:00+08:00".to_string(),
-                "[]".to_string(),
-            ),
-            ("M-1".into(), PHONE.to_string(), "[]".into()),
+        let date = || "2026-11-23T10:00:00+08:00".to_string();
+        for (customer, date, fields, options) in [
+            (PHONE.repeat(7), date(), "[]".to_string(), "{}".to_string()),
+            ("M-1".into(), PHONE.to_string(), "[]".into(), "{}".into()),
             (
                 "M-1".into(),
-                "2026-11-23T10:00:00+08:00".into(),
+                date(),
                 json!([{"fieldCode": "FIRST_NAME", "fieldValue": USER_NAME.repeat(2)}]).to_string(),
+                "{}".into(),
             ),
-            ("M-1".into(), "2026-11-23T10:00:00+08:00".into(), format!("[{PHONE}")),
+            ("M-1".into(), date(), format!("[{PHONE}"), "{}".into()),
+            // The optional members: too long, not a date, not JSON.
+            (
+                "M-1".into(),
+                date(),
+                "[]".into(),
+                json!({"externalCardNo": PHONE.repeat(7)}).to_string(),
+            ),
+            (
+                "M-1".into(),
+                date(),
+                "[]".into(),
+                json!({"expireDate": PHONE}).to_string(),
+            ),
+            (
+                "M-1".into(),
+                date(),
+                "[]".into(),
+                json!({"extendInfo": USER_NAME.repeat(700)}).to_string(),
+            ),
+            ("M-1".into(), date(), "[]".into(), format!("{{\"extendInfo\":{PHONE}")),
         ] {
             failed(&secrets, "build_issue_card", |err| {
                 let mut out = cardbridge_bytes {
@@ -1062,6 +1080,8 @@ mod c_abi {
                     date.len(),
                     fields.as_ptr().cast(),
                     fields.len(),
+                    options.as_ptr().cast(),
+                    options.len(),
                     &mut out,
                     err,
                 )

@@ -353,7 +353,7 @@ static cardbridge_http_response *serve_platform_call(crm_db *db, const cardbridg
                  m->points, m->level);
         rc = cardbridge_alipayplus_build_issue_card((const char *)json, json_len, m->id, strlen(m->id), register_date,
                                                     strlen(register_date), card_fields, strlen(card_fields),
-                                                    issue_out, &err);
+                                                    NULL, 0, issue_out, &err);
         if (rc == CARDBRIDGE_RESULT_OK) {
             *member_out = m;
         } else {

@@ -290,7 +290,7 @@ public:
             return cardbridge_alipayplus_build_issue_card(
                 registration_json.data(), registration_json.size(), external_customer_id.data(),
                 external_customer_id.size(), register_date.data(), register_date.size(), card_fields_json.data(),
-                card_fields_json.size(), request.out(), e);
+                card_fields_json.size(), nullptr, 0, request.out(), e);
         });
         return request.str();
     }

@@ -567,6 +567,96 @@ impl IssueCardRequest {
     }
 }
 
+/// The optional members of an `issueCard` request, for
+/// [`IssueCardRequest::build`]: each is validated with the request (field
+/// path `issueCard.<member>`), when the request is built.
+#[derive(Clone, Default, PartialEq)]
+pub struct IssueCardOptions {
+    /// The merchant's card number (member QR code); max 64.
+    pub external_card_no: Option<String>,
+    /// ISO 8601 date-time with offset.
+    pub expire_date: Option<String>,
+    /// Extended information; max 2048.
+    pub extend_info: Option<String>,
+}
+
+impl IssueCardOptions {
+    /// The wire names of the optional members, as `options` of
+    /// [`IssueCardRequest::build_from_json`] takes them.
+    pub const MEMBERS: [&'static str; 3] = ["externalCardNo", "expireDate", "extendInfo"];
+
+    fn to_map(&self) -> Map<String, Value> {
+        let members = [&self.external_card_no, &self.expire_date, &self.extend_info];
+        Self::MEMBERS
+            .iter()
+            .zip(members)
+            .filter_map(|(name, v)| v.as_ref().map(|v| (name.to_string(), Value::String(v.clone()))))
+            .collect()
+    }
+}
+
+impl IssueCardRequest {
+    /// A validated `issueCard` request answering `reg` (see
+    /// [`IssueCardRequest::from_registration`]) with every optional member
+    /// of `options`. Errors name the field path, e.g. `issueCard.extendInfo`
+    /// with its limit, never the value.
+    pub fn build(
+        reg: &NotifyCardRegistrationRequest,
+        external_customer_id: &str,
+        register_date: &str,
+        card_fields: Vec<CardField>,
+        options: &IssueCardOptions,
+    ) -> Result<IssueCardRequest> {
+        let fields = serde_json::to_value(card_fields).map_err(|e| Error::internal("issueCard", e))?;
+        Self::build_from_json(reg, external_customer_id, register_date, fields, options.to_map())
+    }
+
+    /// [`IssueCardRequest::build`] with the card fields and the optional
+    /// members as raw JSON (the C ABI and the bindings), so validation names
+    /// their exact path (`issueCard.cardFields[1].fieldCode`,
+    /// `issueCard.expireDate`). `options` holds members of
+    /// [`IssueCardOptions::MEMBERS`] (a `null` one is absent); any other
+    /// member is refused (`VALIDATION`, field `issueCard.<member>`).
+    pub fn build_from_json(
+        reg: &NotifyCardRegistrationRequest,
+        external_customer_id: &str,
+        register_date: &str,
+        card_fields: Value,
+        options: Map<String, Value>,
+    ) -> Result<IssueCardRequest> {
+        let request = IssueCardRequest::from_registration(
+            reg,
+            external_customer_id.to_string(),
+            register_date.to_string(),
+            Vec::new(),
+        );
+        let mut value = serde_json::to_value(&request).map_err(|e| Error::internal("issueCard", e))?;
+        let Value::Object(members) = &mut value else {
+            return Err(Error::internal("issueCard", "not an object"));
+        };
+        // Replaces the empty array in place (members keep their order).
+        members.insert("cardFields".to_string(), card_fields);
+        for (name, v) in options {
+            if !IssueCardOptions::MEMBERS.contains(&name.as_str()) {
+                // The name is the caller's own option key, not request data; shown shortened.
+                let shown: String = name.chars().take(64).collect();
+                return Err(Error::validation(
+                    format!("issueCard.{shown}"),
+                    format!(
+                        "is not an optional member of issueCard (one of {})",
+                        IssueCardOptions::MEMBERS.join(", ")
+                    ),
+                    None,
+                ));
+            }
+            if !v.is_null() {
+                members.insert(name, v);
+            }
+        }
+        from_json_value(value, Direction::Outbound)
+    }
+}
+
 /// `issueCard` response (the platform's answer).
 ///
 /// `cardNo` is optional here: whether an `S` without it is acceptable is the

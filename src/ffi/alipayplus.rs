@@ -170,17 +170,23 @@ pub extern "C" fn cardbridge_alipayplus_issue_card(
 /// `cardbridge_alipayplus_call_request`); `external_customer_id`, the
 /// merchant's user ID; `register_date`, an ISO 8601 date-time with offset;
 /// `card_fields_json`, a JSON array of `{"fieldCode":..,"fieldValue":..}`
-/// objects (`BALANCE` takes an Amount object).
+/// objects (`BALANCE` takes an Amount object); `options_json`, NULL or empty (none)
+/// or a JSON object with any of the optional members of `issueCard`:
+/// `externalCardNo` (max 64), `expireDate` (ISO 8601 date-time with offset),
+/// `extendInfo` (max 2048); a `null` member is absent. They are validated
+/// here, with the rest of the request.
 ///
 /// On success `*request_out` receives the request as compact wire JSON
-/// followed by a NUL, ready for `cardbridge_alipayplus_issue_card` (add
-/// optional members such as `externalCardNo` there if needed). Ownership: the
-/// caller owns `*request_out` and must release it with `cardbridge_bytes_free`.
+/// followed by a NUL, ready for `cardbridge_alipayplus_issue_card`.
+/// Ownership: the caller owns `*request_out` and must release it with
+/// `cardbridge_bytes_free`.
 ///
 /// Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_UTF8`,
-/// `CARDBRIDGE_RESULT_INVALID_JSON` (field `notifyCardRegistration` or
-/// `card_fields_json`), `CARDBRIDGE_RESULT_VALIDATION` (field path such as
-/// `issueCard.externalCustomerId` or `issueCard.cardFields[1].fieldCode`, and
+/// `CARDBRIDGE_RESULT_INVALID_JSON` (field `notifyCardRegistration`,
+/// `card_fields_json` or `options_json`), `CARDBRIDGE_RESULT_VALIDATION`
+/// (field path such as `issueCard.externalCustomerId`,
+/// `issueCard.cardFields[1].fieldCode`, `issueCard.extendInfo`, or
+/// `issueCard.<member>` for an option that is not an optional member, and
 /// the limit). On failure `*request_out` is unchanged; `error_out` as for
 /// `cardbridge_alipayplus_new`.
 #[unsafe(no_mangle)]
@@ -193,6 +199,8 @@ pub extern "C" fn cardbridge_alipayplus_build_issue_card(
     register_date_len: usize,
     card_fields_json: *const c_char,
     card_fields_json_len: usize,
+    options_json: *const c_char,
+    options_json_len: usize,
     request_out: *mut cardbridge_bytes,
     error_out: *mut *mut cardbridge_error,
 ) -> cardbridge_result {
@@ -204,36 +212,43 @@ pub extern "C" fn cardbridge_alipayplus_build_issue_card(
         let card_fields_json = try_str!(card_fields_json, card_fields_json_len);
         let registration: NotifyCardRegistrationRequest =
             model::parse(registration_json.as_bytes(), Direction::Inbound)?;
-        let card_fields: Value = serde_json::from_str(card_fields_json).map_err(|e| {
-            // serde_json syntax errors carry a category and a position, never input data.
-            Error::new(
-                ErrorKind::InvalidJson,
-                format!("card_fields_json: not valid JSON ({e})"),
-            )
-            .with_field("card_fields_json")
-        })?;
+        let card_fields = json_argument(card_fields_json, "card_fields_json")?;
         if !card_fields.is_array() {
             return Err(
                 Error::new(ErrorKind::InvalidJson, "card_fields_json: must be a JSON array")
                     .with_field("card_fields_json"),
             );
         }
-        let request = IssueCardRequest::from_registration(
+        let options = if options_json.is_null() || options_json_len == 0 {
+            serde_json::Map::new()
+        } else {
+            match json_argument(try_str!(options_json, options_json_len), "options_json")? {
+                Value::Object(members) => members,
+                _ => {
+                    return Err(
+                        Error::new(ErrorKind::InvalidJson, "options_json: must be a JSON object")
+                            .with_field("options_json"),
+                    );
+                }
+            }
+        };
+        let request = IssueCardRequest::build_from_json(
             &registration,
-            external_customer_id.to_string(),
-            register_date.to_string(),
-            Vec::new(),
-        );
-        // The card fields join as raw JSON so validation names their exact
-        // path (issueCard.cardFields[i].fieldCode) instead of a serde message.
-        let mut value = serde_json::to_value(&request).map_err(|e| Error::internal("issueCard", e))?;
-        if let Value::Object(members) = &mut value {
-            // Replaces the empty array in place (members keep their order).
-            members.insert("cardFields".to_string(), card_fields);
-        }
-        let request: IssueCardRequest = model::from_json_value(value, Direction::Outbound)?;
+            external_customer_id,
+            register_date,
+            card_fields,
+            options,
+        )?;
         request_out.write_bytes(model::to_json(&request, Direction::Outbound)?);
         Ok(())
+    })
+}
+
+/// A JSON argument of an export, named `name` in errors.
+fn json_argument(text: &str, name: &str) -> Result<Value, Error> {
+    serde_json::from_str(text).map_err(|e| {
+        // serde_json syntax errors carry a category and a position, never input data.
+        Error::new(ErrorKind::InvalidJson, format!("{name}: not valid JSON ({e})")).with_field(name)
     })
 }
 

@@ -11,7 +11,7 @@
 use super::client::ApiAnswer;
 use crate::error::{Error, ErrorKind, Result};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// An enum of known wire values plus `Unknown(String)`, (de)serialised as its string.
@@ -42,19 +42,21 @@ macro_rules! wire_enum {
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
                 s.serialize_str(self.as_str())
             }
         }
 
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-                String::deserialize(d).map(|s| $name::from_wire(&s))
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                <String as serde::Deserialize>::deserialize(d).map(|s| $name::from_wire(&s))
             }
         }
     };
 }
+
+pub(crate) use wire_enum;
 
 wire_enum!(
     /// `card_type` of templates and user cards.

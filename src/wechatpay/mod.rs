@@ -13,6 +13,7 @@
 //!   validated request; every mutating one is a [`model::Mutation`] delivered
 //!   through the outbox like `confirm`;
 //! * [`answers`]: typed views of the answers (unknown members and enum values kept);
+//! * [`inputs`]: typed confirm and points-sync inputs (same validation as the JSON form);
 //! * [`operations`]: the catalogue of operations by name (validation only);
 //! * [`callback`]: the card-event callback handler, two steps (§3);
 //! * [`sign`]: request signing and the `Authorization` header (§6), nonces,
@@ -34,6 +35,7 @@ pub mod certificates;
 pub mod client;
 pub mod config;
 pub mod feeds;
+pub mod inputs;
 pub mod keyring;
 pub mod members;
 pub mod model;
@@ -143,6 +145,14 @@ impl WechatPay {
     /// See [`WechatClient::sync_user_points`].
     pub fn sync_user_points(&self, input: &[u8]) -> Result<ApiAnswer> {
         self.client.sync_user_points(input)
+    }
+    /// [`Self::confirm`] with a typed input (the same validation and outbox key).
+    pub fn confirm_input(&self, input: &inputs::ConfirmInput) -> Result<ApiAnswer> {
+        self.confirm(&input.to_json()?)
+    }
+    /// [`Self::sync_user_points`] with a typed input.
+    pub fn sync_user_points_input(&self, input: &inputs::PointsSyncInput) -> Result<ApiAnswer> {
+        self.sync_user_points(&input.to_json()?)
     }
     /// Creates a card template: see [`WechatClient::create_card_template`].
     pub fn create_card_template(&self, input: &[u8]) -> Result<ApiAnswer> {

@@ -253,7 +253,7 @@ int main(int argc, char **argv) {
     /* Build the issueCard from the registration while the view is alive. */
     cardbridge_bytes issue_request = {NULL, 0};
     rc = cardbridge_alipayplus_build_issue_card((const char *)request_json, request_json_len, S("M-000123"),
-                                                S(REGISTER_DATE), S(CARD_FIELDS), &issue_request, &err);
+                                                S(REGISTER_DATE), S(CARD_FIELDS), NULL, 0, &issue_request, &err);
     check_ok(rc, err, "issueCard request built from the registration");
     err = NULL;
     check(issue_request.data != NULL && strstr((const char *)issue_request.data, "\"requestId\":\"" REQUEST_ID "\"") != NULL,
@@ -381,7 +381,7 @@ int main(int argc, char **argv) {
                          "{\"request_id\":\"C-OPT-1\",\"request_time\":\"" REQUEST_TIME "\"}", &reg2),
                 "second registration");
         rc = cardbridge_alipayplus_build_issue_card(reg2.body, reg2.body_len, S("M-000124"), S(REGISTER_DATE),
-                                                    S(CARD_FIELDS), &issue2, &err);
+                                                    S(CARD_FIELDS), NULL, 0, &issue2, &err);
         check_ok(rc, err, "second issueCard built");
         err = NULL;
         const cardbridge_cancel_token *token = NULL;
@@ -444,9 +444,37 @@ int main(int argc, char **argv) {
     char long_id[65];
     memset(long_id, 'x', sizeof long_id);
     rc = cardbridge_alipayplus_build_issue_card(registration.data, registration.len, long_id,
-                                                sizeof long_id, S(REGISTER_DATE), S(CARD_FIELDS), &unused, &err);
+                                                sizeof long_id, S(REGISTER_DATE), S(CARD_FIELDS), NULL, 0, &unused, &err);
     check_error(rc, err, CARDBRIDGE_RESULT_VALIDATION, "issueCard.externalCustomerId", "64",
                 "build_issue_card with a 65-character externalCustomerId");
+    err = NULL;
+    /* The optional members, validated when the request is built. */
+    cardbridge_bytes with_options = {NULL, 0};
+    rc = cardbridge_alipayplus_build_issue_card(
+        registration.data, registration.len, S("M-000123"), S(REGISTER_DATE), S(CARD_FIELDS),
+        S("{\"externalCardNo\":\"CARD-0001\",\"expireDate\":\"2027-11-23T00:00:00+08:00\",\"extendInfo\":\"{}\"}"),
+        &with_options, &err);
+    check_ok(rc, err, "build_issue_card with externalCardNo, expireDate and extendInfo");
+    err = NULL;
+    check(with_options.data != NULL && strstr((const char *)with_options.data, "\"externalCardNo\":\"CARD-0001\"") &&
+              strstr((const char *)with_options.data, "\"expireDate\":\"2027-11-23T00:00:00+08:00\"") &&
+              strstr((const char *)with_options.data, "\"extendInfo\":\"{}\""),
+          "the optional members are in the built request");
+    cardbridge_bytes_free(&with_options);
+    strbuf long_options = {0};
+    sb_append(&long_options, "{\"extendInfo\":\"");
+    for (int k = 0; k < 2049; k++) sb_append(&long_options, "x");
+    sb_append(&long_options, "\"}");
+    rc = cardbridge_alipayplus_build_issue_card(registration.data, registration.len, S("M-1"), S(REGISTER_DATE),
+                                                S(CARD_FIELDS), long_options.data, long_options.len, &unused, &err);
+    check_error(rc, err, CARDBRIDGE_RESULT_VALIDATION, "issueCard.extendInfo", "2048",
+                "build_issue_card with a 2049-character extendInfo");
+    err = NULL;
+    sb_free(&long_options);
+    rc = cardbridge_alipayplus_build_issue_card(registration.data, registration.len, S("M-1"), S(REGISTER_DATE),
+                                                S(CARD_FIELDS), S("{\"cardNo\":\"1\"}"), &unused, &err);
+    check_error(rc, err, CARDBRIDGE_RESULT_VALIDATION, "issueCard.cardNo", NULL,
+                "build_issue_card with an option that is not an optional member");
     err = NULL;
     check(unused.data == NULL, "no output on failure");
     int status = 0;

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
 
@@ -114,15 +115,30 @@ namespace CardBridge
         /// <param name="externalCustomerId">The merchant's own user ID.</param>
         /// <param name="registerDate">An ISO 8601 date-time with offset, e.g. <c>2026-11-23T18:00:00+08:00</c>.</param>
         /// <param name="cardFieldsJson">A JSON array of <c>{"fieldCode":..,"fieldValue":..}</c> objects.</param>
+        /// <param name="externalCardNo">Optional <c>externalCardNo</c>, the merchant's card number (max 64).</param>
+        /// <param name="expireDate">Optional <c>expireDate</c>, an ISO 8601 date-time with offset.</param>
+        /// <param name="extendInfo">Optional <c>extendInfo</c> (max 2048).</param>
         /// <returns>The request as compact wire JSON, ready for <see cref="IssueCard"/>.</returns>
-        /// <exception cref="ValidationException">A value breaks a rule (field path and limit in the exception).</exception>
+        /// <exception cref="ValidationException">A value breaks a rule (field path such as
+        /// <c>issueCard.extendInfo</c> and limit in the exception); the optional members are validated here too.</exception>
         public static unsafe string BuildIssueCard(string registrationJson, string externalCustomerId,
-            string registerDate, string cardFieldsJson)
+            string registerDate, string cardFieldsJson, string externalCardNo = null, string expireDate = null,
+            string extendInfo = null)
         {
             var registration = Utf8.Encode(registrationJson, "registrationJson");
             var customer = Utf8.Encode(externalCustomerId, "externalCustomerId");
             var date = Utf8.Encode(registerDate, "registerDate");
             var fields = Utf8.Encode(cardFieldsJson, "cardFieldsJson");
+            byte[] options = null;
+            if (externalCardNo != null || expireDate != null || extendInfo != null)
+            {
+                options = Encoding.UTF8.GetBytes(JsonText.Object(new[]
+                {
+                    new KeyValuePair<string, string>("externalCardNo", externalCardNo),
+                    new KeyValuePair<string, string>("expireDate", expireDate),
+                    new KeyValuePair<string, string>("extendInfo", extendInfo),
+                }));
+            }
             CardBridgeLibrary.EnsureCompatible();
             NativeBytes request;
             IntPtr error;
@@ -131,9 +147,11 @@ namespace CardBridge
             fixed (byte* c = customer)
             fixed (byte* d = date)
             fixed (byte* f = fields)
+            fixed (byte* o = options)
             {
                 rc = NativeMethods.cardbridge_alipayplus_build_issue_card(r, (UIntPtr)registration.Length, c,
-                    (UIntPtr)customer.Length, d, (UIntPtr)date.Length, f, (UIntPtr)fields.Length, out request, out error);
+                    (UIntPtr)customer.Length, d, (UIntPtr)date.Length, f, (UIntPtr)fields.Length,
+                    o, (UIntPtr)(options == null ? 0 : options.Length), out request, out error);
             }
             CardbridgeException.Check(rc, error);
             return request.TakeString();

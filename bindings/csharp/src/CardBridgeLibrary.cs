@@ -154,6 +154,82 @@ namespace CardBridge
             }
         }
 
+        /// <summary>
+        /// Every member of the top-level object of <paramref name="json"/>, in order: its name and its value
+        /// as raw JSON text (a string value keeps its quotes and escapes; see <see cref="DecodeString"/>).
+        /// </summary>
+        /// <exception cref="FormatException">The text is not a JSON object.</exception>
+        internal static List<KeyValuePair<string, string>> TopLevelRaw(string json)
+        {
+            var members = new List<KeyValuePair<string, string>>();
+            var i = SkipSpace(json, 0);
+            Expect(json, ref i, '{');
+            i = SkipSpace(json, i);
+            if (i < json.Length && json[i] == '}')
+            {
+                return members;
+            }
+            while (true)
+            {
+                i = SkipSpace(json, i);
+                var name = ReadString(json, ref i);
+                i = SkipSpace(json, i);
+                Expect(json, ref i, ':');
+                i = SkipSpace(json, i);
+                var start = i;
+                i = SkipValue(json, i);
+                var raw = json.Substring(start, i - start).TrimEnd(' ', '\t', '\n', '\r');
+                if (raw.Length == 0)
+                {
+                    throw new FormatException("expected a value at offset " + start + " of the JSON text");
+                }
+                members.Add(new KeyValuePair<string, string>(name, raw));
+                i = SkipSpace(json, i);
+                if (i < json.Length && json[i] == ',')
+                {
+                    i++;
+                    continue;
+                }
+                Expect(json, ref i, '}');
+                return members;
+            }
+        }
+
+        /// <summary>The text of a raw JSON string literal (quotes included), or null when
+        /// <paramref name="raw"/> is not a string literal (e.g. <c>null</c> or a number).</summary>
+        internal static string DecodeString(string raw)
+        {
+            if (raw == null || raw.Length < 2 || raw[0] != '"')
+            {
+                return null;
+            }
+            var i = 0;
+            return ReadString(raw, ref i);
+        }
+
+        /// <summary>Appends <c>"name":value</c> (the value as raw JSON), with a comma unless first.</summary>
+        internal static void RawMember(StringBuilder sb, string name, string rawValue)
+        {
+            if (sb.Length > 1)
+            {
+                sb.Append(',');
+            }
+            Quote(sb, name);
+            sb.Append(':').Append(rawValue);
+        }
+
+        /// <summary>Appends <c>"name":"value"</c> unless <paramref name="value"/> is null.</summary>
+        internal static void StringMember(StringBuilder sb, string name, string value)
+        {
+            if (value == null)
+            {
+                return;
+            }
+            var quoted = new StringBuilder();
+            Quote(quoted, value);
+            RawMember(sb, name, quoted.ToString());
+        }
+
         private static int SkipSpace(string s, int i)
         {
             while (i < s.Length && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))

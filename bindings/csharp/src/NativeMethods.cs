@@ -82,7 +82,7 @@ namespace CardBridge
         internal static extern uint cardbridge_alipayplus_issue_card(SafeAlipayPlusHandle alipayplus, byte* request_json, UIntPtr request_json_len, out NativeBytes response_out, out IntPtr error_out);
 
         [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_build_issue_card", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern uint cardbridge_alipayplus_build_issue_card(byte* registration_json, UIntPtr registration_json_len, byte* external_customer_id, UIntPtr external_customer_id_len, byte* register_date, UIntPtr register_date_len, byte* card_fields_json, UIntPtr card_fields_json_len, out NativeBytes request_out, out IntPtr error_out);
+        internal static extern uint cardbridge_alipayplus_build_issue_card(byte* registration_json, UIntPtr registration_json_len, byte* external_customer_id, UIntPtr external_customer_id_len, byte* register_date, UIntPtr register_date_len, byte* card_fields_json, UIntPtr card_fields_json_len, byte* options_json, UIntPtr options_json_len, out NativeBytes request_out, out IntPtr error_out);
 
         [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_resume_pending", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_alipayplus_resume_pending(SafeAlipayPlusHandle alipayplus, out NativeBytes report_out, out IntPtr error_out);

@@ -71,7 +71,18 @@ namespace CardBridge
                 Utf8.Encode(inputJson, "inputJson"), deadline, CancellationToken.None);
         }
 
-        /// <summary><see cref="Confirm"/> on a thread-pool thread. Cancelling <paramref name="cancellationToken"/>
+        /// <summary><see cref="Confirm(string, TimeSpan?)"/> with a typed input (its <see cref="WechatModel.ToJson"/>;
+        /// the same validation and outbox key as the JSON form).</summary>
+        public string Confirm(ConfirmInput input, TimeSpan? deadline = null)
+        {
+            if (input == null)
+            {
+                throw new ArgumentNullException("input");
+            }
+            return Confirm(input.ToJson(), deadline);
+        }
+
+        /// <summary><see cref="Confirm(string, TimeSpan?)"/> on a thread-pool thread. Cancelling <paramref name="cancellationToken"/>
         /// stops the retries before the next attempt: the task ends with <see cref="OperationCanceledException"/>
         /// and the confirm stays pending (the next call or resume reads the card back first).</summary>
         public unsafe Task<string> ConfirmAsync(string inputJson, TimeSpan? deadline = null,
@@ -84,7 +95,7 @@ namespace CardBridge
 
         /// <summary>Reads one user card (<c>GET .../user-cards/{user_card_code}</c>).</summary>
         /// <param name="inputJson"><c>{"user_card_code","brand_id","card_id","openid"}</c>.</param>
-        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <returns>The answer JSON, as for <see cref="Confirm(string, TimeSpan?)"/>.</returns>
         /// <exception cref="ValidationException">The input breaks a rule.</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused (e.g. 404: no such card).</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget.</exception>
@@ -96,7 +107,7 @@ namespace CardBridge
         /// <summary>Updates a user card (<c>PATCH .../user-cards/{user_card_code}</c>); not recorded in the outbox.</summary>
         /// <param name="inputJson"><c>user_card_code</c>, <c>card_id</c> and the body members, sensitive
         /// fields in cleartext.</param>
-        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <returns>The answer JSON, as for <see cref="Confirm(string, TimeSpan?)"/>.</returns>
         /// <exception cref="ValidationException">The input breaks a rule.</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget.</exception>
@@ -134,7 +145,7 @@ namespace CardBridge
 
         /// <summary>Syncs a user's point balance (<c>POST .../user-points/sync</c>).</summary>
         /// <param name="inputJson"><c>{"out_request_no","brand_id","card_id","openid","user_card_code","point_balance"}</c>.</param>
-        /// <returns>The answer JSON, as for <see cref="Confirm"/> (<c>"status":204</c> on success).</returns>
+        /// <returns>The answer JSON, as for <see cref="Confirm(string, TimeSpan?)"/> (<c>"status":204</c> on success).</returns>
         /// <exception cref="ValidationException">The input breaks a rule.</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget.</exception>
@@ -143,9 +154,19 @@ namespace CardBridge
             return Call(NativeMethods.cardbridge_wechatpay_sync_user_points, inputJson);
         }
 
+        /// <summary><see cref="SyncUserPoints(string)"/> with a typed input.</summary>
+        public string SyncUserPoints(PointsSyncInput input)
+        {
+            if (input == null)
+            {
+                throw new ArgumentNullException("input");
+            }
+            return SyncUserPoints(input.ToJson());
+        }
+
         /// <summary>Creates a card template (<c>POST .../cards</c>) whose <c>notify_url</c> receives the card events; keyed by (<c>brand_id</c>, <c>out_request_no</c>) in the outbox.</summary>
         /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
-        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <returns>The answer JSON, as for <see cref="Confirm(string, TimeSpan?)"/>.</returns>
         /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
@@ -156,7 +177,7 @@ namespace CardBridge
 
         /// <summary>Lists card templates: <c>brand_id</c>, optional <c>state</c>, <c>offset</c>, <c>limit</c> (1-20).</summary>
         /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
-        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <returns>The answer JSON, as for <see cref="Confirm(string, TimeSpan?)"/>.</returns>
         /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
@@ -167,7 +188,7 @@ namespace CardBridge
 
         /// <summary>Reads one card template: <c>brand_id</c>, <c>card_id</c>.</summary>
         /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
-        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <returns>The answer JSON, as for <see cref="Confirm(string, TimeSpan?)"/>.</returns>
         /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
@@ -178,7 +199,7 @@ namespace CardBridge
 
         /// <summary>Updates a card template (<c>PATCH</c>); reconciled by reading it back.</summary>
         /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
-        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <returns>The answer JSON, as for <see cref="Confirm(string, TimeSpan?)"/>.</returns>
         /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
@@ -189,7 +210,7 @@ namespace CardBridge
 
         /// <summary>Removes a card template (<c>POST .../invalidate</c> or <c>DELETE</c>, per <c>card_template_removal</c>).</summary>
         /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
-        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <returns>The answer JSON, as for <see cref="Confirm(string, TimeSpan?)"/>.</returns>
         /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
@@ -200,7 +221,7 @@ namespace CardBridge
 
         /// <summary>Lists a user's cards (sensitive fields decrypted): <c>brand_id</c>, <c>openid</c>, optional <c>user_card_state</c>, <c>offset</c>, <c>limit</c>.</summary>
         /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
-        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <returns>The answer JSON, as for <see cref="Confirm(string, TimeSpan?)"/>.</returns>
         /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
@@ -211,7 +232,7 @@ namespace CardBridge
 
         /// <summary>Invalidates a user card, irreversibly; <c>invalid_reason</c> is required. Keyed by (<c>card_id</c>, <c>user_card_code</c>).</summary>
         /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
-        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <returns>The answer JSON, as for <see cref="Confirm(string, TimeSpan?)"/>.</returns>
         /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
@@ -222,7 +243,7 @@ namespace CardBridge
 
         /// <summary>Imports an existing member by openid; sensitive fields in cleartext are encrypted. Keyed by (<c>card_id</c>, <c>user_card_code</c>).</summary>
         /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
-        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <returns>The answer JSON, as for <see cref="Confirm(string, TimeSpan?)"/>.</returns>
         /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
@@ -233,7 +254,7 @@ namespace CardBridge
 
         /// <summary>Imports a member by phone: a <see cref="ConfigurationException"/> unless <c>import_by_phone_enabled</c> (not live on the platform).</summary>
         /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
-        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <returns>The answer JSON, as for <see cref="Confirm(string, TimeSpan?)"/>.</returns>
         /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
@@ -244,7 +265,7 @@ namespace CardBridge
 
         /// <summary>Posts a member feed (<c>cell</c> or <c>cell_message</c>); keyed by (<c>brand_id</c>, <c>out_request_no</c>).</summary>
         /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
-        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <returns>The answer JSON, as for <see cref="Confirm(string, TimeSpan?)"/>.</returns>
         /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
@@ -255,7 +276,7 @@ namespace CardBridge
 
         /// <summary>Answers a <c>POINT_EXCHANGE_COUPON</c> event; keyed by (<c>brand_id</c>, <c>record_id</c>).</summary>
         /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
-        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <returns>The answer JSON, as for <see cref="Confirm(string, TimeSpan?)"/>.</returns>
         /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
@@ -266,7 +287,7 @@ namespace CardBridge
 
         /// <summary>Creates a membership coupon activity; keyed by (<c>brand_id</c>, <c>out_request_no</c>).</summary>
         /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
-        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <returns>The answer JSON, as for <see cref="Confirm(string, TimeSpan?)"/>.</returns>
         /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
@@ -277,7 +298,7 @@ namespace CardBridge
 
         /// <summary>Lists membership activities.</summary>
         /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
-        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <returns>The answer JSON, as for <see cref="Confirm(string, TimeSpan?)"/>.</returns>
         /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
@@ -288,7 +309,7 @@ namespace CardBridge
 
         /// <summary>Reads one membership activity: <c>brand_id</c>, <c>activity_id</c>.</summary>
         /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
-        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <returns>The answer JSON, as for <see cref="Confirm(string, TimeSpan?)"/>.</returns>
         /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
@@ -299,7 +320,7 @@ namespace CardBridge
 
         /// <summary>Updates a membership activity; reconciled by reading it back.</summary>
         /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
-        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <returns>The answer JSON, as for <see cref="Confirm(string, TimeSpan?)"/>.</returns>
         /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
@@ -310,7 +331,7 @@ namespace CardBridge
 
         /// <summary>Terminates a membership activity; reconciled by reading it back.</summary>
         /// <param name="inputJson">One JSON object in the wire names (path members such as <c>card_id</c> included).</param>
-        /// <returns>The answer JSON, as for <see cref="Confirm"/>.</returns>
+        /// <returns>The answer JSON, as for <see cref="Confirm(string, TimeSpan?)"/>.</returns>
         /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
         /// <exception cref="RemoteUnknownException">No definite answer within the budget: retry with the same input.</exception>
@@ -321,7 +342,7 @@ namespace CardBridge
 
         /// <summary>A join-component token (<c>POST .../pre-auth-tokens</c>, valid 1 h): <c>brand_id</c>, <c>card_id</c>, <c>openid</c>; a fresh one per call.</summary>
         /// <param name="inputJson"><c>{"brand_id","card_id","openid"}</c>.</param>
-        /// <returns>The answer JSON, as for <see cref="Confirm"/>: the body holds <c>token</c> and <c>expire_time</c>.</returns>
+        /// <returns>The answer JSON, as for <see cref="Confirm(string, TimeSpan?)"/>: the body holds <c>token</c> and <c>expire_time</c>.</returns>
         /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
         public unsafe string CreatePreAuthToken(string inputJson)
@@ -331,7 +352,7 @@ namespace CardBridge
 
         /// <summary>A payment-code component token (<c>POST .../pay-view-tokens</c>, 10 min, single use).</summary>
         /// <param name="inputJson"><c>{"brand_id","card_id","openid"}</c>.</param>
-        /// <returns>The answer JSON, as for <see cref="Confirm"/>: the body holds <c>token</c> and <c>expire_time</c>.</returns>
+        /// <returns>The answer JSON, as for <see cref="Confirm(string, TimeSpan?)"/>: the body holds <c>token</c> and <c>expire_time</c>.</returns>
         /// <exception cref="ValidationException">The input breaks a rule (nothing was sent).</exception>
         /// <exception cref="RemoteFailedException">WeChat Pay refused for good.</exception>
         public unsafe string CreatePayViewToken(string inputJson)
@@ -402,7 +423,7 @@ namespace CardBridge
             return json.TakeString();
         }
 
-        /// <summary>Re-sends every pending outbox entry of the store (<see cref="Confirm"/> and the other mutating calls; call it at start-up after a crash).</summary>
+        /// <summary>Re-sends every pending outbox entry of the store (<see cref="Confirm(string, TimeSpan?)"/> and the other mutating calls; call it at start-up after a crash).</summary>
         /// <returns>A JSON array, one element per pending confirm: <c>{"id":..,"ok":true,"answer":{..}}</c> or
         /// <c>{"id":..,"ok":false,"code":..,"name":..,"message":..}</c>.</returns>
         /// <exception cref="CardbridgeInternalException">The store could not be read.</exception>

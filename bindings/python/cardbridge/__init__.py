@@ -59,6 +59,7 @@ from .errors import (
 from ._options import CancelToken
 from .keys import PrivateKey, PublicKey
 from .wechatpay import Event, WechatPay, exchange_confirm_input, handle_wechat_callback, validate_wechat
+from .models import ConfirmInput, PointsSyncInput, UserCard, user_card
 
 from . import _log
 
@@ -118,4 +119,8 @@ __all__ = [
     "validate_wechat",
     "exchange_confirm_input",
     "version",
+    "ConfirmInput",
+    "PointsSyncInput",
+    "UserCard",
+    "user_card",
 ]

@@ -351,6 +351,8 @@ _cardbridge_alipayplus_build_issue_card.argtypes = [
     ctypes.c_size_t,  # register_date_len
     ctypes.c_char_p,  # card_fields_json
     ctypes.c_size_t,  # card_fields_json_len
+    ctypes.c_char_p,  # options_json
+    ctypes.c_size_t,  # options_json_len
     ctypes.POINTER(cardbridge_bytes),  # request_out
     ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
 ]
@@ -366,6 +368,8 @@ def cardbridge_alipayplus_build_issue_card(
     register_date_len: Any,
     card_fields_json: Any,
     card_fields_json_len: Any,
+    options_json: Any,
+    options_json_len: Any,
     request_out: Any,
     error_out: Any,
 ) -> int:
@@ -378,6 +382,8 @@ def cardbridge_alipayplus_build_issue_card(
         register_date_len,
         card_fields_json,
         card_fields_json_len,
+        options_json,
+        options_json_len,
         request_out,
         error_out,
     ))

@@ -279,14 +279,14 @@ class Call(Managed[Any]):
 Decision = Union[Mapping[str, Any], str, bytes, None]
 
 
-def _date_text(value: object) -> str:
+def _date_text(value: object, name: str = "register_date") -> str:
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:
-            raise ValueError("register_date must carry a time zone (an aware datetime)")
+            raise ValueError(f"{name} must carry a time zone (an aware datetime)")
         return value.isoformat(timespec="seconds")
     if isinstance(value, str):
         return value
-    raise TypeError(f"register_date must be str or datetime, not {type(value).__name__}")
+    raise TypeError(f"{name} must be str or datetime, not {type(value).__name__}")
 
 
 def build_issue_card(
@@ -294,23 +294,40 @@ def build_issue_card(
     external_customer_id: str,
     register_date: str | _dt.datetime,
     card_fields: Sequence[Mapping[str, Any]] | str,
+    *,
+    external_card_no: str | None = None,
+    expire_date: str | _dt.datetime | None = None,
+    extend_info: str | None = None,
 ) -> dict[str, Any]:
     """Builds a validated `issueCard` request from the `notifyCardRegistration`
     it answers (a `Call`, its request dict, or the JSON as received), reusing
     its `appId`, `customerBelongsTo`, `requestId` and `customerId`.
 
     `register_date` is ISO 8601 with offset (or an aware datetime);
-    `card_fields` is a list of `{"fieldCode": ..., "fieldValue": ...}`.
-    Raises `ValidationError` (with `field` and `limit`) or `InvalidJsonError`.
+    `card_fields` is a list of `{"fieldCode": ..., "fieldValue": ...}`. The
+    optional members of `issueCard`: `external_card_no` (`externalCardNo`,
+    max 64), `expire_date` (`expireDate`, like `register_date`) and
+    `extend_info` (`extendInfo`, max 2048), validated here with the rest.
+    Raises `ValidationError` (with `field`, e.g. `issueCard.extendInfo`, and
+    `limit`) or `InvalidJsonError`.
     """
     reg = registration.raw if isinstance(registration, Call) else json_bytes(registration, "registration")
     ext = text(external_customer_id, "external_customer_id")
     date = _date_text(register_date).encode("utf-8")
     fields = json_bytes(card_fields, "card_fields")
+    options: dict[str, str] = {}
+    if external_card_no is not None:
+        options["externalCardNo"] = text(external_card_no, "external_card_no").decode("utf-8")
+    if expire_date is not None:
+        options["expireDate"] = _date_text(expire_date, "expire_date")
+    if extend_info is not None:
+        options["extendInfo"] = text(extend_info, "extend_info").decode("utf-8")
+    opts = json.dumps(options).encode("utf-8") if options else None
     out = b.cardbridge_bytes()
     invoke(
         b.cardbridge_alipayplus_build_issue_card,
-        reg, len(reg), ext, len(ext), date, len(date), fields, len(fields), ctypes.byref(out),
+        reg, len(reg), ext, len(ext), date, len(date), fields, len(fields), opts, len(opts or b""),
+        ctypes.byref(out),
     )
     parsed: dict[str, Any] = json.loads(take_bytes(out))
     return parsed

@@ -149,6 +149,39 @@ def test_build_issue_card_accepts_datetime_and_json_text(alipay: AlipayPlus) -> 
         cardbridge.build_issue_card(registration, "M-1", dt.datetime(2026, 1, 1), CARD_FIELDS)
 
 
+def test_build_issue_card_takes_the_optional_members() -> None:
+    import datetime as dt
+
+    registration = sample_registration("PY-BUILD-OPT")
+    expires = dt.datetime(2027, 11, 23, 0, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    built = cardbridge.build_issue_card(
+        registration, "M-1", REGISTER_DATE, CARD_FIELDS,
+        external_card_no="CARD-0001", expire_date=expires, extend_info='{"tier":1}',
+    )
+    assert built["externalCardNo"] == "CARD-0001"
+    assert built["expireDate"] == "2027-11-23T00:00:00+08:00"
+    assert built["extendInfo"] == '{"tier":1}'
+    plain = cardbridge.build_issue_card(registration, "M-1", REGISTER_DATE, CARD_FIELDS)
+    assert not {"externalCardNo", "expireDate", "extendInfo"} & plain.keys()
+    # Validated when built, naming the field path; just outside each limit.
+    for kwargs, field, limit in [
+        ({"extend_info": "x" * 2049}, "issueCard.extendInfo", "2048"),
+        ({"external_card_no": "x" * 65}, "issueCard.externalCardNo", "64"),
+        ({"expire_date": "tomorrow"}, "issueCard.expireDate", None),
+    ]:
+        with pytest.raises(cardbridge.ValidationError) as info:
+            cardbridge.build_issue_card(registration, "M-1", REGISTER_DATE, CARD_FIELDS, **kwargs)
+        assert info.value.field == field
+        if limit is not None:
+            assert info.value.limit == limit
+        assert "xxxx" not in str(info.value)
+    assert cardbridge.build_issue_card(
+        registration, "M-1", REGISTER_DATE, CARD_FIELDS, extend_info="x" * 2048
+    )["extendInfo"] == "x" * 2048
+    with pytest.raises(TypeError, match="external_card_no"):
+        cardbridge.build_issue_card(registration, "M-1", REGISTER_DATE, CARD_FIELDS, external_card_no=5)  # type: ignore[arg-type]
+
+
 def test_idempotency_conflict(alipay: AlipayPlus, emulator: Emulator) -> None:
     registration = sample_registration("PY-CONFLICT-1")
     first = alipay.build_issue_card(registration, "M-1", REGISTER_DATE, CARD_FIELDS)

@@ -545,3 +545,46 @@ def test_eight_threads_handle_distinct_callbacks_on_one_integration(
     for request, _ in results:
         assert expect_response(deliver(wechat, request)).status == 200
     assert len(handled) == THREADS * PER_THREAD
+
+
+def test_typed_inputs_are_accepted_beside_plain_dicts(wechat: WechatPay, wx_emulator: Emulator) -> None:
+    from cardbridge.models import CONFIRM_STATES, ConfirmInput, PointsSyncInput, UserCard, user_card
+
+    wx_emulator.add_user_card("478515832666", CARD_ID, OPENID, BRAND_ID)
+    typed: ConfirmInput = {
+        "user_card_code": "478515832666", "card_id": CARD_ID, "brand_id": BRAND_ID, "openid": OPENID,
+        "user_card_confirm_state": CONFIRM_STATES[0], "phone_number": PHONE,
+        "user_information": {"common_field_list": [{"name": "USER_FORM_FLAG_NAME", "value": "Li Lei"}]},
+    }
+    answer = wechat.confirm(typed)
+    card: UserCard = user_card(answer)
+    assert card["user_card_state"] == "EFFECTIVE" and card["phone_number"] == PHONE
+    assert card is answer["body"], "the answer's own dict, every member kept"
+    # The plain-dict form of the same confirm is the same request: answered from the outbox.
+    assert wechat.confirm(dict(typed))["body"] == answer["body"]
+    assert wx_emulator.confirm_hits("478515832666") == 1
+
+    points: PointsSyncInput = {
+        "out_request_no": "PY-TYPED-PTS", "brand_id": BRAND_ID, "card_id": CARD_ID, "openid": OPENID,
+        "user_card_code": "478515832666", "point_balance": 7,
+    }
+    assert wechat.sync_user_points(points)["status"] == 204
+
+    # Validated like a plain dict: just outside a limit names the field path.
+    too_long: ConfirmInput = {**typed, "user_card_code": "3004", "card_id": "c" * 33}
+    with pytest.raises(cardbridge.ValidationError) as info:
+        wechat.confirm(too_long)
+    assert (info.value.field, info.value.limit) == ("confirm.card_id", "32")
+
+
+def test_user_card_keeps_unknown_members_and_states() -> None:
+    from cardbridge.models import user_card
+
+    body = {"user_card_code": "1", "card_id": "c", "openid": "o", "brand_id": "b",
+            "user_card_state": "FROZEN_BY_PLATFORM", "future_member": [1]}
+    card = user_card({"status": 200, "body": body})
+    assert card["user_card_state"] == "FROZEN_BY_PLATFORM"
+    assert json.loads(json.dumps(card)) == body, "JSON round trip unchanged"
+    assert user_card(body) is body
+    with pytest.raises(ValueError, match="'openid'"):
+        user_card({"user_card_code": "1", "card_id": "c", "brand_id": "b", "user_card_state": "EFFECTIVE"})

@@ -307,6 +307,37 @@ namespace CardBridge.Tests
         }
 
         [Test]
+        public void BuildIssueCardTakesTheOptionalMembers()
+        {
+            var registration = Emulator.SampleRegistration("CS-BUILD-OPT");
+            var built = AlipayPlus.BuildIssueCard(registration, "M-1", Fixture.RegisterDate, Fixture.CardFields,
+                externalCardNo: "CARD-0001", expireDate: "2027-11-23T00:00:00+08:00", extendInfo: "{\"tier\":1}");
+            var members = MiniJson.Parse(built);
+            Assert.Equal("CARD-0001", (string)MiniJson.Get(members, "externalCardNo"), "externalCardNo");
+            Assert.Equal("2027-11-23T00:00:00+08:00", (string)MiniJson.Get(members, "expireDate"), "expireDate");
+            Assert.Equal("{\"tier\":1}", (string)MiniJson.Get(members, "extendInfo"), "extendInfo");
+            var plain = AlipayPlus.BuildIssueCard(registration, "M-1", Fixture.RegisterDate, Fixture.CardFields);
+            Assert.True(!plain.Contains("externalCardNo") && !plain.Contains("extendInfo"), "no options, no members");
+            var atLimit = AlipayPlus.BuildIssueCard(registration, "M-1", Fixture.RegisterDate, Fixture.CardFields,
+                extendInfo: new string('x', 2048));
+            Assert.Contains(new string('x', 2048), atLimit, "2048 characters of extendInfo accepted");
+
+            // Just outside each limit: refused when built, naming the field path.
+            var e = Assert.Throws<ValidationException>(() => AlipayPlus.BuildIssueCard(registration, "M-1",
+                Fixture.RegisterDate, Fixture.CardFields, extendInfo: new string('x', 2049)), "2049-character extendInfo");
+            Assert.Equal("issueCard.extendInfo", e.Field, "Field");
+            Assert.Equal("2048", e.Limit, "Limit");
+            Assert.True(!e.Message.Contains("xxxx"), "the value is not echoed");
+            e = Assert.Throws<ValidationException>(() => AlipayPlus.BuildIssueCard(registration, "M-1",
+                Fixture.RegisterDate, Fixture.CardFields, externalCardNo: new string('x', 65)), "65-character externalCardNo");
+            Assert.Equal("issueCard.externalCardNo", e.Field, "Field");
+            Assert.Equal("64", e.Limit, "Limit");
+            e = Assert.Throws<ValidationException>(() => AlipayPlus.BuildIssueCard(registration, "M-1",
+                Fixture.RegisterDate, Fixture.CardFields, expireDate: "tomorrow"), "bad expireDate");
+            Assert.Equal("issueCard.expireDate", e.Field, "Field");
+        }
+
+        [Test]
         public void ValidationErrorsCarryFieldAndLimit()
         {
             var registration = Emulator.SampleRegistration("CS-VAL-1");

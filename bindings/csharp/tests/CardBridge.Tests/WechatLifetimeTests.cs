@@ -91,10 +91,12 @@ namespace CardBridge.Tests
         {
             var wp = fx.WechatPay;
             Assert.Throws<ArgumentNullException>(() => new WechatPay(null), "WechatPay(null)");
-            Assert.Throws<ArgumentNullException>(() => wp.Confirm(null), "Confirm(null)");
+            Assert.Throws<ArgumentNullException>(() => wp.Confirm((string)null), "Confirm(null)");
+            Assert.Throws<ArgumentNullException>(() => wp.Confirm((global::CardBridge.ConfirmInput)null), "Confirm(null input)");
             Assert.Throws<ArgumentNullException>(() => wp.GetUserCard(null), "GetUserCard(null)");
             Assert.Throws<ArgumentNullException>(() => wp.UpdateUserCard(null), "UpdateUserCard(null)");
-            Assert.Throws<ArgumentNullException>(() => wp.SyncUserPoints(null), "SyncUserPoints(null)");
+            Assert.Throws<ArgumentNullException>(() => wp.SyncUserPoints((string)null), "SyncUserPoints(null)");
+            Assert.Throws<ArgumentNullException>(() => wp.SyncUserPoints((PointsSyncInput)null), "SyncUserPoints(null input)");
             Assert.Throws<ArgumentNullException>(() => wp.CallbackBegin(null, "/", null, null), "CallbackBegin(null method)");
             Assert.Throws<ArgumentNullException>(() => wp.CallbackBegin("POST", null, null, null), "CallbackBegin(null target)");
             Assert.Throws<ArgumentNullException>(() => wp.CallbackBegin("POST", "/",

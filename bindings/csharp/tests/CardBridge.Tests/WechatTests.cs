@@ -308,6 +308,64 @@ namespace CardBridge.Tests
         }
 
         [Test]
+        public void TypedInputsRoundTripAndAreSentLikeTheirJson()
+        {
+            const string code = "478515832667";
+            // FromJson/ToJson: named members typed, unknown members and values kept, order of the wire form.
+            var json = WechatFixture.ConfirmInput(code, ",\"card_color\":\"#FFD700\",\"future\":{\"a\":[1,2]}");
+            var typed = global::CardBridge.ConfirmInput.FromJson(json);
+            Assert.Equal(code, typed.UserCardCode, "UserCardCode");
+            Assert.Equal(ConfirmStates.CreateCardSuccess, typed.UserCardConfirmState, "state");
+            Assert.Equal(WechatFixture.Phone, typed.PhoneNumber, "PhoneNumber");
+            Assert.Equal(2, typed.Extra.Count, "two members kept in Extra");
+            Assert.Equal("{\"a\":[1,2]}", typed.Extra[1].Value, "raw JSON kept");
+            var back = MiniJson.Parse(typed.ToJson());
+            var original = MiniJson.Parse(json);
+            foreach (var name in new[] { "user_card_code", "card_id", "phone_number", "card_color", "user_card_confirm_state" })
+            {
+                Assert.Equal(MiniJson.Str(original, name), MiniJson.Str(back, name), name + " round-trips");
+            }
+            Assert.Equal("Li Lei", MiniJson.Str(MiniJson.Arr(MiniJson.Get(back, "user_information"), "common_field_list")[0],
+                "value"), "user_information round-trips");
+            Assert.True(!typed.ToString().Contains(WechatFixture.Phone), "ToString leaves the phone out");
+            var unknown = global::CardBridge.ConfirmInput.FromJson(WechatFixture.ConfirmInput(code).Replace(
+                "CREATE_CARD_SUCCESS", "CREATE_CARD_LATER"));
+            Assert.Equal("CREATE_CARD_LATER", unknown.UserCardConfirmState, "an unknown state is kept");
+            Assert.Throws<FormatException>(() => global::CardBridge.ConfirmInput.FromJson("{\"openid\":5}"), "wrong type");
+
+            // Sent: the same validation and outbox key as the JSON form.
+            fx.Emulator.AddUserCard(code, WechatFixture.CardId, WechatFixture.Openid, WechatFixture.BrandId);
+            typed.Extra.Clear();
+            var card = UserCard.FromAnswer(fx.WechatPay.Confirm(typed));
+            Assert.Equal(UserCardStates.Effective, card.UserCardState, "card EFFECTIVE");
+            Assert.Equal(WechatFixture.Phone, card.PhoneNumber, "decrypted phone");
+            fx.WechatPay.Confirm(typed.ToJson());
+            Assert.Equal(1L, fx.Emulator.ConfirmHits(code), "the JSON form of the same confirm came from the outbox");
+            var e = Assert.Throws<ValidationException>(() => fx.WechatPay.Confirm(unknown), "unknown state refused");
+            Assert.Equal("confirm.user_card_confirm_state", e.Field, "Field");
+            var tooLong = global::CardBridge.ConfirmInput.FromJson(WechatFixture.ConfirmInput("3005"));
+            tooLong.CardId = new string('c', 33);
+            e = Assert.Throws<ValidationException>(() => fx.WechatPay.Confirm(tooLong), "33-character card_id");
+            Assert.Equal("confirm.card_id", e.Field, "Field");
+            Assert.Equal("32", e.Limit, "Limit");
+
+            var points = new PointsSyncInput
+            {
+                OutRequestNo = "CS-TYPED-PTS", BrandId = WechatFixture.BrandId, CardId = WechatFixture.CardId,
+                Openid = WechatFixture.Openid, UserCardCode = code, PointBalance = 7,
+            };
+            Assert.Equal(204L, MiniJson.Get(MiniJson.Parse(fx.WechatPay.SyncUserPoints(points)), "status"), "points synced");
+            var again = PointsSyncInput.FromJson(points.ToJson());
+            Assert.Equal(points.ToJson(), again.ToJson(), "PointsSyncInput round-trips");
+            Assert.Equal(7L, again.PointBalance, "PointBalance");
+
+            var odd = UserCard.FromJson("{\"user_card_code\":\"1\",\"user_card_state\":\"FROZEN\",\"level\":\"GOLD\"}");
+            Assert.Equal("FROZEN", odd.UserCardState, "unknown user card state kept");
+            Assert.Equal("{\"user_card_code\":\"1\",\"user_card_state\":\"FROZEN\",\"level\":\"GOLD\"}", odd.ToJson(),
+                "UserCard round-trips");
+        }
+
+        [Test]
         public void ConfirmOpensTheCardOnce()
         {
             const string code = "478515832665";
