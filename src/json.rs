@@ -125,6 +125,24 @@ pub fn parse_strict(bytes: &[u8], root: &Path) -> Result<Value> {
     parse_inner(bytes, root, "not valid JSON")
 }
 
+/// The SHA-256 (hex) of `value` with every object's members sorted by name:
+/// the fingerprint of a request's content, equal for two inputs that differ
+/// only in member order or whitespace.
+pub fn content_fingerprint(value: &Value) -> String {
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(o) => {
+                let mut members: Vec<_> = o.iter().collect();
+                members.sort_by(|a, b| a.0.cmp(b.0));
+                Value::Object(members.into_iter().map(|(k, v)| (k.clone(), sorted(v))).collect())
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    crate::crypto::sha256_hex(&serde_json::to_vec(&sorted(value)).unwrap_or_default())
+}
+
 /// [`parse_strict`] for a message body: the syntax error reads
 /// `<root>: body is not valid JSON (…)`.
 pub fn parse_body(bytes: &[u8], root: &Path) -> Result<Value> {

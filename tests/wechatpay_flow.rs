@@ -497,3 +497,25 @@ fn a_confirm_altered_in_transit_is_diagnosed_to_the_differing_line() {
     }
     assert_eq!(s.emu.confirms_applied(), 0);
 }
+
+/// The same confirm with its members in another order (or other whitespace)
+/// is the same request: its answer is replayed, not refused as a conflict.
+#[test]
+fn a_repeat_with_members_reordered_is_the_same_request() {
+    let s = setup();
+    let wp = wechat(&s);
+    s.emu.add_user_card("478515832720", CARD_ID, OPENID, BRAND_ID);
+    let first = wp.confirm(&confirm_input("478515832720")).unwrap();
+    let original: Value = serde_json::from_slice(&confirm_input("478515832720")).unwrap();
+    let mut members: Vec<(String, Value)> = original.as_object().unwrap().clone().into_iter().collect();
+    members.reverse();
+    let reordered = serde_json::to_vec_pretty(&Value::Object(members.into_iter().collect())).unwrap();
+    assert_ne!(reordered, confirm_input("478515832720"));
+    let again = wp.confirm(&reordered).unwrap();
+    assert_eq!(again.json, first.json);
+    assert_eq!(s.emu.confirms_applied(), 1);
+    let mut changed = original.clone();
+    changed["phone_number"] = "13900000000".into();
+    let e = wp.confirm(changed.to_string().as_bytes()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::IdempotencyConflict);
+}

@@ -20,7 +20,7 @@ use super::keyring::KeyRing;
 use super::model::{self, Mutation, PreparedRequest, ReadBackPlan};
 use super::verify::{self, VerifyOptions, VerifyReason};
 use super::{activities, feeds, members, templates};
-use crate::crypto::{oaep, sha256_hex};
+use crate::crypto::oaep;
 use crate::error::{Error, ErrorKind, RemoteDetail, Result};
 use crate::http::{Header, HttpResponse, Transport, find_header};
 use crate::outbox::{AttemptContext, CallOptions, Delivery, Engine, Outcome, Outgoing, Reconciled, Verdict};
@@ -149,7 +149,7 @@ impl WechatClient {
         let value = crate::json::parse_strict(input, &Path::root("confirm"))?;
         let key_part = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
         let id = confirm_id(&key_part("card_id"), &key_part("user_card_code"));
-        let fingerprint = sha256_hex(&serde_json::to_vec(&value).unwrap_or_default());
+        let fingerprint = crate::json::content_fingerprint(&value);
         self.maybe_refresh(false);
         let (serial, key) = self.keys.ring().encryption_key(self.now_unix())?;
         let mut encrypt = |path: &Path, clear: &str| encrypt_field(&key, path, clear);
@@ -209,7 +209,7 @@ impl WechatClient {
         prepare: impl FnOnce(&mut dyn FnMut(&Path, &str) -> Result<String>) -> Result<Mutation>,
     ) -> Result<ApiAnswer> {
         let value = crate::json::parse_strict(input, &Path::root(root))?;
-        let fingerprint = sha256_hex(&serde_json::to_vec(&value).unwrap_or_default());
+        let fingerprint = crate::json::content_fingerprint(&value);
         self.maybe_refresh(false);
         let now = self.now_unix();
         let ring = self.keys.ring();
