@@ -487,3 +487,51 @@ fn answers_read_into_typed_views_keeping_unknown_members_and_values() {
     let e = created.parse::<MembershipActivity>().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Protocol);
 }
+
+/// Updates have no platform key: each call is sent, so A, then B, then A
+/// again leaves A (a content-keyed outbox would have replayed the first A).
+#[test]
+fn a_template_set_back_to_an_earlier_value_is_sent_again() {
+    let s = setup();
+    let wp = wechat(&s);
+    let card_id = create_template(&s, &wp, "T-ABA");
+    for title in ["金卡", "银卡", "金卡"] {
+        let before = s.emu.hits(BASE);
+        let answer = wp
+            .update_card_template(&bytes(
+                json!({"brand_id": BRAND, "card_id": card_id, "card_title": title}),
+            ))
+            .unwrap();
+        assert_eq!(answer.json["card_title"], title);
+        assert_eq!(s.emu.hits(BASE), before + 1, "{title}: sent");
+    }
+    let got = wp
+        .get_card_template(&bytes(json!({"brand_id": BRAND, "card_id": card_id})))
+        .unwrap();
+    assert_eq!(got.json["card_title"], "金卡");
+    assert_eq!(wp.metrics()["pending_entries"], 0);
+}
+
+/// A points sync is recorded under (brand_id, out_request_no): a repeat is
+/// answered from the outbox without a send; other content under the same
+/// key is a conflict naming the field.
+#[test]
+fn a_points_sync_is_replayed_by_its_out_request_no() {
+    let s = setup();
+    let wp = wechat(&s);
+    s.emu.add_user_card("P-1", CARD_ID, OPENID, BRAND);
+    let sync = |balance: i64| {
+        bytes(
+            json!({"out_request_no": "SYNC-1", "brand_id": BRAND, "card_id": CARD_ID, "openid": OPENID,
+                     "user_card_code": "P-1", "point_balance": balance}),
+        )
+    };
+    let first = wp.sync_user_points(&sync(120)).unwrap();
+    let hits = s.emu.hits(BASE);
+    let again = wp.sync_user_points(&sync(120)).unwrap();
+    assert_eq!(again.json, first.json);
+    assert_eq!(s.emu.hits(BASE), hits, "answered from the outbox");
+    let e = wp.sync_user_points(&sync(121)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::IdempotencyConflict);
+    assert_eq!(e.field(), Some("syncUserPoints.out_request_no"));
+}

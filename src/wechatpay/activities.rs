@@ -77,7 +77,7 @@ pub fn prepare_create(input: &[u8]) -> Result<Mutation> {
         request: finish("POST", activities_path(), Some(&v), false)?,
         kind: CREATE_KIND,
         key: vec![brand, out],
-        keyed_by_content: false,
+        keyless: false,
         key_field: "createMembershipActivity.out_request_no".into(),
         always_serial: false,
     })
@@ -140,7 +140,7 @@ pub fn prepare_update(input: &[u8]) -> Result<Mutation> {
         request: finish("PATCH", activity_path(&id), Some(&v), false)?,
         kind: UPDATE_KIND,
         key: vec![brand, id],
-        keyed_by_content: true,
+        keyless: true,
         key_field: "updateMembershipActivity.activity_id".into(),
         always_serial: false,
     })
@@ -161,7 +161,7 @@ pub fn prepare_terminate(input: &[u8]) -> Result<Mutation> {
         )?,
         kind: TERMINATE_KIND,
         key: vec![brand, id],
-        keyed_by_content: false,
+        keyless: false,
         key_field: "terminateMembershipActivity.activity_id".into(),
         always_serial: false,
     })

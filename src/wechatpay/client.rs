@@ -201,7 +201,10 @@ impl WechatClient {
     /// Records a validated [`Mutation`] in the outbox and delivers it, like
     /// `confirm`: same key → same request (else `IdempotencyConflict`), a
     /// final answer replayed, ambiguous outcomes reconciled by the entry's
-    /// [`ReadBackPlan`]. `prepare` gets the encrypter for sensitive fields.
+    /// [`ReadBackPlan`]. A keyless mutation (a PATCH of absolute values with
+    /// no platform key) goes through the same attempt loop and read-back but
+    /// is not recorded: see [`Mutation::keyless`]. `prepare` gets the
+    /// encrypter for sensitive fields.
     fn mutate(
         &self,
         input: &[u8],
@@ -228,25 +231,25 @@ impl WechatClient {
             None if m.always_serial => Some(ring.encryption_key(now)?.0),
             None => None,
         };
-        let mut key: Vec<&str> = m.key.iter().map(String::as_str).collect();
-        if m.keyed_by_content {
-            key.push(&fingerprint);
-        }
+        let key: Vec<&str> = m.key.iter().map(String::as_str).collect();
         let mut entry = OutboxEntry::new(
             crate::store::key(m.kind, &key),
             m.kind,
             m.request.method,
             m.request.target,
             m.request.body,
-            fingerprint.clone(),
+            fingerprint,
             self.config.clock.now_ms(),
         );
         entry.fixed_headers = serial
             .map(|s| vec![("Wechatpay-Serial".to_string(), s)])
             .unwrap_or_default();
-        let outcome = self
-            .engine
-            .submit(entry, &m.key_field, &self.by_kind(), &CallOptions::default())?;
+        let options = CallOptions::default();
+        let outcome = if m.keyless {
+            self.engine.call(entry, &self.by_kind(), &options)?
+        } else {
+            self.engine.submit(entry, &m.key_field, &self.by_kind(), &options)?
+        };
         self.answer(outcome)
     }
 
@@ -444,10 +447,11 @@ impl WechatClient {
         self.call_with(prepared, headers, read_back, options)
     }
 
-    /// Syncs a user's point balance (`POST /user-points/sync`). Its
-    /// `out_request_no` makes a re-send harmless on the platform's side.
+    /// Syncs a user's point balance (`POST /user-points/sync`), through the
+    /// outbox keyed by (brand_id, out_request_no): a repeat returns the stored
+    /// answer, the same key with other content is an `IdempotencyConflict`.
     pub fn sync_user_points(&self, input: &[u8]) -> Result<ApiAnswer> {
-        self.call(model::prepare_sync_points(input)?, Vec::new())
+        self.mutate(input, "syncUserPoints", |_| model::sync_points_mutation(input))
     }
 
     /// A call through the engine's attempt loop without an outbox entry.
@@ -838,6 +842,7 @@ pub fn read_back_plan(entry: &OutboxEntry) -> Option<ReadBackPlan> {
     templates::read_back_plan(kind, &entry.method, target, body)
         .or_else(|| members::read_back_plan(kind, target, body))
         .or_else(|| feeds::read_back_plan(kind))
+        .or_else(|| (kind == model::SYNC_POINTS_KIND).then_some(ReadBackPlan::Resend))
         .or_else(|| activities::read_back_plan(kind, target, body))
 }
 
@@ -852,6 +857,7 @@ pub const OUTBOX_KINDS: &[&str] = &[
     members::IMPORT_BY_PHONE_KIND,
     feeds::FEED_KIND,
     feeds::EXCHANGE_KIND,
+    model::SYNC_POINTS_KIND,
     activities::CREATE_KIND,
     activities::UPDATE_KIND,
     activities::TERMINATE_KIND,

@@ -54,7 +54,7 @@ pub fn prepare_feed(input: &[u8], options: WireOptions) -> Result<Mutation> {
         request: finish("POST", format!("{CARD_MEMBER_PATH}/user-feeds"), Some(&v), false)?,
         kind: FEED_KIND,
         key: vec![brand, out],
-        keyed_by_content: false,
+        keyless: false,
         key_field: "createUserFeed.out_request_no".into(),
         always_serial: false,
     })
@@ -90,7 +90,7 @@ pub fn prepare_exchange_confirm(input: &[u8]) -> Result<Mutation> {
         )?,
         kind: EXCHANGE_KIND,
         key: vec![brand, record],
-        keyed_by_content: false,
+        keyless: false,
         key_field: "confirmExchangeCoupon.record_id".into(),
         always_serial: false,
     })

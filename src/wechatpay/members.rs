@@ -76,7 +76,7 @@ pub fn prepare_invalidate(input: &[u8]) -> Result<Mutation> {
         request: finish("POST", target, Some(&v), false)?,
         kind: INVALIDATE_KIND,
         key: vec![card_id, code],
-        keyed_by_content: false,
+        keyless: false,
         key_field: "invalidateUserCard.user_card_code".into(),
         always_serial: false,
     })
@@ -178,7 +178,7 @@ fn prepare_import_as(
         request: finish("POST", target, Some(&v), true)?,
         kind: if by_phone { IMPORT_BY_PHONE_KIND } else { IMPORT_KIND },
         key: vec![card_id, code],
-        keyed_by_content: false,
+        keyless: false,
         key_field: format!("{root}.user_card_code"),
         always_serial: true,
     })

@@ -118,8 +118,13 @@ pub struct Mutation {
     pub kind: &'static str,
     /// Key parts; the outbox id is [`crate::store::key`]`(kind, key)`.
     pub key: Vec<String>,
-    /// Also key by the request's content (calls without a platform key: a PATCH).
-    pub keyed_by_content: bool,
+    /// A PATCH of absolute values with no platform key: delivered through the
+    /// engine's attempt loop (ambiguous outcomes read back) but not recorded.
+    /// Keyed by content, a later identical call (A, then B, then A again)
+    /// would replay the first answer and leave B in place; resumed after a
+    /// crash, a stale PATCH could overwrite a newer change. The caller repeats
+    /// a call whose outcome stayed unknown.
+    pub keyless: bool,
     /// Field path an idempotency conflict names.
     pub key_field: String,
     /// Always send `Wechatpay-Serial`, even with nothing encrypted.
@@ -568,6 +573,26 @@ pub fn prepare_sync_points(input: &[u8]) -> Result<PreparedRequest> {
             .error("must be a non-negative integer", Some("0".into())));
     }
     finish("POST", format!("{CARD_MEMBER_PATH}/user-points/sync"), Some(&v), false)
+}
+
+/// Outbox kind of point-balance syncs, keyed by (brand_id, out_request_no).
+pub const SYNC_POINTS_KIND: &str = "wechatpay.syncUserPoints";
+
+/// [`prepare_sync_points`] as an outbox mutation: recorded before it is sent,
+/// replayed for a repeated `out_request_no`, re-sent after an ambiguous
+/// outcome (the platform's `out_request_no` makes that harmless).
+pub fn sync_points_mutation(input: &[u8]) -> Result<Mutation> {
+    let request = prepare_sync_points(input)?;
+    let v: Value = serde_json::from_slice(input).unwrap_or_default();
+    let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    Ok(Mutation {
+        request,
+        kind: SYNC_POINTS_KIND,
+        key: vec![text("brand_id"), text("out_request_no")],
+        keyless: false,
+        key_field: "syncUserPoints.out_request_no".into(),
+        always_serial: false,
+    })
 }
 
 /// The card body shared by confirm and update: limits, enums, formats, and

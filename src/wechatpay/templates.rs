@@ -160,7 +160,7 @@ pub fn prepare_create(input: &[u8], options: WireOptions) -> Result<Mutation> {
         request: finish("POST", cards_path(), Some(&v), false)?,
         kind: CREATE_KIND,
         key: vec![brand, out_request_no],
-        keyed_by_content: false,
+        keyless: false,
         key_field: "createCardTemplate.out_request_no".into(),
         always_serial: false,
     })
@@ -218,7 +218,7 @@ pub fn prepare_update(input: &[u8]) -> Result<Mutation> {
         request: finish("PATCH", template_path(&card_id), Some(&v), false)?,
         kind: UPDATE_KIND,
         key: vec![brand, card_id],
-        keyed_by_content: true,
+        keyless: true,
         key_field: "updateCardTemplate.card_id".into(),
         always_serial: false,
     })
@@ -249,7 +249,7 @@ pub fn prepare_remove(input: &[u8], options: WireOptions) -> Result<Mutation> {
         request,
         kind: REMOVE_KIND,
         key: vec![brand.to_string(), card_id.to_string()],
-        keyed_by_content: false,
+        keyless: false,
         key_field: "removeCardTemplate.card_id".into(),
         always_serial: false,
     })
