@@ -603,7 +603,13 @@ impl Engine {
         let mut wait = Duration::ZERO;
         let result = loop {
             match turn {
-                Turn::Exchange(purpose, request) => {
+                Turn::Exchange(purpose, mut request) => {
+                    // What the engine's transport adds by itself (WeChat Pay refuses a request without it).
+                    if crate::http::find_header(&request.headers, "User-Agent").is_none() {
+                        request
+                            .headers
+                            .push(("User-Agent".to_string(), self.transport.user_agent().to_string()));
+                    }
                     return Ok(Progress::Send(Prepared {
                         entry: run.entry,
                         budget: run.budget,
