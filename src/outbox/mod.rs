@@ -526,8 +526,9 @@ impl Engine {
     /// [`Engine::complete`] over its backoff wait: the caller's exchange must
     /// fit in it, else another caller may take the entry over (the lease's
     /// fencing makes this call's `complete` a `RemoteUnknown`, never a double
-    /// record). Dropping a `Prepared` without completing it leaves the entry
-    /// pending; the next call or resume reconciles it first.
+    /// record). Dropping a `Prepared` without completing it releases the
+    /// lease and leaves the entry pending; the next call or resume reconciles
+    /// it first.
     pub fn prepare(&self, entry: OutboxEntry, key_field: &str, delivery: &dyn Delivery) -> Result<Progress<Outcome>> {
         let owner = self.call_owner();
         let (leased, fresh) = match self.insert(entry, key_field, &owner)? {
@@ -556,6 +557,7 @@ impl Engine {
     /// left pending and its lease released.
     pub fn complete(&self, prepared: Prepared, reply: Reply, delivery: &dyn Delivery) -> Result<Progress<Outcome>> {
         let Prepared {
+            lease,
             entry,
             budget,
             last_status,
@@ -567,6 +569,7 @@ impl Engine {
             timer,
             wait: _,
         } = prepared;
+        lease.disarm();
         let mut run = Run {
             engine: self,
             entry,
@@ -611,6 +614,11 @@ impl Engine {
                             .push(("User-Agent".to_string(), self.transport.user_agent().to_string()));
                     }
                     return Ok(Progress::Send(Prepared {
+                        lease: LeaseGuard {
+                            store: Some(self.store.clone()),
+                            id: run.entry.id.clone(),
+                            token: run.entry.lease_token,
+                        },
                         entry: run.entry,
                         budget: run.budget,
                         last_status: run.last_status,
@@ -781,6 +789,7 @@ pub enum Reply {
 /// for the caller's own exchange ([`Engine::prepare`]). `Debug` shows the
 /// outbox id, purpose and header names, never the body or header values.
 pub struct Prepared {
+    lease: LeaseGuard,
     entry: OutboxEntry,
     budget: Attempts,
     last_status: u16,
@@ -791,6 +800,28 @@ pub struct Prepared {
     started_ms: i64,
     timer: Instant,
     wait: Duration,
+}
+
+/// Releases a prepared request's lease when it is dropped without being
+/// completed, so the entry is free at once for the next call (it stays pending).
+struct LeaseGuard {
+    store: Option<Arc<dyn Store>>,
+    id: String,
+    token: i64,
+}
+
+impl LeaseGuard {
+    fn disarm(mut self) {
+        self.store = None;
+    }
+}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        if let Some(store) = self.store.take() {
+            let _ = store.outbox_release(&self.id, self.token);
+        }
+    }
 }
 
 impl std::fmt::Debug for Prepared {
