@@ -30,12 +30,19 @@ fn exchange(out: &Outgoing) -> Reply {
         return Reply::NotSent;
     };
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut head = format!("{} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n", out.method);
+    let mut head = format!(
+        "{} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n",
+        out.method
+    );
     for (n, v) in &out.headers {
         head.push_str(&format!("{n}: {v}\r\n"));
     }
     head.push_str(&format!("Content-Length: {}\r\n\r\n", out.body.len()));
-    if stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(&out.body)).is_err() {
+    if stream
+        .write_all(head.as_bytes())
+        .and_then(|_| stream.write_all(&out.body))
+        .is_err()
+    {
         return Reply::NoAnswer;
     }
     let mut reader = BufReader::new(stream);
@@ -262,7 +269,11 @@ fn confirm_over_the_callers_transport_applies_once_and_replays() {
     // Another request's Prepared is refused by complete_confirm.
     let (emu2, wp2) = wechat();
     emu2.add_user_card("7002", CARD_ID, OPENID, "1004");
-    let ap = AlipayPlus::new(config(Some("http://127.0.0.1:9".into())), Some(Arc::new(MemoryStore::new()))).unwrap();
+    let ap = AlipayPlus::new(
+        config(Some("http://127.0.0.1:9".into())),
+        Some(Arc::new(MemoryStore::new())),
+    )
+    .unwrap();
     let Progress::Send(p) = ap.prepare_issue_card(&request("BYO-KIND")).unwrap() else {
         panic!()
     };

@@ -16,7 +16,9 @@ use super::signature::{self, SignatureFailure};
 use super::time::format_request_time;
 use crate::error::{Error, ErrorKind, RemoteDetail, Result};
 use crate::http::{Header, HttpRequest, HttpResponse, Transport};
-use crate::outbox::{AttemptContext, CallOptions, Delivery, Engine, Outcome, Outgoing, Prepared, Progress, Reply, Verdict};
+use crate::outbox::{
+    AttemptContext, CallOptions, Delivery, Engine, Outcome, Outgoing, Prepared, Progress, Reply, Verdict,
+};
 use crate::store::{OutboxEntry, Store};
 use std::sync::Arc;
 use std::time::Duration;
@@ -137,7 +139,11 @@ impl IssueCardClient {
         prepared.check_kind(OUTBOX_KIND, "prepare_issue_card")?;
         let request_id = serde_json::from_slice::<serde_json::Value>(prepared.entry_body())
             .ok()
-            .and_then(|v| v.get("requestId").and_then(serde_json::Value::as_str).map(str::to_string))
+            .and_then(|v| {
+                v.get("requestId")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_string)
+            })
             .unwrap_or_default();
         self.engine
             .complete(prepared, reply, &self.delivery())

@@ -99,10 +99,7 @@ impl AlipayPlus {
     }
 
     /// Bring your own transport: see [`IssueCardClient::prepare_issue_card`].
-    pub fn prepare_issue_card(
-        &self,
-        request: &model::IssueCardRequest,
-    ) -> Result<crate::outbox::Progress<IssuedCard>> {
+    pub fn prepare_issue_card(&self, request: &model::IssueCardRequest) -> Result<crate::outbox::Progress<IssuedCard>> {
         self.client()?.prepare_issue_card(request)
     }
 

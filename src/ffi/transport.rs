@@ -75,11 +75,7 @@ pub extern "C" fn cardbridge_prepared_wait_ms(prepared: *const cardbridge_prepar
 }
 
 /// Gives a view of one text member of `prepared`.
-fn text_view(
-    text: &str,
-    out: OutParam<'_, *const c_char>,
-    len_out: OutParam<'_, usize>,
-) -> crate::Result<()> {
+fn text_view(text: &str, out: OutParam<'_, *const c_char>, len_out: OutParam<'_, usize>) -> crate::Result<()> {
     out.write(text.as_ptr().cast::<c_char>());
     len_out.write(text.len());
     Ok(())

@@ -640,7 +640,11 @@ impl Engine {
                         timer = Instant::now();
                         turn = run.open(delivery);
                     }
-                    Ok(Flow::Again { delay: None, why, remote }) => {
+                    Ok(Flow::Again {
+                        delay: None,
+                        why,
+                        remote,
+                    }) => {
                         break Err(run.gave_up(delivery, &why, remote, false));
                     }
                 },
