@@ -749,6 +749,10 @@ enum Acquire {
 /// Where a bring-your-own-transport delivery stands ([`Engine::prepare`],
 /// [`Engine::complete`]): the final outcome, or a request to exchange.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a transient return value, moved straight into the next call; boxing would only add an allocation"
+)]
 pub enum Progress<T> {
     /// The final answer (also the replay of an entry already final).
     Done(T),
