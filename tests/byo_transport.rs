@@ -318,3 +318,71 @@ fn a_confirm_500_is_read_back_then_sent_again() {
     assert_eq!(emu.confirm_hits("7004"), 2);
     assert_eq!(emu.confirms_applied(), 1);
 }
+
+#[test]
+fn a_request_another_caller_is_sending_is_unknown_at_once_and_free_after_a_drop() {
+    let emu = start_emulator();
+    let ap = AlipayPlus::new(config(Some(emu.base_url())), Some(Arc::new(MemoryStore::new()))).unwrap();
+    let Progress::Send(first) = ap.prepare_issue_card(&request("BYO-BUSY")).unwrap() else {
+        panic!()
+    };
+    let e = ap.prepare_issue_card(&request("BYO-BUSY")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RemoteUnknown, "{e}");
+    assert!(e.to_string().contains("another caller is delivering"), "{e}");
+    assert_eq!(e.pending().unwrap().outbox_id, first.outbox_id());
+    // Dropped uncompleted: the lease is released at once; the next caller reconciles, then sends.
+    drop(first);
+    let (card, seen) = issue(&ap, &request("BYO-BUSY"));
+    assert!(card.unwrap().card_no.starts_with("EMU"));
+    assert_eq!(seen.len(), 1, "issueCard's reconcile is the send itself");
+    assert_eq!(emu.hits_for("BYO-BUSY"), 1);
+}
+
+#[test]
+fn c_exports_check_their_pointers_and_write_nothing_on_failure() {
+    use cardbridge::ffi::bytes::cardbridge_bytes;
+    use cardbridge::ffi::error::{cardbridge_error, cardbridge_error_free, cardbridge_result};
+    use cardbridge::ffi::transport::*;
+    use std::ptr;
+    let mut answer = cardbridge_bytes {
+        data: ptr::null_mut(),
+        len: 0,
+    };
+    let mut next: *mut cardbridge_prepared = ptr::null_mut();
+    let mut err: *mut cardbridge_error = ptr::null_mut();
+    let json = br#"{}"#;
+    let rc = cardbridge_alipayplus_issue_card_prepare(
+        ptr::null(),
+        json.as_ptr().cast(),
+        json.len(),
+        &mut answer,
+        &mut next,
+        &mut err,
+    );
+    assert_eq!(rc, cardbridge_result::NullParameter);
+    cardbridge_error_free(err);
+    let rc = cardbridge_wechatpay_confirm_complete(
+        ptr::null(),
+        ptr::null_mut(),
+        CARDBRIDGE_REPLY_NOT_SENT,
+        0,
+        ptr::null(),
+        0,
+        ptr::null(),
+        0,
+        &mut answer,
+        &mut next,
+        ptr::null_mut(),
+    );
+    assert_eq!(rc, cardbridge_result::NullParameter);
+    assert!(answer.data.is_null() && next.is_null(), "nothing written on failure");
+    assert_eq!(cardbridge_prepared_purpose(ptr::null()), 0);
+    assert_eq!(cardbridge_prepared_wait_ms(ptr::null()), 0);
+    assert_eq!(cardbridge_prepared_header_count(ptr::null()), 0);
+    let (mut text, mut len) = (ptr::null(), 0usize);
+    assert_eq!(
+        cardbridge_prepared_url(ptr::null(), &mut text, &mut len, ptr::null_mut()),
+        cardbridge_result::NullParameter
+    );
+    cardbridge_prepared_free(ptr::null_mut());
+}
