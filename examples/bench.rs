@@ -873,7 +873,7 @@ fn rss_kib() -> u64 {
 fn rss_probe(n: usize) {
     use cardbridge::clock::Clock;
     use cardbridge::http::{HttpResponse, Transport, TransportConfig};
-    use cardbridge::outbox::{AttemptContext, CallOptions, Delivery, Engine, Outgoing, Reconciled, Verdict};
+    use cardbridge::outbox::{AttemptContext, CallOptions, Delivery, Engine, Outgoing, Verdict};
     use cardbridge::retry::RetryPolicy;
     use cardbridge::store::OutboxEntry;
     use std::io::{BufRead, BufReader, Read, Write};
@@ -932,9 +932,6 @@ fn rss_probe(n: usize) {
                 reference: None,
                 note: "200".into(),
             }
-        }
-        fn reconcile(&self, _: &OutboxEntry) -> Reconciled {
-            Reconciled::Send
         }
     }
 

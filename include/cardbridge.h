@@ -103,6 +103,41 @@
 #define CARDBRIDGE_LOG_TRACE 5
 
 /**
+ * `cardbridge_prepared_purpose`: the request itself (first send or re-send).
+ */
+#define CARDBRIDGE_PURPOSE_SEND 1
+
+/**
+ * `cardbridge_prepared_purpose`: a read-back finding out whether an earlier,
+ * ambiguous send took effect (WeChat Pay confirm reads the card back).
+ */
+#define CARDBRIDGE_PURPOSE_READ_BACK 2
+
+/**
+ * `_complete` reply: an answer arrived (any HTTP status); pass status,
+ * headers and the raw body.
+ */
+#define CARDBRIDGE_REPLY_ANSWERED 1
+
+/**
+ * `_complete` reply: the request certainly did not reach the server (no
+ * connection was made: DNS, connect, TLS set-up failed).
+ */
+#define CARDBRIDGE_REPLY_NOT_SENT 2
+
+/**
+ * `_complete` reply: the request may have reached the server, but no answer
+ * came (the connection broke while sending or waiting).
+ */
+#define CARDBRIDGE_REPLY_NO_ANSWER 3
+
+/**
+ * `_complete` reply: the request may have reached the server, but no answer
+ * came in time.
+ */
+#define CARDBRIDGE_REPLY_TIMED_OUT 4
+
+/**
  * Major version of the library the header was generated from.
  */
 #define CARDBRIDGE_VERSION_MAJOR 0
@@ -301,6 +336,21 @@ typedef struct cardbridge_error cardbridge_error;
  * concurrently on one response.
  */
 typedef struct cardbridge_http_response cardbridge_http_response;
+
+/**
+ * A signed request recorded in the outbox and leased to this caller,
+ * waiting for the caller's own HTTP exchange: method, absolute URL, headers
+ * (send them all, unchanged) and body (send it byte for byte).
+ *
+ * One owner: it must not be used from two threads at the same time. Wait
+ * `cardbridge_prepared_wait_ms` before sending. The lease covers one
+ * exchange (the configured connect + 2 × read timeouts + 10 s); a slower
+ * exchange may see another caller take the entry over, and then `_complete`
+ * answers `CARDBRIDGE_RESULT_REMOTE_UNKNOWN`. Freeing it without completing
+ * releases the lease at once and leaves the entry pending (the next call
+ * with the same key, or a resume, reconciles it first).
+ */
+typedef struct cardbridge_prepared cardbridge_prepared;
 
 /**
  * An RSA private key (at least 2048 bits), immutable and shareable between
@@ -1723,6 +1773,245 @@ cardbridge_result cardbridge_store_outbox_get(const struct cardbridge_store *sto
 CARDBRIDGE_API
 cardbridge_result cardbridge_store_outbox_count_pending(const struct cardbridge_store *store,
                                                         uint64_t *count_out,
+                                                        struct cardbridge_error **error_out);
+
+/**
+ * Whether `prepared` is the request itself (`CARDBRIDGE_PURPOSE_SEND`) or a
+ * read-back (`CARDBRIDGE_PURPOSE_READ_BACK`); 0 when `prepared` is NULL.
+ */
+CARDBRIDGE_API uint32_t cardbridge_prepared_purpose(const struct cardbridge_prepared *prepared);
+
+/**
+ * How many milliseconds to wait before sending (the backoff after a failed
+ * attempt; 0 for a first send); 0 when `prepared` is NULL.
+ */
+CARDBRIDGE_API uint64_t cardbridge_prepared_wait_ms(const struct cardbridge_prepared *prepared);
+
+/**
+ * Gives a view of the HTTP method (`POST`, `GET`): `*method_out` and
+ * `*method_len_out`.
+ *
+ * Borrowed: valid until `prepared` is freed or consumed; not NUL-terminated.
+ * Both outputs are written only on success. Errors:
+ * `CARDBRIDGE_RESULT_NULL_PARAMETER`; `error_out` as for every fallible function.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_prepared_method(const struct cardbridge_prepared *prepared,
+                                             const char **method_out,
+                                             size_t *method_len_out,
+                                             struct cardbridge_error **error_out);
+
+/**
+ * Gives a view of the absolute URL to send to: `*url_out` and `*url_len_out`.
+ *
+ * Borrowed: valid until `prepared` is freed or consumed; not NUL-terminated.
+ * Both outputs are written only on success. Errors:
+ * `CARDBRIDGE_RESULT_NULL_PARAMETER`; `error_out` as for every fallible function.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_prepared_url(const struct cardbridge_prepared *prepared,
+                                          const char **url_out,
+                                          size_t *url_len_out,
+                                          struct cardbridge_error **error_out);
+
+/**
+ * Gives a view of the outbox id of the request's entry (e.g.
+ * `alipayplus.issueCard/<appId>/<requestId>`): `*id_out` and `*id_len_out`.
+ *
+ * Borrowed: valid until `prepared` is freed or consumed; not NUL-terminated.
+ * Both outputs are written only on success. Errors:
+ * `CARDBRIDGE_RESULT_NULL_PARAMETER`; `error_out` as for every fallible function.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_prepared_outbox_id(const struct cardbridge_prepared *prepared,
+                                                const char **id_out,
+                                                size_t *id_len_out,
+                                                struct cardbridge_error **error_out);
+
+/**
+ * The number of headers to send (0 when `prepared` is NULL). Every one must
+ * be sent unchanged: they carry the signature.
+ */
+CARDBRIDGE_API size_t cardbridge_prepared_header_count(const struct cardbridge_prepared *prepared);
+
+/**
+ * Writes a view of header number `index` (from 0) into `*header_out`.
+ *
+ * Borrowed: the name and value pointers are valid until `prepared` is freed
+ * or consumed; they are not NUL-terminated. Errors:
+ * `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_PARAMETER`
+ * when `index` is not below `cardbridge_prepared_header_count`.
+ * `*header_out` is written only on success; `error_out` as for every
+ * fallible function.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_prepared_header(const struct cardbridge_prepared *prepared,
+                                             size_t index,
+                                             struct cardbridge_header *header_out,
+                                             struct cardbridge_error **error_out);
+
+/**
+ * Gives a view of the body bytes to send: `*body_out` (never NULL on
+ * success, even for an empty body) and `*body_len_out`.
+ *
+ * Borrowed: valid until `prepared` is freed or consumed. Both outputs are
+ * written only on success. Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`;
+ * `error_out` as for every fallible function.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_prepared_body(const struct cardbridge_prepared *prepared,
+                                           const uint8_t **body_out,
+                                           size_t *body_len_out,
+                                           struct cardbridge_error **error_out);
+
+/**
+ * Releases a prepared request without completing it; NULL is a no-op. The
+ * entry's lease is released and the entry stays pending in the outbox (see
+ * `cardbridge_prepared`).
+ *
+ * Ownership: takes `prepared`; it and every view obtained from it must not
+ * be used afterwards.
+ */
+CARDBRIDGE_API void cardbridge_prepared_free(struct cardbridge_prepared *prepared);
+
+/**
+ * Bring your own transport, step 1 of `issueCard`: validates the request,
+ * records it in the durable outbox (the same requestId always means the same
+ * request, as for `cardbridge_alipayplus_issue_card`) and returns the signed
+ * request to send with the caller's own HTTP stack. Never touches the network.
+ *
+ * `request_json` (UTF-8, `request_json_len` bytes, only read during the
+ * call) as for `cardbridge_alipayplus_issue_card`.
+ *
+ * On success exactly one output is set, the other cleared:
+ * * `*prepared_out` (and `*response_out` = `{NULL, 0}`): send it, then call
+ *   `cardbridge_alipayplus_issue_card_complete`. Ownership: the caller owns
+ *   `*prepared_out` and must release it with `cardbridge_prepared_free` or
+ *   pass it to `cardbridge_alipayplus_issue_card_complete`.
+ * * `*response_out` (and `*prepared_out` = NULL): the requestId is already
+ *   final; its stored verified answer, as `cardbridge_alipayplus_issue_card`
+ *   returns it. Ownership: the caller owns `*response_out` and must release
+ *   it with `cardbridge_bytes_free`.
+ *
+ * Errors as for `cardbridge_alipayplus_issue_card`; a requestId another
+ * caller is delivering right now is `CARDBRIDGE_RESULT_REMOTE_UNKNOWN` at
+ * once. On failure neither output is written; `error_out` as for
+ * `cardbridge_alipayplus_new`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_alipayplus_issue_card_prepare(const struct cardbridge_alipayplus *alipayplus,
+                                                           const char *request_json,
+                                                           size_t request_json_len,
+                                                           struct cardbridge_bytes *response_out,
+                                                           struct cardbridge_prepared **prepared_out,
+                                                           struct cardbridge_error **error_out);
+
+/**
+ * Bring your own transport, step 2 of `issueCard`: verifies and judges the
+ * caller's reply to `prepared` exactly as `cardbridge_alipayplus_issue_card`
+ * judges its own transport's answers, records the attempt, and returns the
+ * final answer or the next request (a retry).
+ *
+ * `prepared` is consumed on every path, success or error. `reply` is one of
+ * `CARDBRIDGE_REPLY_ANSWERED` (then `status`, `headers` — an array of
+ * `headers_len` views, NULL allowed when 0 — and the raw `body`, `body_len`
+ * bytes, NULL allowed when 0, all only read during the call),
+ * `CARDBRIDGE_REPLY_NOT_SENT`, `CARDBRIDGE_REPLY_NO_ANSWER` or
+ * `CARDBRIDGE_REPLY_TIMED_OUT` (then `status`, `headers` and `body` are ignored).
+ *
+ * On success exactly one output is set, the other cleared, as for
+ * `cardbridge_alipayplus_issue_card_prepare`: `*response_out` holds the
+ * verified `S` answer, byte for byte (the very bytes
+ * `cardbridge_alipayplus_issue_card` returns for it), or `*prepared_out` the
+ * next request to send after `cardbridge_prepared_wait_ms`.
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_PARAMETER`
+ * (unknown `reply`, or `prepared` was not made by
+ * `cardbridge_alipayplus_issue_card_prepare`), `CARDBRIDGE_RESULT_INVALID_UTF8`
+ * (a header), `CARDBRIDGE_RESULT_REMOTE_FAILED` (final `F`),
+ * `CARDBRIDGE_RESULT_REMOTE_UNKNOWN` (the retry budget is spent, or the
+ * lease was lost: the entry stays pending; call again later with the same
+ * request). On failure neither output is written; `error_out` as for
+ * `cardbridge_alipayplus_new`.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_alipayplus_issue_card_complete(const struct cardbridge_alipayplus *alipayplus,
+                                                            struct cardbridge_prepared *prepared,
+                                                            uint32_t reply,
+                                                            uint16_t status,
+                                                            const struct cardbridge_header *headers,
+                                                            size_t headers_len,
+                                                            const uint8_t *body,
+                                                            size_t body_len,
+                                                            struct cardbridge_bytes *response_out,
+                                                            struct cardbridge_prepared **prepared_out,
+                                                            struct cardbridge_error **error_out);
+
+/**
+ * Bring your own transport, step 1 of WeChat Pay `confirm`: validates the
+ * input, encrypts its sensitive fields, records it in the durable outbox
+ * (the same (card_id, user_card_code) is confirmed once, as for
+ * `cardbridge_wechatpay_confirm`) and returns the signed request to send
+ * with the caller's own HTTP stack — the confirm, or first a read-back `GET`
+ * of the card when the entry existed before. In certificate mode a due
+ * certificate refresh still uses the library's own transport.
+ *
+ * `input_json` (UTF-8, `input_json_len` bytes, only read during the call)
+ * as for `cardbridge_wechatpay_confirm`.
+ *
+ * On success exactly one output is set, the other cleared: `*prepared_out`
+ * (and `*answer_out` = `{NULL, 0}`; Ownership: the caller owns
+ * `*prepared_out` and must release it with `cardbridge_prepared_free` or pass
+ * it to `cardbridge_wechatpay_confirm_complete`), or `*answer_out` (and
+ * `*prepared_out` = NULL): the confirm is already final; the answer JSON as
+ * `cardbridge_wechatpay_confirm` returns it. Ownership: the caller owns
+ * `*answer_out` and must release it with `cardbridge_bytes_free`.
+ *
+ * Errors as for `cardbridge_wechatpay_confirm`; a confirm another caller is
+ * delivering right now is `CARDBRIDGE_RESULT_REMOTE_UNKNOWN` at once. On
+ * failure neither output is written.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_wechatpay_confirm_prepare(const struct cardbridge_wechatpay *wechatpay,
+                                                       const char *input_json,
+                                                       size_t input_json_len,
+                                                       struct cardbridge_bytes *answer_out,
+                                                       struct cardbridge_prepared **prepared_out,
+                                                       struct cardbridge_error **error_out);
+
+/**
+ * Bring your own transport, step 2 of WeChat Pay `confirm`: verifies and
+ * judges the caller's reply to `prepared` (the confirm or its read-back)
+ * exactly as `cardbridge_wechatpay_confirm` judges its own transport's
+ * answers, records the attempt, and returns the final answer or the next
+ * request: after an outcome that may hide an applied confirm (5xx, an answer
+ * that does not verify, no answer) that is a read-back of the card
+ * (`CARDBRIDGE_PURPOSE_READ_BACK`), never a blind re-send.
+ *
+ * `prepared` is consumed on every path, success or error. `reply`,
+ * `status`, `headers`, `body` as for
+ * `cardbridge_alipayplus_issue_card_complete`. Outputs as for
+ * `cardbridge_wechatpay_confirm_prepare` (`*answer_out`: the answer JSON
+ * `cardbridge_wechatpay_confirm` returns for the same answer).
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_PARAMETER`
+ * (unknown `reply`, or `prepared` was not made by
+ * `cardbridge_wechatpay_confirm_prepare`), `CARDBRIDGE_RESULT_INVALID_UTF8`,
+ * `CARDBRIDGE_RESULT_REMOTE_FAILED` (final 4xx), `CARDBRIDGE_RESULT_REMOTE_UNKNOWN`
+ * (budget spent or lease lost: the entry stays pending). On failure neither
+ * output is written.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_wechatpay_confirm_complete(const struct cardbridge_wechatpay *wechatpay,
+                                                        struct cardbridge_prepared *prepared,
+                                                        uint32_t reply,
+                                                        uint16_t status,
+                                                        const struct cardbridge_header *headers,
+                                                        size_t headers_len,
+                                                        const uint8_t *body,
+                                                        size_t body_len,
+                                                        struct cardbridge_bytes *answer_out,
+                                                        struct cardbridge_prepared **prepared_out,
                                                         struct cardbridge_error **error_out);
 
 /**

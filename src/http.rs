@@ -137,6 +137,7 @@ const MAX_RESPONSE_BYTES: u64 = 1 << 20;
 #[derive(Clone)]
 pub struct Transport {
     agent: ureq::Agent,
+    user_agent: String,
 }
 
 impl std::fmt::Debug for Transport {
@@ -193,7 +194,15 @@ impl Transport {
             .accept_encoding("identity")
             .build()
             .new_agent();
-        Ok(Transport { agent })
+        Ok(Transport {
+            agent,
+            user_agent: config.user_agent.clone(),
+        })
+    }
+
+    /// The `User-Agent` this transport sends.
+    pub fn user_agent(&self) -> &str {
+        &self.user_agent
     }
 
     /// Sends one request and returns the response, whatever its status.

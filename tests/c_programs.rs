@@ -548,6 +548,74 @@ fn wechatpay_flow_is_clean_under_asan_and_ubsan() {
     check_under_asan_and_ubsan("wechatpay_flow", "wechat-asan");
 }
 
+// ---- bring your own transport (tests/c/byo_transport.c, examples/c/byo_transport_curl.c) ----
+
+/// `byo_transport`'s own verdict, plus the lines that prove each scenario ran.
+fn assert_byo_transport_passed(out: &Output) {
+    assert_all_checks_passed(out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "nothing sent by the library",
+        "the 500 gave a retry request after a wait (2 requests)",
+        "duplicate answered from the outbox, byte-identical",
+        "CARDBRIDGE_RESULT_INVALID_PARAMETER, field \"reply\"",
+        "an entry that existed before starts with a read-back",
+        "after the unverifiable answer: a read-back, never a blind re-send (2 requests)",
+        "the read-back shows the card EFFECTIVE",
+    ] {
+        assert!(stdout.contains(line), "missing check {line:?}:\n{stdout}");
+    }
+}
+
+#[test]
+fn byo_transport_passes_every_check() {
+    let dir = scratch("byo-native");
+    let exe = compile("byo_transport", &dir, &[], false).expect("compiled");
+    let out = run(&[], &exe, &flow_args(&dir), &[]);
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    assert_byo_transport_passed(&out);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn byo_transport_is_clean_under_valgrind() {
+    if !valgrind_wanted() {
+        return;
+    }
+    let dir = scratch("byo-valgrind");
+    let exe = compile("byo_transport", &dir, &[], false).expect("compiled");
+    let out = run_under_valgrind(&exe, &flow_args(&dir));
+    assert_byo_transport_passed(&out);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn byo_transport_is_clean_under_asan_and_ubsan() {
+    check_under_asan_and_ubsan("byo_transport", "byo-asan");
+}
+
+/// The libcurl example (needs libcurl4-openssl-dev, installed by `.ci/test-all`;
+/// its absence is a compile failure, not a skip).
+#[test]
+fn byo_transport_curl_example_issues_a_card_through_a_retry() {
+    let dir = scratch("byo-curl");
+    let source = root().join("examples/c/byo_transport_curl.c");
+    let exe = compile_source(&source, Lang::C, &dir, &[], &["-lcurl"], false).expect("compiled");
+    let keys = format!("{}/", root().join("tests/fixtures/keys").display());
+    let out = run(&[], &exe, &["--keys".into(), keys], &[]);
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(stdout.contains("/v2/pds/memberships/issueCard -> HTTP 500"), "{stdout}");
+    assert!(stdout.contains("/v2/pds/memberships/issueCard -> HTTP 200"), "{stdout}");
+    assert!(
+        stdout.contains("issueCard over libcurl: 2 request(s) sent; verified answer {"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\"cardNo\":\"EMU"), "{stdout}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 // ---- examples/c and examples/cpp ------------------------------------------
 
 /// Arguments of the CRM examples: the test keys and a SQLite file in `dir`.

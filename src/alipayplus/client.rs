@@ -16,7 +16,9 @@ use super::signature::{self, SignatureFailure};
 use super::time::format_request_time;
 use crate::error::{Error, ErrorKind, RemoteDetail, Result};
 use crate::http::{Header, HttpRequest, HttpResponse, Transport};
-use crate::outbox::{AttemptContext, CallOptions, Delivery, Engine, Outcome, Outgoing, Reconciled, Verdict};
+use crate::outbox::{
+    AttemptContext, CallOptions, Delivery, Engine, Outcome, Outgoing, Prepared, Progress, Reply, Verdict,
+};
 use crate::store::{OutboxEntry, Store};
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,8 +106,55 @@ impl IssueCardClient {
 
     /// [`Self::issue_card`] with a per-call deadline or cancellation.
     pub fn issue_card_with(&self, request: &IssueCardRequest, options: &CallOptions) -> Result<IssuedCard> {
+        let entry = self.entry(request)?;
+        let outcome = self
+            .engine
+            .submit(entry, "issueCard.requestId", &self.delivery(), options)
+            .map_err(|e| e.with_request_id(&request.request_id))?;
+        issued(outcome)
+    }
+
+    /// Bring your own transport, step 1: validates and records `request`
+    /// exactly as [`Self::issue_card`] does (the one durable commit), then
+    /// returns the signed request to send over the caller's own HTTP stack
+    /// (`Progress::Send`), or the outcome when the requestId is already final
+    /// (`Progress::Done`, no network). Errors as for `issue_card`; a requestId
+    /// another caller is delivering right now is `RemoteUnknown` at once.
+    /// See [`Engine::prepare`] for the lease the exchange must fit in.
+    pub fn prepare_issue_card(&self, request: &IssueCardRequest) -> Result<Progress<IssuedCard>> {
+        let entry = self.entry(request)?;
+        self.engine
+            .prepare(entry, "issueCard.requestId", &self.delivery())
+            .map_err(|e| e.with_request_id(&request.request_id))?
+            .try_map(issued)
+    }
+
+    /// Bring your own transport, step 2: verifies and judges the caller's
+    /// `reply` to `prepared` as `issue_card` judges its own transport's
+    /// answers, and returns the final result — the very one `issue_card`
+    /// returns for the same answer — or the next request to send (a retry,
+    /// after [`Prepared::wait`]). `RemoteUnknown` when the retry budget is
+    /// spent (the entry stays pending).
+    pub fn complete_issue_card(&self, prepared: Prepared, reply: Reply) -> Result<Progress<IssuedCard>> {
+        prepared.check_kind(OUTBOX_KIND, "prepare_issue_card")?;
+        let request_id = serde_json::from_slice::<serde_json::Value>(prepared.entry_body())
+            .ok()
+            .and_then(|v| {
+                v.get("requestId")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
+        self.engine
+            .complete(prepared, reply, &self.delivery())
+            .map_err(|e| e.with_request_id(&request_id))?
+            .try_map(issued)
+    }
+
+    /// The outbox entry of `request` (validated and serialised once).
+    fn entry(&self, request: &IssueCardRequest) -> Result<OutboxEntry> {
         let body = model::to_json(request, Direction::Outbound)?;
-        let entry = OutboxEntry::new(
+        Ok(OutboxEntry::new(
             outbox_id(&request.app_id, &request.request_id),
             OUTBOX_KIND,
             "POST",
@@ -113,12 +162,7 @@ impl IssueCardClient {
             body.clone(),
             crate::crypto::sha256_hex(&body),
             self.config.clock.now_ms(),
-        );
-        let outcome = self
-            .engine
-            .submit(entry, "issueCard.requestId", &self.delivery(), options)
-            .map_err(|e| e.with_request_id(&request.request_id))?;
-        issued(outcome)
+        ))
     }
 
     /// Re-sends every pending issueCard nobody else is delivering (e.g. at
@@ -239,10 +283,6 @@ impl Delivery for IssueCardDelivery<'_> {
 
     fn classify(&self, entry: &OutboxEntry, _: &Outgoing, resp: HttpResponse) -> Verdict {
         judge(self.config, &entry.target, resp)
-    }
-
-    fn reconcile(&self, _: &OutboxEntry) -> Reconciled {
-        Reconciled::Send
     }
 
     fn key_name(&self) -> &'static str {

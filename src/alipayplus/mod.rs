@@ -98,6 +98,20 @@ impl AlipayPlus {
         self.client()?.issue_card_with(request, options)
     }
 
+    /// Bring your own transport: see [`IssueCardClient::prepare_issue_card`].
+    pub fn prepare_issue_card(&self, request: &model::IssueCardRequest) -> Result<crate::outbox::Progress<IssuedCard>> {
+        self.client()?.prepare_issue_card(request)
+    }
+
+    /// Bring your own transport: see [`IssueCardClient::complete_issue_card`].
+    pub fn complete_issue_card(
+        &self,
+        prepared: crate::outbox::Prepared,
+        reply: crate::outbox::Reply,
+    ) -> Result<crate::outbox::Progress<IssuedCard>> {
+        self.client()?.complete_issue_card(prepared, reply)
+    }
+
     /// See [`IssueCardClient::resume_pending`].
     pub fn resume_pending(&self) -> Result<Vec<(String, Result<IssuedCard>)>> {
         self.client()?.resume_pending()

@@ -234,7 +234,7 @@ pub extern "C" fn cardbridge_http_response_free(response: *mut cardbridge_http_r
 
 /// A borrowed view of header number `index` of `headers`, or
 /// `INVALID_PARAMETER` naming `index` (`owner` says whose headers they are).
-fn header_view(headers: &[Header], index: usize, owner: &str) -> crate::Result<cardbridge_header> {
+pub(crate) fn header_view(headers: &[Header], index: usize, owner: &str) -> crate::Result<cardbridge_header> {
     let (name, value) = headers.get(index).ok_or_else(|| {
         let count = headers.len();
         Error::new(

@@ -115,6 +115,7 @@ pub mod keys;
 pub mod log;
 pub mod metrics;
 pub mod store;
+pub mod transport;
 pub mod version;
 pub mod wechatpay;
 

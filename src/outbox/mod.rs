@@ -14,13 +14,24 @@
 //! An outcome that may hide an applied request (a timeout or broken
 //! connection after the request may have left, a 5xx, an answer that does not
 //! verify) is *ambiguous*. After one, the next step is always
-//! [`Delivery::reconcile`]: a platform with a read-back (WeChat Pay reads the
+//! a reconcile ([`Delivery::read_back`], then [`Delivery::judge_read_back`]
+//! on its answer): a platform with a read-back (WeChat Pay reads the
 //! card back) completes the entry when the read-back shows the request
 //! applied, and allows a re-send only when it shows it was not. An entry this
 //! call did not create itself (a repeated call, a resume after a restart, a
 //! lease taken over from a crashed owner) starts with a reconcile too,
 //! whatever its recorded attempts say: a crash between sending and recording
 //! leaves no record, so the rule cannot depend on one.
+//!
+//! # Bring your own transport
+//!
+//! The engine never needs its own HTTP client: [`Engine::prepare`] does the
+//! durable insert and returns the first signed request ([`Prepared`]: the
+//! send, or the read-back a reconcile needs), and [`Engine::complete`] takes
+//! the caller's reply (an answer, "not sent" or "no answer"), judges it with
+//! the same rules and returns the outcome or the next request. The engine's
+//! own loop is the same steps with its transport in between:
+//! open → exchange → judge → conclude.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -163,6 +174,15 @@ impl std::fmt::Debug for Reconciled {
     }
 }
 
+/// The first half of a reconcile: a read-back to send, or what is known without one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reconcile {
+    /// Exchange this signed read-back; its answer goes to [`Delivery::judge_read_back`].
+    Read(Outgoing),
+    /// Known without a read-back (e.g. [`Reconciled::Send`]: a re-send is harmless).
+    Decided(Reconciled),
+}
+
 /// What the engine tells a platform about the attempt it signs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttemptContext {
@@ -188,8 +208,23 @@ pub trait Delivery {
     fn classify(&self, entry: &OutboxEntry, sent: &Outgoing, answer: HttpResponse) -> Verdict;
 
     /// After an ambiguous outcome, or before the first send of an entry this
-    /// call did not create: finds out whether the request took effect.
-    fn reconcile(&self, entry: &OutboxEntry) -> Reconciled;
+    /// call did not create: how to find out whether the request took effect —
+    /// a signed read-back to exchange (then [`Delivery::judge_read_back`]
+    /// judges its answer), or a decision that needs none. The default: a
+    /// re-send is harmless, send.
+    fn read_back(&self, entry: &OutboxEntry, ctx: &AttemptContext) -> Reconcile {
+        let _ = (entry, ctx);
+        Reconcile::Decided(Reconciled::Send)
+    }
+
+    /// Judges the answer to the read-back `sent` (from [`Delivery::read_back`]).
+    fn judge_read_back(&self, entry: &OutboxEntry, sent: &Outgoing, answer: HttpResponse) -> Reconciled {
+        let _ = (entry, sent);
+        Reconciled::Unknown {
+            why: "no read-back expected".into(),
+            status: answer.status,
+        }
+    }
 
     /// What the caller must repeat to get the outcome later, e.g. `requestId`.
     fn key_name(&self) -> &'static str {
@@ -358,33 +393,39 @@ impl Engine {
         delivery: &dyn Delivery,
         options: &CallOptions,
     ) -> Result<Outcome> {
-        let (now, lease_ms) = self.lease_request(Duration::ZERO);
         let owner = self.call_owner();
+        match self.insert(entry, key_field, &owner)? {
+            Inserted::New(stored) => self.run(stored, true, delivery, options),
+            Inserted::Existing(stored) => self.deliver_as(&owner, &stored.id, delivery, options),
+        }
+    }
+
+    /// The durable insert (leased to `owner` in the same commit), or the
+    /// existing entry with the same id when it is the same request.
+    fn insert(&self, entry: OutboxEntry, key_field: &str, owner: &str) -> Result<Inserted> {
+        let (now, lease_ms) = self.lease_request(Duration::ZERO);
         let request = LeaseRequest {
-            owner: &owner,
+            owner,
             now_ms: now,
             lease_ms,
         };
-        match self
+        let inserted = self
             .store
             .outbox_insert(&entry, request)
-            .map_err(self.store_error("outbox_insert"))?
+            .map_err(self.store_error("outbox_insert"))?;
+        if let Inserted::Existing(stored) = &inserted
+            && (stored.fingerprint != entry.fingerprint || stored.kind != entry.kind)
         {
-            Inserted::New(stored) => self.run(stored, true, delivery, options),
-            Inserted::Existing(stored) => {
-                if stored.fingerprint != entry.fingerprint || stored.kind != entry.kind {
-                    return Err(Error::new(
-                        ErrorKind::IdempotencyConflict,
-                        format!(
-                            "{key_field}: this key was already used for a different request; \
-                             resend the original request or use a new key"
-                        ),
-                    )
-                    .with_field(key_field));
-                }
-                self.deliver_as(&owner, &stored.id, delivery, options)
-            }
+            return Err(Error::new(
+                ErrorKind::IdempotencyConflict,
+                format!(
+                    "{key_field}: this key was already used for a different request; \
+                     resend the original request or use a new key"
+                ),
+            )
+            .with_field(key_field));
         }
+        Ok(inserted)
     }
 
     /// Delivers the existing entry `id`: replays a final answer, waits (up to
@@ -394,73 +435,224 @@ impl Engine {
         self.deliver_as(&self.call_owner(), id, delivery, options)
     }
 
-    fn deliver_as(&self, owner: &str, id: &str, delivery: &dyn Delivery, options: &CallOptions) -> Result<Outcome> {
-        let started = Instant::now();
-        let deadline = options.deadline.unwrap_or(self.policy.deadline);
-        // Until when another owner's lease ran, as last seen: acquiring the entry
-        // after that moment takes an expired lease over (a release is no takeover).
-        let mut foreign_lease_until = self
+    /// Until when another owner's lease on `id` ran, as seen now.
+    fn foreign_lease(&self, owner: &str, id: &str) -> Result<Option<i64>> {
+        Ok(self
             .store
             .outbox_get(id)
             .map_err(self.store_error("outbox_get"))?
             .filter(|e| !e.lease_owner.is_empty() && e.lease_owner != owner)
-            .map(|e| e.lease_until_ms);
-        loop {
-            let (now, lease_ms) = self.lease_request(Duration::ZERO);
-            let request = LeaseRequest {
-                owner,
-                now_ms: now,
-                lease_ms,
-            };
-            match self
-                .store
-                .outbox_acquire(id, request)
-                .map_err(self.store_error("outbox_acquire"))?
-            {
-                Acquired::Missing => {
-                    return Err(
-                        Error::new(ErrorKind::InvalidParameter, "outbox: no entry with this id").with_field("id")
-                    );
-                }
-                Acquired::Final(entry) => {
-                    self.metrics.duplicate_replayed();
-                    obs::event(Level::Info, TARGET, "final answer replayed from the outbox", || {
+            .map(|e| e.lease_until_ms))
+    }
+
+    /// One try to take the lease on `id` for `owner`. `foreign_lease_until`:
+    /// until when another owner's lease ran, as last seen; acquiring the
+    /// entry after that moment takes an expired lease over (a release is no
+    /// takeover).
+    fn acquire(&self, owner: &str, id: &str, foreign_lease_until: &mut Option<i64>) -> Result<Acquire> {
+        let (now, lease_ms) = self.lease_request(Duration::ZERO);
+        let request = LeaseRequest {
+            owner,
+            now_ms: now,
+            lease_ms,
+        };
+        match self
+            .store
+            .outbox_acquire(id, request)
+            .map_err(self.store_error("outbox_acquire"))?
+        {
+            Acquired::Missing => {
+                Err(Error::new(ErrorKind::InvalidParameter, "outbox: no entry with this id").with_field("id"))
+            }
+            Acquired::Final(entry) => {
+                self.metrics.duplicate_replayed();
+                obs::event(Level::Info, TARGET, "final answer replayed from the outbox", || {
+                    vec![
+                        ("kind", Value::Id(Id::new(&entry.kind))),
+                        ("out_id", Value::Id(Id::new(&entry.id))),
+                        ("state", Value::Label(view::state_name(entry.state))),
+                    ]
+                });
+                Ok(Acquire::Final(Outcome { entry, reference: None }))
+            }
+            Acquired::Leased(e) => {
+                if foreign_lease_until.is_some_and(|until| until <= now) {
+                    self.metrics.lease_takeover();
+                    obs::event(Level::Warn, TARGET, "delivery lease taken over", || {
                         vec![
-                            ("kind", Value::Id(Id::new(&entry.kind))),
-                            ("out_id", Value::Id(Id::new(&entry.id))),
-                            ("state", Value::Label(view::state_name(entry.state))),
+                            ("kind", Value::Id(Id::new(&e.kind))),
+                            ("out_id", Value::Id(Id::new(&e.id))),
+                            ("attempts", Value::Int(i64::from(e.attempts))),
                         ]
                     });
-                    return Ok(Outcome { entry, reference: None });
                 }
-                Acquired::Leased(e) => {
-                    if foreign_lease_until.is_some_and(|until| until <= now) {
-                        self.metrics.lease_takeover();
-                        obs::event(Level::Warn, TARGET, "delivery lease taken over", || {
-                            vec![
-                                ("kind", Value::Id(Id::new(&e.kind))),
-                                ("out_id", Value::Id(Id::new(&e.id))),
-                                ("attempts", Value::Int(i64::from(e.attempts))),
-                            ]
-                        });
-                    }
-                    return self.run(e, false, delivery, options);
-                }
-                Acquired::Busy(e) => {
-                    foreign_lease_until = Some(e.lease_until_ms);
+                Ok(Acquire::Leased(e))
+            }
+            Acquired::Busy(e) => {
+                *foreign_lease_until = Some(e.lease_until_ms);
+                Ok(Acquire::Busy(e))
+            }
+        }
+    }
+
+    fn deliver_as(&self, owner: &str, id: &str, delivery: &dyn Delivery, options: &CallOptions) -> Result<Outcome> {
+        let started = Instant::now();
+        let deadline = options.deadline.unwrap_or(self.policy.deadline);
+        let mut foreign_lease_until = self.foreign_lease(owner, id)?;
+        loop {
+            match self.acquire(owner, id, &mut foreign_lease_until)? {
+                Acquire::Final(outcome) => return Ok(outcome),
+                Acquire::Leased(e) => return self.run(e, false, delivery, options),
+                Acquire::Busy(e) => {
                     if started.elapsed() + BUSY_POLL > deadline || options.cancelled() {
-                        return Err(unknown(
-                            &e,
-                            true,
-                            "another caller is delivering this request right now; \
-                             call again later with the same key to get its outcome",
-                            None,
-                        ));
+                        return Err(busy(&e));
                     }
                     std::thread::sleep(BUSY_POLL);
                 }
             }
         }
+    }
+
+    /// Bring your own transport, step 1: like [`Engine::submit`] (the same
+    /// durable insert, the same idempotency and replay rules), but instead
+    /// of sending, returns the first signed request for the caller to
+    /// exchange over its own HTTP stack: `Progress::Send(prepared)`, or
+    /// `Progress::Done` when the entry is already final (its stored answer,
+    /// no network). An entry another caller is delivering right now is a
+    /// `RemoteUnknown` at once (nothing waits here).
+    ///
+    /// The entry is leased to this call for the engine's lease (one
+    /// attempt's connect + read timeouts, with margin), extended by every
+    /// [`Engine::complete`] over its backoff wait: the caller's exchange must
+    /// fit in it, else another caller may take the entry over (the lease's
+    /// fencing makes this call's `complete` a `RemoteUnknown`, never a double
+    /// record). Dropping a `Prepared` without completing it releases the
+    /// lease and leaves the entry pending; the next call or resume reconciles
+    /// it first.
+    pub fn prepare(&self, entry: OutboxEntry, key_field: &str, delivery: &dyn Delivery) -> Result<Progress<Outcome>> {
+        let owner = self.call_owner();
+        let (leased, fresh) = match self.insert(entry, key_field, &owner)? {
+            Inserted::New(stored) => (stored, true),
+            Inserted::Existing(stored) => {
+                let mut foreign_lease_until = self.foreign_lease(&owner, &stored.id)?;
+                match self.acquire(&owner, &stored.id, &mut foreign_lease_until)? {
+                    Acquire::Final(outcome) => return Ok(Progress::Done(outcome)),
+                    Acquire::Leased(e) => (e, false),
+                    Acquire::Busy(e) => return Err(busy(&e)),
+                }
+            }
+        };
+        let mut run = self.new_run(leased, fresh, true, &CallOptions::default());
+        let turn = run.open(delivery);
+        self.drive(run, turn, delivery)
+    }
+
+    /// Bring your own transport, step 2: judges `reply`, the caller's result
+    /// of exchanging `prepared`'s request, exactly as the engine judges its
+    /// own transport's (verification, classification, the ambiguity rule:
+    /// after an ambiguous outcome the next request is a read-back), records
+    /// the attempt, and returns the final outcome or the next request to
+    /// exchange — after waiting [`Prepared::wait`] (the backoff; this call
+    /// never sleeps). When the budget is spent: `RemoteUnknown`, the entry
+    /// left pending and its lease released.
+    pub fn complete(&self, prepared: Prepared, reply: Reply, delivery: &dyn Delivery) -> Result<Progress<Outcome>> {
+        let Prepared {
+            lease,
+            entry,
+            budget,
+            last_status,
+            reconcile,
+            after_connection_failure,
+            purpose,
+            request,
+            started_ms,
+            timer,
+            wait: _,
+        } = prepared;
+        lease.disarm();
+        let mut run = Run {
+            engine: self,
+            entry,
+            stored: true,
+            budget,
+            last_status,
+            reconcile,
+            after_connection_failure,
+        };
+        let exchange = match reply {
+            Reply::Answered(resp) => Exchange::Answered(resp),
+            Reply::NotSent => Exchange::NotSent(Error::new(ErrorKind::Transport, "not sent")),
+            Reply::NoAnswer => Exchange::Lost(Error::new(ErrorKind::Transport, "no answer")),
+            Reply::TimedOut => Exchange::Lost(Error::new(ErrorKind::Timeout, "timeout")),
+        };
+        let turn = run.judge(delivery, purpose, &request, exchange);
+        self.drive_from(run, turn, started_ms, timer, delivery)
+    }
+
+    /// Steps `run` from `turn` (just opened) until it needs an exchange or ends.
+    fn drive(&self, run: Run<'_>, turn: Turn, delivery: &dyn Delivery) -> Result<Progress<Outcome>> {
+        let started_ms = self.clock.now_ms();
+        self.drive_from(run, turn, started_ms, Instant::now(), delivery)
+    }
+
+    fn drive_from(
+        &self,
+        mut run: Run<'_>,
+        mut turn: Turn,
+        mut started_ms: i64,
+        mut timer: Instant,
+        delivery: &dyn Delivery,
+    ) -> Result<Progress<Outcome>> {
+        let mut wait = Duration::ZERO;
+        let result = loop {
+            match turn {
+                Turn::Exchange(purpose, mut request) => {
+                    // What the engine's transport adds by itself (WeChat Pay refuses a request without it).
+                    if crate::http::find_header(&request.headers, "User-Agent").is_none() {
+                        request
+                            .headers
+                            .push(("User-Agent".to_string(), self.transport.user_agent().to_string()));
+                    }
+                    return Ok(Progress::Send(Prepared {
+                        lease: LeaseGuard {
+                            store: Some(self.store.clone()),
+                            id: run.entry.id.clone(),
+                            token: run.entry.lease_token,
+                        },
+                        entry: run.entry,
+                        budget: run.budget,
+                        last_status: run.last_status,
+                        reconcile: run.reconcile,
+                        after_connection_failure: run.after_connection_failure,
+                        purpose,
+                        request,
+                        started_ms,
+                        timer,
+                        wait,
+                    }));
+                }
+                Turn::Judged(judged) => match run.conclude(judged, started_ms, timer) {
+                    Err(e) => break Err(e),
+                    Ok(Flow::Done(outcome)) => return Ok(Progress::Done(outcome)),
+                    Ok(Flow::Again { delay: Some(d), .. }) => {
+                        wait += d;
+                        started_ms = self.clock.now_ms();
+                        timer = Instant::now();
+                        turn = run.open(delivery);
+                    }
+                    Ok(Flow::Again {
+                        delay: None,
+                        why,
+                        remote,
+                    }) => {
+                        break Err(run.gave_up(delivery, &why, remote, false));
+                    }
+                },
+            }
+        };
+        // Leave the entry pending and free at once for the next call or resume.
+        let _ = self.store.outbox_release(&run.entry.id, run.entry.lease_token);
+        result
     }
 
     /// Delivers every pending entry of `kind` nobody else is delivering, oldest
@@ -502,6 +694,22 @@ impl Engine {
         self.run_with(entry, fresh, true, delivery, options)
     }
 
+    fn new_run(&self, entry: OutboxEntry, fresh: bool, stored: bool, options: &CallOptions) -> Run<'_> {
+        let mut policy = self.policy;
+        if let Some(d) = options.deadline {
+            policy.deadline = d;
+        }
+        Run {
+            engine: self,
+            entry,
+            stored,
+            budget: Attempts::new(policy),
+            last_status: 0,
+            reconcile: !fresh,
+            after_connection_failure: false,
+        }
+    }
+
     fn run_with(
         &self,
         entry: OutboxEntry,
@@ -510,23 +718,171 @@ impl Engine {
         delivery: &dyn Delivery,
         options: &CallOptions,
     ) -> Result<Outcome> {
-        let mut policy = self.policy;
-        if let Some(d) = options.deadline {
-            policy.deadline = d;
-        }
-        let mut run = Run {
-            engine: self,
-            entry,
-            stored,
-            budget: Attempts::new(policy),
-            last_status: 0,
-        };
-        let result = run.steps(fresh, delivery, options);
+        let mut run = self.new_run(entry, fresh, stored, options);
+        let result = run.steps(delivery, options);
         if stored && result.is_err() {
             // Leave the entry pending and free at once for the next call or resume.
             let _ = self.store.outbox_release(&run.entry.id, run.entry.lease_token);
         }
         result
+    }
+}
+
+/// A `RemoteUnknown` for an entry another caller holds the lease of.
+fn busy(e: &OutboxEntry) -> Error {
+    unknown(
+        e,
+        true,
+        "another caller is delivering this request right now; \
+         call again later with the same key to get its outcome",
+        None,
+    )
+}
+
+/// One try at an entry's lease.
+enum Acquire {
+    Final(Outcome),
+    Leased(OutboxEntry),
+    Busy(OutboxEntry),
+}
+
+/// Where a bring-your-own-transport delivery stands ([`Engine::prepare`],
+/// [`Engine::complete`]): the final outcome, or a request to exchange.
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a transient return value, moved straight into the next call; boxing would only add an allocation"
+)]
+pub enum Progress<T> {
+    /// The final answer (also the replay of an entry already final).
+    Done(T),
+    /// Exchange [`Prepared::request`] (after [`Prepared::wait`]) and hand the
+    /// reply to the matching `complete`.
+    Send(Prepared),
+}
+
+impl<T> Progress<T> {
+    /// Maps the final answer (a request to send passes through).
+    pub fn try_map<U>(self, f: impl FnOnce(T) -> Result<U>) -> Result<Progress<U>> {
+        Ok(match self {
+            Progress::Done(t) => Progress::Done(f(t)?),
+            Progress::Send(p) => Progress::Send(p),
+        })
+    }
+}
+
+/// What a prepared request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The request itself (a first send or a re-send of the stored bytes).
+    Send,
+    /// A read-back finding out whether an earlier, ambiguous send took effect.
+    ReadBack,
+}
+
+/// What the caller's exchange of a prepared request came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// An answer arrived (any status): status, headers and the raw body.
+    Answered(HttpResponse),
+    /// The request certainly did not reach the peer (no connection was made).
+    NotSent,
+    /// The request may have reached the peer; no answer came (broken connection).
+    NoAnswer,
+    /// The request may have reached the peer; no answer came in time.
+    TimedOut,
+}
+
+/// A signed request recorded in the outbox and leased to one caller, waiting
+/// for the caller's own exchange ([`Engine::prepare`]). `Debug` shows the
+/// outbox id, purpose and header names, never the body or header values.
+pub struct Prepared {
+    lease: LeaseGuard,
+    entry: OutboxEntry,
+    budget: Attempts,
+    last_status: u16,
+    reconcile: bool,
+    after_connection_failure: bool,
+    purpose: Purpose,
+    request: Outgoing,
+    started_ms: i64,
+    timer: Instant,
+    wait: Duration,
+}
+
+/// Releases a prepared request's lease when it is dropped without being
+/// completed, so the entry is free at once for the next call (it stays pending).
+struct LeaseGuard {
+    store: Option<Arc<dyn Store>>,
+    id: String,
+    token: i64,
+}
+
+impl LeaseGuard {
+    fn disarm(mut self) {
+        self.store = None;
+    }
+}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        if let Some(store) = self.store.take() {
+            let _ = store.outbox_release(&self.id, self.token);
+        }
+    }
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("outbox_id", &self.entry.id)
+            .field("kind", &self.entry.kind)
+            .field("purpose", &self.purpose)
+            .field("request", &self.request)
+            .field("wait", &self.wait)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Prepared {
+    /// The outbox id of the entry.
+    pub fn outbox_id(&self) -> &str {
+        &self.entry.id
+    }
+    /// The outbox kind of the entry (e.g. `alipayplus.issueCard`).
+    pub fn kind(&self) -> &str {
+        &self.entry.kind
+    }
+    /// The fencing token of this call's lease on the entry.
+    pub fn lease_token(&self) -> i64 {
+        self.entry.lease_token
+    }
+    /// Whether the request is the call itself or a read-back.
+    pub fn purpose(&self) -> Purpose {
+        self.purpose
+    }
+    /// The signed request to send, unchanged: method, absolute URL, every header, body.
+    pub fn request(&self) -> &Outgoing {
+        &self.request
+    }
+    /// How long to wait before sending (the backoff after a failed attempt; zero at first).
+    pub fn wait(&self) -> Duration {
+        self.wait
+    }
+    /// The entry's request body (the stored bytes).
+    pub(crate) fn entry_body(&self) -> &[u8] {
+        &self.entry.body
+    }
+    /// `InvalidParameter` unless this request was prepared by `call` (outbox `kind`).
+    pub(crate) fn check_kind(&self, kind: &str, call: &str) -> Result<()> {
+        if self.entry.kind == kind {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::InvalidParameter,
+            format!("prepared: was not prepared by {call}"),
+        )
+        .with_field("prepared"))
     }
 }
 
@@ -538,6 +894,10 @@ struct Run<'a> {
     stored: bool,
     budget: Attempts,
     last_status: u16,
+    /// Whether the next attempt starts with a reconcile.
+    reconcile: bool,
+    /// Whether the previous attempt failed to connect at all.
+    after_connection_failure: bool,
 }
 
 /// What one step (a send or a reconcile) ended with.
@@ -550,45 +910,54 @@ enum Step {
     },
 }
 
+/// One attempt's judgement: the step, its attempt-log outcome, the HTTP
+/// status (0: none) and whether a read-back decided it.
+struct Judged {
+    step: Step,
+    outcome: String,
+    status: u16,
+    read_back: bool,
+}
+
+/// Where an attempt stands: a request to exchange, or judged.
+enum Turn {
+    Exchange(Purpose, Outgoing),
+    Judged(Judged),
+}
+
+/// After an attempt is recorded: final, or another attempt after `delay`
+/// (`None`: the budget is spent).
+enum Flow {
+    Done(Outcome),
+    Again {
+        delay: Option<Duration>,
+        why: String,
+        remote: Option<RemoteDetail>,
+    },
+}
+
 impl Run<'_> {
-    fn steps(&mut self, fresh: bool, delivery: &dyn Delivery, options: &CallOptions) -> Result<Outcome> {
-        let mut reconcile = !fresh;
-        let mut after_connection_failure = false;
+    /// The engine's own loop: each attempt's exchanges through its transport.
+    fn steps(&mut self, delivery: &dyn Delivery, options: &CallOptions) -> Result<Outcome> {
         loop {
             let started = self.engine.clock.now_ms();
             let timer = Instant::now();
-            let reconciled = if reconcile { self.reconcile_step(delivery) } else { None };
-            let read_back = reconciled.is_some();
-            let (step, outcome, status) = match reconciled {
-                Some(r) => r,
-                None => {
-                    let ctx = AttemptContext {
-                        now_ms: started,
-                        after_connection_failure,
-                    };
-                    self.send_step(delivery, &ctx)
+            let mut turn = self.open(delivery);
+            let judged = loop {
+                match turn {
+                    Turn::Judged(j) => break j,
+                    Turn::Exchange(purpose, out) => {
+                        let exchange = self
+                            .engine
+                            .transport
+                            .exchange(&out.url, &out.method, &out.headers, &out.body);
+                        turn = self.judge(delivery, purpose, &out, exchange);
+                    }
                 }
             };
-            self.budget.record();
-            if status != 0 {
-                self.last_status = status;
-            }
-            after_connection_failure = outcome.starts_with(NOT_SENT);
-            let delay = match &step {
-                Step::Again { .. } => self.budget.next_delay(),
-                Step::Done(..) => None,
-            };
-            let last_error = matches!(step, Step::Again { .. }).then_some(outcome.as_str());
-            self.observe_attempt(&step, &outcome, read_back, status, timer, delay);
-            self.record(started, &outcome, status, last_error, delay)?;
-            match step {
-                Step::Done(state, result, reference) => return self.finish(state, result, reference),
-                Step::Again {
-                    why,
-                    remote,
-                    reconcile: next,
-                } => {
-                    reconcile = next;
+            match self.conclude(judged, started, timer)? {
+                Flow::Done(outcome) => return Ok(outcome),
+                Flow::Again { delay, why, remote } => {
                     match delay {
                         Some(d) if !options.cancelled() => sleep_unless_cancelled(d, options),
                         _ => return Err(self.gave_up(delivery, &why, remote, options.cancelled())),
@@ -597,6 +966,119 @@ impl Run<'_> {
                         return Err(self.gave_up(delivery, &why, None, true));
                     }
                 }
+            }
+        }
+    }
+
+    /// Opens an attempt: the read-back a reconcile needs, or the signed send.
+    fn open(&mut self, delivery: &dyn Delivery) -> Turn {
+        if self.reconcile {
+            let ctx = AttemptContext {
+                now_ms: self.engine.clock.now_ms(),
+                after_connection_failure: false,
+            };
+            match delivery.read_back(&self.entry, &ctx) {
+                Reconcile::Read(out) => return Turn::Exchange(Purpose::ReadBack, out),
+                Reconcile::Decided(r) => {
+                    if let Some(j) = reconciled(r) {
+                        return Turn::Judged(j);
+                    }
+                }
+            }
+        }
+        self.sign(delivery)
+    }
+
+    fn sign(&self, delivery: &dyn Delivery) -> Turn {
+        let ctx = AttemptContext {
+            now_ms: self.engine.clock.now_ms(),
+            after_connection_failure: self.after_connection_failure,
+        };
+        match delivery.sign(&self.entry, &ctx) {
+            Ok(out) => Turn::Exchange(Purpose::Send, out),
+            Err(e) => Turn::Judged(again(format!("signing failed: {}", e.message()), false)),
+        }
+    }
+
+    /// Judges what became of one exchange; a read-back that allows a send
+    /// goes on to the send, in the same attempt.
+    fn judge(&mut self, delivery: &dyn Delivery, purpose: Purpose, out: &Outgoing, exchange: Exchange) -> Turn {
+        match purpose {
+            Purpose::ReadBack => {
+                let r = match exchange {
+                    Exchange::Answered(resp) => delivery.judge_read_back(&self.entry, out, resp),
+                    Exchange::NotSent(e) | Exchange::Lost(e) => Reconciled::Unknown {
+                        why: transport_reason(&e).to_string(),
+                        status: 0,
+                    },
+                };
+                match reconciled(r) {
+                    Some(j) => Turn::Judged(j),
+                    None => self.sign(delivery),
+                }
+            }
+            Purpose::Send => Turn::Judged(match exchange {
+                Exchange::Answered(resp) => {
+                    let status = resp.status;
+                    let (step, outcome) = match delivery.classify(&self.entry, out, resp) {
+                        Verdict::Success {
+                            result,
+                            reference,
+                            note,
+                        } => (Step::Done(OutboxState::Succeeded, result, reference), note),
+                        Verdict::Failed { result, note, .. } => (Step::Done(OutboxState::Failed, result, None), note),
+                        Verdict::Retry { why, remote, ambiguous } => (
+                            Step::Again {
+                                why: why.clone(),
+                                remote,
+                                reconcile: ambiguous,
+                            },
+                            why,
+                        ),
+                    };
+                    Judged {
+                        step,
+                        outcome,
+                        status,
+                        read_back: false,
+                    }
+                }
+                Exchange::NotSent(e) => again(format!("{NOT_SENT}{}", transport_reason(&e)), false),
+                Exchange::Lost(e) => again(format!("answer lost: {}", transport_reason(&e)), true),
+            }),
+        }
+    }
+
+    /// Records a judged attempt: counts it, logs it, extends the lease over
+    /// the coming wait, and finishes the entry when final.
+    fn conclude(&mut self, judged: Judged, started: i64, timer: Instant) -> Result<Flow> {
+        let Judged {
+            step,
+            outcome,
+            status,
+            read_back,
+        } = judged;
+        self.budget.record();
+        if status != 0 {
+            self.last_status = status;
+        }
+        self.after_connection_failure = outcome.starts_with(NOT_SENT);
+        let delay = match &step {
+            Step::Again { .. } => self.budget.next_delay(),
+            Step::Done(..) => None,
+        };
+        let last_error = matches!(step, Step::Again { .. }).then_some(outcome.as_str());
+        self.observe_attempt(&step, &outcome, read_back, status, timer, delay);
+        self.record(started, &outcome, status, last_error, delay)?;
+        match step {
+            Step::Done(state, result, reference) => Ok(Flow::Done(self.finish(state, result, reference)?)),
+            Step::Again {
+                why,
+                remote,
+                reconcile: next,
+            } => {
+                self.reconcile = next;
+                Ok(Flow::Again { delay, why, remote })
             }
         }
     }
@@ -652,78 +1134,6 @@ impl Run<'_> {
                     ),
                 ]
             });
-        }
-    }
-
-    fn send_step(&mut self, delivery: &dyn Delivery, ctx: &AttemptContext) -> (Step, String, u16) {
-        let again = |why: String, reconcile: bool| {
-            (
-                Step::Again {
-                    why: why.clone(),
-                    remote: None,
-                    reconcile,
-                },
-                why,
-                0,
-            )
-        };
-        let out = match delivery.sign(&self.entry, ctx) {
-            Ok(o) => o,
-            Err(e) => return again(format!("signing failed: {}", e.message()), false),
-        };
-        match self
-            .engine
-            .transport
-            .exchange(&out.url, &out.method, &out.headers, &out.body)
-        {
-            Exchange::Answered(resp) => {
-                let status = resp.status;
-                match delivery.classify(&self.entry, &out, resp) {
-                    Verdict::Success {
-                        result,
-                        reference,
-                        note,
-                    } => (Step::Done(OutboxState::Succeeded, result, reference), note, status),
-                    Verdict::Failed { result, note, .. } => {
-                        (Step::Done(OutboxState::Failed, result, None), note, status)
-                    }
-                    Verdict::Retry { why, remote, ambiguous } => (
-                        Step::Again {
-                            why: why.clone(),
-                            remote,
-                            reconcile: ambiguous,
-                        },
-                        why,
-                        status,
-                    ),
-                }
-            }
-            Exchange::NotSent(e) => again(format!("{NOT_SENT}{}", transport_reason(&e)), false),
-            Exchange::Lost(e) => again(format!("answer lost: {}", transport_reason(&e)), true),
-        }
-    }
-
-    /// `None` when the reconcile says to send now (the send is the step).
-    fn reconcile_step(&mut self, delivery: &dyn Delivery) -> Option<(Step, String, u16)> {
-        match delivery.reconcile(&self.entry) {
-            Reconciled::Applied { result, outcome } => Some((
-                Step::Done(OutboxState::Succeeded, result, None),
-                format!("read-back: {outcome}"),
-                0,
-            )),
-            Reconciled::Send => None,
-            Reconciled::Unknown { why, status } => {
-                let why = format!("read-back failed: {why}");
-                Some((
-                    Step::Again {
-                        why: why.clone(),
-                        remote: None,
-                        reconcile: true,
-                    },
-                    why,
-                    status,
-                ))
-            }
         }
     }
 
@@ -868,6 +1278,47 @@ fn unknown(entry: &OutboxEntry, stored: bool, text: &str, remote: Option<RemoteD
         e = e.with_remote(r);
     }
     e
+}
+
+/// A judged attempt that failed before any answer: try again.
+fn again(why: String, reconcile: bool) -> Judged {
+    Judged {
+        step: Step::Again {
+            why: why.clone(),
+            remote: None,
+            reconcile,
+        },
+        outcome: why,
+        status: 0,
+        read_back: false,
+    }
+}
+
+/// A reconcile's finding as a judged attempt; `None` when it says to send
+/// now (the send is the attempt).
+fn reconciled(r: Reconciled) -> Option<Judged> {
+    match r {
+        Reconciled::Applied { result, outcome } => Some(Judged {
+            step: Step::Done(OutboxState::Succeeded, result, None),
+            outcome: format!("read-back: {outcome}"),
+            status: 0,
+            read_back: true,
+        }),
+        Reconciled::Send => None,
+        Reconciled::Unknown { why, status } => {
+            let why = format!("read-back failed: {why}");
+            Some(Judged {
+                step: Step::Again {
+                    why: why.clone(),
+                    remote: None,
+                    reconcile: true,
+                },
+                outcome: why,
+                status,
+                read_back: true,
+            })
+        }
+    }
 }
 
 /// Timeout or transport, without the peer's address or any payload.

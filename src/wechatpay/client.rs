@@ -23,7 +23,10 @@ use super::{activities, feeds, members, templates};
 use crate::crypto::oaep;
 use crate::error::{Error, ErrorKind, RemoteDetail, Result};
 use crate::http::{Header, HttpResponse, Transport, find_header};
-use crate::outbox::{AttemptContext, CallOptions, Delivery, Engine, Outcome, Outgoing, Reconciled, Verdict};
+use crate::outbox::{
+    AttemptContext, CallOptions, Delivery, Engine, Outcome, Outgoing, Prepared, Progress, Reconcile, Reconciled, Reply,
+    Verdict,
+};
 use crate::store::{OutboxEntry, Store};
 use crate::validate::Path;
 use serde_json::Value;
@@ -146,6 +149,44 @@ impl WechatClient {
 
     /// [`Self::confirm`] with a per-call deadline or cancellation.
     pub fn confirm_with(&self, input: &[u8], options: &CallOptions) -> Result<ApiAnswer> {
+        let entry = self.confirm_entry(input)?;
+        let outcome = self
+            .engine
+            .submit(entry, "confirm.user_card_code", &self.delivery(true), options)?;
+        self.answer(outcome)
+    }
+
+    /// Bring your own transport, step 1: validates, encrypts and records the
+    /// confirm exactly as [`Self::confirm`] does (the one durable commit),
+    /// then returns the signed request to send over the caller's own HTTP
+    /// stack (`Progress::Send`; a read-back `GET` of the card first when the
+    /// entry existed before), or the stored answer when the confirm is
+    /// already final (`Progress::Done`, no network). A confirm another
+    /// caller is delivering right now is `RemoteUnknown` at once. See
+    /// [`Engine::prepare`] for the lease the exchange must fit in.
+    pub fn prepare_confirm(&self, input: &[u8]) -> Result<Progress<ApiAnswer>> {
+        let entry = self.confirm_entry(input)?;
+        self.engine
+            .prepare(entry, "confirm.user_card_code", &self.delivery(true))?
+            .try_map(|o| self.answer(o))
+    }
+
+    /// Bring your own transport, step 2: verifies and judges the caller's
+    /// `reply` to `prepared` (a confirm or its read-back) as `confirm` judges
+    /// its own transport's answers, and returns the final answer — the very
+    /// one `confirm` returns for the same answer — or the next request to
+    /// send (after [`Prepared::wait`]): after an ambiguous outcome (5xx, an
+    /// answer that does not verify, no answer) that is a read-back of the
+    /// card, never a blind re-send.
+    pub fn complete_confirm(&self, prepared: Prepared, reply: Reply) -> Result<Progress<ApiAnswer>> {
+        prepared.check_kind(CONFIRM_KIND, "prepare_confirm")?;
+        self.engine
+            .complete(prepared, reply, &self.delivery(true))?
+            .try_map(|o| self.answer(o))
+    }
+
+    /// The outbox entry of a confirm: validated, sensitive fields encrypted.
+    fn confirm_entry(&self, input: &[u8]) -> Result<OutboxEntry> {
         let value = crate::json::parse_strict(input, &Path::root("confirm"))?;
         let key_part = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
         let id = confirm_id(&key_part("card_id"), &key_part("user_card_code"));
@@ -166,10 +207,7 @@ impl WechatClient {
         );
         // Wechatpay-Serial is always sent on confirm (§5.2), naming the encrypting key.
         entry.fixed_headers = vec![("Wechatpay-Serial".to_string(), serial)];
-        let outcome = self
-            .engine
-            .submit(entry, "confirm.user_card_code", &self.delivery(true), options)?;
-        self.answer(outcome)
+        Ok(entry)
     }
 
     /// Re-sends every pending confirm nobody else is delivering (e.g. at
@@ -369,38 +407,31 @@ impl WechatClient {
         Ok(answer)
     }
 
-    /// One signed exchange and its judgement, no retries: the read-back of a
-    /// reconcile. `Applied` carries the verified answer body.
-    fn read_back(&self, target: &str) -> Reconciled {
-        let api = self.delivery(false);
-        let entry = OutboxEntry::new(
-            String::new(),
-            "wechatpay.getUserCard",
-            "GET",
-            target.to_string(),
-            Vec::new(),
-            String::new(),
-            0,
-        );
+    /// The signed `GET target` of a reconcile's read-back.
+    fn read_back_request(&self, target: &str) -> Reconcile {
         let ctx = AttemptContext {
             now_ms: self.config.clock.now_ms(),
             after_connection_failure: false,
         };
+        match self.delivery(false).sign(&read_back_entry(target), &ctx) {
+            Ok(out) => Reconcile::Read(out),
+            Err(_) => Reconcile::Decided(Reconciled::Unknown {
+                why: "signing failed".into(),
+                status: 0,
+            }),
+        }
+    }
+
+    /// Judges the answer to a read-back `sent`: `Applied` carries the
+    /// verified answer body (the caller decides what it shows).
+    fn read_back_answer(&self, sent: &Outgoing, resp: HttpResponse) -> Reconciled {
+        let api = self.delivery(false);
         let unknown = |why: &str, status: u16| Reconciled::Unknown {
             why: why.to_string(),
             status,
         };
-        let out = match api.sign(&entry, &ctx) {
-            Ok(o) => o,
-            Err(_) => return unknown("signing failed", 0),
-        };
-        let resp = match self.transport.send(&out.url, &out.method, &out.headers, &out.body) {
-            Ok(r) => r,
-            Err(e) if e.kind() == ErrorKind::Timeout => return unknown("timeout", 0),
-            Err(_) => return unknown("connection error", 0),
-        };
         let status = resp.status;
-        match api.classify(&entry, &out, resp) {
+        match api.classify(&read_back_entry(&sent.url), sent, resp) {
             Verdict::Success { result, .. } => Reconciled::Applied {
                 result,
                 outcome: String::new(),
@@ -721,24 +752,44 @@ impl Delivery for Api<'_> {
         with_sign_diagnosis(self.client.judge(resp.status, &resp.headers, resp.body), sent)
     }
 
-    fn reconcile(&self, entry: &OutboxEntry) -> Reconciled {
+    fn read_back(&self, entry: &OutboxEntry, _: &AttemptContext) -> Reconcile {
+        let c = self.client;
+        let confirm = |entry: &OutboxEntry| match confirm_target(entry) {
+            Some(target) => c.read_back_request(&target),
+            None => Reconcile::Decided(Reconciled::Send),
+        };
         match &self.read_back {
-            ReadBack::None => Reconciled::Send,
-            ReadBack::Confirm => confirm_read_back(self.client, entry),
-            ReadBack::Update { target, expected } => update_applied(self.client, target, expected),
+            ReadBack::None => Reconcile::Decided(Reconciled::Send),
+            ReadBack::Confirm => confirm(entry),
+            ReadBack::Update { target, .. } => c.read_back_request(target),
             ReadBack::ByKind => match read_back_plan(entry) {
-                _ if entry.kind == CONFIRM_KIND => confirm_read_back(self.client, entry),
-                Some(ReadBackPlan::Resend) => Reconciled::Send,
-                Some(ReadBackPlan::Shows { target, expected }) => update_applied(self.client, &target, &expected),
-                Some(ReadBackPlan::State { target, member, values }) => {
-                    state_applied(self.client, &target, member, values)
+                _ if entry.kind == CONFIRM_KIND => confirm(entry),
+                Some(ReadBackPlan::Resend) => Reconcile::Decided(Reconciled::Send),
+                Some(ReadBackPlan::Shows { target, .. } | ReadBackPlan::State { target, .. }) => {
+                    c.read_back_request(&target)
                 }
                 // An entry whose read cannot be derived: nothing proves it applied, nothing proves
                 // it did not; never re-send blindly.
-                None => Reconciled::Unknown {
+                None => Reconcile::Decided(Reconciled::Unknown {
                     why: "no read-back for this entry".into(),
                     status: 0,
-                },
+                }),
+            },
+        }
+    }
+
+    fn judge_read_back(&self, entry: &OutboxEntry, sent: &Outgoing, answer: HttpResponse) -> Reconciled {
+        let c = self.client;
+        let read = c.read_back_answer(sent, answer);
+        match &self.read_back {
+            ReadBack::None => read,
+            ReadBack::Confirm => confirm_applied(entry, read),
+            ReadBack::Update { expected, .. } => update_applied(c, expected, read),
+            ReadBack::ByKind => match read_back_plan(entry) {
+                _ if entry.kind == CONFIRM_KIND => confirm_applied(entry, read),
+                Some(ReadBackPlan::Shows { expected, .. }) => update_applied(c, &expected, read),
+                Some(ReadBackPlan::State { member, values, .. }) => state_applied(member, values, read),
+                Some(ReadBackPlan::Resend) | None => read,
             },
         }
     }
@@ -751,19 +802,23 @@ impl Delivery for Api<'_> {
     }
 }
 
-/// After an ambiguous confirm, or before sending one this call did not
-/// create: reads the card back. A success confirm has taken effect when the
+/// The read-back of a confirm entry (`GET /user-cards/{code}`): after an
+/// ambiguous confirm, or before sending one this call did not create.
+/// `None` when the entry does not name the card (then a send decides).
+fn confirm_target(entry: &OutboxEntry) -> Option<String> {
+    let body: Value = serde_json::from_slice(&entry.body).unwrap_or_default();
+    read_back_target(entry, &body)
+}
+
+/// Judges a confirm's read-back. A success confirm has taken effect when the
 /// card is `EFFECTIVE`; a failure confirm when the card is gone (`INVALID`,
 /// `DELETE`, `UNAVAILABLE`). A card still waiting (`UNACTIVATED`,
 /// `NOT_EFFECTIVE`) or in another state allows a (re-)send, whose answer the
 /// platform decides.
-fn confirm_read_back(client: &WechatClient, entry: &OutboxEntry) -> Reconciled {
+fn confirm_applied(entry: &OutboxEntry, read: Reconciled) -> Reconciled {
     let body: Value = serde_json::from_slice(&entry.body).unwrap_or_default();
     let success = body.get("user_card_confirm_state").and_then(Value::as_str) == Some("CREATE_CARD_SUCCESS");
-    let Some(target) = read_back_target(entry, &body) else {
-        return Reconciled::Send;
-    };
-    match client.read_back(&target) {
+    match read {
         Reconciled::Applied { result, .. } => {
             let state = serde_json::from_slice::<Value>(&result)
                 .ok()
@@ -816,11 +871,11 @@ fn update_read_back(input: &[u8]) -> Option<(String, serde_json::Map<String, Val
     Some((target, expected))
 }
 
-/// Reads the card back after an ambiguous update: applied when every member
+/// Judges the card read back after an ambiguous update: applied when every member
 /// the update sets reads back (decrypted) with the requested value; any
 /// difference allows a re-send (a PATCH of absolute values).
-fn update_applied(client: &WechatClient, target: &str, expected: &serde_json::Map<String, Value>) -> Reconciled {
-    match client.read_back(target) {
+fn update_applied(client: &WechatClient, expected: &serde_json::Map<String, Value>, read: Reconciled) -> Reconciled {
+    match read {
         Reconciled::Applied { result, .. } => {
             let card = client.answer_from_stored(&result).json;
             if expected.iter().all(|(k, v)| card.get(k) == Some(v)) {
@@ -863,11 +918,11 @@ pub const OUTBOX_KINDS: &[&str] = &[
     activities::TERMINATE_KIND,
 ];
 
-/// Reads `target` back: applied when `member` is one of `values` (or present,
+/// Judges a read-back: applied when `member` is one of `values` (or present,
 /// when `values` is empty); otherwise the request has not taken effect and
 /// may be (re-)sent.
-fn state_applied(client: &WechatClient, target: &str, member: &str, values: &[&str]) -> Reconciled {
-    match client.read_back(target) {
+fn state_applied(member: &str, values: &[&str], read: Reconciled) -> Reconciled {
+    match read {
         Reconciled::Applied { result, .. } => {
             let found = serde_json::from_slice::<Value>(&result)
                 .ok()
@@ -882,6 +937,19 @@ fn state_applied(client: &WechatClient, target: &str, member: &str, values: &[&s
         }
         other => other,
     }
+}
+
+/// The throwaway entry a read-back is signed and judged as.
+fn read_back_entry(target: &str) -> OutboxEntry {
+    OutboxEntry::new(
+        String::new(),
+        "wechatpay.getUserCard",
+        "GET",
+        target.to_string(),
+        Vec::new(),
+        String::new(),
+        0,
+    )
 }
 
 /// `GET /user-cards/{code}?brand_id&card_id&openid` for a confirm entry.

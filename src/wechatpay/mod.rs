@@ -115,6 +115,18 @@ impl WechatPay {
     pub fn confirm(&self, input: &[u8]) -> Result<ApiAnswer> {
         self.client.confirm(input)
     }
+    /// Bring your own transport: see [`WechatClient::prepare_confirm`].
+    pub fn prepare_confirm(&self, input: &[u8]) -> Result<crate::outbox::Progress<ApiAnswer>> {
+        self.client.prepare_confirm(input)
+    }
+    /// Bring your own transport: see [`WechatClient::complete_confirm`].
+    pub fn complete_confirm(
+        &self,
+        prepared: crate::outbox::Prepared,
+        reply: crate::outbox::Reply,
+    ) -> Result<crate::outbox::Progress<ApiAnswer>> {
+        self.client.complete_confirm(prepared, reply)
+    }
     /// [`Self::confirm`] with a per-call deadline overriding the retry
     /// budget's, or cancellation between attempts (the entry stays pending).
     pub fn confirm_with(&self, input: &[u8], options: &crate::outbox::CallOptions) -> Result<ApiAnswer> {

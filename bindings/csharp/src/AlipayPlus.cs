@@ -107,6 +107,40 @@ namespace CardBridge
             }, deadline, cancellationToken);
         }
 
+        /// <summary>Bring your own transport, step 1: validates and records the request like
+        /// <see cref="IssueCard"/> and returns the signed request to send with your own HTTP stack
+        /// (<see cref="TransportStep.Next"/>), or the stored answer when the requestId is already final
+        /// (<see cref="TransportStep.Answer"/>). Nothing is sent. Exceptions as for <see cref="IssueCard"/>.</summary>
+        public unsafe TransportStep PrepareIssueCard(string requestJson)
+        {
+            var request = Utf8.Encode(requestJson, "requestJson");
+            Handle.ThrowIfClosed("AlipayPlus");
+            return ByoTransport.Prepare(request, (byte* p, UIntPtr n, out NativeBytes a, out SafePreparedHandle next,
+                out IntPtr e) => NativeMethods.cardbridge_alipayplus_issue_card_prepare(Handle, p, n, out a, out next, out e));
+        }
+
+        /// <summary>Bring your own transport, step 2: verifies and judges your answer to
+        /// <paramref name="prepared"/> (consumed) as <see cref="IssueCard"/> does and returns the verified answer
+        /// (the same <see cref="IssueCard"/> returns) or the next request (a retry, after its
+        /// <see cref="PreparedRequest.WaitMs"/>).</summary>
+        /// <exception cref="RemoteFailedException">The platform refused for good (<c>F</c>).</exception>
+        /// <exception cref="RemoteUnknownException">The retry budget is spent: the request stays pending.</exception>
+        public unsafe TransportStep CompleteIssueCard(PreparedRequest prepared, TransportAnswer answer)
+        {
+            Handle.ThrowIfClosed("AlipayPlus");
+            return ByoTransport.Complete(prepared, answer, (SafePreparedHandle p, uint r, ushort s, NativeHeader* h, UIntPtr hn,
+                byte* b, UIntPtr bn, out NativeBytes a, out SafePreparedHandle next, out IntPtr e) =>
+                NativeMethods.cardbridge_alipayplus_issue_card_complete(Handle, p, r, s, h, hn, b, bn, out a, out next, out e));
+        }
+
+        /// <summary><see cref="IssueCard"/> over your own HTTP stack: <paramref name="send"/> sends the
+        /// prepared request unchanged and returns the raw answer (or <see cref="TransportAnswer.Failed"/>);
+        /// the backoff between attempts is waited here.</summary>
+        public string IssueCardOver(string requestJson, Func<PreparedRequest, TransportAnswer> send)
+        {
+            return ByoTransport.Drive(PrepareIssueCard(requestJson), send, CompleteIssueCard);
+        }
+
         /// <summary>
         /// Builds a validated <c>issueCard</c> request answering a <c>notifyCardRegistration</c>,
         /// reusing its <c>appId</c>, <c>customerBelongsTo</c>, <c>requestId</c> and <c>customerId</c>.

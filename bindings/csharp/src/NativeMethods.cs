@@ -354,6 +354,47 @@ namespace CardBridge
         [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_metrics", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_wechatpay_metrics(SafeWechatPayHandle client, out NativeBytes json_out, out IntPtr error_out);
 
+        // Bring your own transport. The _complete functions consume `prepared` on every path: the
+        // caller marks its SafeHandle invalid once the call returned (ByoTransport.Complete).
+        [DllImport(Lib, EntryPoint = "cardbridge_prepared_purpose", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_prepared_purpose(SafePreparedHandle prepared);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_prepared_wait_ms", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern ulong cardbridge_prepared_wait_ms(SafePreparedHandle prepared);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_prepared_method", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_prepared_method(SafePreparedHandle prepared, out byte* method_out, out UIntPtr method_len_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_prepared_url", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_prepared_url(SafePreparedHandle prepared, out byte* url_out, out UIntPtr url_len_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_prepared_outbox_id", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_prepared_outbox_id(SafePreparedHandle prepared, out byte* id_out, out UIntPtr id_len_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_prepared_header_count", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern UIntPtr cardbridge_prepared_header_count(SafePreparedHandle prepared);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_prepared_header", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_prepared_header(SafePreparedHandle prepared, UIntPtr index, out NativeHeader header_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_prepared_body", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_prepared_body(SafePreparedHandle prepared, out byte* body_out, out UIntPtr body_len_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_prepared_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void cardbridge_prepared_free(IntPtr prepared);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_issue_card_prepare", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_alipayplus_issue_card_prepare(SafeAlipayPlusHandle alipayplus, byte* request_json, UIntPtr request_json_len, out NativeBytes response_out, out SafePreparedHandle prepared_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_alipayplus_issue_card_complete", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_alipayplus_issue_card_complete(SafeAlipayPlusHandle alipayplus, SafePreparedHandle prepared, uint reply, ushort status, NativeHeader* headers, UIntPtr headers_len, byte* body, UIntPtr body_len, out NativeBytes response_out, out SafePreparedHandle prepared_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_confirm_prepare", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_confirm_prepare(SafeWechatPayHandle wechatpay, byte* input_json, UIntPtr input_json_len, out NativeBytes answer_out, out SafePreparedHandle prepared_out, out IntPtr error_out);
+
+        [DllImport(Lib, EntryPoint = "cardbridge_wechatpay_confirm_complete", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_wechatpay_confirm_complete(SafeWechatPayHandle wechatpay, SafePreparedHandle prepared, uint reply, ushort status, NativeHeader* headers, UIntPtr headers_len, byte* body, UIntPtr body_len, out NativeBytes answer_out, out SafePreparedHandle prepared_out, out IntPtr error_out);
+
         [DllImport(Lib, EntryPoint = "cardbridge_version", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern IntPtr cardbridge_version();
     }

@@ -101,6 +101,22 @@ namespace CardBridge
         }
     }
 
+    /// <summary>cardbridge_prepared * (Box, one user at a time; freeing it uncompleted releases its
+    /// outbox lease).</summary>
+    internal sealed class SafePreparedHandle : CardbridgeSafeHandle
+    {
+        /// <summary>Used by the marshaller for out-parameters.</summary>
+        public SafePreparedHandle()
+        {
+        }
+
+        protected override bool ReleaseHandle()
+        {
+            NativeMethods.cardbridge_prepared_free(handle);
+            return true;
+        }
+    }
+
     /// <summary>cardbridge_http_response * (Box).</summary>
     internal sealed class SafeHttpResponseHandle : CardbridgeSafeHandle
     {

@@ -82,6 +82,37 @@ namespace CardBridge
             return Confirm(input.ToJson(), deadline);
         }
 
+        /// <summary>Bring your own transport, step 1: validates, encrypts and records the confirm like
+        /// <see cref="Confirm(string, TimeSpan?)"/> and returns the signed request to send with your own HTTP stack (a read-back
+        /// <c>GET</c> of the card first when the entry existed before), or the stored answer when the confirm
+        /// is already final. Nothing is sent.</summary>
+        public unsafe TransportStep PrepareConfirm(string inputJson)
+        {
+            var input = Utf8.Encode(inputJson, "inputJson");
+            Handle.ThrowIfClosed("WechatPay");
+            return ByoTransport.Prepare(input, (byte* p, UIntPtr n, out NativeBytes a, out SafePreparedHandle next,
+                out IntPtr e) => NativeMethods.cardbridge_wechatpay_confirm_prepare(Handle, p, n, out a, out next, out e));
+        }
+
+        /// <summary>Bring your own transport, step 2: verifies and judges your answer to
+        /// <paramref name="prepared"/> (consumed) as <see cref="Confirm(string, TimeSpan?)"/> does and returns the answer (the
+        /// same <see cref="Confirm(string, TimeSpan?)"/> returns) or the next request: after an ambiguous outcome a read-back
+        /// of the card, never a blind re-send.</summary>
+        public unsafe TransportStep CompleteConfirm(PreparedRequest prepared, TransportAnswer answer)
+        {
+            Handle.ThrowIfClosed("WechatPay");
+            return ByoTransport.Complete(prepared, answer, (SafePreparedHandle p, uint r, ushort s, NativeHeader* h, UIntPtr hn,
+                byte* b, UIntPtr bn, out NativeBytes a, out SafePreparedHandle next, out IntPtr e) =>
+                NativeMethods.cardbridge_wechatpay_confirm_complete(Handle, p, r, s, h, hn, b, bn, out a, out next, out e));
+        }
+
+        /// <summary><see cref="Confirm(string, TimeSpan?)"/> over your own HTTP stack; <paramref name="send"/> as for
+        /// <see cref="AlipayPlus.IssueCardOver"/>.</summary>
+        public string ConfirmOver(string inputJson, Func<PreparedRequest, TransportAnswer> send)
+        {
+            return ByoTransport.Drive(PrepareConfirm(inputJson), send, CompleteConfirm);
+        }
+
         /// <summary><see cref="Confirm(string, TimeSpan?)"/> on a thread-pool thread. Cancelling <paramref name="cancellationToken"/>
         /// stops the retries before the next attempt: the task ends with <see cref="OperationCanceledException"/>
         /// and the confirm stays pending (the next call or resume reads the card back first).</summary>

@@ -21,6 +21,12 @@ CARDBRIDGE_LOG_WARN = 2
 CARDBRIDGE_LOG_INFO = 3
 CARDBRIDGE_LOG_DEBUG = 4
 CARDBRIDGE_LOG_TRACE = 5
+CARDBRIDGE_PURPOSE_SEND = 1
+CARDBRIDGE_PURPOSE_READ_BACK = 2
+CARDBRIDGE_REPLY_ANSWERED = 1
+CARDBRIDGE_REPLY_NOT_SENT = 2
+CARDBRIDGE_REPLY_NO_ANSWER = 3
+CARDBRIDGE_REPLY_TIMED_OUT = 4
 CARDBRIDGE_VERSION_MAJOR = 0
 CARDBRIDGE_VERSION_MINOR = 1
 CARDBRIDGE_VERSION_PATCH = 0
@@ -81,6 +87,10 @@ class cardbridge_error(ctypes.Structure):
 
 
 class cardbridge_http_response(ctypes.Structure):
+    pass
+
+
+class cardbridge_prepared(ctypes.Structure):
     pass
 
 
@@ -239,6 +249,19 @@ SYMBOLS = (
     "cardbridge_store_outbox_list",
     "cardbridge_store_outbox_get",
     "cardbridge_store_outbox_count_pending",
+    "cardbridge_prepared_purpose",
+    "cardbridge_prepared_wait_ms",
+    "cardbridge_prepared_method",
+    "cardbridge_prepared_url",
+    "cardbridge_prepared_outbox_id",
+    "cardbridge_prepared_header_count",
+    "cardbridge_prepared_header",
+    "cardbridge_prepared_body",
+    "cardbridge_prepared_free",
+    "cardbridge_alipayplus_issue_card_prepare",
+    "cardbridge_alipayplus_issue_card_complete",
+    "cardbridge_wechatpay_confirm_prepare",
+    "cardbridge_wechatpay_confirm_complete",
     "cardbridge_version",
     "cardbridge_wechatpay_new",
     "cardbridge_wechatpay_free",
@@ -1760,6 +1783,285 @@ _cardbridge_store_outbox_count_pending.restype = ctypes.c_uint32
 
 def cardbridge_store_outbox_count_pending(store: Any, count_out: Any, error_out: Any) -> int:
     return int(_cardbridge_store_outbox_count_pending(store, count_out, error_out))
+
+
+_cardbridge_prepared_purpose: Any = dll.cardbridge_prepared_purpose
+_cardbridge_prepared_purpose.argtypes = [
+    ctypes.POINTER(cardbridge_prepared),  # prepared
+]
+_cardbridge_prepared_purpose.restype = ctypes.c_uint32
+
+
+def cardbridge_prepared_purpose(prepared: Any) -> int:
+    return int(_cardbridge_prepared_purpose(prepared))
+
+
+_cardbridge_prepared_wait_ms: Any = dll.cardbridge_prepared_wait_ms
+_cardbridge_prepared_wait_ms.argtypes = [
+    ctypes.POINTER(cardbridge_prepared),  # prepared
+]
+_cardbridge_prepared_wait_ms.restype = ctypes.c_uint64
+
+
+def cardbridge_prepared_wait_ms(prepared: Any) -> int:
+    return int(_cardbridge_prepared_wait_ms(prepared))
+
+
+_cardbridge_prepared_method: Any = dll.cardbridge_prepared_method
+_cardbridge_prepared_method.argtypes = [
+    ctypes.POINTER(cardbridge_prepared),  # prepared
+    ctypes.POINTER(ctypes.POINTER(ctypes.c_char)),  # method_out
+    ctypes.POINTER(ctypes.c_size_t),  # method_len_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_prepared_method.restype = ctypes.c_uint32
+
+
+def cardbridge_prepared_method(
+    prepared: Any,
+    method_out: Any,
+    method_len_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_prepared_method(prepared, method_out, method_len_out, error_out))
+
+
+_cardbridge_prepared_url: Any = dll.cardbridge_prepared_url
+_cardbridge_prepared_url.argtypes = [
+    ctypes.POINTER(cardbridge_prepared),  # prepared
+    ctypes.POINTER(ctypes.POINTER(ctypes.c_char)),  # url_out
+    ctypes.POINTER(ctypes.c_size_t),  # url_len_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_prepared_url.restype = ctypes.c_uint32
+
+
+def cardbridge_prepared_url(prepared: Any, url_out: Any, url_len_out: Any, error_out: Any) -> int:
+    return int(_cardbridge_prepared_url(prepared, url_out, url_len_out, error_out))
+
+
+_cardbridge_prepared_outbox_id: Any = dll.cardbridge_prepared_outbox_id
+_cardbridge_prepared_outbox_id.argtypes = [
+    ctypes.POINTER(cardbridge_prepared),  # prepared
+    ctypes.POINTER(ctypes.POINTER(ctypes.c_char)),  # id_out
+    ctypes.POINTER(ctypes.c_size_t),  # id_len_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_prepared_outbox_id.restype = ctypes.c_uint32
+
+
+def cardbridge_prepared_outbox_id(
+    prepared: Any,
+    id_out: Any,
+    id_len_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_prepared_outbox_id(prepared, id_out, id_len_out, error_out))
+
+
+_cardbridge_prepared_header_count: Any = dll.cardbridge_prepared_header_count
+_cardbridge_prepared_header_count.argtypes = [
+    ctypes.POINTER(cardbridge_prepared),  # prepared
+]
+_cardbridge_prepared_header_count.restype = ctypes.c_size_t
+
+
+def cardbridge_prepared_header_count(prepared: Any) -> int:
+    return int(_cardbridge_prepared_header_count(prepared))
+
+
+_cardbridge_prepared_header: Any = dll.cardbridge_prepared_header
+_cardbridge_prepared_header.argtypes = [
+    ctypes.POINTER(cardbridge_prepared),  # prepared
+    ctypes.c_size_t,  # index
+    ctypes.POINTER(cardbridge_header),  # header_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_prepared_header.restype = ctypes.c_uint32
+
+
+def cardbridge_prepared_header(prepared: Any, index: Any, header_out: Any, error_out: Any) -> int:
+    return int(_cardbridge_prepared_header(prepared, index, header_out, error_out))
+
+
+_cardbridge_prepared_body: Any = dll.cardbridge_prepared_body
+_cardbridge_prepared_body.argtypes = [
+    ctypes.POINTER(cardbridge_prepared),  # prepared
+    ctypes.POINTER(ctypes.POINTER(ctypes.c_uint8)),  # body_out
+    ctypes.POINTER(ctypes.c_size_t),  # body_len_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_prepared_body.restype = ctypes.c_uint32
+
+
+def cardbridge_prepared_body(
+    prepared: Any,
+    body_out: Any,
+    body_len_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_prepared_body(prepared, body_out, body_len_out, error_out))
+
+
+_cardbridge_prepared_free: Any = dll.cardbridge_prepared_free
+_cardbridge_prepared_free.argtypes = [
+    ctypes.POINTER(cardbridge_prepared),  # prepared
+]
+_cardbridge_prepared_free.restype = None
+
+
+def cardbridge_prepared_free(prepared: Any) -> None:
+    _cardbridge_prepared_free(prepared)
+
+
+_cardbridge_alipayplus_issue_card_prepare: Any = dll.cardbridge_alipayplus_issue_card_prepare
+_cardbridge_alipayplus_issue_card_prepare.argtypes = [
+    ctypes.POINTER(cardbridge_alipayplus),  # alipayplus
+    ctypes.c_char_p,  # request_json
+    ctypes.c_size_t,  # request_json_len
+    ctypes.POINTER(cardbridge_bytes),  # response_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_prepared)),  # prepared_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_alipayplus_issue_card_prepare.restype = ctypes.c_uint32
+
+
+def cardbridge_alipayplus_issue_card_prepare(
+    alipayplus: Any,
+    request_json: Any,
+    request_json_len: Any,
+    response_out: Any,
+    prepared_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_alipayplus_issue_card_prepare(
+        alipayplus,
+        request_json,
+        request_json_len,
+        response_out,
+        prepared_out,
+        error_out,
+    ))
+
+
+_cardbridge_alipayplus_issue_card_complete: Any = dll.cardbridge_alipayplus_issue_card_complete
+_cardbridge_alipayplus_issue_card_complete.argtypes = [
+    ctypes.POINTER(cardbridge_alipayplus),  # alipayplus
+    ctypes.POINTER(cardbridge_prepared),  # prepared
+    ctypes.c_uint32,  # reply
+    ctypes.c_uint16,  # status
+    ctypes.POINTER(cardbridge_header),  # headers
+    ctypes.c_size_t,  # headers_len
+    ctypes.c_char_p,  # body
+    ctypes.c_size_t,  # body_len
+    ctypes.POINTER(cardbridge_bytes),  # response_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_prepared)),  # prepared_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_alipayplus_issue_card_complete.restype = ctypes.c_uint32
+
+
+def cardbridge_alipayplus_issue_card_complete(
+    alipayplus: Any,
+    prepared: Any,
+    reply: Any,
+    status: Any,
+    headers: Any,
+    headers_len: Any,
+    body: Any,
+    body_len: Any,
+    response_out: Any,
+    prepared_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_alipayplus_issue_card_complete(
+        alipayplus,
+        prepared,
+        reply,
+        status,
+        headers,
+        headers_len,
+        body,
+        body_len,
+        response_out,
+        prepared_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_confirm_prepare: Any = dll.cardbridge_wechatpay_confirm_prepare
+_cardbridge_wechatpay_confirm_prepare.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.c_char_p,  # input_json
+    ctypes.c_size_t,  # input_json_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_prepared)),  # prepared_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_confirm_prepare.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_confirm_prepare(
+    wechatpay: Any,
+    input_json: Any,
+    input_json_len: Any,
+    answer_out: Any,
+    prepared_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_confirm_prepare(
+        wechatpay,
+        input_json,
+        input_json_len,
+        answer_out,
+        prepared_out,
+        error_out,
+    ))
+
+
+_cardbridge_wechatpay_confirm_complete: Any = dll.cardbridge_wechatpay_confirm_complete
+_cardbridge_wechatpay_confirm_complete.argtypes = [
+    ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+    ctypes.POINTER(cardbridge_prepared),  # prepared
+    ctypes.c_uint32,  # reply
+    ctypes.c_uint16,  # status
+    ctypes.POINTER(cardbridge_header),  # headers
+    ctypes.c_size_t,  # headers_len
+    ctypes.c_char_p,  # body
+    ctypes.c_size_t,  # body_len
+    ctypes.POINTER(cardbridge_bytes),  # answer_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_prepared)),  # prepared_out
+    ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+]
+_cardbridge_wechatpay_confirm_complete.restype = ctypes.c_uint32
+
+
+def cardbridge_wechatpay_confirm_complete(
+    wechatpay: Any,
+    prepared: Any,
+    reply: Any,
+    status: Any,
+    headers: Any,
+    headers_len: Any,
+    body: Any,
+    body_len: Any,
+    answer_out: Any,
+    prepared_out: Any,
+    error_out: Any,
+) -> int:
+    return int(_cardbridge_wechatpay_confirm_complete(
+        wechatpay,
+        prepared,
+        reply,
+        status,
+        headers,
+        headers_len,
+        body,
+        body_len,
+        answer_out,
+        prepared_out,
+        error_out,
+    ))
 
 
 _cardbridge_version: Any = dll.cardbridge_version

@@ -405,6 +405,47 @@ class AlipayPlus(Managed[Any]):
         answer: dict[str, Any] = json.loads(take_bytes(out))
         return answer
 
+    def prepare_issue_card(self, request: JsonInput) -> Any:
+        """Bring your own transport, step 1: validates and records `request`
+        like `issue_card` (same requestId, same request) and returns the
+        signed request to send yourself (`cardbridge.transport.Prepared`), or
+        the stored answer (a dict) when the requestId is already final.
+        Errors as for `issue_card`; nothing is sent."""
+        from . import transport
+
+        return transport._prepare(b.cardbridge_alipayplus_issue_card_prepare, self, json_bytes(request, "request"))
+
+    def complete_issue_card(
+        self,
+        prepared: Any,
+        *,
+        status: int = 0,
+        headers: HeadersInput = (),
+        body: bytes = b"",
+        reply: int | None = None,
+    ) -> Any:
+        """Bring your own transport, step 2: verifies and judges the answer to
+        `prepared` (`status`, `headers`, raw `body`; or `reply=Reply.NOT_SENT`
+        / `NO_ANSWER` / `TIMED_OUT`) as `issue_card` does, and returns the
+        verified answer (a dict, the same `issue_card` returns) or the next
+        `Prepared` (a retry). Consumes `prepared`. Raises `RemoteFailed`,
+        `RemoteUnknown` (budget spent; the request stays pending)."""
+        from . import transport
+
+        r = transport.Reply.ANSWERED if reply is None else transport.Reply(reply)
+        return transport._complete(
+            b.cardbridge_alipayplus_issue_card_complete, self, prepared, r, status, headers, body
+        )
+
+    def issue_card_over(self, request: JsonInput, send: Callable[[Any], Any]) -> dict[str, Any]:
+        """`issue_card` over your own HTTP stack: `send(prepared)` sends
+        `prepared.method` / `.url` / `.headers` / `.body` and returns
+        `(status, headers, body)`, or a `cardbridge.transport.Reply` when no
+        answer came. Waits the backoff between attempts."""
+        from . import transport
+
+        return transport.drive(self.prepare_issue_card(request), self.complete_issue_card, send)
+
     build_issue_card = staticmethod(build_issue_card)
     validate = staticmethod(validate)
 

@@ -167,6 +167,41 @@ class WechatPay(Managed[Any]):
         with call_options(deadline_ms, cancel) as options:
             return self._answer(b.cardbridge_wechatpay_confirm_with_options, input, options)
 
+    def prepare_confirm(self, input: JsonInput) -> Any:
+        """Bring your own transport, step 1: validates, encrypts and records
+        the confirm like `confirm` and returns the signed request to send
+        yourself (`cardbridge.transport.Prepared`; a read-back `GET` of the
+        card first when the entry existed before), or the stored answer (a
+        dict) when the confirm is already final. Nothing is sent."""
+        from . import transport
+
+        return transport._prepare(b.cardbridge_wechatpay_confirm_prepare, self, json_bytes(input, "input"))
+
+    def complete_confirm(
+        self,
+        prepared: Any,
+        *,
+        status: int = 0,
+        headers: HeadersInput = (),
+        body: bytes = b"",
+        reply: int | None = None,
+    ) -> Any:
+        """Bring your own transport, step 2: verifies and judges the answer to
+        `prepared` as `confirm` does and returns the answer (the same dict
+        `confirm` returns) or the next `Prepared` — after an ambiguous outcome
+        a read-back of the card, never a blind re-send. Consumes `prepared`."""
+        from . import transport
+
+        r = transport.Reply.ANSWERED if reply is None else transport.Reply(reply)
+        return transport._complete(b.cardbridge_wechatpay_confirm_complete, self, prepared, r, status, headers, body)
+
+    def confirm_over(self, input: JsonInput, send: Callable[[Any], Any]) -> dict[str, Any]:
+        """`confirm` over your own HTTP stack; `send` as for
+        `AlipayPlus.issue_card_over`."""
+        from . import transport
+
+        return transport.drive(self.prepare_confirm(input), self.complete_confirm, send)
+
     def get_user_card(self, input: JsonInput) -> dict[str, Any]:
         """Reads a user card; `input` holds `user_card_code`, `brand_id`,
         `card_id`, `openid`. Answer and errors as for `confirm` (no outbox)."""
