@@ -255,3 +255,42 @@ fn client_requires_a_base_url_and_refuses_plain_http_off_loopback() {
     .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidConfig);
 }
+
+#[test]
+fn a_mis_signed_issue_card_is_diagnosed_from_the_gateway_echo() {
+    let diagnosis = |e: &Error| -> serde_json::Value {
+        let remote = e.remote().expect("the platform's refusal");
+        assert_eq!((remote.code.as_str(), remote.status.as_str()), ("INVALID_SIGNATURE", "F"));
+        // The echo holds the body: the error names only its length.
+        assert!(remote.message.contains("bytes, not shown"), "{}", remote.message);
+        assert!(!e.to_string().contains("M-000123") && !remote.message.contains("M-000123"));
+        let detail: serde_json::Value = serde_json::from_str(&remote.detail).unwrap();
+        detail["cardbridge_diagnosis"].clone()
+    };
+
+    // A proxy re-serialised the body: the body part differs, and it grew.
+    let (emu, ap, store) = setup();
+    emu.push_fault(Fault::BodyReencodedInTransit);
+    let e = ap.issue_card(&request("REQ-SIG1")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RemoteFailed);
+    let d = diagnosis(&e);
+    assert_eq!(d["differing_line"], "body", "{d}");
+    assert!(d["length_delta"].as_i64().unwrap() > 0, "{d}");
+    assert!(d["likely_cause"].as_str().unwrap().contains("re-serialised"), "{d}");
+    assert_eq!(emu.cards_issued(), 0);
+    // Stored with the refusal: a replay reports the same.
+    let stored = store.outbox_get(&outbox_id("REQ-SIG1")).unwrap().unwrap();
+    let stored: serde_json::Value = serde_json::from_slice(&stored.result.unwrap()).unwrap();
+    assert_eq!(stored["cardbridge_diagnosis"], d);
+    assert_eq!(diagnosis(&ap.issue_card(&request("REQ-SIG1")).unwrap_err()), d);
+
+    // Signed with another key: every part matches, the key is wrong.
+    let emu = start_emulator();
+    let mut c = config(Some(emu.base_url()));
+    c.merchant_private_key = platform_key();
+    let ap = cardbridge::alipayplus::AlipayPlus::new(c, Some(Arc::new(MemoryStore::new()))).unwrap();
+    let d = diagnosis(&ap.issue_card(&request("REQ-SIG2")).unwrap_err());
+    assert_eq!(d["differing_line"], serde_json::Value::Null, "{d}");
+    assert_eq!(d["length_delta"], 0, "{d}");
+    assert!(d["likely_cause"].as_str().unwrap().contains("merchant_private_key"), "{d}");
+}

@@ -163,10 +163,15 @@ fn issued(outcome: Outcome) -> Result<IssuedCard> {
         true => Err(match model::parse::<IssueCardResponse>(&body, Direction::Inbound) {
             Ok(r) => failed_error(RemoteDetail {
                 code: r.result.result_code,
-                message: r.result.result_message,
+                // The gateway's echoed string-to-sign holds the body: never in an error.
+                message: crate::diagnose::alipay_message_without_echo(&r.result.result_message),
                 status: r.result.result_status,
                 http_status: 200,
-                detail: String::new(),
+                detail: r
+                    .extra
+                    .get("cardbridge_diagnosis")
+                    .map(|d| serde_json::json!({"cardbridge_diagnosis": d}).to_string())
+                    .unwrap_or_default(),
             }),
             Err(e) => e,
         }),
@@ -199,8 +204,8 @@ impl Delivery for IssueCardDelivery<'_> {
         })
     }
 
-    fn classify(&self, entry: &OutboxEntry, _: &Outgoing, resp: HttpResponse) -> Verdict {
-        judge(self.config, &entry.target, resp)
+    fn classify(&self, entry: &OutboxEntry, sent: &Outgoing, resp: HttpResponse) -> Verdict {
+        with_sign_diagnosis(judge(self.config, &entry.target, resp), &entry.target, sent)
     }
 
     fn reconcile(&self, _: &OutboxEntry) -> Reconciled {
@@ -210,6 +215,31 @@ impl Delivery for IssueCardDelivery<'_> {
     fn key_name(&self) -> &'static str {
         "requestId"
     }
+}
+
+/// A refusal whose message echoes the gateway's string-to-sign
+/// ("网关生成的验签字符串为…") gets our diagnosis added to the stored answer
+/// (as top-level `cardbridge_diagnosis`): the echo compared part by part
+/// with what we signed for `sent` (issue 13.2).
+fn with_sign_diagnosis(verdict: Verdict, target: &str, sent: &Outgoing) -> Verdict {
+    let Verdict::Failed { result, remote, note } = verdict else {
+        return verdict;
+    };
+    let request = HttpRequest {
+        method: sent.method.clone(),
+        target: target.to_string(),
+        headers: sent.headers.clone(),
+        body: sent.body.clone(),
+    };
+    let mut result = result;
+    if let Some(d) = crate::diagnose::alipay_sign_refusal(&request, &result)
+        && let Ok(mut answer) = serde_json::from_slice::<serde_json::Value>(&result)
+        && let Some(obj) = answer.as_object_mut()
+    {
+        obj.insert("cardbridge_diagnosis".into(), d.to_json());
+        result = answer.to_string().into_bytes();
+    }
+    Verdict::Failed { result, remote, note }
 }
 
 fn retry(why: impl Into<String>, remote: Option<RemoteDetail>) -> Verdict {
