@@ -464,9 +464,55 @@ pub struct OutboundDiagnosis {
     pub length_delta: Option<i64>,
     /// The likely cause, in one sentence.
     pub likely_cause: &'static str,
+    /// The platform's clock minus ours, milliseconds, measured from its
+    /// answer's `Date` (WeChat Pay) or `Response-Time` (Alipay+) header.
+    pub platform_clock_offset_ms: Option<i64>,
+}
+
+/// How far apart clocks may be before a platform refuses a timestamp
+/// (WeChat Pay: 5 minutes; Alipay+ documents none, the same is assumed).
+pub const PLATFORM_SKEW_WINDOW_MS: i64 = 300_000;
+
+/// Cause named when the platform's clock is outside the window from ours.
+const CLOCK_CAUSE: &str = "this host's clock is more than 5 minutes away from the platform's (see \
+     platform_clock_offset_ms): the platform refuses the timestamp; synchronise the host clock (NTP)";
+
+/// The platform's clock minus ours (`now_ms`), milliseconds, and the header
+/// it was read from: Alipay+ `Response-Time` (any accepted format), else an
+/// HTTP `Date` (second precision).
+pub fn platform_clock_offset(headers: &[crate::http::Header], now_ms: i64) -> Option<(&'static str, i64)> {
+    if let Some(t) = find_header(headers, "Response-Time").and_then(parse_header_time) {
+        return Some(("Response-Time", t - now_ms));
+    }
+    let date = find_header(headers, "Date")?;
+    let t = chrono::DateTime::parse_from_rfc2822(date).ok()?.timestamp_millis();
+    Some(("Date", t - now_ms))
 }
 
 impl OutboundDiagnosis {
+    /// A refusal that echoes no string-to-sign, explained by the clocks alone
+    /// (`None` when the offset is within the window).
+    pub fn clock_only(platform_clock_offset_ms: Option<i64>) -> Option<Self> {
+        let off = platform_clock_offset_ms?;
+        (off.abs() > PLATFORM_SKEW_WINDOW_MS).then_some(OutboundDiagnosis {
+            differing_line: None,
+            length_delta: None,
+            likely_cause: CLOCK_CAUSE,
+            platform_clock_offset_ms,
+        })
+    }
+
+    /// Adds the measured clock offset; outside the window it is the likely
+    /// cause unless another part than the time differs.
+    pub fn with_clock(mut self, platform_clock_offset_ms: Option<i64>) -> Self {
+        self.platform_clock_offset_ms = platform_clock_offset_ms;
+        let outside = platform_clock_offset_ms.is_some_and(|o| o.abs() > PLATFORM_SKEW_WINDOW_MS);
+        if outside && matches!(self.differing_line, None | Some("timestamp" | "request_time")) {
+            self.likely_cause = CLOCK_CAUSE;
+        }
+        self
+    }
+
     /// One line for an operator.
     pub fn summary(&self) -> String {
         let line = self
@@ -475,8 +521,14 @@ impl OutboundDiagnosis {
         let delta = self
             .length_delta
             .map_or(String::new(), |d| format!(", length delta {d:+} bytes"));
+        let clock = self
+            .platform_clock_offset_ms
+            .map_or(String::new(), |o| format!(" (platform clock {o:+} ms from ours)"));
+        if self.differing_line.is_none() && self.length_delta.is_none() {
+            return format!("the platform refused the request{clock}: {}", self.likely_cause);
+        }
         format!(
-            "the platform's string-to-sign differs from ours at {line}{delta}: {}",
+            "the platform's string-to-sign differs from ours at {line}{delta}{clock}: {}",
             self.likely_cause
         )
     }
@@ -487,6 +539,7 @@ impl OutboundDiagnosis {
             "differing_line": self.differing_line,
             "length_delta": self.length_delta,
             "likely_cause": self.likely_cause,
+            "platform_clock_offset_ms": self.platform_clock_offset_ms,
             "summary": self.summary(),
         })
     }
@@ -592,6 +645,7 @@ pub fn wechat_sign_error(sent: &HttpRequest, answer_body: &[u8]) -> Option<Outbo
         differing_line: differing.map(|(name, _)| name),
         length_delta,
         likely_cause,
+        platform_clock_offset_ms: None,
     })
 }
 
@@ -655,6 +709,7 @@ pub fn alipay_sign_refusal(sent: &HttpRequest, answer_body: &[u8]) -> Option<Out
         differing_line: differing.map(|(name, _)| name),
         length_delta,
         likely_cause,
+        platform_clock_offset_ms: None,
     })
 }
 

@@ -294,3 +294,33 @@ fn a_mis_signed_issue_card_is_diagnosed_from_the_gateway_echo() {
     assert_eq!(d["length_delta"], 0, "{d}");
     assert!(d["likely_cause"].as_str().unwrap().contains("merchant_private_key"), "{d}");
 }
+
+#[test]
+fn a_refusal_carries_the_offset_measured_from_the_platform_response_time() {
+    let emu = start_emulator();
+    let mut c = config(Some(emu.base_url()));
+    // This host runs two hours behind the platform.
+    c.clock = cardbridge::clock::Clock::offset(-7_200_000);
+    let ap = cardbridge::alipayplus::AlipayPlus::new(c, Some(Arc::new(MemoryStore::new()))).unwrap();
+    let offset_of = |e: &Error| -> serde_json::Value {
+        let detail: serde_json::Value = serde_json::from_str(&e.remote().unwrap().detail).unwrap();
+        detail["cardbridge_diagnosis"].clone()
+    };
+    let near_two_hours = |d: &serde_json::Value| {
+        let off = d["platform_clock_offset_ms"].as_i64().expect("an offset");
+        assert!((7_140_000..=7_260_000).contains(&off), "{d}");
+    };
+    // A refusal without an echo: the clocks alone explain it.
+    emu.push_fault(Fault::Fail {
+        code: "PARAM_ILLEGAL".into(),
+        message: "Request-Time is out of range".into(),
+    });
+    let d = offset_of(&ap.issue_card(&request("REQ-CLK1")).unwrap_err());
+    near_two_hours(&d);
+    assert!(d["likely_cause"].as_str().unwrap().contains("NTP"), "{d}");
+    // With an echo that differs in the body: the body stays the cause, the offset is reported.
+    emu.push_fault(Fault::BodyReencodedInTransit);
+    let d = offset_of(&ap.issue_card(&request("REQ-CLK2")).unwrap_err());
+    near_two_hours(&d);
+    assert_eq!(d["differing_line"], "body", "{d}");
+}

@@ -508,3 +508,23 @@ fn a_confirm_signed_with_the_wrong_key_is_diagnosed_from_the_sign_error_echo() {
     assert!(d["likely_cause"].as_str().unwrap().contains("serial_no"), "{detail}");
     assert_eq!(s.emu.confirms_applied(), 0);
 }
+
+#[test]
+fn a_confirm_refused_for_its_timestamp_carries_the_offset_from_the_platform_date() {
+    let s = setup();
+    let mut c = config(&s);
+    // This host runs an hour ahead: the platform refuses the timestamp.
+    c.clock = cardbridge::clock::Clock::offset(3_600_000);
+    let wp = WechatPay::new(c, Some(Arc::new(MemoryStore::new()))).unwrap();
+    s.emu.add_user_card("478515832667", CARD_ID, OPENID, "1004");
+    let e = wp.confirm(&confirm_input("478515832667")).unwrap_err();
+    let remote = e.remote().expect("the platform's refusal");
+    assert_eq!(remote.code, "SIGN_ERROR");
+    let detail: Value = serde_json::from_str(&remote.detail).unwrap();
+    let d = &detail["cardbridge_diagnosis"];
+    // Measured from the answer's Date header (second precision): about an hour behind us.
+    let off = d["platform_clock_offset_ms"].as_i64().expect("an offset");
+    assert!((-3_660_000..=-3_540_000).contains(&off), "{detail}");
+    assert!(d["likely_cause"].as_str().unwrap().contains("NTP"), "{detail}");
+    assert_eq!(s.emu.confirms_applied(), 0);
+}

@@ -205,7 +205,9 @@ impl Delivery for IssueCardDelivery<'_> {
     }
 
     fn classify(&self, entry: &OutboxEntry, sent: &Outgoing, resp: HttpResponse) -> Verdict {
-        with_sign_diagnosis(judge(self.config, &entry.target, resp), &entry.target, sent)
+        let clock = crate::diagnose::platform_clock_offset(&resp.headers, self.config.clock.now_ms());
+        let verdict = judge(self.config, &entry.target, resp);
+        with_sign_diagnosis(verdict, &entry.target, sent, clock.map(|(_, off)| off))
     }
 
     fn reconcile(&self, _: &OutboxEntry) -> Reconciled {
@@ -221,7 +223,9 @@ impl Delivery for IssueCardDelivery<'_> {
 /// ("网关生成的验签字符串为…") gets our diagnosis added to the stored answer
 /// (as top-level `cardbridge_diagnosis`): the echo compared part by part
 /// with what we signed for `sent` (issue 13.2).
-fn with_sign_diagnosis(verdict: Verdict, target: &str, sent: &Outgoing) -> Verdict {
+/// Any other refusal gets one when the platform's `Response-Time` is more
+/// than 5 minutes from our clock (the offset names the cause).
+fn with_sign_diagnosis(verdict: Verdict, target: &str, sent: &Outgoing, clock_offset_ms: Option<i64>) -> Verdict {
     let Verdict::Failed { result, remote, note } = verdict else {
         return verdict;
     };
@@ -232,7 +236,11 @@ fn with_sign_diagnosis(verdict: Verdict, target: &str, sent: &Outgoing) -> Verdi
         body: sent.body.clone(),
     };
     let mut result = result;
-    if let Some(d) = crate::diagnose::alipay_sign_refusal(&request, &result)
+    let diagnosis = match crate::diagnose::alipay_sign_refusal(&request, &result) {
+        Some(d) => Some(d.with_clock(clock_offset_ms)),
+        None => crate::diagnose::OutboundDiagnosis::clock_only(clock_offset_ms),
+    };
+    if let Some(d) = diagnosis
         && let Ok(mut answer) = serde_json::from_slice::<serde_json::Value>(&result)
         && let Some(obj) = answer.as_object_mut()
     {
