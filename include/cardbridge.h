@@ -657,6 +657,8 @@ cardbridge_result cardbridge_alipayplus_resume_pending(const struct cardbridge_a
  *   involving the host: bad signature (`ACCESS_DENIED`), invalid field
  *   (`PARAM_ILLEGAL`), unknown path, the stored answer of a duplicate
  *   (byte-identical body), or `U` for a duplicate still in progress.
+ *   A refusal for the signature carries its diagnosis (which check
+ *   failed, what would verify): `cardbridge_http_response_diagnosis`.
  *   Ownership: the caller owns `*response_out` and must release it with
  *   `cardbridge_http_response_free`.
  * * `*call_out`: the host must decide: read `cardbridge_alipayplus_call_api`
@@ -1171,6 +1173,27 @@ cardbridge_result cardbridge_wechatpay_validate(const char *operation,
  * it twice is safe. `bytes` itself belongs to the caller and is not freed.
  */
 CARDBRIDGE_API void cardbridge_bytes_free(struct cardbridge_bytes *bytes);
+
+/**
+ * Copies the signature diagnosis of a refused platform call into `buf` as
+ * JSON text (UTF-8, NUL-terminated): the response that
+ * `cardbridge_alipayplus_begin` or `cardbridge_wechatpay_callback_begin`
+ * returned for a call refused for its signature. Members: `check`
+ * (`header_missing`, `header_malformed`, `unknown_key`, `clock_skew`,
+ * `bad_timestamp`, `bad_encoding`, `mismatch`), `offset_ms`,
+ * `verified_variant`, `fix`, `hints`, `body_len`, `body_sha256`, `summary`;
+ * never the body, a signature or personal data. Empty text when the response
+ * carries no diagnosis (every other response).
+ *
+ * Borrowed: `response` is only read during the call. Buffer convention as
+ * for `cardbridge_error_message` (truncated at a character boundary and
+ * NUL-terminated, `*out_n` the full size on `INSUFFICIENT_SIZE`).
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_http_response_diagnosis(const struct cardbridge_http_response *response,
+                                                     char *buf,
+                                                     size_t len,
+                                                     size_t *out_n);
 
 /**
  * The HTTP status code of `response` (0 when `response` is NULL).
@@ -1876,7 +1899,8 @@ cardbridge_result cardbridge_wechatpay_refresh_certificates(const struct cardbri
  * On success exactly one output is non-NULL: `*response_out` (answer now:
  * 400/401 refusals, a processed duplicate's acknowledgement, 500 while the
  * same event is being handled) or `*event_out` (the host must handle it and
- * call `cardbridge_wechatpay_callback_finish`). Ownership: the caller owns
+ * call `cardbridge_wechatpay_callback_finish`). A refusal for the signature carries its
+ * diagnosis: `cardbridge_http_response_diagnosis`. Ownership: the caller owns
  * whichever is set and must release it with `cardbridge_http_response_free`
  * or `cardbridge_wechatpay_event_free`. Errors: `NULL_PARAMETER`,
  * `INVALID_UTF8` (method, target or a header).

@@ -115,6 +115,11 @@ impl AlipayPlus {
         self.inbound.begin(request, now_ms)
     }
 
+    /// See [`InboundHandler::begin_diagnosed`].
+    pub fn begin_diagnosed(&self, request: &HttpRequest, now_ms: i64) -> (Begin, Option<crate::diagnose::Diagnosis>) {
+        self.inbound.begin_diagnosed(request, now_ms)
+    }
+
     /// See [`InboundHandler::finish`].
     pub fn finish(&self, pending: &mut PendingCall, decision: &[u8], now_ms: i64) -> Result<HttpResponse> {
         self.inbound.finish(pending, decision, now_ms)

@@ -315,6 +315,8 @@ pub extern "C" fn cardbridge_alipayplus_resume_pending(
 ///   involving the host: bad signature (`ACCESS_DENIED`), invalid field
 ///   (`PARAM_ILLEGAL`), unknown path, the stored answer of a duplicate
 ///   (byte-identical body), or `U` for a duplicate still in progress.
+///   A refusal for the signature carries its diagnosis (which check
+///   failed, what would verify): `cardbridge_http_response_diagnosis`.
 ///   Ownership: the caller owns `*response_out` and must release it with
 ///   `cardbridge_http_response_free`.
 /// * `*call_out`: the host must decide: read `cardbridge_alipayplus_call_api`
@@ -359,9 +361,10 @@ pub extern "C" fn cardbridge_alipayplus_begin(
             headers,
             body: body[..keep].to_vec(),
         };
-        match alipayplus.begin(&request, now_unix_ms) {
+        let (begun, diagnosis) = alipayplus.begin_diagnosed(&request, now_unix_ms);
+        match begun {
             Begin::Respond(response) => {
-                response_out.write(cardbridge_http_response::into_raw(response));
+                response_out.write(cardbridge_http_response::into_raw_diagnosed(response, diagnosis.as_ref()));
                 call_out.write(std::ptr::null_mut());
             }
             Begin::Decide(call) => {

@@ -300,7 +300,8 @@ pub extern "C" fn cardbridge_wechatpay_refresh_certificates(
 /// On success exactly one output is non-NULL: `*response_out` (answer now:
 /// 400/401 refusals, a processed duplicate's acknowledgement, 500 while the
 /// same event is being handled) or `*event_out` (the host must handle it and
-/// call `cardbridge_wechatpay_callback_finish`). Ownership: the caller owns
+/// call `cardbridge_wechatpay_callback_finish`). A refusal for the signature carries its
+/// diagnosis: `cardbridge_http_response_diagnosis`. Ownership: the caller owns
 /// whichever is set and must release it with `cardbridge_http_response_free`
 /// or `cardbridge_wechatpay_event_free`. Errors: `NULL_PARAMETER`,
 /// `INVALID_UTF8` (method, target or a header).
@@ -336,9 +337,10 @@ pub extern "C" fn cardbridge_wechatpay_callback_begin(
             headers,
             body: body[..keep].to_vec(),
         };
-        match wechatpay.callback_begin(&request, now_unix_ms) {
+        let (begun, diagnosis) = wechatpay.callback_begin_diagnosed(&request, now_unix_ms);
+        match begun {
             CallbackBegin::Respond(response) => {
-                response_out.write(cardbridge_http_response::into_raw(response));
+                response_out.write(cardbridge_http_response::into_raw_diagnosed(response, diagnosis.as_ref()));
                 event_out.write(std::ptr::null_mut());
             }
             CallbackBegin::Handle(event) => {

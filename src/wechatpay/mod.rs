@@ -228,6 +228,15 @@ impl WechatPay {
     pub fn callback_begin(&self, request: &HttpRequest, now_ms: i64) -> CallbackBegin {
         self.callbacks.begin(request, now_ms)
     }
+
+    /// See [`CallbackHandler::begin_diagnosed`].
+    pub fn callback_begin_diagnosed(
+        &self,
+        request: &HttpRequest,
+        now_ms: i64,
+    ) -> (CallbackBegin, Option<crate::diagnose::Diagnosis>) {
+        self.callbacks.begin_diagnosed(request, now_ms)
+    }
     /// See [`CallbackHandler::finish`].
     pub fn callback_finish(
         &self,
