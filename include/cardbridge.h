@@ -494,6 +494,41 @@ extern "C" {
 CARDBRIDGE_API cardbridge_result cardbridge_test_panic(struct cardbridge_error **error_out);
 #endif
 
+#if defined(CARDBRIDGE_FFI_TEST)
+/**
+ * Sets the clock of an Alipay+ integration, which every outbound timestamp
+ * (`Request-Time`), lease and attempt time reads: `mode` 0 the system clock
+ * (`value_ms` ignored), 1 fixed at `value_ms` (Unix milliseconds), 2 the
+ * system clock shifted by `value_ms`. Takes effect for calls that start
+ * afterwards. Only in builds with the `ffi-test` feature.
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_PARAMETER`
+ * (unknown `mode`); `error_out` as for every fallible function.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_test_alipayplus_set_clock(const struct cardbridge_alipayplus *alipayplus,
+                                                       uint32_t mode,
+                                                       int64_t value_ms,
+                                                       struct cardbridge_error **error_out);
+#endif
+
+#if defined(CARDBRIDGE_FFI_TEST)
+/**
+ * Sets the clock of a WeChat Pay integration, which every outbound
+ * `timestamp` (in `Authorization`), lease and attempt time reads; `mode` and
+ * `value_ms` as for `cardbridge_test_alipayplus_set_clock`. Only in builds
+ * with the `ffi-test` feature.
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_PARAMETER`
+ * (unknown `mode`); `error_out` as for every fallible function.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_test_wechatpay_set_clock(const struct cardbridge_wechatpay *wechatpay,
+                                                      uint32_t mode,
+                                                      int64_t value_ms,
+                                                      struct cardbridge_error **error_out);
+#endif
+
 /**
  * Builds an Alipay+ integration from a JSON configuration.
  *

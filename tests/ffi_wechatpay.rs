@@ -1047,3 +1047,27 @@ fn a_refused_callback_carries_its_diagnosis_on_the_response() {
         cardbridge_result::NullParameter
     );
 }
+
+#[test]
+fn the_outbound_timestamp_follows_the_handle_clock() {
+    let wx = setup(1);
+    add_card(&wx.emu, "478515832668");
+    // Pinned 100 s ahead (inside the platform's window): the Authorization timestamp is exactly it.
+    let pinned_ms = (now() + 100) * 1000 + 250;
+    let mut err = ptr::null_mut();
+    check(cardbridge::ffi::cardbridge_test_wechatpay_set_clock(wx.wp, 1, pinned_ms, &mut err), err);
+    call(cardbridge_wechatpay_confirm, wx.wp, &confirm_input("478515832668")).unwrap();
+    let sent = wx.emu.last_request().unwrap();
+    let auth = cardbridge::http::find_header(&sent.headers, "Authorization").unwrap();
+    let parsed = cardbridge::wechatpay::sign::parse_authorization(auth).unwrap();
+    assert_eq!(parsed.timestamp, (pinned_ms / 1000).to_string());
+    // An unknown mode is refused naming it; NULL handles are named.
+    let mut err = ptr::null_mut();
+    let rc = cardbridge::ffi::cardbridge_test_wechatpay_set_clock(wx.wp, 9, 0, &mut err);
+    assert_eq!(rc, cardbridge_result::InvalidParameter);
+    assert_eq!(take_error(err).field, "mode");
+    assert_eq!(
+        cardbridge::ffi::cardbridge_test_wechatpay_set_clock(ptr::null(), 0, 0, ptr::null_mut()),
+        cardbridge_result::NullParameter
+    );
+}

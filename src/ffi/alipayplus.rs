@@ -95,7 +95,8 @@ pub extern "C" fn cardbridge_alipayplus_new(
         let config_json = try_str!(config_json, config_json_len);
         // SAFETY: the contract says `store` is NULL or a live store handle.
         let store = unsafe { ref_from_ptr(store) }.map(|s| Arc::clone(&s.0));
-        let config = Config::from_json(config_json.as_bytes())?;
+        let mut config = Config::from_json(config_json.as_bytes())?;
+        config.clock = crate::ffi::handle_clock(config.clock);
         alipayplus_out.write_arc(AlipayPlus::new(config, store)?);
         Ok(())
     })

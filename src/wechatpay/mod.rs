@@ -63,6 +63,7 @@ pub struct WechatPay {
     callbacks: CallbackHandler,
     metrics: Arc<crate::obs::Metrics>,
     store: Arc<dyn Store>,
+    clock: crate::clock::Clock,
 }
 
 impl std::fmt::Debug for WechatPay {
@@ -85,6 +86,7 @@ impl WechatPay {
             (None, None) => return Err(Error::config("config.store_path: is required when no store is given")),
         };
         let keys = Arc::new(client::SharedKeys::new(config.keys.clone()));
+        let clock = config.clock.clone();
         let config = Arc::new(config);
         let metrics = Arc::new(crate::obs::Metrics::default());
         let client =
@@ -96,7 +98,14 @@ impl WechatPay {
             callbacks,
             metrics,
             store,
+            clock,
         })
+    }
+
+    /// The clock every outbound timestamp, lease and attempt time of this
+    /// integration reads (`config.clock`).
+    pub fn clock(&self) -> &crate::clock::Clock {
+        &self.clock
     }
 
     /// This integration's counters as JSON (README "Metrics"), with the
