@@ -582,7 +582,11 @@ fn first_difference<'t>(parts: &[Part<'_>], theirs: &'t str, complete: bool) -> 
 
 /// The cause of a difference in the method, the URL/URI or the body, or of
 /// none at all; `None` for the platform-specific parts.
-fn common_cause(differing: Option<(&'static str, &str)>, our_url: &str, length_delta: Option<i64>) -> Option<&'static str> {
+fn common_cause(
+    differing: Option<(&'static str, &str)>,
+    our_url: &str,
+    length_delta: Option<i64>,
+) -> Option<&'static str> {
     let decoded = |s: &str| percent_decode_str(s).decode_utf8().map(|c| c.into_owned()).ok();
     Some(match differing {
         Some(("method", _)) => "a different HTTP method was signed than sent",
@@ -590,9 +594,7 @@ fn common_cause(differing: Option<(&'static str, &str)>, our_url: &str, length_d
             "the URL was percent-encoded differently when signed and when sent (e.g. the `card_id` query): \
              sign the request-target exactly as sent"
         }
-        Some(("url" | "uri", _)) => {
-            "the URL signed is not the one sent (path prefix, query, or a proxy rewriting it)"
-        }
+        Some(("url" | "uri", _)) => "the URL signed is not the one sent (path prefix, query, or a proxy rewriting it)",
         Some(("body", _)) => {
             "the body was changed after it was signed (re-serialised or re-encoded): send the exact bytes signed"
         }
@@ -624,11 +626,31 @@ pub fn wechat_sign_error(sent: &HttpRequest, answer_body: &[u8]) -> Option<Outbo
     let body = String::from_utf8_lossy(&sent.body);
     let timestamp = timestamp.to_string();
     let parts = [
-        Part { name: "method", ours: &sent.method, sep: "\n" },
-        Part { name: "url", ours: &sent.target, sep: "\n" },
-        Part { name: "timestamp", ours: &timestamp, sep: "\n" },
-        Part { name: "nonce", ours: &auth.nonce, sep: "\n" },
-        Part { name: "body", ours: &body, sep: "\n" },
+        Part {
+            name: "method",
+            ours: &sent.method,
+            sep: "\n",
+        },
+        Part {
+            name: "url",
+            ours: &sent.target,
+            sep: "\n",
+        },
+        Part {
+            name: "timestamp",
+            ours: &timestamp,
+            sep: "\n",
+        },
+        Part {
+            name: "nonce",
+            ours: &auth.nonce,
+            sep: "\n",
+        },
+        Part {
+            name: "body",
+            ours: &body,
+            sep: "\n",
+        },
     ];
     let complete = their_len.is_some_and(|l| usize::try_from(l).ok() == Some(theirs.len()));
     let differing = first_difference(&parts, theirs, complete);
@@ -687,11 +709,31 @@ pub fn alipay_sign_refusal(sent: &HttpRequest, answer_body: &[u8]) -> Option<Out
     let ours = signature::content_to_sign(&sent.method, &sent.target, client_id, time, &sent.body);
     let body = String::from_utf8_lossy(&sent.body);
     let parts = [
-        Part { name: "method", ours: &sent.method, sep: " " },
-        Part { name: "uri", ours: &sent.target, sep: "\n" },
-        Part { name: "client_id", ours: client_id, sep: "." },
-        Part { name: "request_time", ours: time, sep: "." },
-        Part { name: "body", ours: &body, sep: "" },
+        Part {
+            name: "method",
+            ours: &sent.method,
+            sep: " ",
+        },
+        Part {
+            name: "uri",
+            ours: &sent.target,
+            sep: "\n",
+        },
+        Part {
+            name: "client_id",
+            ours: client_id,
+            sep: ".",
+        },
+        Part {
+            name: "request_time",
+            ours: time,
+            sep: ".",
+        },
+        Part {
+            name: "body",
+            ours: &body,
+            sep: "",
+        },
     ];
     let differing = first_difference(&parts, theirs, true);
     let length_delta = Some(theirs.len() as i64 - ours.len() as i64);
@@ -802,17 +844,12 @@ mod tests {
             ],
             body: body.to_vec(),
         };
-        let ours = String::from_utf8(signature::content_to_sign(
-            "POST",
-            &sent.target,
-            "CID.1",
-            time,
-            body,
-        ))
-        .unwrap();
+        let ours = String::from_utf8(signature::content_to_sign("POST", &sent.target, "CID.1", time, body)).unwrap();
         let refusal = |echo: &str| {
-            let message = format!("验签出错,建议检查签名字符串或签名私钥与应用公钥是否匹配,{ALIPAY_ECHO_MARKER}:{echo}");
-            let answer = json!({"result": {"resultCode": "INVALID_SIGNATURE", "resultStatus": "F", "resultMessage": message}});
+            let message =
+                format!("验签出错,建议检查签名字符串或签名私钥与应用公钥是否匹配,{ALIPAY_ECHO_MARKER}:{echo}");
+            let answer =
+                json!({"result": {"resultCode": "INVALID_SIGNATURE", "resultStatus": "F", "resultMessage": message}});
             alipay_sign_refusal(&sent, answer.to_string().as_bytes()).unwrap()
         };
         let d = refusal(&ours);
@@ -831,8 +868,16 @@ mod tests {
             assert_eq!(d.differing_line, Some(part), "{echo}: {}", d.summary());
             assert_eq!(d.length_delta, Some(echo.len() as i64 - ours.len() as i64));
         }
-        assert!(refusal(&ours.replace("/api/open", "/open")).likely_cause.contains("path prefix"));
-        assert!(refusal(&ours.replace(".678", ".679")).likely_cause.contains("Request-Time"));
+        assert!(
+            refusal(&ours.replace("/api/open", "/open"))
+                .likely_cause
+                .contains("path prefix")
+        );
+        assert!(
+            refusal(&ours.replace(".678", ".679"))
+                .likely_cause
+                .contains("Request-Time")
+        );
         // No echo: nothing to compare.
         let plain = json!({"result": {"resultCode": "ACCESS_DENIED", "resultStatus": "F", "resultMessage": "denied"}});
         assert!(alipay_sign_refusal(&sent, plain.to_string().as_bytes()).is_none());

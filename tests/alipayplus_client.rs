@@ -260,7 +260,10 @@ fn client_requires_a_base_url_and_refuses_plain_http_off_loopback() {
 fn a_mis_signed_issue_card_is_diagnosed_from_the_gateway_echo() {
     let diagnosis = |e: &Error| -> serde_json::Value {
         let remote = e.remote().expect("the platform's refusal");
-        assert_eq!((remote.code.as_str(), remote.status.as_str()), ("INVALID_SIGNATURE", "F"));
+        assert_eq!(
+            (remote.code.as_str(), remote.status.as_str()),
+            ("INVALID_SIGNATURE", "F")
+        );
         // The echo holds the body: the error names only its length.
         assert!(remote.message.contains("bytes, not shown"), "{}", remote.message);
         assert!(!e.to_string().contains("M-000123") && !remote.message.contains("M-000123"));
@@ -292,7 +295,10 @@ fn a_mis_signed_issue_card_is_diagnosed_from_the_gateway_echo() {
     let d = diagnosis(&ap.issue_card(&request("REQ-SIG2")).unwrap_err());
     assert_eq!(d["differing_line"], serde_json::Value::Null, "{d}");
     assert_eq!(d["length_delta"], 0, "{d}");
-    assert!(d["likely_cause"].as_str().unwrap().contains("merchant_private_key"), "{d}");
+    assert!(
+        d["likely_cause"].as_str().unwrap().contains("merchant_private_key"),
+        "{d}"
+    );
 }
 
 #[test]

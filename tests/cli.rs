@@ -585,7 +585,10 @@ fn diagnose_compares_an_alipay_gateway_echo_with_the_string_we_signed() {
     assert_eq!(doc["outbound"]["differing_line"], "uri", "{out}");
     assert_eq!(doc["outbound"]["length_delta"], -9);
     assert!(
-        doc["outbound"]["likely_cause"].as_str().unwrap().contains("path prefix"),
+        doc["outbound"]["likely_cause"]
+            .as_str()
+            .unwrap()
+            .contains("path prefix"),
         "{out}"
     );
     assert!(!out.contains("R-1"), "{out}");

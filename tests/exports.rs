@@ -128,5 +128,8 @@ fn no_test_support_is_exported() {
         .iter()
         .filter(|n| n.starts_with("cardbridge_test_") && !TEST_ONLY.contains(&n.as_str()))
         .collect();
-    assert!(unlisted.is_empty(), "test exports not listed in TEST_ONLY: {unlisted:?}");
+    assert!(
+        unlisted.is_empty(),
+        "test exports not listed in TEST_ONLY: {unlisted:?}"
+    );
 }

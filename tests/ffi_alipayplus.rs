@@ -1241,13 +1241,19 @@ fn the_outbound_request_time_follows_the_handle_clock() {
     // Pinned: Request-Time is exactly that instant, in the emitted format.
     let pinned_ms = 1_765_000_000_123;
     let mut err = ptr::null_mut();
-    check(cardbridge::ffi::cardbridge_test_alipayplus_set_clock(f.ap, 1, pinned_ms, &mut err), err);
+    check(
+        cardbridge::ffi::cardbridge_test_alipayplus_set_clock(f.ap, 1, pinned_ms, &mut err),
+        err,
+    );
     issue_card(f.ap, &request).unwrap();
     let sent = f.emulator().last_request().unwrap();
     let time = cardbridge::http::find_header(&sent.headers, "Request-Time").unwrap();
     assert_eq!(time, cardbridge::alipayplus::time::format_request_time(pinned_ms, 0));
     // Shifted back a day: the next request's time follows.
-    check(cardbridge::ffi::cardbridge_test_alipayplus_set_clock(f.ap, 2, -86_400_000, &mut err), err);
+    check(
+        cardbridge::ffi::cardbridge_test_alipayplus_set_clock(f.ap, 2, -86_400_000, &mut err),
+        err,
+    );
     let request = build_issue_card(&sample("FFI-CLK-2"), "M-000123", DATE, FIELDS).unwrap();
     issue_card(f.ap, &request).unwrap();
     let sent = f.emulator().last_request().unwrap();

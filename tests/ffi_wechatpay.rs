@@ -1055,7 +1055,10 @@ fn the_outbound_timestamp_follows_the_handle_clock() {
     // Pinned 100 s ahead (inside the platform's window): the Authorization timestamp is exactly it.
     let pinned_ms = (now() + 100) * 1000 + 250;
     let mut err = ptr::null_mut();
-    check(cardbridge::ffi::cardbridge_test_wechatpay_set_clock(wx.wp, 1, pinned_ms, &mut err), err);
+    check(
+        cardbridge::ffi::cardbridge_test_wechatpay_set_clock(wx.wp, 1, pinned_ms, &mut err),
+        err,
+    );
     call(cardbridge_wechatpay_confirm, wx.wp, &confirm_input("478515832668")).unwrap();
     let sent = wx.emu.last_request().unwrap();
     let auth = cardbridge::http::find_header(&sent.headers, "Authorization").unwrap();

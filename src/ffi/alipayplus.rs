@@ -365,7 +365,10 @@ pub extern "C" fn cardbridge_alipayplus_begin(
         let (begun, diagnosis) = alipayplus.begin_diagnosed(&request, now_unix_ms);
         match begun {
             Begin::Respond(response) => {
-                response_out.write(cardbridge_http_response::into_raw_diagnosed(response, diagnosis.as_ref()));
+                response_out.write(cardbridge_http_response::into_raw_diagnosed(
+                    response,
+                    diagnosis.as_ref(),
+                ));
                 call_out.write(std::ptr::null_mut());
             }
             Begin::Decide(call) => {

@@ -165,7 +165,10 @@ fn set_clock(clock: &crate::clock::Clock, mode: u32, value_ms: i64) -> crate::Re
     if clock.set(clock_setting(mode, value_ms)?) {
         Ok(())
     } else {
-        Err(crate::Error::new(crate::ErrorKind::InvalidParameter, "the handle's clock cannot be set"))
+        Err(crate::Error::new(
+            crate::ErrorKind::InvalidParameter,
+            "the handle's clock cannot be set",
+        ))
     }
 }
 

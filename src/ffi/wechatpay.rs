@@ -341,7 +341,10 @@ pub extern "C" fn cardbridge_wechatpay_callback_begin(
         let (begun, diagnosis) = wechatpay.callback_begin_diagnosed(&request, now_unix_ms);
         match begun {
             CallbackBegin::Respond(response) => {
-                response_out.write(cardbridge_http_response::into_raw_diagnosed(response, diagnosis.as_ref()));
+                response_out.write(cardbridge_http_response::into_raw_diagnosed(
+                    response,
+                    diagnosis.as_ref(),
+                ));
                 event_out.write(std::ptr::null_mut());
             }
             CallbackBegin::Handle(event) => {

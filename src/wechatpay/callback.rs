@@ -14,8 +14,8 @@
 use super::client::{SharedKeys, WechatClient};
 use super::config::Config;
 use super::verify::{self, VerifyOptions, VerifyReason};
-use crate::diagnose::Diagnosis;
 use crate::crypto::oaep;
+use crate::diagnose::Diagnosis;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::obs::{self, Id, Level, Metrics};

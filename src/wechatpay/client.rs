@@ -612,7 +612,9 @@ impl WechatClient {
                         && let Some((header, off)) =
                             crate::diagnose::platform_clock_offset(headers, self.config.clock.now_ms())
                     {
-                        why.push_str(&format!("; the platform's clock is {off:+} ms from ours (its {header} header)"));
+                        why.push_str(&format!(
+                            "; the platform's clock is {off:+} ms from ours (its {header} header)"
+                        ));
                     }
                     return retry(why, None, true);
                 }

@@ -238,8 +238,13 @@ impl Platform {
             // A readable signature that does not match: the gateway's refusal,
             // echoing the string-to-sign it built (what a merchant compares).
             Err(signature::SignatureFailure::Mismatch) => {
-                let content =
-                    signature::content_to_sign(&request.method, &request.target, client_id, request_time, &request.body);
+                let content = signature::content_to_sign(
+                    &request.method,
+                    &request.target,
+                    client_id,
+                    request_time,
+                    &request.body,
+                );
                 let message = format!(
                     "{SIGNATURE_INVALID_MESSAGE}{}:{}",
                     cardbridge::diagnose::ALIPAY_ECHO_MARKER,
