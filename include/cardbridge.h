@@ -1215,7 +1215,7 @@ CARDBRIDGE_API void cardbridge_bytes_free(struct cardbridge_bytes *bytes);
  * `cardbridge_alipayplus_begin` or `cardbridge_wechatpay_callback_begin`
  * returned for a call refused for its signature. Members: `check`
  * (`header_missing`, `header_malformed`, `unknown_key`, `clock_skew`,
- * `bad_timestamp`, `bad_encoding`, `mismatch`), `offset_ms`,
+ * `bad_timestamp`, `bad_encoding`, `mismatch`), `offset_ms`, `platform_clock_offset_ms`,
  * `verified_variant`, `fix`, `hints`, `body_len`, `body_sha256`, `summary`;
  * never the body, a signature or personal data. Empty text when the response
  * carries no diagnosis (every other response).

@@ -138,8 +138,12 @@ pub struct Diagnosis {
     /// `mismatch`.
     pub check: &'static str,
     /// Sender's clock minus ours, milliseconds, when the request carried a
-    /// readable time.
+    /// readable time (Alipay+ `Request-Time`, WeChat Pay `Wechatpay-Timestamp`).
     pub offset_ms: Option<i64>,
+    /// The platform's clock minus ours from the request's HTTP `Date`, when
+    /// present (WeChat Pay callbacks): near 0 while `offset_ms` is large
+    /// means an old (replayed or long-queued) message, not a wrong clock.
+    pub platform_clock_offset_ms: Option<i64>,
     /// The variant that verified, if any.
     pub verified: Option<Variant>,
     /// Hints that are not proofs (e.g. the body looks re-serialised).
@@ -155,6 +159,7 @@ impl Diagnosis {
         Diagnosis {
             check,
             offset_ms: None,
+            platform_clock_offset_ms: None,
             verified: None,
             hints: Vec::new(),
             body_len: body.len(),
@@ -167,6 +172,9 @@ impl Diagnosis {
         let mut out = format!("signature check failed: {}", self.check);
         if let Some(off) = self.offset_ms {
             out.push_str(&format!(" (sender clock {off:+} ms from ours)"));
+        }
+        if let Some(off) = self.platform_clock_offset_ms {
+            out.push_str(&format!(" (platform Date {off:+} ms from ours)"));
         }
         match &self.verified {
             Some(v) => out.push_str(&format!("; it verifies when {}: {}", v.code(), v.fix())),
@@ -187,6 +195,7 @@ impl Diagnosis {
         json!({
             "check": self.check,
             "offset_ms": self.offset_ms,
+            "platform_clock_offset_ms": self.platform_clock_offset_ms,
             "verified_variant": self.verified.as_ref().map(Variant::code),
             "fix": self.verified.as_ref().map(Variant::fix),
             "hints": self.hints,
@@ -436,6 +445,9 @@ pub fn wechat_callback(
     };
     let mut d = Diagnosis::new(check, body);
     d.offset_ms = offset_ms;
+    d.platform_clock_offset_ms = find_header(&request.headers, "Date")
+        .and_then(|_| platform_clock_offset(&request.headers, now_ms))
+        .map(|(_, off)| off);
     if failure.reason != verify::VerifyReason::Mismatch {
         return Some(d);
     }

@@ -52,9 +52,10 @@ namespace CardBridge
 
         /// <summary>The diagnosis of a platform call refused for its signature (the answer from
         /// <c>AlipayPlus.Begin</c> or <c>WechatPay.CallbackBegin</c>), as JSON text: <c>check</c> (which check
-        /// failed), <c>offset_ms</c>, <c>verified_variant</c> and <c>fix</c> (the rewrite that would make it
-        /// verify, and what to change), <c>hints</c>, <c>body_len</c>, <c>body_sha256</c>, <c>summary</c>; never
-        /// the body, a signature or personal data. Null on every other answer.</summary>
+        /// failed), <c>offset_ms</c>, <c>platform_clock_offset_ms</c>, <c>verified_variant</c> and <c>fix</c> (the
+        /// rewrite that would make it verify, and what to change), <c>hints</c>, <c>body_len</c>,
+        /// <c>body_sha256</c>, <c>summary</c>; never the body, a signature or personal data. Null on every other
+        /// answer.</summary>
         public string Diagnosis { get; private set; }
 
         private static unsafe string ReadDiagnosis(SafeHttpResponseHandle handle)

@@ -177,10 +177,10 @@ class Response(Managed[Any]):
 
     `diagnosis` is set on the answer to a platform call refused for its
     signature (`AlipayPlus.begin`, `WechatPay.callback_begin`): a dict with
-    `check` (which check failed), `offset_ms`, `verified_variant` and `fix`
-    (the rewrite that would make it verify, and what to change), `hints`,
-    `body_len`, `body_sha256` and `summary`; never the body, a signature or
-    personal data. None on every other answer.
+    `check` (which check failed), `offset_ms`, `platform_clock_offset_ms`,
+    `verified_variant` and `fix` (the rewrite that would make it verify, and
+    what to change), `hints`, `body_len`, `body_sha256` and `summary`; never
+    the body, a signature or personal data. None on every other answer.
     """
 
     status: int
