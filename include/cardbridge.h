@@ -1448,7 +1448,10 @@ cardbridge_result cardbridge_error_remote_status(const struct cardbridge_error *
 
 /**
  * Copies the platform's extra detail (WeChat `detail`, raw JSON text) into
- * `buf`; empty text when absent. Buffer convention as for
+ * `buf`; empty text when absent. A signature refusal cardbridge diagnosed
+ * carries `cardbridge_diagnosis` there (Alipay+: `{"cardbridge_diagnosis": …}`):
+ * the first differing part of the string-to-sign, the length delta, the
+ * likely cause and the platform's clock offset. Buffer convention as for
  * `cardbridge_error_message`.
  */
 CARDBRIDGE_API

@@ -324,6 +324,13 @@ fn a_refusal_carries_the_offset_measured_from_the_platform_response_time() {
     let d = offset_of(&ap.issue_card(&request("REQ-CLK1")).unwrap_err());
     near_two_hours(&d);
     assert!(d["likely_cause"].as_str().unwrap().contains("NTP"), "{d}");
+    // A business refusal is not blamed on the clock.
+    emu.push_fault(Fault::Fail {
+        code: "PROCESS_FAIL".into(),
+        message: "member blocked".into(),
+    });
+    let e = ap.issue_card(&request("REQ-CLK3")).unwrap_err();
+    assert_eq!(e.remote().unwrap().detail, "", "no diagnosis");
     // With an echo that differs in the body: the body stays the cause, the offset is reported.
     emu.push_fault(Fault::BodyReencodedInTransit);
     let d = offset_of(&ap.issue_card(&request("REQ-CLK2")).unwrap_err());

@@ -223,8 +223,14 @@ impl Delivery for IssueCardDelivery<'_> {
 /// ("网关生成的验签字符串为…") gets our diagnosis added to the stored answer
 /// (as top-level `cardbridge_diagnosis`): the echo compared part by part
 /// with what we signed for `sent` (issue 13.2).
-/// Any other refusal gets one when the platform's `Response-Time` is more
-/// than 5 minutes from our clock (the offset names the cause).
+/// A refusal of the request itself ([`CLOCK_REFUSAL_CODES`]) without an echo
+/// gets one when the platform's `Response-Time` is more than 5 minutes from
+/// our clock (the offset names the cause).
+/// Codes under which the gateway refuses a request for its signature or
+/// headers, where a skewed `Request-Time` may be the reason (§9.2; the
+/// platform's skew window is UNVERIFIED).
+const CLOCK_REFUSAL_CODES: [&str; 3] = ["INVALID_SIGNATURE", "ACCESS_DENIED", "PARAM_ILLEGAL"];
+
 fn with_sign_diagnosis(verdict: Verdict, target: &str, sent: &Outgoing, clock_offset_ms: Option<i64>) -> Verdict {
     let Verdict::Failed { result, remote, note } = verdict else {
         return verdict;
@@ -238,7 +244,11 @@ fn with_sign_diagnosis(verdict: Verdict, target: &str, sent: &Outgoing, clock_of
     let mut result = result;
     let diagnosis = match crate::diagnose::alipay_sign_refusal(&request, &result) {
         Some(d) => Some(d.with_clock(clock_offset_ms)),
-        None => crate::diagnose::OutboundDiagnosis::clock_only(clock_offset_ms),
+        // A refusal of the request itself (not a business one) may be the clock.
+        None if CLOCK_REFUSAL_CODES.contains(&remote.code.as_str()) => {
+            crate::diagnose::OutboundDiagnosis::clock_only(clock_offset_ms)
+        }
+        None => None,
     };
     if let Some(d) = diagnosis
         && let Ok(mut answer) = serde_json::from_slice::<serde_json::Value>(&result)
