@@ -528,3 +528,28 @@ fn a_confirm_refused_for_its_timestamp_carries_the_offset_from_the_platform_date
     assert!(d["likely_cause"].as_str().unwrap().contains("NTP"), "{detail}");
     assert_eq!(s.emu.confirms_applied(), 0);
 }
+
+#[test]
+fn an_answer_refused_for_skew_says_the_offset_measured_from_the_platform_date() {
+    let s = setup();
+    let mut c = config(&s);
+    c.retry.max_attempts = 1;
+    let wp = WechatPay::new(c, Some(Arc::new(MemoryStore::new()))).unwrap();
+    s.emu.add_user_card("6007", CARD_ID, OPENID, "1004");
+    // The answer's Wechatpay-Timestamp is ten minutes old while its Date is now:
+    // the clocks agree, the answer itself is stale.
+    s.emu.push_fault(WechatFault::StaleTimestamp);
+    let e = wp
+        .get_user_card(
+            json!({"user_card_code": "6007", "brand_id": "1004", "card_id": CARD_ID, "openid": OPENID})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("clock_skew"), "{text}");
+    let at = text.find("the platform's clock is ").expect("the measured offset") + 24;
+    let off: i64 = text[at..].split(' ').next().unwrap().parse().unwrap();
+    assert!((-2_000..=2_000).contains(&off), "{text}");
+    assert!(text.contains("its Date header"), "{text}");
+}
