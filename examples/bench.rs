@@ -687,12 +687,30 @@ fn postgres_rows(
             .ok()
             .map(|r| r.get::<_, i64>(0))
     };
+    // Backends report their counts when idle, at most once a second, and when
+    // they exit: the loop runs on a store of its own, closed before reading.
+    let settled = |admin: &mut postgres::Client| {
+        let mut last = wal_syncs(admin);
+        for _ in 0..20 {
+            std::thread::sleep(Duration::from_millis(250));
+            let now = wal_syncs(admin);
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        last
+    };
     let flush_requests: Vec<_> = (0..iterations).map(|i| notify("flush", i)).collect();
-    let before = wal_syncs(&mut admin);
-    for req in &flush_requests {
-        handle_one(&ap, req);
+    let before = settled(&mut admin);
+    {
+        let store = Arc::new(cardbridge::store::PostgresStore::open(&dsn).expect("postgres store"));
+        let flush_ap = AlipayPlus::new(config.clone(), Some(store)).expect("integration");
+        for req in &flush_requests {
+            handle_one(&flush_ap, req);
+        }
     }
-    match (before, wal_syncs(&mut admin)) {
+    match (before, settled(&mut admin)) {
         (Some(a), Some(b)) => println!(
             "{:<52} {:>8.2}    (pg_stat_wal.wal_sync over {iterations})",
             "PostgreSQL: WAL flushes per notification",

@@ -544,6 +544,41 @@ extern "C" {
 CARDBRIDGE_API cardbridge_result cardbridge_test_panic(struct cardbridge_error **error_out);
 #endif
 
+#if defined(CARDBRIDGE_FFI_TEST)
+/**
+ * Sets the clock of an Alipay+ integration, which every outbound timestamp
+ * (`Request-Time`), lease and attempt time reads: `mode` 0 the system clock
+ * (`value_ms` ignored), 1 fixed at `value_ms` (Unix milliseconds), 2 the
+ * system clock shifted by `value_ms`. Takes effect for calls that start
+ * afterwards. Only in builds with the `ffi-test` feature.
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_PARAMETER`
+ * (unknown `mode`); `error_out` as for every fallible function.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_test_alipayplus_set_clock(const struct cardbridge_alipayplus *alipayplus,
+                                                       uint32_t mode,
+                                                       int64_t value_ms,
+                                                       struct cardbridge_error **error_out);
+#endif
+
+#if defined(CARDBRIDGE_FFI_TEST)
+/**
+ * Sets the clock of a WeChat Pay integration, which every outbound
+ * `timestamp` (in `Authorization`), lease and attempt time reads; `mode` and
+ * `value_ms` as for `cardbridge_test_alipayplus_set_clock`. Only in builds
+ * with the `ffi-test` feature.
+ *
+ * Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_PARAMETER`
+ * (unknown `mode`); `error_out` as for every fallible function.
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_test_wechatpay_set_clock(const struct cardbridge_wechatpay *wechatpay,
+                                                      uint32_t mode,
+                                                      int64_t value_ms,
+                                                      struct cardbridge_error **error_out);
+#endif
+
 /**
  * Builds an Alipay+ integration from a JSON configuration.
  *
@@ -715,6 +750,8 @@ cardbridge_result cardbridge_alipayplus_resume_pending(const struct cardbridge_a
  *   involving the host: bad signature (`ACCESS_DENIED`), invalid field
  *   (`PARAM_ILLEGAL`), unknown path, the stored answer of a duplicate
  *   (byte-identical body), or `U` for a duplicate still in progress.
+ *   A refusal for the signature carries its diagnosis (which check
+ *   failed, what would verify): `cardbridge_http_response_diagnosis`.
  *   Ownership: the caller owns `*response_out` and must release it with
  *   `cardbridge_http_response_free`.
  * * `*call_out`: the host must decide: read `cardbridge_alipayplus_call_api`
@@ -1231,6 +1268,27 @@ cardbridge_result cardbridge_wechatpay_validate(const char *operation,
 CARDBRIDGE_API void cardbridge_bytes_free(struct cardbridge_bytes *bytes);
 
 /**
+ * Copies the signature diagnosis of a refused platform call into `buf` as
+ * JSON text (UTF-8, NUL-terminated): the response that
+ * `cardbridge_alipayplus_begin` or `cardbridge_wechatpay_callback_begin`
+ * returned for a call refused for its signature. Members: `check`
+ * (`header_missing`, `header_malformed`, `unknown_key`, `clock_skew`,
+ * `bad_timestamp`, `bad_encoding`, `mismatch`), `offset_ms`, `platform_clock_offset_ms`,
+ * `verified_variant`, `fix`, `hints`, `body_len`, `body_sha256`, `summary`;
+ * never the body, a signature or personal data. Empty text when the response
+ * carries no diagnosis (every other response).
+ *
+ * Borrowed: `response` is only read during the call. Buffer convention as
+ * for `cardbridge_error_message` (truncated at a character boundary and
+ * NUL-terminated, `*out_n` the full size on `INSUFFICIENT_SIZE`).
+ */
+CARDBRIDGE_API
+cardbridge_result cardbridge_http_response_diagnosis(const struct cardbridge_http_response *response,
+                                                     char *buf,
+                                                     size_t len,
+                                                     size_t *out_n);
+
+/**
  * The HTTP status code of `response` (0 when `response` is NULL).
  */
 CARDBRIDGE_API
@@ -1448,7 +1506,10 @@ cardbridge_result cardbridge_error_remote_status(const struct cardbridge_error *
 
 /**
  * Copies the platform's extra detail (WeChat `detail`, raw JSON text) into
- * `buf`; empty text when absent. Buffer convention as for
+ * `buf`; empty text when absent. A signature refusal cardbridge diagnosed
+ * carries `cardbridge_diagnosis` there (Alipay+: `{"cardbridge_diagnosis": …}`):
+ * the first differing part of the string-to-sign, the length delta, the
+ * likely cause and the platform's clock offset. Buffer convention as for
  * `cardbridge_error_message`.
  */
 CARDBRIDGE_API
@@ -2173,7 +2234,8 @@ cardbridge_result cardbridge_wechatpay_refresh_certificates(const struct cardbri
  * On success exactly one output is non-NULL: `*response_out` (answer now:
  * 400/401 refusals, a processed duplicate's acknowledgement, 500 while the
  * same event is being handled) or `*event_out` (the host must handle it and
- * call `cardbridge_wechatpay_callback_finish`). Ownership: the caller owns
+ * call `cardbridge_wechatpay_callback_finish`). A refusal for the signature carries its
+ * diagnosis: `cardbridge_http_response_diagnosis`. Ownership: the caller owns
  * whichever is set and must release it with `cardbridge_http_response_free`
  * or `cardbridge_wechatpay_event_free`. Errors: `NULL_PARAMETER`,
  * `INVALID_UTF8` (method, target or a header).

@@ -138,8 +138,12 @@ pub struct Diagnosis {
     /// `mismatch`.
     pub check: &'static str,
     /// Sender's clock minus ours, milliseconds, when the request carried a
-    /// readable time.
+    /// readable time (Alipay+ `Request-Time`, WeChat Pay `Wechatpay-Timestamp`).
     pub offset_ms: Option<i64>,
+    /// The platform's clock minus ours from the request's HTTP `Date`, when
+    /// present (WeChat Pay callbacks): near 0 while `offset_ms` is large
+    /// means an old (replayed or long-queued) message, not a wrong clock.
+    pub platform_clock_offset_ms: Option<i64>,
     /// The variant that verified, if any.
     pub verified: Option<Variant>,
     /// Hints that are not proofs (e.g. the body looks re-serialised).
@@ -155,6 +159,7 @@ impl Diagnosis {
         Diagnosis {
             check,
             offset_ms: None,
+            platform_clock_offset_ms: None,
             verified: None,
             hints: Vec::new(),
             body_len: body.len(),
@@ -167,6 +172,9 @@ impl Diagnosis {
         let mut out = format!("signature check failed: {}", self.check);
         if let Some(off) = self.offset_ms {
             out.push_str(&format!(" (sender clock {off:+} ms from ours)"));
+        }
+        if let Some(off) = self.platform_clock_offset_ms {
+            out.push_str(&format!(" (platform Date {off:+} ms from ours)"));
         }
         match &self.verified {
             Some(v) => out.push_str(&format!("; it verifies when {}: {}", v.code(), v.fix())),
@@ -187,6 +195,7 @@ impl Diagnosis {
         json!({
             "check": self.check,
             "offset_ms": self.offset_ms,
+            "platform_clock_offset_ms": self.platform_clock_offset_ms,
             "verified_variant": self.verified.as_ref().map(Variant::code),
             "fix": self.verified.as_ref().map(Variant::fix),
             "hints": self.hints,
@@ -436,6 +445,9 @@ pub fn wechat_callback(
     };
     let mut d = Diagnosis::new(check, body);
     d.offset_ms = offset_ms;
+    d.platform_clock_offset_ms = find_header(&request.headers, "Date")
+        .and_then(|_| platform_clock_offset(&request.headers, now_ms))
+        .map(|(_, off)| off);
     if failure.reason != verify::VerifyReason::Mismatch {
         return Some(d);
     }
@@ -453,27 +465,82 @@ pub fn wechat_callback(
 /// with the string we signed (issue 13.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundDiagnosis {
-    /// The first line of the string-to-sign that differs: `method`, `url`,
-    /// `timestamp`, `nonce` or `body`; `None` when the part the platform
-    /// echoed is identical.
+    /// The first part of the string-to-sign that differs. WeChat Pay (one
+    /// line each): `method`, `url`, `timestamp`, `nonce` or `body`. Alipay+
+    /// (`<method> <uri>\n<client id>.<request time>.<body>`): `method`,
+    /// `uri`, `client_id`, `request_time` or `body`. `None` when the part the
+    /// platform echoed is identical.
     pub differing_line: Option<&'static str>,
-    /// The platform's string length minus ours, when it gave its length.
+    /// The platform's string length minus ours, when it gave its length
+    /// (WeChat Pay) or echoed the whole string (Alipay+).
     pub length_delta: Option<i64>,
     /// The likely cause, in one sentence.
     pub likely_cause: &'static str,
+    /// The platform's clock minus ours, milliseconds, measured from its
+    /// answer's `Date` (WeChat Pay) or `Response-Time` (Alipay+) header.
+    pub platform_clock_offset_ms: Option<i64>,
+}
+
+/// How far apart clocks may be before a platform refuses a timestamp
+/// (WeChat Pay: 5 minutes; Alipay+ documents none, the same is assumed).
+pub const PLATFORM_SKEW_WINDOW_MS: i64 = 300_000;
+
+/// Cause named when the platform's clock is outside the window from ours.
+const CLOCK_CAUSE: &str = "this host's clock is more than 5 minutes away from the platform's (see \
+     platform_clock_offset_ms): the platform refuses the timestamp; synchronise the host clock (NTP)";
+
+/// The platform's clock minus ours (`now_ms`), milliseconds, and the header
+/// it was read from: Alipay+ `Response-Time` (any accepted format), else an
+/// HTTP `Date` (second precision).
+pub fn platform_clock_offset(headers: &[crate::http::Header], now_ms: i64) -> Option<(&'static str, i64)> {
+    if let Some(t) = find_header(headers, "Response-Time").and_then(parse_header_time) {
+        return Some(("Response-Time", t - now_ms));
+    }
+    let date = find_header(headers, "Date")?;
+    let t = chrono::DateTime::parse_from_rfc2822(date).ok()?.timestamp_millis();
+    Some(("Date", t - now_ms))
 }
 
 impl OutboundDiagnosis {
+    /// A refusal that echoes no string-to-sign, explained by the clocks alone
+    /// (`None` when the offset is within the window).
+    pub fn clock_only(platform_clock_offset_ms: Option<i64>) -> Option<Self> {
+        let off = platform_clock_offset_ms?;
+        (off.abs() > PLATFORM_SKEW_WINDOW_MS).then_some(OutboundDiagnosis {
+            differing_line: None,
+            length_delta: None,
+            likely_cause: CLOCK_CAUSE,
+            platform_clock_offset_ms,
+        })
+    }
+
+    /// Adds the measured clock offset; outside the window it is the likely
+    /// cause unless another part than the time differs.
+    pub fn with_clock(mut self, platform_clock_offset_ms: Option<i64>) -> Self {
+        self.platform_clock_offset_ms = platform_clock_offset_ms;
+        let outside = platform_clock_offset_ms.is_some_and(|o| o.abs() > PLATFORM_SKEW_WINDOW_MS);
+        if outside && matches!(self.differing_line, None | Some("timestamp" | "request_time")) {
+            self.likely_cause = CLOCK_CAUSE;
+        }
+        self
+    }
+
     /// One line for an operator.
     pub fn summary(&self) -> String {
         let line = self
             .differing_line
-            .map_or("none of the echoed lines".to_string(), |l| format!("the {l} line"));
+            .map_or("none of the echoed parts".to_string(), |l| format!("the {l} part"));
         let delta = self
             .length_delta
             .map_or(String::new(), |d| format!(", length delta {d:+} bytes"));
+        let clock = self
+            .platform_clock_offset_ms
+            .map_or(String::new(), |o| format!(" (platform clock {o:+} ms from ours)"));
+        if self.differing_line.is_none() && self.length_delta.is_none() {
+            return format!("the platform refused the request{clock}: {}", self.likely_cause);
+        }
         format!(
-            "the platform's string-to-sign differs from ours at {line}{delta}: {}",
+            "the platform's string-to-sign differs from ours at {line}{delta}{clock}: {}",
             self.likely_cause
         )
     }
@@ -484,9 +551,71 @@ impl OutboundDiagnosis {
             "differing_line": self.differing_line,
             "length_delta": self.length_delta,
             "likely_cause": self.likely_cause,
+            "platform_clock_offset_ms": self.platform_clock_offset_ms,
             "summary": self.summary(),
         })
     }
+}
+
+/// One part of a string-to-sign as we built it: its name, our text and the
+/// separator that follows it.
+struct Part<'a> {
+    name: &'static str,
+    ours: &'a str,
+    sep: &'a str,
+}
+
+/// The comparison both platforms share: walks the platform's echo `theirs`
+/// part by part along ours, and returns the first part that differs with the
+/// platform's text for it. A truncated echo (`complete == false`) may end
+/// inside a part: that part (and the rest) is then not known to differ.
+fn first_difference<'t>(parts: &[Part<'_>], theirs: &'t str, complete: bool) -> Option<(&'static str, &'t str)> {
+    let mut rest = theirs;
+    for part in parts {
+        let want = format!("{}{}", part.ours, part.sep);
+        if let Some(after) = rest.strip_prefix(want.as_str()) {
+            rest = after;
+            continue;
+        }
+        if !complete && want.starts_with(rest) {
+            return None;
+        }
+        let text = match part.sep {
+            "" => rest,
+            sep => rest.split_once(sep).map_or(rest, |(t, _)| t),
+        };
+        return Some((part.name, text));
+    }
+    match parts.last() {
+        Some(last) if complete && !rest.is_empty() => Some((last.name, rest)),
+        _ => None,
+    }
+}
+
+/// The cause of a difference in the method, the URL/URI or the body, or of
+/// none at all; `None` for the platform-specific parts.
+fn common_cause(
+    differing: Option<(&'static str, &str)>,
+    our_url: &str,
+    length_delta: Option<i64>,
+) -> Option<&'static str> {
+    let decoded = |s: &str| percent_decode_str(s).decode_utf8().map(|c| c.into_owned()).ok();
+    Some(match differing {
+        Some(("method", _)) => "a different HTTP method was signed than sent",
+        Some(("url" | "uri", theirs)) if decoded(our_url) == decoded(theirs) => {
+            "the URL was percent-encoded differently when signed and when sent (e.g. the `card_id` query): \
+             sign the request-target exactly as sent"
+        }
+        Some(("url" | "uri", _)) => "the URL signed is not the one sent (path prefix, query, or a proxy rewriting it)",
+        Some(("body", _)) => {
+            "the body was changed after it was signed (re-serialised or re-encoded): send the exact bytes signed"
+        }
+        Some(_) => return None,
+        None if length_delta.is_some_and(|d| d != 0) => {
+            "the body was changed after it was signed (same start, different length): send the exact bytes signed"
+        }
+        None => return None,
+    })
 }
 
 /// Compares the string-to-sign WeChat Pay echoes in a `SIGN_ERROR` answer
@@ -506,59 +635,141 @@ pub fn wechat_sign_error(sent: &HttpRequest, answer_body: &[u8]) -> Option<Outbo
     let auth = crate::wechatpay::sign::parse_authorization(find_header(&sent.headers, "Authorization")?).ok()?;
     let timestamp: i64 = auth.timestamp.parse().ok()?;
     let ours = crate::wechatpay::sign::message(&sent.method, &sent.target, timestamp, &auth.nonce, &sent.body);
-    let ours = String::from_utf8_lossy(&ours).into_owned();
-    const LINES: [&str; 5] = ["method", "url", "timestamp", "nonce", "body"];
-    let mine: Vec<&str> = ours.splitn(5, '\n').collect();
-    let echoed: Vec<&str> = theirs.splitn(5, '\n').collect();
+    let body = String::from_utf8_lossy(&sent.body);
+    let timestamp = timestamp.to_string();
+    let parts = [
+        Part {
+            name: "method",
+            ours: &sent.method,
+            sep: "\n",
+        },
+        Part {
+            name: "url",
+            ours: &sent.target,
+            sep: "\n",
+        },
+        Part {
+            name: "timestamp",
+            ours: &timestamp,
+            sep: "\n",
+        },
+        Part {
+            name: "nonce",
+            ours: &auth.nonce,
+            sep: "\n",
+        },
+        Part {
+            name: "body",
+            ours: &body,
+            sep: "\n",
+        },
+    ];
     let complete = their_len.is_some_and(|l| usize::try_from(l).ok() == Some(theirs.len()));
-    let mut differing = None;
-    for (i, name) in LINES.iter().enumerate() {
-        let (Some(a), Some(b)) = (mine.get(i), echoed.get(i)) else {
-            break;
-        };
-        // The echo is truncated: its last line may be a prefix of ours.
-        let last = i + 1 == echoed.len() && !complete;
-        let same = if last { a.starts_with(b) } else { a == b };
-        if !same {
-            differing = Some(*name);
-            break;
-        }
-    }
+    let mut differing = first_difference(&parts, theirs, complete);
     let length_delta = their_len.map(|l| l - ours.len() as i64);
     // The echo stops before the body (WeChat Pay truncates it); when every line it
     // shows matches (the nonce at least as a prefix: both sides take it from
     // Authorization) and the lengths differ, the body is the line that differs.
-    if differing.is_none() && echoed.len() >= 4 && length_delta.is_some_and(|d| d != 0) {
-        differing = Some("body");
+    if differing.is_none() && theirs.matches('\n').count() >= 3 && length_delta.is_some_and(|d| d != 0) {
+        differing = Some(("body", ""));
     }
-    let likely_cause = match differing {
-        Some("method") => "a different HTTP method was signed than sent",
-        Some("url") => {
-            let decoded_equal = |s: &str| percent_decode_str(s).decode_utf8().map(|c| c.into_owned()).ok();
-            if decoded_equal(mine[1]) == decoded_equal(echoed[1]) {
-                "the URL was percent-encoded differently when signed and when sent (e.g. the `card_id` query): \
-                 sign the request-target exactly as sent"
-            } else {
-                "the URL signed is not the one sent (path, query or a proxy rewriting it)"
-            }
-        }
-        Some("timestamp") => "a different timestamp was signed than the one in Authorization",
-        Some("nonce") => "a different nonce was signed than the one in Authorization",
-        Some(_) => {
-            "the body was changed after it was signed (re-serialised or re-encoded): send the exact bytes signed"
-        }
-        None if length_delta.is_some_and(|d| d != 0) => {
-            "the body was changed after it was signed (same start, different length): send the exact bytes signed"
-        }
-        None => {
+    let likely_cause = common_cause(differing, &sent.target, length_delta).unwrap_or(match differing {
+        Some(("timestamp", _)) => "a different timestamp was signed than the one in Authorization",
+        Some(("nonce", _)) => "a different nonce was signed than the one in Authorization",
+        _ => {
             "the string matches: the signature was made with a key that does not belong to serial_no \
-                 (wrong merchant private key or wrong merchant_serial_no)"
+             (wrong merchant private key or wrong merchant_serial_no)"
         }
-    };
+    });
     Some(OutboundDiagnosis {
-        differing_line: differing,
+        differing_line: differing.map(|(name, _)| name),
         length_delta,
         likely_cause,
+        platform_clock_offset_ms: None,
+    })
+}
+
+/// What the Alipay gateway writes in front of the string-to-sign it built
+/// when it refuses a signature ("the string-to-sign the gateway generated is").
+pub const ALIPAY_ECHO_MARKER: &str = "网关生成的验签字符串为";
+
+/// Splits an Alipay+ `resultMessage` into the text before the gateway's
+/// echoed string-to-sign and the echo itself (after `:` or `：`).
+pub fn alipay_sign_echo(message: &str) -> Option<(&str, &str)> {
+    let (before, after) = message.split_once(ALIPAY_ECHO_MARKER)?;
+    let echo = after
+        .strip_prefix(':')
+        .or_else(|| after.strip_prefix('：'))
+        .unwrap_or(after);
+    Some((before, echo))
+}
+
+/// An Alipay+ `resultMessage` without the gateway's echoed string-to-sign
+/// (which holds the body): safe for an error message.
+pub fn alipay_message_without_echo(message: &str) -> String {
+    match alipay_sign_echo(message) {
+        Some((before, echo)) => format!("{before}{ALIPAY_ECHO_MARKER}: <{} bytes, not shown>", echo.len()),
+        None => message.to_string(),
+    }
+}
+
+/// Compares the string-to-sign the Alipay+ gateway echoes in a signature
+/// refusal (`result.resultMessage` "…网关生成的验签字符串为:<string>") with
+/// the one we signed for `sent` (`<method> <target>\n<Client-Id>.<Request-Time>.<body>`).
+/// `None` when the answer carries no echo or `sent` lacks `Client-Id` or
+/// `Request-Time`.
+pub fn alipay_sign_refusal(sent: &HttpRequest, answer_body: &[u8]) -> Option<OutboundDiagnosis> {
+    let answer: Value = serde_json::from_slice(answer_body).ok()?;
+    let message = answer.get("result")?.get("resultMessage")?.as_str()?;
+    let (_, theirs) = alipay_sign_echo(message)?;
+    let client_id = find_header(&sent.headers, "Client-Id")?;
+    let time = find_header(&sent.headers, "Request-Time")?;
+    let ours = signature::content_to_sign(&sent.method, &sent.target, client_id, time, &sent.body);
+    let body = String::from_utf8_lossy(&sent.body);
+    let parts = [
+        Part {
+            name: "method",
+            ours: &sent.method,
+            sep: " ",
+        },
+        Part {
+            name: "uri",
+            ours: &sent.target,
+            sep: "\n",
+        },
+        Part {
+            name: "client_id",
+            ours: client_id,
+            sep: ".",
+        },
+        Part {
+            name: "request_time",
+            ours: time,
+            sep: ".",
+        },
+        Part {
+            name: "body",
+            ours: &body,
+            sep: "",
+        },
+    ];
+    let differing = first_difference(&parts, theirs, true);
+    let length_delta = Some(theirs.len() as i64 - ours.len() as i64);
+    let likely_cause = common_cause(differing, &sent.target, length_delta).unwrap_or(match differing {
+        Some(("client_id", _)) => "a different Client-Id was signed than the one sent: check `client_id`",
+        Some(("request_time", _)) => {
+            "a different Request-Time was signed than the one sent: sign the exact header value of each attempt"
+        }
+        _ => {
+            "the string matches: the signature was made with a private key the platform does not hold the \
+             public key of for this Client-Id (wrong merchant_private_key or key_version)"
+        }
+    });
+    Some(OutboundDiagnosis {
+        differing_line: differing.map(|(name, _)| name),
+        length_delta,
+        likely_cause,
+        platform_clock_offset_ms: None,
     })
 }
 
@@ -636,6 +847,62 @@ mod tests {
         assert!(d.likely_cause.contains("body was changed"));
         // Not a SIGN_ERROR: nothing to say.
         assert!(wechat_sign_error(&req, br#"{"code":"PARAM_ERROR","message":"x"}"#).is_none());
+    }
+
+    #[test]
+    fn alipay_refusal_names_the_differing_part_and_cause() {
+        let body = br#"{"requestId":"r1"}"#;
+        let time = "2026-01-02T03:04:05.678+00:00";
+        let sent = HttpRequest {
+            method: "POST".into(),
+            target: "/api/open/v2/pds/memberships/issueCard".into(),
+            headers: vec![
+                ("Client-Id".into(), "CID.1".into()),
+                ("Request-Time".into(), time.into()),
+            ],
+            body: body.to_vec(),
+        };
+        let ours = String::from_utf8(signature::content_to_sign("POST", &sent.target, "CID.1", time, body)).unwrap();
+        let refusal = |echo: &str| {
+            let message =
+                format!("验签出错,建议检查签名字符串或签名私钥与应用公钥是否匹配,{ALIPAY_ECHO_MARKER}:{echo}");
+            let answer =
+                json!({"result": {"resultCode": "INVALID_SIGNATURE", "resultStatus": "F", "resultMessage": message}});
+            alipay_sign_refusal(&sent, answer.to_string().as_bytes()).unwrap()
+        };
+        let d = refusal(&ours);
+        assert_eq!((d.differing_line, d.length_delta), (None, Some(0)));
+        assert!(d.likely_cause.contains("merchant_private_key"));
+        let cases = [
+            (ours.replacen("POST", "PUT", 1), "method"),
+            (ours.replace("/api/open", "/open"), "uri"),
+            (ours.replace("CID.1", "CID.2"), "client_id"),
+            (ours.replace(".678", ".679"), "request_time"),
+            (ours.replace(r#"{"requestId":"r1"}"#, r#"{"requestId": "r1"}"#), "body"),
+            (format!("{ours}\n"), "body"),
+        ];
+        for (echo, part) in cases {
+            let d = refusal(&echo);
+            assert_eq!(d.differing_line, Some(part), "{echo}: {}", d.summary());
+            assert_eq!(d.length_delta, Some(echo.len() as i64 - ours.len() as i64));
+        }
+        assert!(
+            refusal(&ours.replace("/api/open", "/open"))
+                .likely_cause
+                .contains("path prefix")
+        );
+        assert!(
+            refusal(&ours.replace(".678", ".679"))
+                .likely_cause
+                .contains("Request-Time")
+        );
+        // No echo: nothing to compare.
+        let plain = json!({"result": {"resultCode": "ACCESS_DENIED", "resultStatus": "F", "resultMessage": "denied"}});
+        assert!(alipay_sign_refusal(&sent, plain.to_string().as_bytes()).is_none());
+        assert_eq!(
+            alipay_message_without_echo(&format!("x,{ALIPAY_ECHO_MARKER}:{ours}")),
+            format!("x,{ALIPAY_ECHO_MARKER}: <{} bytes, not shown>", ours.len())
+        );
     }
 
     #[test]

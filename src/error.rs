@@ -145,7 +145,8 @@ pub struct RemoteDetail {
     pub status: String,
     /// HTTP status of the answer, 0 when there was none.
     pub http_status: u16,
-    /// WeChat `detail` as raw JSON text, empty when absent.
+    /// WeChat `detail` as raw JSON text, empty when absent; for an Alipay+
+    /// refusal cardbridge diagnosed, `{"cardbridge_diagnosis": {…}}`.
     pub detail: String,
 }
 

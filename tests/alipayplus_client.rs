@@ -282,3 +282,85 @@ fn client_requires_a_base_url_and_refuses_plain_http_off_loopback() {
     .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidConfig);
 }
+
+#[test]
+fn a_mis_signed_issue_card_is_diagnosed_from_the_gateway_echo() {
+    let diagnosis = |e: &Error| -> serde_json::Value {
+        let remote = e.remote().expect("the platform's refusal");
+        assert_eq!(
+            (remote.code.as_str(), remote.status.as_str()),
+            ("INVALID_SIGNATURE", "F")
+        );
+        // The echo holds the body: the error names only its length.
+        assert!(remote.message.contains("bytes, not shown"), "{}", remote.message);
+        assert!(!e.to_string().contains("M-000123") && !remote.message.contains("M-000123"));
+        let detail: serde_json::Value = serde_json::from_str(&remote.detail).unwrap();
+        detail["cardbridge_diagnosis"].clone()
+    };
+
+    // A proxy re-serialised the body: the body part differs, and it grew.
+    let (emu, ap, store) = setup();
+    emu.push_fault(Fault::BodyReencodedInTransit);
+    let e = ap.issue_card(&request("REQ-SIG1")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RemoteFailed);
+    let d = diagnosis(&e);
+    assert_eq!(d["differing_line"], "body", "{d}");
+    assert!(d["length_delta"].as_i64().unwrap() > 0, "{d}");
+    assert!(d["likely_cause"].as_str().unwrap().contains("re-serialised"), "{d}");
+    assert_eq!(emu.cards_issued(), 0);
+    // Stored with the refusal: a replay reports the same.
+    let stored = store.outbox_get(&outbox_id("REQ-SIG1")).unwrap().unwrap();
+    let stored: serde_json::Value = serde_json::from_slice(&stored.result.unwrap()).unwrap();
+    assert_eq!(stored["cardbridge_diagnosis"], d);
+    assert_eq!(diagnosis(&ap.issue_card(&request("REQ-SIG1")).unwrap_err()), d);
+
+    // Signed with another key: every part matches, the key is wrong.
+    let emu = start_emulator();
+    let mut c = config(Some(emu.base_url()));
+    c.merchant_private_key = platform_key();
+    let ap = cardbridge::alipayplus::AlipayPlus::new(c, Some(Arc::new(MemoryStore::new()))).unwrap();
+    let d = diagnosis(&ap.issue_card(&request("REQ-SIG2")).unwrap_err());
+    assert_eq!(d["differing_line"], serde_json::Value::Null, "{d}");
+    assert_eq!(d["length_delta"], 0, "{d}");
+    assert!(
+        d["likely_cause"].as_str().unwrap().contains("merchant_private_key"),
+        "{d}"
+    );
+}
+
+#[test]
+fn a_refusal_carries_the_offset_measured_from_the_platform_response_time() {
+    let emu = start_emulator();
+    let mut c = config(Some(emu.base_url()));
+    // This host runs two hours behind the platform.
+    c.clock = cardbridge::clock::Clock::offset(-7_200_000);
+    let ap = cardbridge::alipayplus::AlipayPlus::new(c, Some(Arc::new(MemoryStore::new()))).unwrap();
+    let offset_of = |e: &Error| -> serde_json::Value {
+        let detail: serde_json::Value = serde_json::from_str(&e.remote().unwrap().detail).unwrap();
+        detail["cardbridge_diagnosis"].clone()
+    };
+    let near_two_hours = |d: &serde_json::Value| {
+        let off = d["platform_clock_offset_ms"].as_i64().expect("an offset");
+        assert!((7_140_000..=7_260_000).contains(&off), "{d}");
+    };
+    // A refusal without an echo: the clocks alone explain it.
+    emu.push_fault(Fault::Fail {
+        code: "PARAM_ILLEGAL".into(),
+        message: "Request-Time is out of range".into(),
+    });
+    let d = offset_of(&ap.issue_card(&request("REQ-CLK1")).unwrap_err());
+    near_two_hours(&d);
+    assert!(d["likely_cause"].as_str().unwrap().contains("NTP"), "{d}");
+    // A business refusal is not blamed on the clock.
+    emu.push_fault(Fault::Fail {
+        code: "PROCESS_FAIL".into(),
+        message: "member blocked".into(),
+    });
+    let e = ap.issue_card(&request("REQ-CLK3")).unwrap_err();
+    assert_eq!(e.remote().unwrap().detail, "", "no diagnosis");
+    // With an echo that differs in the body: the body stays the cause, the offset is reported.
+    emu.push_fault(Fault::BodyReencodedInTransit);
+    let d = offset_of(&ap.issue_card(&request("REQ-CLK2")).unwrap_err());
+    near_two_hours(&d);
+    assert_eq!(d["differing_line"], "body", "{d}");
+}

@@ -544,3 +544,52 @@ fn diagnose_compares_a_sign_error_echo_with_the_string_we_signed() {
         "{out}"
     );
 }
+
+#[test]
+fn diagnose_compares_an_alipay_gateway_echo_with_the_string_we_signed() {
+    let target = "/api/open/v2/pds/memberships/issueCard";
+    let body = br#"{"requestId":"R-1","appId":"2102"}"#;
+    let time = "2026-12-07T10:00:00.123+00:00";
+    let ours = cardbridge::alipayplus::signature::content_to_sign("POST", target, "2022TEST_CLIENT", time, body);
+    // The gateway received the URI without its prefix (a proxy rewrote it).
+    let theirs = String::from_utf8(ours).unwrap().replace("/api/open", "");
+    let message = format!("验签出错,建议检查签名字符串或签名私钥与应用公钥是否匹配,网关生成的验签字符串为:{theirs}");
+    let answer = json!({"result": {"resultCode": "INVALID_SIGNATURE", "resultStatus": "F", "resultMessage": message}});
+    let h = temp_file(
+        "diag-ap-h",
+        format!("Client-Id: 2022TEST_CLIENT\nRequest-Time: {time}\n").as_bytes(),
+    );
+    let b = temp_file("diag-ap-b", body);
+    let a = temp_file("diag-ap-answer", answer.to_string().as_bytes());
+    let o = tool(
+        &[
+            "--json",
+            "diagnose",
+            "alipayplus",
+            "--config",
+            p(&alipay_config()),
+            "--answer",
+            p(&a),
+            "--headers",
+            p(&h),
+            "--body",
+            p(&b),
+            "--target",
+            target,
+        ],
+        None,
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let doc: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(doc["outbound"]["differing_line"], "uri", "{out}");
+    assert_eq!(doc["outbound"]["length_delta"], -9);
+    assert!(
+        doc["outbound"]["likely_cause"]
+            .as_str()
+            .unwrap()
+            .contains("path prefix"),
+        "{out}"
+    );
+    assert!(!out.contains("R-1"), "{out}");
+}

@@ -348,6 +348,17 @@ fn wechat_callbacks_name_the_body_rewrite_and_the_clock() {
     assert_eq!(d.check, "clock_skew");
     let off = d.offset_ms.unwrap();
     assert!((-901_000..=-899_000).contains(&off), "{off}");
+    assert_eq!(d.platform_clock_offset_ms, None, "no Date header");
+    // With the platform's Date: its clock agrees with ours, so the message is old, not our clock wrong.
+    let mut stale = callback(&signed, &signed, ts - 900, KEY_ID);
+    let date = chrono::DateTime::from_timestamp(ts, 0).unwrap();
+    stale
+        .headers
+        .push(("Date".into(), date.format("%a, %d %b %Y %H:%M:%S GMT").to_string()));
+    let d = diagnose::wechat_callback(&ring(), &stale, now, VerifyOptions::default()).unwrap();
+    let platform = d.platform_clock_offset_ms.expect("measured from Date");
+    assert!((-1_000..=0).contains(&platform), "{platform}");
+    assert!(d.summary().contains("platform Date"), "{}", d.summary());
 
     let d = diagnose::wechat_callback(
         &ring(),

@@ -1,15 +1,19 @@
 //! The cdylib exports exactly the functions `include/cardbridge.h` declares
 //! (both directions), read with `nm -D --defined-only`, and none of them is
 //! test support: the platform emulators live in the `cardbridge` binary, not
-//! in the library every POS process links. `cardbridge_test_panic` is the one
-//! test export; it exists only in `ffi-test` builds (the header declares it
-//! under `CARDBRIDGE_FFI_TEST`). scripts/package checks the release library.
+//! in the library every POS process links. The `cardbridge_test_*` exports
+//! (a deliberate panic, the handles' settable clocks) exist only in `ffi-test`
+//! builds (the header declares them under `CARDBRIDGE_FFI_TEST`). scripts/package checks the release library.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const TEST_ONLY: &str = "cardbridge_test_panic";
+const TEST_ONLY: [&str; 3] = [
+    "cardbridge_test_panic",
+    "cardbridge_test_alipayplus_set_clock",
+    "cardbridge_test_wechatpay_set_clock",
+];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -83,7 +87,9 @@ fn the_library_exports_exactly_the_functions_the_header_declares() {
     );
     assert!(header.contains("cardbridge_version") && header.contains("cardbridge_alipayplus_begin"));
     if !cfg!(feature = "ffi-test") {
-        header.remove(TEST_ONLY);
+        for name in TEST_ONLY {
+            header.remove(name);
+        }
     }
     let library = exported(&cdylib());
     let missing: Vec<_> = header.difference(&library).collect();
@@ -110,9 +116,20 @@ fn no_test_support_is_exported() {
         test_support.is_empty(),
         "the library exports test support: {test_support:?}"
     );
-    assert_eq!(
-        library.contains(TEST_ONLY),
-        cfg!(feature = "ffi-test"),
-        "{TEST_ONLY} is exported exactly in ffi-test builds"
+    for name in TEST_ONLY {
+        assert_eq!(
+            library.contains(name),
+            cfg!(feature = "ffi-test"),
+            "{name} is exported exactly in ffi-test builds"
+        );
+    }
+    // Every test-only export is named here (a new one must be added above).
+    let unlisted: Vec<_> = library
+        .iter()
+        .filter(|n| n.starts_with("cardbridge_test_") && !TEST_ONLY.contains(&n.as_str()))
+        .collect();
+    assert!(
+        unlisted.is_empty(),
+        "test exports not listed in TEST_ONLY: {unlisted:?}"
     );
 }

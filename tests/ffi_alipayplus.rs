@@ -1245,3 +1245,72 @@ fn outbox_view_lists_gets_and_counts_without_bodies() {
     cardbridge_store_free(store);
     drop(emulator);
 }
+
+/// The diagnosis JSON text a refused call's response carries (empty when none).
+fn diagnosis_of(resp: *const cardbridge_http_response) -> String {
+    let mut n = 0;
+    let rc = cardbridge_http_response_diagnosis(resp, ptr::null_mut(), 0, &mut n);
+    assert_eq!(rc, cardbridge_result::InsufficientSize);
+    let mut buf = vec![0 as c_char; n];
+    let mut written = 0;
+    let rc = cardbridge_http_response_diagnosis(resp, buf.as_mut_ptr(), n, &mut written);
+    assert_eq!((rc, written), (cardbridge_result::Ok, n - 1));
+    String::from_utf8(buf[..written].iter().map(|&c| c as u8).collect()).unwrap()
+}
+
+#[test]
+fn a_refused_call_carries_its_diagnosis_on_the_response() {
+    let f = setup(false, 4);
+    let body = sample("FFI-R-DIAG");
+    let req = mint(&f.driver, NOTIFY, &body, Tamper::BodyByte);
+    let resp = expect_respond(begin(f.ap, &req));
+    assert_eq!(result_of(resp), ("F".into(), "ACCESS_DENIED".into()));
+    let text = diagnosis_of(resp);
+    let d: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(d["check"], "mismatch", "{d}");
+    assert_eq!(d["body_len"], req.body.len());
+    assert_eq!(d["body_sha256"], cardbridge::crypto::sha256_hex(&req.body));
+    assert!(!text.contains("FFI-R-DIAG"), "no body: {text}");
+    // A fixed buffer gets a truncated, NUL-terminated prefix and the full size.
+    let mut small = [0 as c_char; 16];
+    let mut needed = 0;
+    let rc = cardbridge_http_response_diagnosis(resp, small.as_mut_ptr(), small.len(), &mut needed);
+    assert_eq!((rc, needed), (cardbridge_result::InsufficientSize, text.len() + 1));
+    assert_eq!(small[15], 0);
+    cardbridge_http_response_free(resp);
+    // Refused for a field, not the signature: no diagnosis.
+    let unsigned = mint(&f.driver, NOTIFY, b"{}", Tamper::None);
+    let resp = expect_respond(begin(f.ap, &unsigned));
+    assert_eq!(result_of(resp).1, "PARAM_ILLEGAL");
+    assert_eq!(diagnosis_of(resp), "");
+    cardbridge_http_response_free(resp);
+}
+
+#[test]
+fn the_outbound_request_time_follows_the_handle_clock() {
+    let f = setup(true, 4);
+    let request = build_issue_card(&sample("FFI-CLK-1"), "M-000123", DATE, FIELDS).unwrap();
+    // Pinned: Request-Time is exactly that instant, in the emitted format.
+    let pinned_ms = 1_765_000_000_123;
+    let mut err = ptr::null_mut();
+    check(
+        cardbridge::ffi::cardbridge_test_alipayplus_set_clock(f.ap, 1, pinned_ms, &mut err),
+        err,
+    );
+    issue_card(f.ap, &request).unwrap();
+    let sent = f.emulator().last_request().unwrap();
+    let time = cardbridge::http::find_header(&sent.headers, "Request-Time").unwrap();
+    assert_eq!(time, cardbridge::alipayplus::time::format_request_time(pinned_ms, 0));
+    // Shifted back a day: the next request's time follows.
+    check(
+        cardbridge::ffi::cardbridge_test_alipayplus_set_clock(f.ap, 2, -86_400_000, &mut err),
+        err,
+    );
+    let request = build_issue_card(&sample("FFI-CLK-2"), "M-000123", DATE, FIELDS).unwrap();
+    issue_card(f.ap, &request).unwrap();
+    let sent = f.emulator().last_request().unwrap();
+    let time = cardbridge::http::find_header(&sent.headers, "Request-Time").unwrap();
+    let sent_ms = cardbridge::alipayplus::time::parse_header_time(time).unwrap();
+    let behind = now_ms() - sent_ms;
+    assert!((86_390_000..=86_410_000).contains(&behind), "{time}");
+}

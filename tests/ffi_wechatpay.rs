@@ -331,8 +331,29 @@ fn code_of(r: &HttpResponse) -> String {
 }
 
 enum Began {
-    Respond(HttpResponse),
+    /// The answer and its signature diagnosis (JSON text, empty when none).
+    Respond(HttpResponse, String),
     Handle(*mut cardbridge_wechatpay_event),
+}
+
+/// The diagnosis text of a response, read with the error-text convention:
+/// size query, truncated copy, full copy.
+fn diagnosis_of(resp: *const cardbridge_http_response) -> String {
+    let mut n = 0;
+    let rc = cardbridge_http_response_diagnosis(resp, ptr::null_mut(), 0, &mut n);
+    assert_eq!(rc, cardbridge_result::InsufficientSize);
+    if n > 8 {
+        let mut small = [0 as c_char; 8];
+        let mut needed = 0;
+        let rc = cardbridge_http_response_diagnosis(resp, small.as_mut_ptr(), small.len(), &mut needed);
+        assert_eq!((rc, needed), (cardbridge_result::InsufficientSize, n));
+        assert_eq!(small[7], 0, "truncated and NUL-terminated");
+    }
+    let mut buf = vec![0 as c_char; n];
+    let mut written = 0;
+    let rc = cardbridge_http_response_diagnosis(resp, buf.as_mut_ptr(), n, &mut written);
+    assert_eq!((rc, written), (cardbridge_result::Ok, n - 1));
+    String::from_utf8(buf[..written].iter().map(|&c| c as u8).collect()).unwrap()
 }
 
 fn begin(wp: *const cardbridge_wechatpay, req: &HttpRequest) -> Began {
@@ -369,7 +390,10 @@ fn begin(wp: *const cardbridge_wechatpay, req: &HttpRequest) -> Began {
         err,
     );
     match (resp.is_null(), event.is_null()) {
-        (false, true) => Began::Respond(take_response(resp)),
+        (false, true) => {
+            let diagnosis = diagnosis_of(resp);
+            Began::Respond(take_response(resp), diagnosis)
+        }
         (true, false) => Began::Handle(event),
         _ => panic!("begin must set exactly one of response_out / event_out"),
     }
@@ -378,7 +402,7 @@ fn begin(wp: *const cardbridge_wechatpay, req: &HttpRequest) -> Began {
 fn expect_handle(b: Began) -> *mut cardbridge_wechatpay_event {
     match b {
         Began::Handle(e) => e,
-        Began::Respond(r) => panic!(
+        Began::Respond(r, _) => panic!(
             "expected an event for the host, got {} {}",
             r.status,
             String::from_utf8_lossy(&r.body)
@@ -387,8 +411,12 @@ fn expect_handle(b: Began) -> *mut cardbridge_wechatpay_event {
 }
 
 fn expect_respond(b: Began) -> HttpResponse {
+    expect_respond_diagnosed(b).0
+}
+
+fn expect_respond_diagnosed(b: Began) -> (HttpResponse, String) {
     match b {
-        Began::Respond(r) => r,
+        Began::Respond(r, d) => (r, d),
         Began::Handle(e) => {
             cardbridge_wechatpay_event_free(e);
             panic!("the host was asked to handle an event that should have been answered")
@@ -982,4 +1010,67 @@ fn brand_family_exports_reach_the_emulator_and_check_their_pointers() {
     });
     assert_eq!(e.field, "operation");
     assert_eq!(hits(&wx.emu, "/"), hits_before, "validate never sends");
+}
+
+#[test]
+fn a_refused_callback_carries_its_diagnosis_on_the_response() {
+    let wx = setup(2);
+    let plain = sample("2003");
+    // Signed an hour ago: refused for the clock, with the measured offset.
+    let stale = mint(&wx.emu, &plain, now() - 3600, CallbackTamper::None);
+    let (r, text) = expect_respond_diagnosed(begin(wx.wp, &stale));
+    assert_eq!(r.status, 401);
+    let d: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(d["check"], "clock_skew", "{d}");
+    let off = d["offset_ms"].as_i64().unwrap();
+    assert!((-3_700_000..=-3_500_000).contains(&off), "{d}");
+    // A changed body: a mismatch; lengths and digests only, never the body or a signature.
+    let forged = callback(&wx.emu, &plain, CallbackTamper::BodyByte);
+    let (_, text) = expect_respond_diagnosed(begin(wx.wp, &forged));
+    let d: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(d["check"], "mismatch", "{d}");
+    assert_eq!(d["body_len"], forged.body.len());
+    let sig = forged.headers.iter().find(|(n, _)| n == "Wechatpay-Signature").unwrap();
+    assert!(!text.contains(&sig.1[..20]) && !text.contains("ciphertext"), "{text}");
+    // Any other answer carries none.
+    let event = expect_handle(begin(wx.wp, &callback(&wx.emu, &plain, CallbackTamper::None)));
+    cardbridge_wechatpay_event_free(event);
+    let req = callback(&wx.emu, &plain, CallbackTamper::None);
+    let event = expect_handle(begin(wx.wp, &req));
+    let (busy, text) = expect_respond_diagnosed(begin(wx.wp, &req));
+    assert_eq!((busy.status, text.as_str()), (500, ""));
+    cardbridge_wechatpay_event_free(event);
+    // NULL response: named.
+    let mut n = 0;
+    assert_eq!(
+        cardbridge_http_response_diagnosis(ptr::null(), ptr::null_mut(), 0, &mut n),
+        cardbridge_result::NullParameter
+    );
+}
+
+#[test]
+fn the_outbound_timestamp_follows_the_handle_clock() {
+    let wx = setup(1);
+    add_card(&wx.emu, "478515832668");
+    // Pinned 100 s ahead (inside the platform's window): the Authorization timestamp is exactly it.
+    let pinned_ms = (now() + 100) * 1000 + 250;
+    let mut err = ptr::null_mut();
+    check(
+        cardbridge::ffi::cardbridge_test_wechatpay_set_clock(wx.wp, 1, pinned_ms, &mut err),
+        err,
+    );
+    call(cardbridge_wechatpay_confirm, wx.wp, &confirm_input("478515832668")).unwrap();
+    let sent = wx.emu.last_request().unwrap();
+    let auth = cardbridge::http::find_header(&sent.headers, "Authorization").unwrap();
+    let parsed = cardbridge::wechatpay::sign::parse_authorization(auth).unwrap();
+    assert_eq!(parsed.timestamp, (pinned_ms / 1000).to_string());
+    // An unknown mode is refused naming it; NULL handles are named.
+    let mut err = ptr::null_mut();
+    let rc = cardbridge::ffi::cardbridge_test_wechatpay_set_clock(wx.wp, 9, 0, &mut err);
+    assert_eq!(rc, cardbridge_result::InvalidParameter);
+    assert_eq!(take_error(err).field, "mode");
+    assert_eq!(
+        cardbridge::ffi::cardbridge_test_wechatpay_set_clock(ptr::null(), 0, 0, ptr::null_mut()),
+        cardbridge_result::NullParameter
+    );
 }

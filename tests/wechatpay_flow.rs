@@ -519,3 +519,48 @@ fn a_repeat_with_members_reordered_is_the_same_request() {
     let e = wp.confirm(changed.to_string().as_bytes()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::IdempotencyConflict);
 }
+
+#[test]
+fn a_confirm_refused_for_its_timestamp_carries_the_offset_from_the_platform_date() {
+    let s = setup();
+    let mut c = config(&s);
+    // This host runs an hour ahead: the platform refuses the timestamp.
+    c.clock = cardbridge::clock::Clock::offset(3_600_000);
+    let wp = WechatPay::new(c, Some(Arc::new(MemoryStore::new()))).unwrap();
+    s.emu.add_user_card("478515832667", CARD_ID, OPENID, "1004");
+    let e = wp.confirm(&confirm_input("478515832667")).unwrap_err();
+    let remote = e.remote().expect("the platform's refusal");
+    assert_eq!(remote.code, "SIGN_ERROR");
+    let detail: Value = serde_json::from_str(&remote.detail).unwrap();
+    let d = &detail["cardbridge_diagnosis"];
+    // Measured from the answer's Date header (second precision): about an hour behind us.
+    let off = d["platform_clock_offset_ms"].as_i64().expect("an offset");
+    assert!((-3_660_000..=-3_540_000).contains(&off), "{detail}");
+    assert!(d["likely_cause"].as_str().unwrap().contains("NTP"), "{detail}");
+    assert_eq!(s.emu.confirms_applied(), 0);
+}
+
+#[test]
+fn an_answer_refused_for_skew_says_the_offset_measured_from_the_platform_date() {
+    let s = setup();
+    let mut c = config(&s);
+    c.retry.max_attempts = 1;
+    let wp = WechatPay::new(c, Some(Arc::new(MemoryStore::new()))).unwrap();
+    s.emu.add_user_card("6007", CARD_ID, OPENID, "1004");
+    // The answer's Wechatpay-Timestamp is ten minutes old while its Date is now:
+    // the clocks agree, the answer itself is stale.
+    s.emu.push_fault(WechatFault::StaleTimestamp);
+    let e = wp
+        .get_user_card(
+            json!({"user_card_code": "6007", "brand_id": "1004", "card_id": CARD_ID, "openid": OPENID})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("clock_skew"), "{text}");
+    let at = text.find("the platform's clock is ").expect("the measured offset") + 24;
+    let off: i64 = text[at..].split(' ').next().unwrap().parse().unwrap();
+    assert!((-2_000..=2_000).contains(&off), "{text}");
+    assert!(text.contains("its Date header"), "{text}");
+}

@@ -245,10 +245,15 @@ fn issued(outcome: Outcome) -> Result<IssuedCard> {
         true => Err(match model::parse::<IssueCardResponse>(&body, Direction::Inbound) {
             Ok(r) => failed_error(RemoteDetail {
                 code: r.result.result_code,
-                message: r.result.result_message,
+                // The gateway's echoed string-to-sign holds the body: never in an error.
+                message: crate::diagnose::alipay_message_without_echo(&r.result.result_message),
                 status: r.result.result_status,
                 http_status: 200,
-                detail: String::new(),
+                detail: r
+                    .extra
+                    .get("cardbridge_diagnosis")
+                    .map(|d| serde_json::json!({"cardbridge_diagnosis": d}).to_string())
+                    .unwrap_or_default(),
             }),
             Err(e) => e,
         }),
@@ -281,13 +286,56 @@ impl Delivery for IssueCardDelivery<'_> {
         })
     }
 
-    fn classify(&self, entry: &OutboxEntry, _: &Outgoing, resp: HttpResponse) -> Verdict {
-        judge(self.config, &entry.target, resp)
+    fn classify(&self, entry: &OutboxEntry, sent: &Outgoing, resp: HttpResponse) -> Verdict {
+        let clock = crate::diagnose::platform_clock_offset(&resp.headers, self.config.clock.now_ms());
+        let verdict = judge(self.config, &entry.target, resp);
+        with_sign_diagnosis(verdict, &entry.target, sent, clock.map(|(_, off)| off))
     }
 
     fn key_name(&self) -> &'static str {
         "requestId"
     }
+}
+
+/// A refusal whose message echoes the gateway's string-to-sign
+/// ("网关生成的验签字符串为…") gets our diagnosis added to the stored answer
+/// (as top-level `cardbridge_diagnosis`): the echo compared part by part
+/// with what we signed for `sent` (issue 13.2).
+/// A refusal of the request itself ([`CLOCK_REFUSAL_CODES`]) without an echo
+/// gets one when the platform's `Response-Time` is more than 5 minutes from
+/// our clock (the offset names the cause).
+/// Codes under which the gateway refuses a request for its signature or
+/// headers, where a skewed `Request-Time` may be the reason (§9.2; the
+/// platform's skew window is UNVERIFIED).
+const CLOCK_REFUSAL_CODES: [&str; 3] = ["INVALID_SIGNATURE", "ACCESS_DENIED", "PARAM_ILLEGAL"];
+
+fn with_sign_diagnosis(verdict: Verdict, target: &str, sent: &Outgoing, clock_offset_ms: Option<i64>) -> Verdict {
+    let Verdict::Failed { result, remote, note } = verdict else {
+        return verdict;
+    };
+    let request = HttpRequest {
+        method: sent.method.clone(),
+        target: target.to_string(),
+        headers: sent.headers.clone(),
+        body: sent.body.clone(),
+    };
+    let mut result = result;
+    let diagnosis = match crate::diagnose::alipay_sign_refusal(&request, &result) {
+        Some(d) => Some(d.with_clock(clock_offset_ms)),
+        // A refusal of the request itself (not a business one) may be the clock.
+        None if CLOCK_REFUSAL_CODES.contains(&remote.code.as_str()) => {
+            crate::diagnose::OutboundDiagnosis::clock_only(clock_offset_ms)
+        }
+        None => None,
+    };
+    if let Some(d) = diagnosis
+        && let Ok(mut answer) = serde_json::from_slice::<serde_json::Value>(&result)
+        && let Some(obj) = answer.as_object_mut()
+    {
+        obj.insert("cardbridge_diagnosis".into(), d.to_json());
+        result = answer.to_string().into_bytes();
+    }
+    Verdict::Failed { result, remote, note }
 }
 
 fn retry(why: impl Into<String>, remote: Option<RemoteDetail>) -> Verdict {

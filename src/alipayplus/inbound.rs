@@ -259,19 +259,31 @@ impl InboundHandler {
     /// time in milliseconds (for the optional skew check, leases and the
     /// `Response-Time` of early answers). Never fails: problems become answers.
     pub fn begin(&self, request: &HttpRequest, now_ms: i64) -> Begin {
+        self.begin_diagnosed(request, now_ms).0
+    }
+
+    /// [`Self::begin`], with the diagnosis of a call refused for its
+    /// signature ([`crate::diagnose::Diagnosis`]: which check failed, the
+    /// measured offset, which variant would verify; never the body, a
+    /// signature or personal data). `None` for every other outcome.
+    pub fn begin_diagnosed(&self, request: &HttpRequest, now_ms: i64) -> (Begin, Option<crate::diagnose::Diagnosis>) {
         let started = Instant::now();
         let path = request.target.split('?').next().unwrap_or_default();
         let uri = signed_uri(&self.config, request, path);
         match self.begin_inner(request, path, &uri, now_ms, started) {
-            Ok(b) => b,
+            Ok(b) => (b, None),
             Err(Refusal(status, code, msg)) => {
                 self.observe_early(InboundApi::from_path(path), status, code, started);
-                if code == "ACCESS_DENIED"
-                    && let Some(d) = crate::diagnose::alipay_inbound(&self.config, request, now_ms)
-                {
-                    crate::diagnose::emit(InboundApi::from_path(path).map_or("unknown", InboundApi::name), &d);
+                let diagnosis = if code == "ACCESS_DENIED" {
+                    crate::diagnose::alipay_inbound(&self.config, request, now_ms)
+                } else {
+                    None
+                };
+                if let Some(d) = &diagnosis {
+                    crate::diagnose::emit(InboundApi::from_path(path).map_or("unknown", InboundApi::name), d);
                 }
-                Begin::Respond(self.respond(&uri, result_body(status, code, &msg), now_ms))
+                let response = self.respond(&uri, result_body(status, code, &msg), now_ms);
+                (Begin::Respond(response), diagnosis)
             }
         }
     }

@@ -32,6 +32,7 @@ pub struct AlipayPlus {
     inbound: InboundHandler,
     metrics: Arc<Metrics>,
     store: Arc<dyn Store>,
+    clock: crate::clock::Clock,
 }
 
 impl std::fmt::Debug for AlipayPlus {
@@ -53,6 +54,7 @@ impl AlipayPlus {
             (None, Some(path)) => Arc::new(SqliteStore::open(path)?),
             (None, None) => return Err(Error::config("config.store_path: is required when no store is given")),
         };
+        let clock = config.clock.clone();
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::default());
         let client = match config.base_url {
@@ -64,7 +66,14 @@ impl AlipayPlus {
             inbound: InboundHandler::new(config, store.clone())?.with_metrics(metrics.clone()),
             metrics,
             store,
+            clock,
         })
+    }
+
+    /// The clock every outbound timestamp, lease and attempt time of this
+    /// integration reads (`config.clock`).
+    pub fn clock(&self) -> &crate::clock::Clock {
+        &self.clock
     }
 
     /// This integration's counters as JSON (README "Metrics"), with the
@@ -127,6 +136,11 @@ impl AlipayPlus {
     /// See [`InboundHandler::begin`].
     pub fn begin(&self, request: &HttpRequest, now_ms: i64) -> Begin {
         self.inbound.begin(request, now_ms)
+    }
+
+    /// See [`InboundHandler::begin_diagnosed`].
+    pub fn begin_diagnosed(&self, request: &HttpRequest, now_ms: i64) -> (Begin, Option<crate::diagnose::Diagnosis>) {
+        self.inbound.begin_diagnosed(request, now_ms)
     }
 
     /// See [`InboundHandler::finish`].

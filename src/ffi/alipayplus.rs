@@ -95,7 +95,8 @@ pub extern "C" fn cardbridge_alipayplus_new(
         let config_json = try_str!(config_json, config_json_len);
         // SAFETY: the contract says `store` is NULL or a live store handle.
         let store = unsafe { ref_from_ptr(store) }.map(|s| Arc::clone(&s.0));
-        let config = Config::from_json(config_json.as_bytes())?;
+        let mut config = Config::from_json(config_json.as_bytes())?;
+        config.clock = crate::ffi::handle_clock(config.clock);
         alipayplus_out.write_arc(AlipayPlus::new(config, store)?);
         Ok(())
     })
@@ -330,6 +331,8 @@ pub extern "C" fn cardbridge_alipayplus_resume_pending(
 ///   involving the host: bad signature (`ACCESS_DENIED`), invalid field
 ///   (`PARAM_ILLEGAL`), unknown path, the stored answer of a duplicate
 ///   (byte-identical body), or `U` for a duplicate still in progress.
+///   A refusal for the signature carries its diagnosis (which check
+///   failed, what would verify): `cardbridge_http_response_diagnosis`.
 ///   Ownership: the caller owns `*response_out` and must release it with
 ///   `cardbridge_http_response_free`.
 /// * `*call_out`: the host must decide: read `cardbridge_alipayplus_call_api`
@@ -374,9 +377,13 @@ pub extern "C" fn cardbridge_alipayplus_begin(
             headers,
             body: body[..keep].to_vec(),
         };
-        match alipayplus.begin(&request, now_unix_ms) {
+        let (begun, diagnosis) = alipayplus.begin_diagnosed(&request, now_unix_ms);
+        match begun {
             Begin::Respond(response) => {
-                response_out.write(cardbridge_http_response::into_raw(response));
+                response_out.write(cardbridge_http_response::into_raw_diagnosed(
+                    response,
+                    diagnosis.as_ref(),
+                ));
                 call_out.write(std::ptr::null_mut());
             }
             Begin::Decide(call) => {

@@ -150,7 +150,21 @@ pub struct cardbridge_http_response {
 
 impl Castable for cardbridge_http_response {
     type Ownership = OwnershipBox;
-    type RustType = HttpResponse;
+    type RustType = OwnedResponse;
+}
+
+/// What a `cardbridge_http_response` holds: the response and, for a call
+/// refused for its signature, the diagnosis as JSON text.
+pub struct OwnedResponse {
+    response: HttpResponse,
+    diagnosis: Option<String>,
+}
+
+impl std::ops::Deref for OwnedResponse {
+    type Target = HttpResponse;
+    fn deref(&self) -> &HttpResponse {
+        &self.response
+    }
 }
 
 impl cardbridge_http_response {
@@ -158,8 +172,52 @@ impl cardbridge_http_response {
     /// `OutParam::write(cardbridge_http_response::into_raw(..))`; the pointer
     /// must be released with [`cardbridge_http_response_free`].
     pub fn into_raw(response: HttpResponse) -> *mut cardbridge_http_response {
-        to_box_ptr(response)
+        to_box_ptr(OwnedResponse {
+            response,
+            diagnosis: None,
+        })
     }
+
+    /// [`Self::into_raw`] for a refusal with its signature diagnosis
+    /// (`cardbridge_http_response_diagnosis`).
+    pub fn into_raw_diagnosed(
+        response: HttpResponse,
+        diagnosis: Option<&crate::diagnose::Diagnosis>,
+    ) -> *mut cardbridge_http_response {
+        to_box_ptr(OwnedResponse {
+            response,
+            diagnosis: diagnosis.map(|d| d.to_json().to_string()),
+        })
+    }
+}
+
+/// Copies the signature diagnosis of a refused platform call into `buf` as
+/// JSON text (UTF-8, NUL-terminated): the response that
+/// `cardbridge_alipayplus_begin` or `cardbridge_wechatpay_callback_begin`
+/// returned for a call refused for its signature. Members: `check`
+/// (`header_missing`, `header_malformed`, `unknown_key`, `clock_skew`,
+/// `bad_timestamp`, `bad_encoding`, `mismatch`), `offset_ms`, `platform_clock_offset_ms`,
+/// `verified_variant`, `fix`, `hints`, `body_len`, `body_sha256`, `summary`;
+/// never the body, a signature or personal data. Empty text when the response
+/// carries no diagnosis (every other response).
+///
+/// Borrowed: `response` is only read during the call. Buffer convention as
+/// for `cardbridge_error_message` (truncated at a character boundary and
+/// NUL-terminated, `*out_n` the full size on `INSUFFICIENT_SIZE`).
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_http_response_diagnosis(
+    response: *const cardbridge_http_response,
+    buf: *mut c_char,
+    len: usize,
+    out_n: *mut usize,
+) -> cardbridge_result {
+    ffi_boundary!({
+        let response = try_ref!(response);
+        let out_n = try_out!(out_n);
+        let text = response.diagnosis.as_deref().unwrap_or("");
+        // SAFETY: the caller provides `buf` valid for `len` bytes.
+        unsafe { write_text_to_buffer(text, buf, len, out_n) }
+    })
 }
 
 /// The HTTP status code of `response` (0 when `response` is NULL).

@@ -313,7 +313,10 @@ pub extern "C" fn cardbridge_error_remote_status(
 }
 
 /// Copies the platform's extra detail (WeChat `detail`, raw JSON text) into
-/// `buf`; empty text when absent. Buffer convention as for
+/// `buf`; empty text when absent. A signature refusal cardbridge diagnosed
+/// carries `cardbridge_diagnosis` there (Alipay+: `{"cardbridge_diagnosis": …}`):
+/// the first differing part of the string-to-sign, the length delta, the
+/// likely cause and the platform's clock offset. Buffer convention as for
 /// `cardbridge_error_message`.
 #[unsafe(no_mangle)]
 pub extern "C" fn cardbridge_error_remote_detail(

@@ -132,3 +132,86 @@ pub extern "C" fn cardbridge_test_panic(error_out: *mut *mut error::cardbridge_e
         panic!("cardbridge_test_panic was called");
     })
 }
+
+/// In `ffi-test` builds, every integration handle reads a settable clock
+/// (the system clock until `cardbridge_test_*_set_clock` pins or shifts it);
+/// other builds keep the configured clock.
+fn handle_clock(configured: crate::clock::Clock) -> crate::clock::Clock {
+    if cfg!(feature = "ffi-test") {
+        crate::clock::Clock::settable()
+    } else {
+        configured
+    }
+}
+
+/// `mode` and `value_ms` of a `set_clock` export as a setting, or
+/// `INVALID_PARAMETER` naming `mode`.
+#[cfg(feature = "ffi-test")]
+fn clock_setting(mode: u32, value_ms: i64) -> crate::Result<crate::clock::ClockSetting> {
+    use crate::clock::ClockSetting;
+    match mode {
+        0 => Ok(ClockSetting::System),
+        1 => Ok(ClockSetting::Fixed(value_ms)),
+        2 => Ok(ClockSetting::Offset(value_ms)),
+        _ => Err(crate::Error::new(
+            crate::ErrorKind::InvalidParameter,
+            format!("mode: must be 0 (system), 1 (fixed) or 2 (offset), got {mode}"),
+        )
+        .with_field("mode")),
+    }
+}
+
+#[cfg(feature = "ffi-test")]
+fn set_clock(clock: &crate::clock::Clock, mode: u32, value_ms: i64) -> crate::Result<()> {
+    if clock.set(clock_setting(mode, value_ms)?) {
+        Ok(())
+    } else {
+        Err(crate::Error::new(
+            crate::ErrorKind::InvalidParameter,
+            "the handle's clock cannot be set",
+        ))
+    }
+}
+
+/// Sets the clock of an Alipay+ integration, which every outbound timestamp
+/// (`Request-Time`), lease and attempt time reads: `mode` 0 the system clock
+/// (`value_ms` ignored), 1 fixed at `value_ms` (Unix milliseconds), 2 the
+/// system clock shifted by `value_ms`. Takes effect for calls that start
+/// afterwards. Only in builds with the `ffi-test` feature.
+///
+/// Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_PARAMETER`
+/// (unknown `mode`); `error_out` as for every fallible function.
+#[cfg(feature = "ffi-test")]
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_test_alipayplus_set_clock(
+    alipayplus: *const alipayplus::cardbridge_alipayplus,
+    mode: u32,
+    value_ms: i64,
+    error_out: *mut *mut error::cardbridge_error,
+) -> error::cardbridge_result {
+    ffi_boundary!(error_out, {
+        let alipayplus = try_ref!(alipayplus);
+        set_clock(alipayplus.clock(), mode, value_ms)
+    })
+}
+
+/// Sets the clock of a WeChat Pay integration, which every outbound
+/// `timestamp` (in `Authorization`), lease and attempt time reads; `mode` and
+/// `value_ms` as for `cardbridge_test_alipayplus_set_clock`. Only in builds
+/// with the `ffi-test` feature.
+///
+/// Errors: `CARDBRIDGE_RESULT_NULL_PARAMETER`, `CARDBRIDGE_RESULT_INVALID_PARAMETER`
+/// (unknown `mode`); `error_out` as for every fallible function.
+#[cfg(feature = "ffi-test")]
+#[unsafe(no_mangle)]
+pub extern "C" fn cardbridge_test_wechatpay_set_clock(
+    wechatpay: *const wechatpay::cardbridge_wechatpay,
+    mode: u32,
+    value_ms: i64,
+    error_out: *mut *mut error::cardbridge_error,
+) -> error::cardbridge_result {
+    ffi_boundary!(error_out, {
+        let wechatpay = try_ref!(wechatpay);
+        set_clock(wechatpay.clock(), mode, value_ms)
+    })
+}

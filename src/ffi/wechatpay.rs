@@ -86,7 +86,8 @@ pub extern "C" fn cardbridge_wechatpay_new(
         let config_json = try_str!(config_json, config_json_len);
         // SAFETY: the contract says `store` is NULL or a live store handle.
         let store = unsafe { ref_from_ptr(store) }.map(|s| Arc::clone(&s.0));
-        let config = Config::from_json(config_json.as_bytes())?;
+        let mut config = Config::from_json(config_json.as_bytes())?;
+        config.clock = crate::ffi::handle_clock(config.clock);
         wechatpay_out.write_arc(WechatPay::new(config, store)?);
         Ok(())
     })
@@ -300,7 +301,8 @@ pub extern "C" fn cardbridge_wechatpay_refresh_certificates(
 /// On success exactly one output is non-NULL: `*response_out` (answer now:
 /// 400/401 refusals, a processed duplicate's acknowledgement, 500 while the
 /// same event is being handled) or `*event_out` (the host must handle it and
-/// call `cardbridge_wechatpay_callback_finish`). Ownership: the caller owns
+/// call `cardbridge_wechatpay_callback_finish`). A refusal for the signature carries its
+/// diagnosis: `cardbridge_http_response_diagnosis`. Ownership: the caller owns
 /// whichever is set and must release it with `cardbridge_http_response_free`
 /// or `cardbridge_wechatpay_event_free`. Errors: `NULL_PARAMETER`,
 /// `INVALID_UTF8` (method, target or a header).
@@ -336,9 +338,13 @@ pub extern "C" fn cardbridge_wechatpay_callback_begin(
             headers,
             body: body[..keep].to_vec(),
         };
-        match wechatpay.callback_begin(&request, now_unix_ms) {
+        let (begun, diagnosis) = wechatpay.callback_begin_diagnosed(&request, now_unix_ms);
+        match begun {
             CallbackBegin::Respond(response) => {
-                response_out.write(cardbridge_http_response::into_raw(response));
+                response_out.write(cardbridge_http_response::into_raw_diagnosed(
+                    response,
+                    diagnosis.as_ref(),
+                ));
                 event_out.write(std::ptr::null_mut());
             }
             CallbackBegin::Handle(event) => {

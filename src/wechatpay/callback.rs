@@ -15,6 +15,7 @@ use super::client::{SharedKeys, WechatClient};
 use super::config::Config;
 use super::verify::{self, VerifyOptions, VerifyReason};
 use crate::crypto::oaep;
+use crate::diagnose::Diagnosis;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::obs::{self, Id, Level, Metrics};
@@ -208,10 +209,19 @@ impl CallbackHandler {
     /// every `now` of the library (the skew check compares whole seconds with
     /// `Wechatpay-Timestamp`; the claim lease runs in milliseconds). Never fails.
     pub fn begin(&self, request: &HttpRequest, now_ms: i64) -> CallbackBegin {
+        self.begin_diagnosed(request, now_ms).0
+    }
+
+    /// [`Self::begin`], with the diagnosis of a callback refused for its
+    /// signature ([`crate::diagnose::Diagnosis`]: which check failed, the
+    /// measured offset, which variant would verify; never the body, a
+    /// signature or personal data). `None` for every other outcome.
+    pub fn begin_diagnosed(&self, request: &HttpRequest, now_ms: i64) -> (CallbackBegin, Option<Diagnosis>) {
         let started = Instant::now();
-        let begun = self.begin_inner(request, now_ms, started);
+        let mut diagnosis = None;
+        let begun = self.begin_inner(request, now_ms, started, &mut diagnosis);
         let (result, status) = match &begun {
-            Ok(CallbackBegin::Handle(_)) => return begun.unwrap_or_else(CallbackBegin::Respond),
+            Ok(CallbackBegin::Handle(_)) => return (begun.unwrap_or_else(CallbackBegin::Respond), None),
             Ok(CallbackBegin::Respond(r)) => ("replayed", r.status),
             Err(r) => ("refused", r.status),
         };
@@ -225,7 +235,7 @@ impl CallbackHandler {
                 ("latency_ms", obs::Value::Int(obs::elapsed_ms(started))),
             ]
         });
-        begun.unwrap_or_else(CallbackBegin::Respond)
+        (begun.unwrap_or_else(CallbackBegin::Respond), diagnosis)
     }
 
     fn begin_inner(
@@ -233,6 +243,7 @@ impl CallbackHandler {
         req: &HttpRequest,
         now_ms: i64,
         started: Instant,
+        diagnosis: &mut Option<Diagnosis>,
     ) -> std::result::Result<CallbackBegin, HttpResponse> {
         // Before anything else: an oversized body is refused unread.
         let max = self.config.max_body_bytes;
@@ -256,6 +267,7 @@ impl CallbackHandler {
         if let Err(f) = verified {
             if let Some(d) = crate::diagnose::wechat_callback(&self.keys.ring(), req, now_ms, options) {
                 crate::diagnose::emit(API, &d);
+                *diagnosis = Some(d);
             }
             let status = if f.reason == VerifyReason::HeaderMissing {
                 400

@@ -642,7 +642,16 @@ impl WechatClient {
                     result = verify::verify(&self.keys.ring(), headers, &body, now, VerifyOptions::default());
                 }
                 if let Err(f) = result {
-                    return retry(format!("answer not verified ({})", f.reason.code()), None, true);
+                    let mut why = format!("answer not verified ({})", f.reason.code());
+                    if f.reason == VerifyReason::ClockSkew
+                        && let Some((header, off)) =
+                            crate::diagnose::platform_clock_offset(headers, self.config.clock.now_ms())
+                    {
+                        why.push_str(&format!(
+                            "; the platform's clock is {off:+} ms from ours (its {header} header)"
+                        ));
+                    }
+                    return retry(why, None, true);
                 }
                 if !body.is_empty() && serde_json::from_slice::<Value>(&body).is_err() {
                     return retry("unparsable 2xx answer".into(), None, true);
@@ -749,7 +758,9 @@ impl Delivery for Api<'_> {
     }
 
     fn classify(&self, _: &OutboxEntry, sent: &Outgoing, resp: HttpResponse) -> Verdict {
-        with_sign_diagnosis(self.client.judge(resp.status, &resp.headers, resp.body), sent)
+        let clock = crate::diagnose::platform_clock_offset(&resp.headers, self.client.config.clock.now_ms());
+        let verdict = self.client.judge(resp.status, &resp.headers, resp.body);
+        with_sign_diagnosis(verdict, sent, clock.map(|(_, off)| off))
     }
 
     fn read_back(&self, entry: &OutboxEntry, _: &AttemptContext) -> Reconcile {
@@ -976,18 +987,14 @@ fn read_back_target(entry: &OutboxEntry, body: &Value) -> Option<String> {
 /// A `SIGN_ERROR` refusal gets our diagnosis added to its `detail` (as
 /// `cardbridge_diagnosis`): the platform's echoed string-to-sign compared
 /// with the one we signed for `sent` (issue 13.2).
-fn with_sign_diagnosis(verdict: Verdict, sent: &Outgoing) -> Verdict {
-    let Verdict::Failed {
-        result,
-        mut remote,
-        note,
-    } = verdict
-    else {
+fn with_sign_diagnosis(verdict: Verdict, sent: &Outgoing, clock_offset_ms: Option<i64>) -> Verdict {
+    let Verdict::Failed { result, remote, note } = verdict else {
         return verdict;
     };
-    if remote.code == "SIGN_ERROR"
-        && let Ok(url) = url::Url::parse(&sent.url)
-    {
+    if remote.code != "SIGN_ERROR" {
+        return Verdict::Failed { result, remote, note };
+    }
+    let echoed = url::Url::parse(&sent.url).ok().and_then(|url| {
         let target = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_string(),
@@ -998,14 +1005,23 @@ fn with_sign_diagnosis(verdict: Verdict, sent: &Outgoing) -> Verdict {
             headers: sent.headers.clone(),
             body: sent.body.clone(),
         };
-        // Stored with the refusal (so a replay reports the same), in `detail`.
-        if let Some(d) = crate::diagnose::wechat_sign_error(&request, &result)
-            && let Ok(mut answer) = serde_json::from_slice::<Value>(&result)
-            && let Some(detail) = answer.get_mut("detail").and_then(Value::as_object_mut)
-        {
+        crate::diagnose::wechat_sign_error(&request, &result)
+    });
+    let diagnosis = match echoed {
+        Some(d) => Some(d.with_clock(clock_offset_ms)),
+        // No echo (e.g. the timestamp itself was refused): the clocks may say why.
+        None => crate::diagnose::OutboundDiagnosis::clock_only(clock_offset_ms),
+    };
+    // Stored with the refusal (so a replay reports the same), in `detail`.
+    if let Some(d) = diagnosis
+        && let Ok(mut answer) = serde_json::from_slice::<Value>(&result)
+        && let Some(obj) = answer.as_object_mut()
+    {
+        let detail = obj.entry("detail").or_insert_with(|| Value::Object(Default::default()));
+        if let Some(detail) = detail.as_object_mut() {
             detail.insert("cardbridge_diagnosis".into(), d.to_json());
             let result = answer.to_string().into_bytes();
-            remote = remote_from_error_body(remote.http_status, &result);
+            let remote = remote_from_error_body(remote.http_status, &result);
             return Verdict::Failed { result, remote, note };
         }
     }

@@ -65,6 +65,7 @@ pub struct WechatPay {
     callbacks: CallbackHandler,
     metrics: Arc<crate::obs::Metrics>,
     store: Arc<dyn Store>,
+    clock: crate::clock::Clock,
 }
 
 impl std::fmt::Debug for WechatPay {
@@ -87,6 +88,7 @@ impl WechatPay {
             (None, None) => return Err(Error::config("config.store_path: is required when no store is given")),
         };
         let keys = Arc::new(client::SharedKeys::new(config.keys.clone()));
+        let clock = config.clock.clone();
         let config = Arc::new(config);
         let metrics = Arc::new(crate::obs::Metrics::default());
         let client =
@@ -98,7 +100,14 @@ impl WechatPay {
             callbacks,
             metrics,
             store,
+            clock,
         })
+    }
+
+    /// The clock every outbound timestamp, lease and attempt time of this
+    /// integration reads (`config.clock`).
+    pub fn clock(&self) -> &crate::clock::Clock {
+        &self.clock
     }
 
     /// This integration's counters as JSON (README "Metrics"), with the
@@ -249,6 +258,15 @@ impl WechatPay {
     /// See [`CallbackHandler::begin`].
     pub fn callback_begin(&self, request: &HttpRequest, now_ms: i64) -> CallbackBegin {
         self.callbacks.begin(request, now_ms)
+    }
+
+    /// See [`CallbackHandler::begin_diagnosed`].
+    pub fn callback_begin_diagnosed(
+        &self,
+        request: &HttpRequest,
+        now_ms: i64,
+    ) -> (CallbackBegin, Option<crate::diagnose::Diagnosis>) {
+        self.callbacks.begin_diagnosed(request, now_ms)
     }
     /// See [`CallbackHandler::finish`].
     pub fn callback_finish(

@@ -40,12 +40,42 @@ namespace CardBridge
                 var brc = NativeMethods.cardbridge_http_response_body(handle, out data, out len, out err);
                 CardbridgeException.Check(brc, err);
                 body = Utf8.Copy(data, len);
+                Diagnosis = ReadDiagnosis(handle);
                 GC.KeepAlive(handle);
             }
             catch
             {
                 handle.Dispose();
                 throw;
+            }
+        }
+
+        /// <summary>The diagnosis of a platform call refused for its signature (the answer from
+        /// <c>AlipayPlus.Begin</c> or <c>WechatPay.CallbackBegin</c>), as JSON text: <c>check</c> (which check
+        /// failed), <c>offset_ms</c>, <c>platform_clock_offset_ms</c>, <c>verified_variant</c> and <c>fix</c> (the
+        /// rewrite that would make it verify, and what to change), <c>hints</c>, <c>body_len</c>,
+        /// <c>body_sha256</c>, <c>summary</c>; never the body, a signature or personal data. Null on every other
+        /// answer.</summary>
+        public string Diagnosis { get; private set; }
+
+        private static unsafe string ReadDiagnosis(SafeHttpResponseHandle handle)
+        {
+            UIntPtr needed;
+            if (NativeMethods.cardbridge_http_response_diagnosis(handle, null, UIntPtr.Zero, out needed)
+                != (uint)ResultCode.InsufficientSize)
+            {
+                return null;
+            }
+            var buf = new byte[checked((int)needed.ToUInt64())];
+            UIntPtr written;
+            fixed (byte* p = buf)
+            {
+                var rc = NativeMethods.cardbridge_http_response_diagnosis(handle, p, (UIntPtr)buf.Length, out written);
+                if (rc != 0 || written.ToUInt64() == 0)
+                {
+                    return null;
+                }
+                return Utf8.Decode(p, written);
             }
         }
 

@@ -229,6 +229,9 @@ namespace CardBridge
         [DllImport(Lib, EntryPoint = "cardbridge_http_response_body", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_http_response_body(SafeHttpResponseHandle response, out byte* body_out, out UIntPtr body_len_out, out IntPtr error_out);
 
+        [DllImport(Lib, EntryPoint = "cardbridge_http_response_diagnosis", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_http_response_diagnosis(SafeHttpResponseHandle response, byte* buf, UIntPtr len, out UIntPtr out_n);
+
         [DllImport(Lib, EntryPoint = "cardbridge_http_response_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern void cardbridge_http_response_free(IntPtr response);
 
@@ -280,6 +283,16 @@ namespace CardBridge
         /// builds throws <see cref="EntryPointNotFoundException"/>.</summary>
         [DllImport(Lib, EntryPoint = "cardbridge_test_panic", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern uint cardbridge_test_panic(out IntPtr error_out);
+
+        /// <summary>Sets an integration's clock (<c>mode</c> 0 system, 1 fixed at <c>value_ms</c>, 2 system
+        /// shifted by <c>value_ms</c>). Only in native builds with the <c>ffi-test</c> feature; calling it
+        /// on other builds throws <see cref="EntryPointNotFoundException"/>.</summary>
+        [DllImport(Lib, EntryPoint = "cardbridge_test_alipayplus_set_clock", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_test_alipayplus_set_clock(SafeAlipayPlusHandle alipayplus, uint mode, long value_ms, out IntPtr error_out);
+
+        /// <summary>As <see cref="cardbridge_test_alipayplus_set_clock"/>, for a WeChat Pay integration.</summary>
+        [DllImport(Lib, EntryPoint = "cardbridge_test_wechatpay_set_clock", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint cardbridge_test_wechatpay_set_clock(SafeWechatPayHandle wechatpay, uint mode, long value_ms, out IntPtr error_out);
 
         // ---- keys ------------------------------------------------------------------------------
 

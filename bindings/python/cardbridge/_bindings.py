@@ -168,12 +168,16 @@ cardbridge_log_callback = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER
 
 OPTIONAL_SYMBOLS = {
     "cardbridge_test_panic": "CARDBRIDGE_FFI_TEST",
+    "cardbridge_test_alipayplus_set_clock": "CARDBRIDGE_FFI_TEST",
+    "cardbridge_test_wechatpay_set_clock": "CARDBRIDGE_FFI_TEST",
 }
 
 # Every function the header declares, in header order.
 
 SYMBOLS = (
     "cardbridge_test_panic",
+    "cardbridge_test_alipayplus_set_clock",
+    "cardbridge_test_wechatpay_set_clock",
     "cardbridge_alipayplus_new",
     "cardbridge_alipayplus_free",
     "cardbridge_alipayplus_issue_card",
@@ -208,6 +212,7 @@ SYMBOLS = (
     "cardbridge_wechatpay_create_pay_view_token",
     "cardbridge_wechatpay_validate",
     "cardbridge_bytes_free",
+    "cardbridge_http_response_diagnosis",
     "cardbridge_http_response_status",
     "cardbridge_http_response_header_count",
     "cardbridge_http_response_header",
@@ -297,6 +302,56 @@ def cardbridge_test_panic(error_out: Any) -> int:
     if _cardbridge_test_panic is None:
         raise NotImplementedError("cardbridge_test_panic: library built without CARDBRIDGE_FFI_TEST")
     return int(_cardbridge_test_panic(error_out))
+
+
+try:
+    _cardbridge_test_alipayplus_set_clock: Any = dll.cardbridge_test_alipayplus_set_clock
+except AttributeError:  # the library was built without this feature
+    _cardbridge_test_alipayplus_set_clock = None
+else:
+    _cardbridge_test_alipayplus_set_clock.argtypes = [
+        ctypes.POINTER(cardbridge_alipayplus),  # alipayplus
+        ctypes.c_uint32,  # mode
+        ctypes.c_int64,  # value_ms
+        ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+    ]
+    _cardbridge_test_alipayplus_set_clock.restype = ctypes.c_uint32
+
+
+def cardbridge_test_alipayplus_set_clock(
+    alipayplus: Any,
+    mode: Any,
+    value_ms: Any,
+    error_out: Any,
+) -> int:
+    if _cardbridge_test_alipayplus_set_clock is None:
+        raise NotImplementedError("cardbridge_test_alipayplus_set_clock: library built without CARDBRIDGE_FFI_TEST")
+    return int(_cardbridge_test_alipayplus_set_clock(alipayplus, mode, value_ms, error_out))
+
+
+try:
+    _cardbridge_test_wechatpay_set_clock: Any = dll.cardbridge_test_wechatpay_set_clock
+except AttributeError:  # the library was built without this feature
+    _cardbridge_test_wechatpay_set_clock = None
+else:
+    _cardbridge_test_wechatpay_set_clock.argtypes = [
+        ctypes.POINTER(cardbridge_wechatpay),  # wechatpay
+        ctypes.c_uint32,  # mode
+        ctypes.c_int64,  # value_ms
+        ctypes.POINTER(ctypes.POINTER(cardbridge_error)),  # error_out
+    ]
+    _cardbridge_test_wechatpay_set_clock.restype = ctypes.c_uint32
+
+
+def cardbridge_test_wechatpay_set_clock(
+    wechatpay: Any,
+    mode: Any,
+    value_ms: Any,
+    error_out: Any,
+) -> int:
+    if _cardbridge_test_wechatpay_set_clock is None:
+        raise NotImplementedError("cardbridge_test_wechatpay_set_clock: library built without CARDBRIDGE_FFI_TEST")
+    return int(_cardbridge_test_wechatpay_set_clock(wechatpay, mode, value_ms, error_out))
 
 
 _cardbridge_alipayplus_new: Any = dll.cardbridge_alipayplus_new
@@ -1176,6 +1231,20 @@ _cardbridge_bytes_free.restype = None
 
 def cardbridge_bytes_free(bytes: Any) -> None:
     _cardbridge_bytes_free(bytes)
+
+
+_cardbridge_http_response_diagnosis: Any = dll.cardbridge_http_response_diagnosis
+_cardbridge_http_response_diagnosis.argtypes = [
+    ctypes.POINTER(cardbridge_http_response),  # response
+    ctypes.c_char_p,  # buf
+    ctypes.c_size_t,  # len
+    ctypes.POINTER(ctypes.c_size_t),  # out_n
+]
+_cardbridge_http_response_diagnosis.restype = ctypes.c_uint32
+
+
+def cardbridge_http_response_diagnosis(response: Any, buf: Any, len: Any, out_n: Any) -> int:
+    return int(_cardbridge_http_response_diagnosis(response, buf, len, out_n))
 
 
 _cardbridge_http_response_status: Any = dll.cardbridge_http_response_status

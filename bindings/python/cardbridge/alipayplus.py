@@ -14,6 +14,7 @@ from typing import Any, NamedTuple, Union
 
 from . import _bindings as b
 from ._managed import Managed
+from .errors import _read_text
 from ._options import CancelToken, call_options
 from ._util import (
     HeaderArray,
@@ -173,11 +174,19 @@ class Response(Managed[Any]):
     `status`, `headers` (in order) and `body` (exact bytes) are copies and stay
     readable after `close()`; the native object is kept only so that test
     support can verify the signature (`PlatformDriver.verify_response`).
+
+    `diagnosis` is set on the answer to a platform call refused for its
+    signature (`AlipayPlus.begin`, `WechatPay.callback_begin`): a dict with
+    `check` (which check failed), `offset_ms`, `platform_clock_offset_ms`,
+    `verified_variant` and `fix` (the rewrite that would make it verify, and
+    what to change), `hints`, `body_len`, `body_sha256` and `summary`; never
+    the body, a signature or personal data. None on every other answer.
     """
 
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+    diagnosis: dict[str, Any] | None
 
     def __init__(self, handle: Any) -> None:
         super().__init__(handle)
@@ -191,6 +200,8 @@ class Response(Managed[Any]):
         size = ctypes.c_size_t()
         invoke(b.cardbridge_http_response_body, handle, ctypes.byref(data), ctypes.byref(size))
         self.body = view(data, size.value)
+        text = _read_text(b.cardbridge_http_response_diagnosis, handle)
+        self.diagnosis = json.loads(text) if text else None
 
     def header(self, name: str) -> str | None:
         """The first header called `name` (case-insensitive), or None."""

@@ -395,3 +395,19 @@ def test_an_expired_claim_makes_the_next_delivery_redelivered_and_a_late_finish_
         assert late.body == answer.body, "the stored answer, never the late host's own"
         slow.close()
         again.close()
+
+
+def test_a_refused_call_carries_its_signature_diagnosis(alipay: AlipayPlus, driver: Emulator) -> None:
+    request = driver.request(NOTIFY, sample_registration("PY-DIAG-1"), tamper="bad-signature")
+    outcome = send(alipay, request)
+    assert isinstance(outcome, Response)
+    assert result_of(outcome)["resultCode"] == "ACCESS_DENIED"
+    d = outcome.diagnosis
+    assert d is not None and d["check"] == "mismatch", d
+    assert d["body_len"] == len(request.body)
+    assert "PY-DIAG-1" not in json.dumps(d), "never the body"
+    # Any other answer carries none.
+    body = sample_registration("PY-DIAG-2")
+    del body["customerId"]
+    refused = send(alipay, driver.request(NOTIFY, body))
+    assert isinstance(refused, Response) and refused.diagnosis is None

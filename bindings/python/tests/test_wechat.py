@@ -588,3 +588,42 @@ def test_user_card_keeps_unknown_members_and_states() -> None:
     assert user_card(body) is body
     with pytest.raises(ValueError, match="'openid'"):
         user_card({"user_card_code": "1", "card_id": "c", "brand_id": "b", "user_card_state": "EFFECTIVE"})
+
+
+def test_a_refused_callback_carries_its_diagnosis(wechat: WechatPay, wx_emulator: Emulator) -> None:
+    signed_at = 1_900_000_000
+    plain = sample_user_card_create("2011", CARD_ID, OPENID)
+    request = wx_emulator.callback(EVENT_TYPE, "user_card", plain, now=signed_at)
+    parts = (request.method, request.target, request.headers, request.body)
+    # Received an hour after it was signed: the clock, with the measured offset.
+    with expect_response(wechat.callback_begin(*parts, now_ms=(signed_at + 3600) * 1000)) as stale:
+        assert stale.status == 401
+        assert stale.diagnosis is not None
+        assert (stale.diagnosis["check"], stale.diagnosis["offset_ms"]) == ("clock_skew", -3_600_000)
+    with expect_response(deliver(wechat, mint(wx_emulator, "2011", "bad-signature"))) as forged:
+        assert forged.diagnosis is not None and forged.diagnosis["check"] == "mismatch"
+
+
+@pytest.mark.skipif(
+    cardbridge._bindings._cardbridge_test_wechatpay_set_clock is None,
+    reason="library built without the ffi-test feature",
+)
+def test_the_confirm_timestamp_follows_the_handle_clock(wechat: WechatPay, wx_emulator: Emulator) -> None:
+    from cardbridge import _bindings as b
+    from cardbridge._util import invoke
+
+    wx_emulator.add_user_card("478515832670", CARD_ID, OPENID, BRAND_ID)
+    # This handle's clock runs an hour ahead: the platform refuses the timestamp it signed.
+    with wechat._borrow() as handle:
+        invoke(b.cardbridge_test_wechatpay_set_clock, handle, 2, 3_600_000)
+    try:
+        with pytest.raises(cardbridge.RemoteFailed) as info:
+            wechat.confirm(confirm_input("478515832670"))
+        assert info.value.remote_code == "SIGN_ERROR"
+        detail = json.loads(info.value.remote_detail or "{}")
+        d = detail["cardbridge_diagnosis"]
+        assert -3_660_000 <= d["platform_clock_offset_ms"] <= -3_540_000, d
+        assert "NTP" in d["likely_cause"]
+    finally:
+        with wechat._borrow() as handle:
+            invoke(b.cardbridge_test_wechatpay_set_clock, handle, 0, 0)

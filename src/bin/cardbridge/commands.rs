@@ -289,17 +289,24 @@ pub fn diagnose(out: &Output, a: &DiagnoseArgs) -> Result<ExitCode> {
             ..request
         };
         let answer = read_input(answer)?;
-        return match cardbridge::diagnose::wechat_sign_error(&sent, &answer) {
+        let (diagnosis, expected) = match a.platform {
+            Platform::Wechatpay => (
+                cardbridge::diagnose::wechat_sign_error(&sent, &answer),
+                "answer: not a WeChat Pay SIGN_ERROR with detail.sign_information, or the sent headers \
+                 have no readable Authorization",
+            ),
+            Platform::Alipayplus => (
+                cardbridge::diagnose::alipay_sign_refusal(&sent, &answer),
+                "answer: not an Alipay+ answer whose result.resultMessage echoes the gateway's \
+                 string-to-sign, or the sent headers lack Client-Id or Request-Time",
+            ),
+        };
+        return match diagnosis {
             Some(d) => {
                 out.print(json!({"outbound": d.to_json()}), || d.summary());
                 Ok(ExitCode::from(1))
             }
-            None => Err(Error::new(
-                ErrorKind::InvalidParameter,
-                "answer: not a WeChat Pay SIGN_ERROR with detail.sign_information, or the sent headers \
-                 have no readable Authorization",
-            )
-            .with_field("answer")),
+            None => Err(Error::new(ErrorKind::InvalidParameter, expected).with_field("answer")),
         };
     }
     let now = a.now_ms.unwrap_or_else(now_ms);

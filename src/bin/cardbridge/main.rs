@@ -275,9 +275,11 @@ struct DiagnoseArgs {
     /// Judge the clock as of this Unix time in milliseconds (default: now).
     #[arg(long)]
     now_ms: Option<i64>,
-    /// WeChat Pay, outbound: the platform's `SIGN_ERROR` answer body to one of OUR requests;
-    /// then `--headers` (with our `Authorization`), `--body`, `--target` and `--method` describe
-    /// the request we sent, and the platform's string-to-sign is compared with ours.
+    /// Outbound: the platform's signature refusal of one of OUR requests (WeChat Pay `SIGN_ERROR`
+    /// body, or Alipay+ answer whose `resultMessage` echoes the gateway's string-to-sign); then
+    /// `--headers` (our `Authorization`, or `Client-Id` and `Request-Time`), `--body`, `--target`
+    /// and `--method` describe the request we sent, and the platform's string-to-sign is compared
+    /// with ours.
     #[arg(long)]
     answer: Option<PathBuf>,
     /// With `--answer`: the method we sent.

@@ -113,6 +113,26 @@ namespace CardBridge.Tests
         }
 
         [Test]
+        public void ARefusedCallCarriesItsSignatureDiagnosis()
+        {
+            var request = fx.Registration("CS-DIAG-1", Tamper.BodyByte);
+            using (var began = fx.AlipayPlus.Begin(request))
+            {
+                Assert.True(!began.NeedsDecision, "answered without the host");
+                var d = began.Response.Diagnosis;
+                Assert.True(d != null, "a diagnosis");
+                Assert.Contains("\"check\":\"mismatch\"", d, "the failed check");
+                Assert.Contains("\"body_sha256\":", d, "a digest");
+                Assert.True(!d.Contains("CS-DIAG-1"), "never the body: " + d);
+            }
+            // An answer that is not a signature refusal carries none.
+            using (var began = fx.AlipayPlus.Begin(fx.Registration("CS-DIAG-2")))
+            {
+                Assert.True(began.NeedsDecision, "genuine request");
+            }
+        }
+
+        [Test]
         public void InvalidRegistrationIsRefusedWithParamIllegal()
         {
             const string body = "{\"appId\":\"2102010113769000\",\"customerBelongsTo\":\"TNG\",\"requestId\":\"CS-BAD-1\"," +

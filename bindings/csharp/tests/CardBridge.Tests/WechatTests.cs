@@ -225,6 +225,9 @@ namespace CardBridge.Tests
                 using (var began = fx.WechatPay.CallbackBegin(old, now * 1000))
                 {
                     Assert.Equal(401, began.Response.Status, "signed 600 s before now");
+                    // The refusal carries its diagnosis: the clock, with the measured offset.
+                    Assert.Contains("\"check\":\"clock_skew\"", began.Response.Diagnosis, "diagnosis");
+                    Assert.Contains("\"offset_ms\":-600000", began.Response.Diagnosis, "measured offset");
                 }
             }
             {
@@ -363,6 +366,31 @@ namespace CardBridge.Tests
             Assert.Equal("FROZEN", odd.UserCardState, "unknown user card state kept");
             Assert.Equal("{\"user_card_code\":\"1\",\"user_card_state\":\"FROZEN\",\"level\":\"GOLD\"}", odd.ToJson(),
                 "UserCard round-trips");
+        }
+
+        [Test]
+        public void TheConfirmTimestampFollowsTheHandleClockAndARefusalCarriesTheOffset()
+        {
+            const string code = "478515832669";
+            fx.Emulator.AddUserCard(code, WechatFixture.CardId, WechatFixture.Openid, WechatFixture.BrandId);
+            // This handle's clock runs an hour ahead: the platform refuses the timestamp it signed.
+            IntPtr error;
+            var rc = NativeMethods.cardbridge_test_wechatpay_set_clock(fx.WechatPay.Handle, 2, 3600000, out error);
+            CardbridgeException.Check(rc, error);
+            try
+            {
+                var e = Assert.Throws<RemoteFailedException>(
+                    () => fx.WechatPay.Confirm(WechatFixture.ConfirmInput(code)), "skewed timestamp");
+                Assert.Equal("SIGN_ERROR", e.RemoteCode, "refused by the platform");
+                Assert.Contains("\"platform_clock_offset_ms\":-3", e.RemoteDetail, "offset measured from Date");
+                Assert.Contains("NTP", e.RemoteDetail, "the clock named as the cause");
+                Assert.Equal(0L, fx.Emulator.ConfirmsApplied, "nothing applied");
+            }
+            finally
+            {
+                rc = NativeMethods.cardbridge_test_wechatpay_set_clock(fx.WechatPay.Handle, 0, 0, out error);
+                CardbridgeException.Check(rc, error);
+            }
         }
 
         [Test]

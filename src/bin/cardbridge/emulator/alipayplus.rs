@@ -24,6 +24,16 @@ pub const ISSUE_CARD_PATH: &str = "/v2/pds/memberships/issueCard";
 
 const JSON_CONTENT_TYPE: &str = "application/json; charset=UTF-8";
 
+/// `resultCode` of a signature that does not verify. The mini-program V2
+/// list has no such code; the gateway's Antom code is used (`alipayplus-mpp.md`
+/// §9.2, UNVERIFIED for membership): `F`, terminal.
+pub const SIGNATURE_INVALID_CODE: &str = "INVALID_SIGNATURE";
+
+/// The gateway's refusal text in front of its echoed string-to-sign
+/// ("signature check failed: check the string-to-sign, or whether the
+/// signing private key matches the application public key; ").
+const SIGNATURE_INVALID_MESSAGE: &str = "验签出错,建议检查签名字符串或签名私钥与应用公钥是否匹配,";
+
 /// Fields of an `issueCard` request the emulator insists on (§7.2). Deeper
 /// validation is the library's job, not the emulator's.
 const REQUIRED_STRINGS: [&str; 6] = [
@@ -95,6 +105,10 @@ pub enum Fault {
     BadSignature,
     /// Answer `S` `SUCCESS`, signed, but without `cardNo`; not processed.
     SuccessWithoutCardNo,
+    /// Process the request as if a proxy on the way had re-serialised its
+    /// JSON body with spaces (`{"a": 1}`): the signature no longer verifies
+    /// and the refusal echoes the string-to-sign built from the altered body.
+    BodyReencodedInTransit,
 }
 
 /// A card issued for one `requestId`: the exact answer body is kept so
@@ -175,6 +189,17 @@ impl Platform {
             }
             Some(Fault::Unsigned) => Action::Respond(self.process(request, Signing::Unsigned)),
             Some(Fault::BadSignature) => Action::Respond(self.process(request, Signing::Corrupted)),
+            Some(Fault::BodyReencodedInTransit) => {
+                let mut altered = request.clone();
+                if let Ok(v) = serde_json::from_slice::<Value>(&request.body) {
+                    altered.body = spaced_json(&v).into_bytes();
+                }
+                let body = match self.check(&altered) {
+                    Ok(request_id) => self.issue(&request_id),
+                    Err(refusal) => refusal,
+                };
+                Action::Respond(self.answer(request, body, Signing::Valid))
+            }
         }
     }
 
@@ -199,16 +224,36 @@ impl Platform {
             return Err(denied("unknown Client-Id"));
         }
         // The merchant's keyVersion is not checked: the emulator knows one merchant key.
-        signature::verify(
+        let sig = find_header(&request.headers, "Signature");
+        match signature::verify(
             &self.config.merchant_public_key,
-            find_header(&request.headers, "Signature"),
+            sig,
             &request.method,
             &request.target,
             client_id,
             request_time,
             &request.body,
-        )
-        .map_err(|_| denied("signature verification failed"))?;
+        ) {
+            Ok(_) => {}
+            // A readable signature that does not match: the gateway's refusal,
+            // echoing the string-to-sign it built (what a merchant compares).
+            Err(signature::SignatureFailure::Mismatch) => {
+                let content = signature::content_to_sign(
+                    &request.method,
+                    &request.target,
+                    client_id,
+                    request_time,
+                    &request.body,
+                );
+                let message = format!(
+                    "{SIGNATURE_INVALID_MESSAGE}{}:{}",
+                    cardbridge::diagnose::ALIPAY_ECHO_MARKER,
+                    String::from_utf8_lossy(&content)
+                );
+                return Err(result_body("F", SIGNATURE_INVALID_CODE, &message));
+            }
+            Err(_) => return Err(denied("signature verification failed")),
+        }
 
         let json: Value =
             serde_json::from_slice(&request.body).map_err(|_| illegal("request body is not valid JSON"))?;
@@ -303,6 +348,22 @@ fn corrupt_signature(b64: &str) -> String {
             b64_encode(&raw)
         }
         _ => "AAAA".into(),
+    }
+}
+
+/// JSON with a space after every `:` and `,` (what some proxies and
+/// frameworks emit when they re-serialise a body).
+fn spaced_json(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let items: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{}: {}", Value::String(k.clone()), spaced_json(v)))
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+        Value::Array(a) => format!("[{}]", a.iter().map(spaced_json).collect::<Vec<_>>().join(", ")),
+        other => other.to_string(),
     }
 }
 

@@ -657,7 +657,10 @@ impl Emulator {
     /// Turns a reply into the HTTP answer: `Request-ID`, `Content-Type` for a
     /// body, and the signature headers unless `signing` says otherwise.
     fn finish(&self, reply: Reply, key: KeyChoice, signing: Signing) -> HttpResponse {
-        let mut headers: Vec<Header> = vec![("Request-ID".into(), random_hex(16))];
+        // `Date` as any HTTP server writes it: the platform's clock, which a
+        // client compares with its own when a timestamp is refused.
+        let date = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+        let mut headers: Vec<Header> = vec![("Request-ID".into(), random_hex(16)), ("Date".into(), date)];
         if !reply.body.is_empty() {
             headers.push(("Content-Type".into(), JSON_CONTENT_TYPE.into()));
         }
