@@ -523,7 +523,7 @@ fn a_repeat_with_members_reordered_is_the_same_request() {
 #[test]
 fn a_confirm_refused_for_its_timestamp_carries_the_offset_from_the_platform_date() {
     let s = setup();
-    let mut c = config(&s);
+    let mut c = wechat_config(&s);
     // This host runs an hour ahead: the platform refuses the timestamp.
     c.clock = cardbridge::clock::Clock::offset(3_600_000);
     let wp = WechatPay::new(c, Some(Arc::new(MemoryStore::new()))).unwrap();
@@ -543,7 +543,7 @@ fn a_confirm_refused_for_its_timestamp_carries_the_offset_from_the_platform_date
 #[test]
 fn an_answer_refused_for_skew_says_the_offset_measured_from_the_platform_date() {
     let s = setup();
-    let mut c = config(&s);
+    let mut c = wechat_config(&s);
     c.retry.max_attempts = 1;
     let wp = WechatPay::new(c, Some(Arc::new(MemoryStore::new()))).unwrap();
     s.emu.add_user_card("6007", CARD_ID, OPENID, "1004");
