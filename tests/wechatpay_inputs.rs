@@ -107,3 +107,199 @@ fn user_card_round_trips_with_unknown_state_and_members() {
     assert_eq!(serde_json::to_value(&typed).unwrap(), card);
     assert!(!format!("{typed:?}").contains(PHONE));
 }
+
+// ---- every typed input against the conformance fixture --------------------
+
+use cardbridge::wechatpay::config::wire_options_from_json;
+use cardbridge::wechatpay::inputs::*;
+use cardbridge::wechatpay::operations::{OPERATIONS, prepare, prepare_typed};
+use serde::de::DeserializeOwned;
+use std::collections::BTreeSet;
+
+fn fixture_cases() -> Vec<Value> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/conformance/wechatpay_validate.json"
+    );
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// One fixture case through the typed form: read into `T`, written back
+/// unchanged (as JSON), and prepared with the same outcome as the plain
+/// form — the same request, or the same error (field path, limit, message).
+/// A case the type cannot hold (a required member missing, a member of the
+/// wrong JSON type) must be one the plain form refuses as such.
+fn check_typed<T: TypedInput + DeserializeOwned>(case: &Value, wire: WireOptions) {
+    let name = case["name"].as_str().unwrap();
+    let text = case["input"].as_str().unwrap();
+    assert_eq!(T::OPERATION, case["operation"], "{name}");
+    let plain = prepare(T::OPERATION, text.as_bytes(), wire);
+    let input: Value = serde_json::from_str(text).unwrap();
+    let typed: T = match serde_json::from_value(input.clone()) {
+        Ok(t) => t,
+        Err(e) => {
+            let err = plain.expect_err(name);
+            let message = err.message();
+            assert!(
+                message.ends_with("is required") || message.contains("must be a"),
+                "{name}: the type refused ({e}) what the plain form does not refuse as missing or mistyped: {message}"
+            );
+            if message.ends_with("is required") {
+                let member = err.field().unwrap().rsplit('.').next().unwrap();
+                assert!(e.to_string().contains(member), "{name}: {e}");
+            }
+            return;
+        }
+    };
+    assert_eq!(serde_json::to_value(&typed).unwrap(), input, "{name}: round trip");
+    match (prepare_typed(&typed, wire), plain) {
+        (Ok(a), Ok(b)) => {
+            assert_eq!((a.method, &a.target), (b.method, &b.target), "{name}");
+            let body = |p: &[u8]| -> Value {
+                if p.is_empty() {
+                    Value::Null
+                } else {
+                    serde_json::from_slice(p).unwrap()
+                }
+            };
+            assert_eq!(body(&a.body), body(&b.body), "{name}");
+            assert_eq!(case["expect"]["ok"], true, "{name}");
+        }
+        (Err(a), Err(b)) => {
+            assert_eq!(
+                (a.kind(), a.field(), a.limit(), a.message()),
+                (b.kind(), b.field(), b.limit(), b.message()),
+                "{name}"
+            );
+            assert_eq!(a.field(), case["expect"]["field"].as_str(), "{name}");
+        }
+        (a, b) => panic!("{name}: typed {:?} but plain {:?}", a.map(|_| ()), b.map(|_| ())),
+    }
+}
+
+/// Operations with no case in the fixture (tested above and below by hand).
+const NOT_IN_FIXTURE: &[&str] = &[
+    "confirm",
+    "getUserCard",
+    "updateUserCard",
+    "syncUserPoints",
+    // typed in later steps
+    "listUserCards",
+    "invalidateUserCard",
+    "importUserCard",
+    "importUserCardByPhone",
+    "createPreAuthToken",
+    "createPayViewToken",
+    "createUserFeed",
+    "confirmExchangeCoupon",
+    "createMembershipActivity",
+    "listMembershipActivities",
+    "getMembershipActivity",
+    "updateMembershipActivity",
+    "terminateMembershipActivity",
+];
+
+#[test]
+fn every_typed_input_matches_the_plain_form_on_the_conformance_cases() {
+    let mut covered = BTreeSet::new();
+    let mut held = 0;
+    for case in fixture_cases() {
+        let Ok(wire) = wire_options_from_json(
+            case.get("options")
+                .map_or("{}".to_string(), Value::to_string)
+                .as_bytes(),
+        ) else {
+            continue; // a configuration error comes before any input
+        };
+        let op = case["operation"].as_str().unwrap();
+        match op {
+            "createCardTemplate" => check_typed::<CreateCardTemplateInput>(&case, wire),
+            "listCardTemplates" => check_typed::<ListCardTemplatesInput>(&case, wire),
+            "getCardTemplate" => check_typed::<GetCardTemplateInput>(&case, wire),
+            "updateCardTemplate" => check_typed::<UpdateCardTemplateInput>(&case, wire),
+            "removeCardTemplate" => check_typed::<RemoveCardTemplateInput>(&case, wire),
+            _ => continue,
+        }
+        covered.insert(op.to_string());
+        held += 1;
+    }
+    assert!(held >= 40, "{held}");
+    let missing: Vec<_> = OPERATIONS
+        .iter()
+        .filter(|o| !covered.contains(**o) && !NOT_IN_FIXTURE.contains(o))
+        .collect();
+    assert!(missing.is_empty(), "operations without a typed check: {missing:?}");
+}
+
+#[test]
+fn typed_enums_know_the_values_validation_accepts() {
+    use cardbridge::wechatpay::{model, templates};
+    assert_eq!(CardType::WIRE, templates::CARD_TYPES);
+    assert_eq!(CodeMode::WIRE, templates::CODE_MODES);
+    assert_eq!(CodeType::WIRE, templates::CODE_TYPES);
+    assert_eq!(CustomFieldType::WIRE, templates::CUSTOM_FIELD_TYPES);
+    assert_eq!(TemplateState::WIRE, templates::TEMPLATE_STATES);
+    assert_eq!(CommonFieldName::WIRE, model::COMMON_FIELD_NAMES);
+    assert_eq!(ValidDateType::WIRE, model::VALID_DATE_TYPES);
+    assert_eq!(CodeMode::from_wire("LATER"), CodeMode::Unknown("LATER".into()));
+}
+
+#[test]
+fn template_inputs_keep_unknown_members_and_values() {
+    let plain = json!({
+        "out_request_no": "T-1", "brand_id": "1004", "appid": "wx1", "card_type": "NORMAL",
+        "card_title": "t", "card_color": "#FFFF00", "card_picture_url": "https://p.example/x",
+        "code_mode": "SYSTEM_ALLOCATE", "code_type": "FACE_CODE", "benefits": "b",
+        "notify_url": "https://merchant.example/cb",
+        "valid_date_information": {"type": "FIX_TERM", "available_day_after_receive": 30, "grace": 1},
+        "purchase_information": {"price": 10, "jump_appid": "wx2", "currency": "CNY"},
+        "user_information": {"common_field_list": ["USER_FORM_FLAG_SEX", "USER_FORM_FLAG_SHOE"],
+                             "custom_field_list": [{"type": "SLIDER", "name": "n", "values": [], "step": 2}]},
+        "future_member": [1]
+    });
+    let typed: CreateCardTemplateInput = serde_json::from_value(plain.clone()).unwrap();
+    assert_eq!(typed.code_type, CodeType::Unknown("FACE_CODE".into()));
+    assert_eq!(typed.valid_date_information.kind, ValidDateType::FixTerm);
+    assert_eq!(typed.valid_date_information.extra["grace"], json!(1));
+    let info = typed.user_information.as_ref().unwrap();
+    assert_eq!(
+        info.common_field_list.as_deref().unwrap()[1],
+        CommonFieldName::Unknown("USER_FORM_FLAG_SHOE".into())
+    );
+    assert_eq!(
+        info.custom_field_list.as_ref().unwrap()[0].kind,
+        CustomFieldType::Unknown("SLIDER".into())
+    );
+    assert_eq!(typed.extra["future_member"], json!([1]));
+    assert_eq!(serde_json::to_value(&typed).unwrap(), plain);
+    // The unknown code type is refused before anything is signed, naming the field.
+    let e = prepare_typed(&typed, WireOptions::default()).unwrap_err();
+    assert_eq!(e.field(), Some("createCardTemplate.code_type"));
+
+    let mut update = UpdateCardTemplateInput::new("pbLatjvWOibDc5-TBnbUk1pD12o0", "1004");
+    update.card_title = Some("金卡".into());
+    let p = prepare_typed(&update, WireOptions::default()).unwrap();
+    assert_eq!(
+        (p.method, p.target.as_str()),
+        (
+            "PATCH",
+            "/v3/brand/partner/card-member/cards/pbLatjvWOibDc5-TBnbUk1pD12o0"
+        )
+    );
+    update.card_picture_url = Some(format!("https://a/{}", "p".repeat(253)));
+    let e = prepare_typed(&update, WireOptions::default()).unwrap_err();
+    assert_eq!(
+        (e.field(), e.limit()),
+        (Some("updateCardTemplate.card_picture_url"), Some("256"))
+    );
+
+    let mut list = ListCardTemplatesInput::new("1004");
+    list.limit = Some(21);
+    let e = prepare_typed(&list, WireOptions::default()).unwrap_err();
+    assert_eq!(e.field(), Some("listCardTemplates.limit"));
+    let get = GetCardTemplateInput(CardTemplateRef::new("1004", "c"));
+    assert_eq!(
+        serde_json::to_value(&get).unwrap(),
+        json!({"brand_id": "1004", "card_id": "c"})
+    );
+}

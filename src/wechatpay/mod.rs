@@ -13,7 +13,7 @@
 //!   validated request; every mutating one is a [`model::Mutation`] delivered
 //!   through the outbox like `confirm`;
 //! * [`answers`]: typed views of the answers (unknown members and enum values kept);
-//! * [`inputs`]: typed confirm and points-sync inputs (same validation as the JSON form);
+//! * [`inputs`]: typed inputs of every call (same validation as the JSON form);
 //! * [`operations`]: the catalogue of operations by name (validation only);
 //! * [`callback`]: the card-event callback handler, two steps (§3);
 //! * [`sign`]: request signing and the `Authorization` header (§6), nonces,
@@ -173,6 +173,26 @@ impl WechatPay {
     /// Removes (invalidates or deletes) a card template: see [`WechatClient::remove_card_template`].
     pub fn remove_card_template(&self, input: &[u8]) -> Result<ApiAnswer> {
         self.client.remove_card_template(input)
+    }
+    /// [`Self::create_card_template`] with a typed input (the same validation and outbox key).
+    pub fn create_card_template_input(&self, input: &inputs::CreateCardTemplateInput) -> Result<ApiAnswer> {
+        self.create_card_template(&inputs::TypedInput::to_json(input)?)
+    }
+    /// [`Self::list_card_templates`] with a typed input.
+    pub fn list_card_templates_input(&self, input: &inputs::ListCardTemplatesInput) -> Result<ApiAnswer> {
+        self.list_card_templates(&inputs::TypedInput::to_json(input)?)
+    }
+    /// [`Self::get_card_template`] with a typed input.
+    pub fn get_card_template_input(&self, input: &inputs::GetCardTemplateInput) -> Result<ApiAnswer> {
+        self.get_card_template(&inputs::TypedInput::to_json(input)?)
+    }
+    /// [`Self::update_card_template`] with a typed input.
+    pub fn update_card_template_input(&self, input: &inputs::UpdateCardTemplateInput) -> Result<ApiAnswer> {
+        self.update_card_template(&inputs::TypedInput::to_json(input)?)
+    }
+    /// [`Self::remove_card_template`] with a typed input.
+    pub fn remove_card_template_input(&self, input: &inputs::RemoveCardTemplateInput) -> Result<ApiAnswer> {
+        self.remove_card_template(&inputs::TypedInput::to_json(input)?)
     }
     /// Lists a user's cards: see [`WechatClient::list_user_cards`].
     pub fn list_user_cards(&self, input: &[u8]) -> Result<ApiAnswer> {
