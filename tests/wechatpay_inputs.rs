@@ -184,12 +184,6 @@ const NOT_IN_FIXTURE: &[&str] = &[
     "updateUserCard",
     "syncUserPoints",
     // typed in later steps
-    "listUserCards",
-    "invalidateUserCard",
-    "importUserCard",
-    "importUserCardByPhone",
-    "createPreAuthToken",
-    "createPayViewToken",
     "createUserFeed",
     "confirmExchangeCoupon",
     "createMembershipActivity",
@@ -198,6 +192,23 @@ const NOT_IN_FIXTURE: &[&str] = &[
     "updateMembershipActivity",
     "terminateMembershipActivity",
 ];
+
+/// The same method and target, and the same body as JSON (member order aside:
+/// a typed input writes its named members first).
+fn assert_same_request(
+    a: &cardbridge::wechatpay::model::PreparedRequest,
+    b: &cardbridge::wechatpay::model::PreparedRequest,
+) {
+    let body = |p: &[u8]| -> Value {
+        if p.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(p).unwrap()
+        }
+    };
+    assert_eq!((a.method, &a.target), (b.method, &b.target));
+    assert_eq!(body(&a.body), body(&b.body));
+}
 
 #[test]
 fn every_typed_input_matches_the_plain_form_on_the_conformance_cases() {
@@ -218,6 +229,12 @@ fn every_typed_input_matches_the_plain_form_on_the_conformance_cases() {
             "getCardTemplate" => check_typed::<GetCardTemplateInput>(&case, wire),
             "updateCardTemplate" => check_typed::<UpdateCardTemplateInput>(&case, wire),
             "removeCardTemplate" => check_typed::<RemoveCardTemplateInput>(&case, wire),
+            "listUserCards" => check_typed::<ListUserCardsInput>(&case, wire),
+            "invalidateUserCard" => check_typed::<InvalidateUserCardInput>(&case, wire),
+            "importUserCard" => check_typed::<ImportUserCardInput>(&case, wire),
+            "importUserCardByPhone" => check_typed::<ImportUserCardByPhoneInput>(&case, wire),
+            "createPreAuthToken" => check_typed::<CreatePreAuthTokenInput>(&case, wire),
+            "createPayViewToken" => check_typed::<CreatePayViewTokenInput>(&case, wire),
             _ => continue,
         }
         covered.insert(op.to_string());
@@ -302,4 +319,67 @@ fn template_inputs_keep_unknown_members_and_values() {
         serde_json::to_value(&get).unwrap(),
         json!({"brand_id": "1004", "card_id": "c"})
     );
+}
+
+#[test]
+fn user_card_inputs_match_the_plain_form_and_hide_personal_data() {
+    const NAME: &str = "Li Lei";
+    let info = json!({"common_field_list": [{"name": "USER_FORM_FLAG_NAME", "value": NAME}]});
+    let mut update = UpdateUserCardInput::new("478515832665", "pbLatjvWOibDc5-TBnbUk1pD12o0", "1004", "obLatjnx9g");
+    update.level = Some("GOLD".into());
+    update.phone_number = Some(PHONE.into());
+    update.user_information = Some(info.clone());
+    update.valid_date_information = Some(ValidDateInformation::new(ValidDateType::Permanent));
+    update.extra.insert("future_member".into(), json!(true));
+    let plain = json!({"user_card_code": "478515832665", "card_id": "pbLatjvWOibDc5-TBnbUk1pD12o0",
+                       "brand_id": "1004", "openid": "obLatjnx9g", "level": "GOLD", "phone_number": PHONE,
+                       "user_information": info, "valid_date_information": {"type": "PERMANENT"},
+                       "future_member": true});
+    assert_eq!(serde_json::to_value(&update).unwrap(), plain);
+    assert_same_request(
+        &prepare_typed(&update, WireOptions::default()).unwrap(),
+        &prepare("updateUserCard", plain.to_string().as_bytes(), WireOptions::default()).unwrap(),
+    );
+    let shown = format!("{update:?}");
+    assert!(
+        !shown.contains(PHONE) && !shown.contains(NAME) && !shown.contains("obLatjnx9g"),
+        "{shown}"
+    );
+    update.openid = "o".repeat(129);
+    let e = prepare_typed(&update, WireOptions::default()).unwrap_err();
+    assert_eq!((e.field(), e.limit()), (Some("updateUserCard.openid"), Some("128")));
+
+    let get: GetUserCardInput = serde_json::from_value(json!({"user_card_code": "478515832665", "card_id": "c",
+        "brand_id": "1004", "openid": "obLatjnx9g", "x": 1}))
+    .unwrap();
+    assert_eq!(get.extra["x"], json!(1));
+    assert!(!format!("{get:?}").contains("obLatjnx9g"));
+    let p = prepare_typed(&get, WireOptions::default()).unwrap();
+    assert_eq!(p.method, "GET");
+    let mut get = get;
+    get.user_card_code = "1 2".into();
+    let e = prepare_typed(&get, WireOptions::default()).unwrap_err();
+    assert_eq!(e.field(), Some("getUserCard.user_card_code"));
+
+    let import: ImportUserCardInput = serde_json::from_value(json!({
+        "brand_id": "1004", "card_id": "c", "openid": "obLatjnx9g", "user_card_code": "478515832665",
+        "phone_number": PHONE, "user_information": {"common_field_list": [{"name": "USER_FORM_FLAG_NAME", "value": NAME}]},
+        "date_information": {"type": "PERMANENT"}, "pickup_time": "2020-05-20T13:29:35.120+08:00"}))
+    .unwrap();
+    let shown = format!("{:?}", ImportUserCardByPhoneInput(import.clone()));
+    assert!(
+        !shown.contains(PHONE) && !shown.contains(NAME) && shown.contains("<redacted>"),
+        "{shown}"
+    );
+    let p = prepare_typed(&import, WireOptions::default()).unwrap();
+    assert!(!String::from_utf8_lossy(&p.body).contains(PHONE));
+
+    let mut list: ListUserCardsInput = serde_json::from_value(json!({"brand_id": "1004", "openid": "o",
+        "user_card_state": "FROZEN"}))
+    .unwrap();
+    assert_eq!(list.user_card_state, Some(UserCardState::Unknown("FROZEN".into())));
+    let e = prepare_typed(&list, WireOptions::default()).unwrap_err();
+    assert_eq!(e.field(), Some("listUserCards.user_card_state"));
+    list.user_card_state = Some(UserCardState::Effective);
+    prepare_typed(&list, WireOptions::default()).unwrap();
 }

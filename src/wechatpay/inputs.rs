@@ -540,3 +540,269 @@ typed_inputs!(
     RemoveCardTemplateInput = "removeCardTemplate",
     ListCardTemplatesInput = "listCardTemplates",
 );
+
+// ---- user cards ----------------------------------------------------------
+
+/// The input of [`super::WechatPay::get_user_card`] (`GET /user-cards/{code}`).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct GetUserCardInput {
+    /// Card code (path segment).
+    pub user_card_code: String,
+    /// Brand id (max 32).
+    pub brand_id: String,
+    /// Template id (max 32).
+    pub card_id: String,
+    /// User id under the template's AppID (max 128).
+    pub openid: String,
+    /// Every other member, as given.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+redacted_debug!(GetUserCardInput {
+    user_card_code: show,
+    brand_id: show,
+    card_id: show,
+    openid: hide,
+    extra: members,
+});
+
+/// The input of [`super::WechatPay::update_user_card`] (`PATCH
+/// /user-cards/{code}`): the members to change (`phone_number` and
+/// `user_information` values in cleartext; the library encrypts them).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateUserCardInput {
+    /// Card code (path segment).
+    pub user_card_code: String,
+    /// Template id (query; max 32).
+    pub card_id: String,
+    /// Brand id (max 32).
+    pub brand_id: String,
+    /// User id under the template's AppID (max 128).
+    pub openid: String,
+    /// `#RRGGBB`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_color: Option<String>,
+    /// Background picture URL (max 256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_picture_url: Option<String>,
+    /// Member level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+    /// Merchant data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach: Option<String>,
+    /// RFC 3339 time the card was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pickup_time: Option<String>,
+    /// Validity of the card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_date_information: Option<ValidDateInformation>,
+    /// The member's phone number, cleartext.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    /// `user_information` (`common_field_list`, `custom_field_list`), values in cleartext.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_information: Option<Value>,
+    /// Every other member, as given.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+redacted_debug!(UpdateUserCardInput {
+    user_card_code: show,
+    card_id: show,
+    brand_id: show,
+    openid: hide,
+    card_color: show,
+    card_picture_url: show,
+    level: show,
+    attach: hide,
+    pickup_time: show,
+    valid_date_information: show,
+    phone_number: hide,
+    user_information: hide,
+    extra: members,
+});
+
+impl UpdateUserCardInput {
+    /// An update of `user_card_code` changing nothing yet.
+    pub fn new(
+        user_card_code: impl Into<String>,
+        card_id: impl Into<String>,
+        brand_id: impl Into<String>,
+        openid: impl Into<String>,
+    ) -> Self {
+        UpdateUserCardInput {
+            user_card_code: user_card_code.into(),
+            card_id: card_id.into(),
+            brand_id: brand_id.into(),
+            openid: openid.into(),
+            card_color: None,
+            card_picture_url: None,
+            level: None,
+            attach: None,
+            pickup_time: None,
+            valid_date_information: None,
+            phone_number: None,
+            user_information: None,
+            extra: Map::new(),
+        }
+    }
+}
+
+/// The input of [`super::WechatPay::list_user_cards`] (`GET /user-cards`):
+/// `offset` ≥ 0, `limit` 1–20.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListUserCardsInput {
+    /// Brand id (max 32).
+    pub brand_id: String,
+    /// User id (max 128).
+    pub openid: String,
+    /// Only cards in this state (`UNACTIVATED`, `EFFECTIVE`, `EXPIRED`, `INVALID`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_card_state: Option<UserCardState>,
+    /// Start of the page (≥ 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<i64>,
+    /// Page size (1–20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// Every other member, as given.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+redacted_debug!(ListUserCardsInput {
+    brand_id: show,
+    openid: hide,
+    user_card_state: show,
+    offset: show,
+    limit: show,
+    extra: members,
+});
+
+/// The input of [`super::WechatPay::invalidate_user_card`] (irreversible; the
+/// reason is required and non-empty).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvalidateUserCardInput {
+    /// Card code (path segment).
+    pub user_card_code: String,
+    /// Template id (max 32).
+    pub card_id: String,
+    /// Brand id (max 32).
+    pub brand_id: String,
+    /// User id (max 128).
+    pub openid: String,
+    /// Why (non-empty).
+    pub invalid_reason: String,
+    /// Every other member, as given.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+redacted_debug!(InvalidateUserCardInput {
+    user_card_code: show,
+    card_id: show,
+    brand_id: show,
+    openid: hide,
+    invalid_reason: show,
+    extra: members,
+});
+
+/// The input of [`super::WechatPay::import_user_card`] (by openid) and, with
+/// `phone_number` given, of [`super::WechatPay::import_user_card_by_phone`]
+/// (see [`ImportUserCardByPhoneInput`]). The validity is `date_information`
+/// (the request's name) or `valid_date_information` (the answer's), one of
+/// them; `phone_number` and `user_information` values in cleartext.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportUserCardInput {
+    /// Brand id (max 32).
+    pub brand_id: String,
+    /// Template id (max 32).
+    pub card_id: String,
+    /// User id (max 128; required by openid, optional by phone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openid: Option<String>,
+    /// Card code.
+    pub user_card_code: String,
+    /// The member's phone number, cleartext (required by phone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    /// `user_information`, values in cleartext.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_information: Option<Value>,
+    /// Validity (the request's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_information: Option<ValidDateInformation>,
+    /// Validity (the answer's name, accepted for `date_information`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_date_information: Option<ValidDateInformation>,
+    /// RFC 3339 time the member took the card.
+    pub pickup_time: String,
+    /// Every other member, as given.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+redacted_debug!(ImportUserCardInput {
+    brand_id: show,
+    card_id: show,
+    openid: hide,
+    user_card_code: show,
+    phone_number: hide,
+    user_information: hide,
+    date_information: show,
+    valid_date_information: show,
+    pickup_time: show,
+    extra: members,
+});
+
+/// The input of [`super::WechatPay::import_user_card_by_phone`] (only when
+/// enabled: not live on the platform).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ImportUserCardByPhoneInput(pub ImportUserCardInput);
+
+/// `{brand_id, card_id, openid}`: the input of the component tokens (see
+/// [`CreatePreAuthTokenInput`], [`CreatePayViewTokenInput`]).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenInput {
+    /// Brand id (max 32).
+    pub brand_id: String,
+    /// Template id (max 32).
+    pub card_id: String,
+    /// User id (max 128).
+    pub openid: String,
+    /// Every other member, as given.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+redacted_debug!(TokenInput {
+    brand_id: show,
+    card_id: show,
+    openid: hide,
+    extra: members
+});
+
+/// The input of [`super::WechatPay::create_pre_auth_token`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CreatePreAuthTokenInput(pub TokenInput);
+
+/// The input of [`super::WechatPay::create_pay_view_token`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CreatePayViewTokenInput(pub TokenInput);
+
+typed_inputs!(
+    GetUserCardInput = "getUserCard",
+    UpdateUserCardInput = "updateUserCard",
+    ListUserCardsInput = "listUserCards",
+    InvalidateUserCardInput = "invalidateUserCard",
+    ImportUserCardInput = "importUserCard",
+    ImportUserCardByPhoneInput = "importUserCardByPhone",
+    CreatePreAuthTokenInput = "createPreAuthToken",
+    CreatePayViewTokenInput = "createPayViewToken",
+);

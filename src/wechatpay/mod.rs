@@ -218,6 +218,38 @@ impl WechatPay {
     pub fn create_pay_view_token(&self, input: &[u8]) -> Result<ApiAnswer> {
         self.client.create_pay_view_token(input)
     }
+    /// [`Self::get_user_card`] with a typed input (the same validation).
+    pub fn get_user_card_input(&self, input: &inputs::GetUserCardInput) -> Result<ApiAnswer> {
+        self.get_user_card(&inputs::TypedInput::to_json(input)?)
+    }
+    /// [`Self::update_user_card`] with a typed input (the same validation).
+    pub fn update_user_card_input(&self, input: &inputs::UpdateUserCardInput) -> Result<ApiAnswer> {
+        self.update_user_card(&inputs::TypedInput::to_json(input)?)
+    }
+    /// [`Self::list_user_cards`] with a typed input (the same validation).
+    pub fn list_user_cards_input(&self, input: &inputs::ListUserCardsInput) -> Result<ApiAnswer> {
+        self.list_user_cards(&inputs::TypedInput::to_json(input)?)
+    }
+    /// [`Self::invalidate_user_card`] with a typed input (the same validation).
+    pub fn invalidate_user_card_input(&self, input: &inputs::InvalidateUserCardInput) -> Result<ApiAnswer> {
+        self.invalidate_user_card(&inputs::TypedInput::to_json(input)?)
+    }
+    /// [`Self::import_user_card`] with a typed input (the same validation).
+    pub fn import_user_card_input(&self, input: &inputs::ImportUserCardInput) -> Result<ApiAnswer> {
+        self.import_user_card(&inputs::TypedInput::to_json(input)?)
+    }
+    /// [`Self::import_user_card_by_phone`] with a typed input (the same validation).
+    pub fn import_user_card_by_phone_input(&self, input: &inputs::ImportUserCardByPhoneInput) -> Result<ApiAnswer> {
+        self.import_user_card_by_phone(&inputs::TypedInput::to_json(input)?)
+    }
+    /// [`Self::create_pre_auth_token`] with a typed input (the same validation).
+    pub fn create_pre_auth_token_input(&self, input: &inputs::CreatePreAuthTokenInput) -> Result<ApiAnswer> {
+        self.create_pre_auth_token(&inputs::TypedInput::to_json(input)?)
+    }
+    /// [`Self::create_pay_view_token`] with a typed input (the same validation).
+    pub fn create_pay_view_token_input(&self, input: &inputs::CreatePayViewTokenInput) -> Result<ApiAnswer> {
+        self.create_pay_view_token(&inputs::TypedInput::to_json(input)?)
+    }
     /// Posts a member feed: see [`WechatClient::create_user_feed`].
     pub fn create_user_feed(&self, input: &[u8]) -> Result<ApiAnswer> {
         self.client.create_user_feed(input)
