@@ -178,20 +178,7 @@ fn check_typed<T: TypedInput + DeserializeOwned>(case: &Value, wire: WireOptions
 }
 
 /// Operations with no case in the fixture (tested above and below by hand).
-const NOT_IN_FIXTURE: &[&str] = &[
-    "confirm",
-    "getUserCard",
-    "updateUserCard",
-    "syncUserPoints",
-    // typed in later steps
-    "createUserFeed",
-    "confirmExchangeCoupon",
-    "createMembershipActivity",
-    "listMembershipActivities",
-    "getMembershipActivity",
-    "updateMembershipActivity",
-    "terminateMembershipActivity",
-];
+const NOT_IN_FIXTURE: &[&str] = &["confirm", "getUserCard", "updateUserCard", "syncUserPoints"];
 
 /// The same method and target, and the same body as JSON (member order aside:
 /// a typed input writes its named members first).
@@ -235,6 +222,13 @@ fn every_typed_input_matches_the_plain_form_on_the_conformance_cases() {
             "importUserCardByPhone" => check_typed::<ImportUserCardByPhoneInput>(&case, wire),
             "createPreAuthToken" => check_typed::<CreatePreAuthTokenInput>(&case, wire),
             "createPayViewToken" => check_typed::<CreatePayViewTokenInput>(&case, wire),
+            "createUserFeed" => check_typed::<CreateUserFeedInput>(&case, wire),
+            "confirmExchangeCoupon" => check_typed::<ConfirmExchangeCouponInput>(&case, wire),
+            "createMembershipActivity" => check_typed::<CreateMembershipActivityInput>(&case, wire),
+            "listMembershipActivities" => check_typed::<ListMembershipActivitiesInput>(&case, wire),
+            "getMembershipActivity" => check_typed::<GetMembershipActivityInput>(&case, wire),
+            "updateMembershipActivity" => check_typed::<UpdateMembershipActivityInput>(&case, wire),
+            "terminateMembershipActivity" => check_typed::<TerminateMembershipActivityInput>(&case, wire),
             _ => continue,
         }
         covered.insert(op.to_string());
@@ -258,6 +252,16 @@ fn typed_enums_know_the_values_validation_accepts() {
     assert_eq!(TemplateState::WIRE, templates::TEMPLATE_STATES);
     assert_eq!(CommonFieldName::WIRE, model::COMMON_FIELD_NAMES);
     assert_eq!(ValidDateType::WIRE, model::VALID_DATE_TYPES);
+    assert_eq!(UserCardState::from_wire("EXPIRED"), UserCardState::Expired);
+    for s in cardbridge::wechatpay::members::USER_CARD_STATES {
+        assert!(UserCardState::WIRE.contains(s), "{s}");
+    }
+    assert_eq!(ExchangeState::WIRE, cardbridge::wechatpay::feeds::EXCHANGE_STATES);
+    assert_eq!(ActivityState::WIRE, cardbridge::wechatpay::activities::ACTIVITY_STATES);
+    assert_eq!(
+        ActivityChannel::WIRE,
+        cardbridge::wechatpay::activities::ACTIVITY_CHANNELS
+    );
     assert_eq!(CodeMode::from_wire("LATER"), CodeMode::Unknown("LATER".into()));
 }
 
@@ -382,4 +386,71 @@ fn user_card_inputs_match_the_plain_form_and_hide_personal_data() {
     assert_eq!(e.field(), Some("listUserCards.user_card_state"));
     list.user_card_state = Some(UserCardState::Effective);
     prepare_typed(&list, WireOptions::default()).unwrap();
+}
+
+#[test]
+fn feed_exchange_and_activity_inputs_match_the_plain_form() {
+    let feed: CreateUserFeedInput = serde_json::from_value(json!({"brand_id": "1004", "card_id": "c",
+        "user_card_code": "478515832665", "openid": "obLatjnx9g", "out_request_no": "F-1", "cell": "15_1200_1"}))
+    .unwrap();
+    assert!(!format!("{feed:?}").contains("obLatjnx9g"));
+    let mut both = feed.clone();
+    both.cell_message = Some("x".into());
+    let e = prepare_typed(&both, WireOptions::default()).unwrap_err();
+    assert_eq!(e.field(), Some("createUserFeed.cell_message"));
+    assert_same_request(
+        &prepare_typed(&feed, WireOptions::default()).unwrap(),
+        &prepare(
+            "createUserFeed",
+            &serde_json::to_vec(&feed).unwrap(),
+            WireOptions::default(),
+        )
+        .unwrap(),
+    );
+
+    let exchange = json!({"record_id": "REC-1", "exchange_coupon_template_id": "t", "brand_id": "1004",
+        "card_id": "c", "openid": "o", "user_card_code": "478515832665", "state": "POINT_EXCHANGE_COUPON_FAIL"});
+    let mut typed: ConfirmExchangeCouponInput = serde_json::from_value(exchange).unwrap();
+    assert_eq!(typed.state, ExchangeState::Fail);
+    let e = prepare_typed(&typed, WireOptions::default()).unwrap_err();
+    assert_eq!(e.field(), Some("confirmExchangeCoupon.fail_reason"));
+    typed.fail_reason = Some("out of stock".into());
+    prepare_typed(&typed, WireOptions::default()).unwrap();
+    typed.state = ExchangeState::Unknown("POINT_EXCHANGE_COUPON_LATER".into());
+    let e = prepare_typed(&typed, WireOptions::default()).unwrap_err();
+    assert_eq!(e.field(), Some("confirmExchangeCoupon.state"));
+
+    let create = json!({"out_request_no": "A-1", "brand_id": "1004", "card_id": "c",
+        "activity_channel": "MECHANT_MINI_PROGRAM", "title": "t", "sub_title": "s",
+        "begin_time": "2030-01-20T13:29:35+08:00", "end_time": "2030-01-29T13:29:35+08:00", "apply_total": 10,
+        "product_coupon_stock_list": [{"product_coupon_id": "p", "stock_id": "s", "weight": 2}], "future": {}});
+    let mut typed: CreateMembershipActivityInput = serde_json::from_value(create.clone()).unwrap();
+    assert_eq!(
+        typed.activity_channel,
+        ActivityChannel::Unknown("MECHANT_MINI_PROGRAM".into())
+    );
+    assert_eq!(typed.product_coupon_stock_list[0].extra["weight"], json!(2));
+    assert_eq!(serde_json::to_value(&typed).unwrap(), create);
+    let e = prepare_typed(&typed, WireOptions::default()).unwrap_err();
+    assert_eq!(e.field(), Some("createMembershipActivity.activity_channel"));
+    typed.activity_channel = ActivityChannel::MechantAppComponent;
+    prepare_typed(&typed, WireOptions::default()).unwrap();
+    typed.apply_total = 0;
+    let e = prepare_typed(&typed, WireOptions::default()).unwrap_err();
+    assert_eq!(e.field(), Some("createMembershipActivity.apply_total"));
+
+    let mut list = ListMembershipActivitiesInput::new("1004");
+    list.activity_state = Some(ActivityState::Effective);
+    let p = prepare_typed(&list, WireOptions::default()).unwrap();
+    assert!(
+        p.target.contains("activity_state=MEMBERSHIP_ACTIVITY_EFFECTIVE"),
+        "{}",
+        p.target
+    );
+    let terminate = TerminateMembershipActivityInput(MembershipActivityRef::new("1004", "a".repeat(65)));
+    let e = prepare_typed(&terminate, WireOptions::default()).unwrap_err();
+    assert_eq!(
+        (e.field(), e.limit()),
+        (Some("terminateMembershipActivity.activity_id"), Some("64"))
+    );
 }

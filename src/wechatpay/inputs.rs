@@ -806,3 +806,240 @@ typed_inputs!(
     CreatePreAuthTokenInput = "createPreAuthToken",
     CreatePayViewTokenInput = "createPayViewToken",
 );
+
+// ---- member feeds and the points-for-coupon answer -------------------------
+
+/// The input of [`super::WechatPay::create_user_feed`] (`POST /user-feeds`):
+/// the content as `cell` or `cell_message`, one of them (sent under the
+/// configured name, [`super::model::WireOptions::user_feed_content`]).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateUserFeedInput {
+    /// Brand id (max 32).
+    pub brand_id: String,
+    /// Template id (max 32).
+    pub card_id: String,
+    /// Card code.
+    pub user_card_code: String,
+    /// User id (max 128).
+    pub openid: String,
+    /// The merchant's request number (max 32).
+    pub out_request_no: String,
+    /// The content (non-empty), under the name `cell`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cell: Option<String>,
+    /// The content (non-empty), under the name `cell_message`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cell_message: Option<String>,
+    /// Every other member, as given.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+redacted_debug!(CreateUserFeedInput {
+    brand_id: show,
+    card_id: show,
+    user_card_code: show,
+    openid: hide,
+    out_request_no: show,
+    cell: show,
+    cell_message: show,
+    extra: members,
+});
+
+/// The input of [`super::WechatPay::confirm_exchange_coupon`], the answer to a
+/// `POINT_EXCHANGE_COUPON` event: `fail_reason` is required with
+/// [`ExchangeState::Fail`].
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfirmExchangeCouponInput {
+    /// The exchange record (max 64).
+    pub record_id: String,
+    /// The exchanged coupon template (max 64).
+    pub exchange_coupon_template_id: String,
+    /// Brand id (max 32).
+    pub brand_id: String,
+    /// Template id (max 32).
+    pub card_id: String,
+    /// User id (max 128).
+    pub openid: String,
+    /// Card code.
+    pub user_card_code: String,
+    /// The merchant's decision.
+    pub state: ExchangeState,
+    /// The coupon given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coupon_code: Option<String>,
+    /// Why not (required with `POINT_EXCHANGE_COUPON_FAIL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_reason: Option<String>,
+    /// Every other member, as given.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+redacted_debug!(ConfirmExchangeCouponInput {
+    record_id: show,
+    exchange_coupon_template_id: show,
+    brand_id: show,
+    card_id: show,
+    openid: hide,
+    user_card_code: show,
+    state: show,
+    coupon_code: show,
+    fail_reason: show,
+    extra: members,
+});
+
+typed_inputs!(
+    CreateUserFeedInput = "createUserFeed",
+    ConfirmExchangeCouponInput = "confirmExchangeCoupon",
+);
+
+// ---- membership activities -------------------------------------------------
+
+wire_enum!(
+    /// `activity_channel` ([`super::activities::ACTIVITY_CHANNELS`]; the
+    /// platform's own spelling, `MECHANT`).
+    ActivityChannel { MechantAppComponent = "MECHANT_APP_COMPONENT" }
+);
+
+/// One `product_coupon_stock_list[]` entry of an activity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProductCouponStock {
+    /// Product coupon id (non-empty).
+    pub product_coupon_id: String,
+    /// Stock id (non-empty).
+    pub stock_id: String,
+    /// Every other member, as given.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The input of [`super::WechatPay::create_membership_activity`]:
+/// `begin_time` < `end_time` (RFC 3339), `apply_total` ≥ 1, at least one stock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateMembershipActivityInput {
+    /// The merchant's request number (max 32).
+    pub out_request_no: String,
+    /// Brand id (max 32).
+    pub brand_id: String,
+    /// Template id (max 32).
+    pub card_id: String,
+    /// `activity_channel`.
+    pub activity_channel: ActivityChannel,
+    /// Title (non-empty).
+    pub title: String,
+    /// Subtitle (non-empty).
+    pub sub_title: String,
+    /// Start (RFC 3339).
+    pub begin_time: String,
+    /// End (RFC 3339, later than the start).
+    pub end_time: String,
+    /// How many members may take part (≥ 1).
+    pub apply_total: i64,
+    /// The coupons handed out (at least one).
+    pub product_coupon_stock_list: Vec<ProductCouponStock>,
+    /// Every other member, as given.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The input of [`super::WechatPay::update_membership_activity`] (`PATCH`):
+/// the schedule, all of it required.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateMembershipActivityInput {
+    /// Activity id (path segment; max 64).
+    pub activity_id: String,
+    /// Brand id (max 32).
+    pub brand_id: String,
+    /// Title (non-empty).
+    pub title: String,
+    /// Subtitle (non-empty).
+    pub sub_title: String,
+    /// Start (RFC 3339).
+    pub begin_time: String,
+    /// End (RFC 3339, later than the start).
+    pub end_time: String,
+    /// Every other member, as given.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The input of [`super::WechatPay::list_membership_activities`]: `offset` ≥ 0, `limit` 1–20.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListMembershipActivitiesInput {
+    /// Brand id (max 32).
+    pub brand_id: String,
+    /// Only this template's activities (max 32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_id: Option<String>,
+    /// Only activities in this state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_state: Option<ActivityState>,
+    /// Start of the page (≥ 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<i64>,
+    /// Page size (1–20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// Every other member, as given.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ListMembershipActivitiesInput {
+    /// The first page of `brand_id`'s activities.
+    pub fn new(brand_id: impl Into<String>) -> Self {
+        ListMembershipActivitiesInput {
+            brand_id: brand_id.into(),
+            card_id: None,
+            activity_state: None,
+            offset: None,
+            limit: None,
+            extra: Map::new(),
+        }
+    }
+}
+
+/// A membership activity by id: the input of
+/// [`super::WechatPay::get_membership_activity`] and
+/// [`super::WechatPay::terminate_membership_activity`] (see
+/// [`GetMembershipActivityInput`], [`TerminateMembershipActivityInput`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MembershipActivityRef {
+    /// Brand id (max 32).
+    pub brand_id: String,
+    /// Activity id (max 64).
+    pub activity_id: String,
+    /// Every other member, as given.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl MembershipActivityRef {
+    /// Activity `activity_id` of brand `brand_id`.
+    pub fn new(brand_id: impl Into<String>, activity_id: impl Into<String>) -> Self {
+        MembershipActivityRef {
+            brand_id: brand_id.into(),
+            activity_id: activity_id.into(),
+            extra: Map::new(),
+        }
+    }
+}
+
+/// The input of [`super::WechatPay::get_membership_activity`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct GetMembershipActivityInput(pub MembershipActivityRef);
+
+/// The input of [`super::WechatPay::terminate_membership_activity`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TerminateMembershipActivityInput(pub MembershipActivityRef);
+
+typed_inputs!(
+    CreateMembershipActivityInput = "createMembershipActivity",
+    UpdateMembershipActivityInput = "updateMembershipActivity",
+    ListMembershipActivitiesInput = "listMembershipActivities",
+    GetMembershipActivityInput = "getMembershipActivity",
+    TerminateMembershipActivityInput = "terminateMembershipActivity",
+);

@@ -278,6 +278,37 @@ impl WechatPay {
     pub fn terminate_membership_activity(&self, input: &[u8]) -> Result<ApiAnswer> {
         self.client.terminate_membership_activity(input)
     }
+    /// [`Self::create_user_feed`] with a typed input (the same validation and outbox key).
+    pub fn create_user_feed_input(&self, input: &inputs::CreateUserFeedInput) -> Result<ApiAnswer> {
+        self.create_user_feed(&inputs::TypedInput::to_json(input)?)
+    }
+    /// [`Self::confirm_exchange_coupon`] with a typed input (the same validation and outbox key).
+    pub fn confirm_exchange_coupon_input(&self, input: &inputs::ConfirmExchangeCouponInput) -> Result<ApiAnswer> {
+        self.confirm_exchange_coupon(&inputs::TypedInput::to_json(input)?)
+    }
+    /// [`Self::create_membership_activity`] with a typed input (the same validation and outbox key).
+    pub fn create_membership_activity_input(&self, input: &inputs::CreateMembershipActivityInput) -> Result<ApiAnswer> {
+        self.create_membership_activity(&inputs::TypedInput::to_json(input)?)
+    }
+    /// [`Self::list_membership_activities`] with a typed input (the same validation and outbox key).
+    pub fn list_membership_activities_input(&self, input: &inputs::ListMembershipActivitiesInput) -> Result<ApiAnswer> {
+        self.list_membership_activities(&inputs::TypedInput::to_json(input)?)
+    }
+    /// [`Self::get_membership_activity`] with a typed input (the same validation and outbox key).
+    pub fn get_membership_activity_input(&self, input: &inputs::GetMembershipActivityInput) -> Result<ApiAnswer> {
+        self.get_membership_activity(&inputs::TypedInput::to_json(input)?)
+    }
+    /// [`Self::update_membership_activity`] with a typed input (the same validation and outbox key).
+    pub fn update_membership_activity_input(&self, input: &inputs::UpdateMembershipActivityInput) -> Result<ApiAnswer> {
+        self.update_membership_activity(&inputs::TypedInput::to_json(input)?)
+    }
+    /// [`Self::terminate_membership_activity`] with a typed input (the same validation and outbox key).
+    pub fn terminate_membership_activity_input(
+        &self,
+        input: &inputs::TerminateMembershipActivityInput,
+    ) -> Result<ApiAnswer> {
+        self.terminate_membership_activity(&inputs::TypedInput::to_json(input)?)
+    }
     /// See [`WechatClient::refresh_certificates`].
     pub fn refresh_certificates(&self) -> Result<usize> {
         self.client.refresh_certificates()
