@@ -1205,3 +1205,36 @@ mod c_abi {
         cardbridge_store_free(store);
     }
 }
+
+// ---------------------------------------------------------------------------
+// WeChat Pay typed inputs (issue 12.5): personal data in every member that can
+// hold it, and in unknown members; Debug shows none of it.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn wechat_typed_inputs_debug_hides_personal_data() {
+    use cardbridge::wechatpay::inputs::*;
+    let secrets = Secrets::new();
+    let info = json!({"common_field_list": [{"name": "USER_FORM_FLAG_NAME", "value": USER_NAME}],
+                      "custom_field_list": [{"name": "q", "user_chosen_values": [USER_NAME]}]});
+    let base = json!({"user_card_code": "478515832665", "card_id": "c", "brand_id": "1004", "openid": PHONE,
+                      "phone_number": PHONE, "user_information": info, "note": USER_NAME,
+                      "attach": USER_NAME, "pickup_time": "2020-05-20T13:29:35+08:00",
+                      "date_information": {"type": "PERMANENT"}, "invalid_reason": "left",
+                      "out_request_no": "R-1", "cell": "15_1", "record_id": "REC", "exchange_coupon_template_id": "t",
+                      "state": "POINT_EXCHANGE_COUPON_SUCCESS", "point_balance": 1, "user_card_confirm_state": "CREATE_CARD_SUCCESS"});
+    fn read<T: serde::de::DeserializeOwned>(v: &Value) -> T {
+        serde_json::from_value(v.clone()).unwrap()
+    }
+    secrets.check_debug("ConfirmInput", &read::<ConfirmInput>(&base));
+    secrets.check_debug("PointsSyncInput", &read::<PointsSyncInput>(&base));
+    secrets.check_debug("GetUserCardInput", &read::<GetUserCardInput>(&base));
+    secrets.check_debug("UpdateUserCardInput", &read::<UpdateUserCardInput>(&base));
+    secrets.check_debug("ListUserCardsInput", &read::<ListUserCardsInput>(&base));
+    secrets.check_debug("InvalidateUserCardInput", &read::<InvalidateUserCardInput>(&base));
+    secrets.check_debug("ImportUserCardInput", &read::<ImportUserCardInput>(&base));
+    secrets.check_debug("ImportUserCardByPhoneInput", &read::<ImportUserCardByPhoneInput>(&base));
+    secrets.check_debug("CreatePreAuthTokenInput", &read::<CreatePreAuthTokenInput>(&base));
+    secrets.check_debug("CreateUserFeedInput", &read::<CreateUserFeedInput>(&base));
+    secrets.check_debug("ConfirmExchangeCouponInput", &read::<ConfirmExchangeCouponInput>(&base));
+}

@@ -535,3 +535,39 @@ fn a_points_sync_is_replayed_by_its_out_request_no() {
     assert_eq!(e.kind(), ErrorKind::IdempotencyConflict);
     assert_eq!(e.field(), Some("syncUserPoints.out_request_no"));
 }
+
+#[test]
+fn typed_inputs_take_the_same_path_and_outbox_key_as_json() {
+    use cardbridge::wechatpay::inputs::*;
+    let s = setup();
+    let wp = wechat(&s);
+    let typed: CreateCardTemplateInput = serde_json::from_value(template_input("T-TYPED")).unwrap();
+    let created = wp.create_card_template_input(&typed).unwrap();
+    let card_id = created.json["card_id"].as_str().unwrap().to_string();
+    // The JSON form of the same create replays the typed one's entry: one key, one template.
+    let hits = s.emu.hits(BASE);
+    let again = wp.create_card_template(&bytes(template_input("T-TYPED"))).unwrap();
+    assert_eq!(again.json, created.json);
+    assert_eq!(s.emu.hits(BASE), hits, "replayed from the outbox, nothing sent");
+
+    let got = wp
+        .get_card_template_input(&GetCardTemplateInput(CardTemplateRef::new(BRAND, &card_id)))
+        .unwrap();
+    assert_eq!(got.json["card_id"], json!(card_id));
+    let mut list = ListCardTemplatesInput::new(BRAND);
+    list.state = Some(TemplateState::Effective);
+    assert!(wp.list_card_templates_input(&list).unwrap().json["data"].is_array());
+
+    let activity: CreateMembershipActivityInput = serde_json::from_value(activity_input("A-TYPED", &card_id)).unwrap();
+    let a = wp.create_membership_activity_input(&activity).unwrap();
+    assert!(a.json["activity_id"].is_string());
+
+    // Refused before anything is sent, naming the field.
+    let hits = s.emu.hits(BASE);
+    let mut bad = typed;
+    bad.out_request_no = "T-BAD".into();
+    bad.card_color = "yellow".into();
+    let e = wp.create_card_template_input(&bad).unwrap_err();
+    assert_eq!(e.field(), Some("createCardTemplate.card_color"));
+    assert_eq!(s.emu.hits(BASE), hits);
+}

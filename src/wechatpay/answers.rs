@@ -26,6 +26,8 @@ macro_rules! wire_enum {
         }
 
         impl $name {
+            /// Every wire string this version knows, in declaration order.
+            pub const WIRE: &'static [&'static str] = &[$($wire),+];
             /// The wire string.
             pub fn as_str(&self) -> &str {
                 match self {

@@ -89,3 +89,9 @@ pub fn prepare_json(operation: &str, input: &[u8], wire: WireOptions) -> Result<
     });
     serde_json::to_vec(&doc).map_err(|e| Error::internal("prepared request", e))
 }
+
+/// [`prepare`] for a typed input ([`super::inputs::TypedInput`]): its JSON
+/// form through the same validation and request building. Nothing is sent.
+pub fn prepare_typed<T: super::inputs::TypedInput>(input: &T, wire: WireOptions) -> Result<PreparedRequest> {
+    prepare(T::OPERATION, &input.to_json()?, wire)
+}
