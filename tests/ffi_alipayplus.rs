@@ -1286,6 +1286,7 @@ fn a_refused_call_carries_its_diagnosis_on_the_response() {
     cardbridge_http_response_free(resp);
 }
 
+#[cfg(feature = "ffi-test")]
 #[test]
 fn the_outbound_request_time_follows_the_handle_clock() {
     let f = setup(true, 4);

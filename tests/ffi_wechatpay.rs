@@ -1048,6 +1048,7 @@ fn a_refused_callback_carries_its_diagnosis_on_the_response() {
     );
 }
 
+#[cfg(feature = "ffi-test")]
 #[test]
 fn the_outbound_timestamp_follows_the_handle_clock() {
     let wx = setup(1);
