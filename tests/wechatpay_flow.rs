@@ -494,6 +494,11 @@ fn a_confirm_altered_in_transit_is_diagnosed_to_the_differing_line() {
             !remote.detail.contains("13800000000"),
             "no personal data in the diagnosis"
         );
+        let echo = &detail["sign_information"]["truncated_sign_message"];
+        assert!(
+            echo.as_str().unwrap().ends_with("bytes, not shown>"),
+            "the echo is not repeated: {echo}"
+        );
     }
     assert_eq!(s.emu.confirms_applied(), 0);
 }

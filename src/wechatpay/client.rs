@@ -1035,8 +1035,24 @@ fn remote_from_error_body(status: u16, body: &[u8]) -> RemoteDetail {
         message: v.get("message").and_then(Value::as_str).unwrap_or_default().to_string(),
         status: String::new(),
         http_status: status,
-        detail: v.get("detail").map(Value::to_string).unwrap_or_default(),
+        detail: v.get("detail").map(shown_detail).unwrap_or_default(),
     }
+}
+
+/// The platform's `detail` as errors show it: a `SIGN_ERROR`'s echoed
+/// string-to-sign (`sign_information.truncated_sign_message`) holds the start
+/// of the body we sent, so errors carry only its length (the diagnosis
+/// beside it says what differs).
+fn shown_detail(detail: &Value) -> String {
+    let mut detail = detail.clone();
+    if let Some(echo) = detail
+        .get_mut("sign_information")
+        .and_then(|i| i.get_mut("truncated_sign_message"))
+    {
+        let len = echo.as_str().map_or(0, str::len);
+        *echo = Value::String(format!("<{len} bytes, not shown>"));
+    }
+    detail.to_string()
 }
 
 fn failed_error(r: RemoteDetail) -> Error {
