@@ -295,6 +295,7 @@ fn main() {
         callback,
         bare_callback,
     );
+    primitive_scaling(&merchant, &platform_public, &notification_signatures[0], iterations);
     let sqlite_store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.join("throughput.db")).expect("store"));
     let sqlite_ap = Arc::new(AlipayPlus::new(config.clone(), Some(sqlite_store)).expect("integration"));
     throughput_row(
@@ -589,6 +590,39 @@ fn throughput_row(label: &str, ap: &Arc<AlipayPlus>, driver: &PlatformDriver, it
     };
     println!(
         "{label:<52} {eight:>8.0} /s   1 caller {one:>8.0} /s   ratio {:.2}{measured}",
+        eight / one
+    );
+}
+
+/// The bare primitives of a notification (one verify, one sign), 8 threads
+/// against one, the same count each time: how far this machine's cores scale
+/// the work that bounds the 8-caller rows below.
+fn primitive_scaling(
+    merchant: &PrivateKey,
+    platform_public: &cardbridge::crypto::keys::PublicKey,
+    (content, raw): &(Vec<u8>, Vec<u8>),
+    iterations: usize,
+) {
+    let total = iterations.max(80) / 8 * 8;
+    let rate = |threads: usize| {
+        let started = Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    for _ in 0..total / threads {
+                        assert!(rsa::verify_sha256(platform_public, content, raw));
+                        std::hint::black_box(rsa::sign_sha256(merchant, content).expect("sign"));
+                    }
+                });
+            }
+        });
+        total as f64 / started.elapsed().as_secs_f64()
+    };
+    let one = rate(1);
+    let eight = rate(8);
+    println!(
+        "{:<52} {eight:>8.0} /s   1 thread {one:>8.0} /s   ratio {:.2}",
+        "bare verify + sign, 8 threads",
         eight / one
     );
 }

@@ -247,6 +247,8 @@ impl SqliteStore {
     }
 
     fn with(c: Connection) -> Self {
+        // Every statement the store runs stays prepared (rusqlite keeps 16 by default).
+        c.set_prepared_statement_cache_capacity(64);
         SqliteStore {
             conn: Mutex::new(Conn { c, full: true }),
             writes: GroupCommit::new(MAX_BATCH),
@@ -341,30 +343,44 @@ impl Batch<Conn> for SqliteBatch {
             }
             conn.full = durable;
         }
-        if let Err(e) = conn.c.execute_batch("BEGIN IMMEDIATE") {
+        // Fixed statements run cached: parsed once per connection, not per batch.
+        let run = |c: &rusqlite::Connection, stmt: &str| c.prepare_cached(stmt).and_then(|mut s| s.execute([]));
+        if let Err(e) = run(&conn.c, "BEGIN IMMEDIATE") {
             return all_fail(jobs.len(), &sql(OP)(e));
+        }
+        // One job alone needs no savepoint: its failure rolls the transaction back.
+        if let [_] = jobs[..] {
+            let job = jobs.into_iter().next().map(|j| j.run);
+            let r = job.map_or_else(|| Err(Error::internal("store: write", "no job")), |run| run(conn));
+            let end = if r.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            if let Err(e) = run(&conn.c, end) {
+                let _ = run(&conn.c, "ROLLBACK");
+                return vec![Err(sql(OP)(e))];
+            }
+            return vec![r];
         }
         let mut results = Vec::with_capacity(jobs.len());
         for job in jobs {
-            let result = match conn.c.execute_batch("SAVEPOINT job") {
+            let result = match run(&conn.c, "SAVEPOINT job") {
                 Err(e) => Err(sql(OP)(e)),
-                Ok(()) => {
+                Ok(_) => {
                     let r = (job.run)(conn);
-                    let end = if r.is_ok() {
-                        "RELEASE job"
-                    } else {
-                        "ROLLBACK TO job; RELEASE job"
+                    let end = |c: &rusqlite::Connection| {
+                        if r.is_err() {
+                            run(c, "ROLLBACK TO job")?;
+                        }
+                        run(c, "RELEASE job")
                     };
-                    match conn.c.execute_batch(end) {
-                        Ok(()) => r,
+                    match end(&conn.c) {
+                        Ok(_) => r,
                         Err(e) => Err(sql(OP)(e)),
                     }
                 }
             };
             results.push(result);
         }
-        if let Err(e) = conn.c.execute_batch("COMMIT") {
-            let _ = conn.c.execute_batch("ROLLBACK");
+        if let Err(e) = run(&conn.c, "COMMIT") {
+            let _ = run(&conn.c, "ROLLBACK");
             let e = sql(OP)(e);
             return all_fail(results.len(), &e);
         }
