@@ -336,15 +336,19 @@ impl Batch<Conn> for SqliteBatch {
         const OP: &str = "write";
         let durable = jobs.iter().any(|j| j.durable);
         let all_fail = |n: usize, e: &Error| (0..n).map(|_| Err(e.clone())).collect::<Vec<_>>();
+        // Fixed statements run cached: parsed once per connection, not per batch.
+        let run = |c: &rusqlite::Connection, stmt: &str| c.prepare_cached(stmt).and_then(|mut s| s.execute([]));
         if conn.full != durable {
-            let level = if durable { "FULL" } else { "NORMAL" };
-            if let Err(e) = conn.c.pragma_update(None, "synchronous", level) {
+            let level = if durable {
+                "PRAGMA synchronous = FULL"
+            } else {
+                "PRAGMA synchronous = NORMAL"
+            };
+            if let Err(e) = run(&conn.c, level) {
                 return all_fail(jobs.len(), &sql(OP)(e));
             }
             conn.full = durable;
         }
-        // Fixed statements run cached: parsed once per connection, not per batch.
-        let run = |c: &rusqlite::Connection, stmt: &str| c.prepare_cached(stmt).and_then(|mut s| s.execute([]));
         if let Err(e) = run(&conn.c, "BEGIN IMMEDIATE") {
             return all_fail(jobs.len(), &sql(OP)(e));
         }
