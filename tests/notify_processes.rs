@@ -102,7 +102,7 @@ fn child(db: &str, log: &str, ids: usize, rounds: usize, lease: Duration) {
                 } else {
                     br#"{"result":{"resultStatus":"F","resultCode":"PROCESS_FAIL","resultMessage":"no"}}"#
                 };
-                writeln!(out, "decided {id}").unwrap();
+                log_line(&mut out, &format!("decided {id}\n"));
                 match ap.finish(&mut call, decision, now) {
                     Ok(r) => r,
                     Err(_) => continue,
@@ -118,7 +118,7 @@ fn child(db: &str, log: &str, ids: usize, rounds: usize, lease: Duration) {
             continue;
         }
         let hex: String = answer.body.iter().map(|b| format!("{b:02x}")).collect();
-        writeln!(out, "answer {id} {hex}").unwrap();
+        log_line(&mut out, &format!("answer {id} {hex}\n"));
         finals.insert(i);
     }
     assert_eq!(finals.len(), ids);
@@ -134,6 +134,14 @@ fn spawn(mode: &str, db: &Path, log: &Path, ids: usize, rounds: usize) -> Child 
         .stdout(Stdio::null())
         .spawn()
         .unwrap()
+}
+
+/// Appends one whole line in one `write` (the file is opened `O_APPEND`): a
+/// kill -9 cannot leave half a line for the next child to continue
+/// (`writeln!` writes each formatted piece separately).
+fn log_line(out: &mut std::fs::File, line: &str) {
+    let written = out.write(line.as_bytes()).unwrap();
+    assert_eq!(written, line.len(), "a log line in one write");
 }
 
 /// Parses the logs: answers given per requestId (complete lines only: a
