@@ -714,7 +714,7 @@ pub fn alipay_message_without_echo(message: &str) -> String {
 }
 
 /// Compares the string-to-sign the Alipay+ gateway echoes in a signature
-/// refusal (`result.resultMessage` "…网关生成的验签字符串为:<string>") with
+/// refusal (`result.resultMessage` "…网关生成的验签字符串为:`<string>`") with
 /// the one we signed for `sent` (`<method> <target>\n<Client-Id>.<Request-Time>.<body>`).
 /// `None` when the answer carries no echo or `sent` lacks `Client-Id` or
 /// `Request-Time`.

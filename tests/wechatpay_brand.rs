@@ -542,7 +542,7 @@ fn typed_inputs_take_the_same_path_and_outbox_key_as_json() {
     let s = setup();
     let wp = wechat(&s);
     let typed: CreateCardTemplateInput = serde_json::from_value(template_input("T-TYPED")).unwrap();
-    let created = wp.create_card_template_input(&typed).unwrap();
+    let created = wp.call_typed(&typed).unwrap();
     let card_id = created.json["card_id"].as_str().unwrap().to_string();
     // The JSON form of the same create replays the typed one's entry: one key, one template.
     let hits = s.emu.hits(BASE);
@@ -551,15 +551,15 @@ fn typed_inputs_take_the_same_path_and_outbox_key_as_json() {
     assert_eq!(s.emu.hits(BASE), hits, "replayed from the outbox, nothing sent");
 
     let got = wp
-        .get_card_template_input(&GetCardTemplateInput(CardTemplateRef::new(BRAND, &card_id)))
+        .call_typed(&GetCardTemplateInput(CardTemplateRef::new(BRAND, &card_id)))
         .unwrap();
     assert_eq!(got.json["card_id"], json!(card_id));
     let mut list = ListCardTemplatesInput::new(BRAND);
     list.state = Some(TemplateState::Effective);
-    assert!(wp.list_card_templates_input(&list).unwrap().json["data"].is_array());
+    assert!(wp.call_typed(&list).unwrap().json["data"].is_array());
 
     let activity: CreateMembershipActivityInput = serde_json::from_value(activity_input("A-TYPED", &card_id)).unwrap();
-    let a = wp.create_membership_activity_input(&activity).unwrap();
+    let a = wp.call_typed(&activity).unwrap();
     assert!(a.json["activity_id"].is_string());
 
     // Refused before anything is sent, naming the field.
@@ -567,7 +567,7 @@ fn typed_inputs_take_the_same_path_and_outbox_key_as_json() {
     let mut bad = typed;
     bad.out_request_no = "T-BAD".into();
     bad.card_color = "yellow".into();
-    let e = wp.create_card_template_input(&bad).unwrap_err();
+    let e = wp.call_typed(&bad).unwrap_err();
     assert_eq!(e.field(), Some("createCardTemplate.card_color"));
     assert_eq!(s.emu.hits(BASE), hits);
 }

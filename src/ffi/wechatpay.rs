@@ -112,16 +112,13 @@ pub(crate) fn answer_json(answer: ApiAnswer) -> crate::Result<Vec<u8>> {
     serde_json::to_vec(&v).map_err(|e| Error::internal("answer", e))
 }
 
-/// Signature shared by the client calls below and in `brand.rs`.
-pub(super) type ClientCall = fn(&WechatPay, &[u8]) -> crate::Result<ApiAnswer>;
-
 pub(super) fn client_call(
     wechatpay: *const cardbridge_wechatpay,
     input_json: *const c_char,
     input_json_len: usize,
     answer_out: *mut cardbridge_bytes,
     error_out: *mut *mut cardbridge_error,
-    call: ClientCall,
+    call: crate::wechatpay::Call,
 ) -> cardbridge_result {
     ffi_boundary!(error_out, {
         let wechatpay = try_ref!(wechatpay);

@@ -10,7 +10,7 @@
 //! Each implements [`TypedInput`]: it serialises to the same JSON object the
 //! call takes as text ([`TypedInput::to_json`]), so the typed and the plain
 //! forms go through one validation — `wechat.confirm(&input.to_json()?)`, or
-//! [`super::WechatPay::confirm_input`] and its siblings, or
+//! [`super::WechatPay::call_typed`]`(&input)`, or
 //! [`super::operations::prepare_typed`] to validate without sending. The
 //! field limits (lengths, ranges, formats, enum sets) are the call's, checked
 //! before anything is stored or signed. Enums keep unknown values verbatim
@@ -36,17 +36,22 @@ pub trait TypedInput: Serialize {
     /// root of the field paths its validation errors name).
     const OPERATION: &'static str;
 
+    /// The [`super::WechatPay`] method taking the operation's JSON form
+    /// (what [`super::WechatPay::call_typed`] sends [`TypedInput::to_json`] to).
+    const CALL: super::Call;
+
     /// The JSON object the operation takes (validated by the call, not here).
     fn to_json(&self) -> Result<Vec<u8>> {
         serde_json::to_vec(self).map_err(|e| Error::internal(Self::OPERATION, e))
     }
 }
 
-/// Implements [`TypedInput`] for each `Type = "operation"`.
+/// Implements [`TypedInput`] for each `Type = "operation" => method`.
 macro_rules! typed_inputs {
-    ($($ty:ident = $op:literal),+ $(,)?) => {
+    ($($ty:ident = $op:literal => $call:ident),+ $(,)?) => {
         $(impl TypedInput for $ty {
             const OPERATION: &'static str = $op;
+            const CALL: super::Call = super::WechatPay::$call;
         })+
     };
 }
@@ -167,7 +172,7 @@ redacted_debug!(PointsSyncInput {
     extra: members,
 });
 
-typed_inputs!(ConfirmInput = "confirm", PointsSyncInput = "syncUserPoints");
+typed_inputs!(ConfirmInput = "confirm" => confirm, PointsSyncInput = "syncUserPoints" => sync_user_points);
 
 // ---- shared members ------------------------------------------------------
 
@@ -534,11 +539,11 @@ impl ListCardTemplatesInput {
 }
 
 typed_inputs!(
-    CreateCardTemplateInput = "createCardTemplate",
-    UpdateCardTemplateInput = "updateCardTemplate",
-    GetCardTemplateInput = "getCardTemplate",
-    RemoveCardTemplateInput = "removeCardTemplate",
-    ListCardTemplatesInput = "listCardTemplates",
+    CreateCardTemplateInput = "createCardTemplate" => create_card_template,
+    UpdateCardTemplateInput = "updateCardTemplate" => update_card_template,
+    GetCardTemplateInput = "getCardTemplate" => get_card_template,
+    RemoveCardTemplateInput = "removeCardTemplate" => remove_card_template,
+    ListCardTemplatesInput = "listCardTemplates" => list_card_templates,
 );
 
 // ---- user cards ----------------------------------------------------------
@@ -797,14 +802,14 @@ pub struct CreatePreAuthTokenInput(pub TokenInput);
 pub struct CreatePayViewTokenInput(pub TokenInput);
 
 typed_inputs!(
-    GetUserCardInput = "getUserCard",
-    UpdateUserCardInput = "updateUserCard",
-    ListUserCardsInput = "listUserCards",
-    InvalidateUserCardInput = "invalidateUserCard",
-    ImportUserCardInput = "importUserCard",
-    ImportUserCardByPhoneInput = "importUserCardByPhone",
-    CreatePreAuthTokenInput = "createPreAuthToken",
-    CreatePayViewTokenInput = "createPayViewToken",
+    GetUserCardInput = "getUserCard" => get_user_card,
+    UpdateUserCardInput = "updateUserCard" => update_user_card,
+    ListUserCardsInput = "listUserCards" => list_user_cards,
+    InvalidateUserCardInput = "invalidateUserCard" => invalidate_user_card,
+    ImportUserCardInput = "importUserCard" => import_user_card,
+    ImportUserCardByPhoneInput = "importUserCardByPhone" => import_user_card_by_phone,
+    CreatePreAuthTokenInput = "createPreAuthToken" => create_pre_auth_token,
+    CreatePayViewTokenInput = "createPayViewToken" => create_pay_view_token,
 );
 
 // ---- member feeds and the points-for-coupon answer -------------------------
@@ -890,8 +895,8 @@ redacted_debug!(ConfirmExchangeCouponInput {
 });
 
 typed_inputs!(
-    CreateUserFeedInput = "createUserFeed",
-    ConfirmExchangeCouponInput = "confirmExchangeCoupon",
+    CreateUserFeedInput = "createUserFeed" => create_user_feed,
+    ConfirmExchangeCouponInput = "confirmExchangeCoupon" => confirm_exchange_coupon,
 );
 
 // ---- membership activities -------------------------------------------------
@@ -1037,9 +1042,9 @@ pub struct GetMembershipActivityInput(pub MembershipActivityRef);
 pub struct TerminateMembershipActivityInput(pub MembershipActivityRef);
 
 typed_inputs!(
-    CreateMembershipActivityInput = "createMembershipActivity",
-    UpdateMembershipActivityInput = "updateMembershipActivity",
-    ListMembershipActivitiesInput = "listMembershipActivities",
-    GetMembershipActivityInput = "getMembershipActivity",
-    TerminateMembershipActivityInput = "terminateMembershipActivity",
+    CreateMembershipActivityInput = "createMembershipActivity" => create_membership_activity,
+    UpdateMembershipActivityInput = "updateMembershipActivity" => update_membership_activity,
+    ListMembershipActivitiesInput = "listMembershipActivities" => list_membership_activities,
+    GetMembershipActivityInput = "getMembershipActivity" => get_membership_activity,
+    TerminateMembershipActivityInput = "terminateMembershipActivity" => terminate_membership_activity,
 );

@@ -56,6 +56,10 @@ use std::sync::Arc;
 
 pub use callback::{CallbackBegin, CallbackEvent, CallbackHandler, EventKind};
 pub use client::{ApiAnswer, WechatClient};
+
+/// A [`WechatPay`] call taking its input as one JSON object (what the typed
+/// inputs and the C exports dispatch to).
+pub type Call = fn(&WechatPay, &[u8]) -> Result<ApiAnswer>;
 pub use config::Config;
 
 /// One merchant's WeChat Pay card-member integration: the client and the
@@ -167,14 +171,6 @@ impl WechatPay {
     pub fn sync_user_points(&self, input: &[u8]) -> Result<ApiAnswer> {
         self.client.sync_user_points(input)
     }
-    /// [`Self::confirm`] with a typed input (the same validation and outbox key).
-    pub fn confirm_input(&self, input: &inputs::ConfirmInput) -> Result<ApiAnswer> {
-        self.confirm(&input.to_json()?)
-    }
-    /// [`Self::sync_user_points`] with a typed input.
-    pub fn sync_user_points_input(&self, input: &inputs::PointsSyncInput) -> Result<ApiAnswer> {
-        self.sync_user_points(&input.to_json()?)
-    }
     /// Creates a card template: see [`WechatClient::create_card_template`].
     pub fn create_card_template(&self, input: &[u8]) -> Result<ApiAnswer> {
         self.client.create_card_template(input)
@@ -194,26 +190,6 @@ impl WechatPay {
     /// Removes (invalidates or deletes) a card template: see [`WechatClient::remove_card_template`].
     pub fn remove_card_template(&self, input: &[u8]) -> Result<ApiAnswer> {
         self.client.remove_card_template(input)
-    }
-    /// [`Self::create_card_template`] with a typed input (the same validation and outbox key).
-    pub fn create_card_template_input(&self, input: &inputs::CreateCardTemplateInput) -> Result<ApiAnswer> {
-        self.create_card_template(&inputs::TypedInput::to_json(input)?)
-    }
-    /// [`Self::list_card_templates`] with a typed input.
-    pub fn list_card_templates_input(&self, input: &inputs::ListCardTemplatesInput) -> Result<ApiAnswer> {
-        self.list_card_templates(&inputs::TypedInput::to_json(input)?)
-    }
-    /// [`Self::get_card_template`] with a typed input.
-    pub fn get_card_template_input(&self, input: &inputs::GetCardTemplateInput) -> Result<ApiAnswer> {
-        self.get_card_template(&inputs::TypedInput::to_json(input)?)
-    }
-    /// [`Self::update_card_template`] with a typed input.
-    pub fn update_card_template_input(&self, input: &inputs::UpdateCardTemplateInput) -> Result<ApiAnswer> {
-        self.update_card_template(&inputs::TypedInput::to_json(input)?)
-    }
-    /// [`Self::remove_card_template`] with a typed input.
-    pub fn remove_card_template_input(&self, input: &inputs::RemoveCardTemplateInput) -> Result<ApiAnswer> {
-        self.remove_card_template(&inputs::TypedInput::to_json(input)?)
     }
     /// Lists a user's cards: see [`WechatClient::list_user_cards`].
     pub fn list_user_cards(&self, input: &[u8]) -> Result<ApiAnswer> {
@@ -238,38 +214,6 @@ impl WechatPay {
     /// A payment-code component token: see [`WechatClient::create_pay_view_token`].
     pub fn create_pay_view_token(&self, input: &[u8]) -> Result<ApiAnswer> {
         self.client.create_pay_view_token(input)
-    }
-    /// [`Self::get_user_card`] with a typed input (the same validation).
-    pub fn get_user_card_input(&self, input: &inputs::GetUserCardInput) -> Result<ApiAnswer> {
-        self.get_user_card(&inputs::TypedInput::to_json(input)?)
-    }
-    /// [`Self::update_user_card`] with a typed input (the same validation).
-    pub fn update_user_card_input(&self, input: &inputs::UpdateUserCardInput) -> Result<ApiAnswer> {
-        self.update_user_card(&inputs::TypedInput::to_json(input)?)
-    }
-    /// [`Self::list_user_cards`] with a typed input (the same validation).
-    pub fn list_user_cards_input(&self, input: &inputs::ListUserCardsInput) -> Result<ApiAnswer> {
-        self.list_user_cards(&inputs::TypedInput::to_json(input)?)
-    }
-    /// [`Self::invalidate_user_card`] with a typed input (the same validation).
-    pub fn invalidate_user_card_input(&self, input: &inputs::InvalidateUserCardInput) -> Result<ApiAnswer> {
-        self.invalidate_user_card(&inputs::TypedInput::to_json(input)?)
-    }
-    /// [`Self::import_user_card`] with a typed input (the same validation).
-    pub fn import_user_card_input(&self, input: &inputs::ImportUserCardInput) -> Result<ApiAnswer> {
-        self.import_user_card(&inputs::TypedInput::to_json(input)?)
-    }
-    /// [`Self::import_user_card_by_phone`] with a typed input (the same validation).
-    pub fn import_user_card_by_phone_input(&self, input: &inputs::ImportUserCardByPhoneInput) -> Result<ApiAnswer> {
-        self.import_user_card_by_phone(&inputs::TypedInput::to_json(input)?)
-    }
-    /// [`Self::create_pre_auth_token`] with a typed input (the same validation).
-    pub fn create_pre_auth_token_input(&self, input: &inputs::CreatePreAuthTokenInput) -> Result<ApiAnswer> {
-        self.create_pre_auth_token(&inputs::TypedInput::to_json(input)?)
-    }
-    /// [`Self::create_pay_view_token`] with a typed input (the same validation).
-    pub fn create_pay_view_token_input(&self, input: &inputs::CreatePayViewTokenInput) -> Result<ApiAnswer> {
-        self.create_pay_view_token(&inputs::TypedInput::to_json(input)?)
     }
     /// Posts a member feed: see [`WechatClient::create_user_feed`].
     pub fn create_user_feed(&self, input: &[u8]) -> Result<ApiAnswer> {
@@ -299,36 +243,11 @@ impl WechatPay {
     pub fn terminate_membership_activity(&self, input: &[u8]) -> Result<ApiAnswer> {
         self.client.terminate_membership_activity(input)
     }
-    /// [`Self::create_user_feed`] with a typed input (the same validation and outbox key).
-    pub fn create_user_feed_input(&self, input: &inputs::CreateUserFeedInput) -> Result<ApiAnswer> {
-        self.create_user_feed(&inputs::TypedInput::to_json(input)?)
-    }
-    /// [`Self::confirm_exchange_coupon`] with a typed input (the same validation and outbox key).
-    pub fn confirm_exchange_coupon_input(&self, input: &inputs::ConfirmExchangeCouponInput) -> Result<ApiAnswer> {
-        self.confirm_exchange_coupon(&inputs::TypedInput::to_json(input)?)
-    }
-    /// [`Self::create_membership_activity`] with a typed input (the same validation and outbox key).
-    pub fn create_membership_activity_input(&self, input: &inputs::CreateMembershipActivityInput) -> Result<ApiAnswer> {
-        self.create_membership_activity(&inputs::TypedInput::to_json(input)?)
-    }
-    /// [`Self::list_membership_activities`] with a typed input (the same validation and outbox key).
-    pub fn list_membership_activities_input(&self, input: &inputs::ListMembershipActivitiesInput) -> Result<ApiAnswer> {
-        self.list_membership_activities(&inputs::TypedInput::to_json(input)?)
-    }
-    /// [`Self::get_membership_activity`] with a typed input (the same validation and outbox key).
-    pub fn get_membership_activity_input(&self, input: &inputs::GetMembershipActivityInput) -> Result<ApiAnswer> {
-        self.get_membership_activity(&inputs::TypedInput::to_json(input)?)
-    }
-    /// [`Self::update_membership_activity`] with a typed input (the same validation and outbox key).
-    pub fn update_membership_activity_input(&self, input: &inputs::UpdateMembershipActivityInput) -> Result<ApiAnswer> {
-        self.update_membership_activity(&inputs::TypedInput::to_json(input)?)
-    }
-    /// [`Self::terminate_membership_activity`] with a typed input (the same validation and outbox key).
-    pub fn terminate_membership_activity_input(
-        &self,
-        input: &inputs::TerminateMembershipActivityInput,
-    ) -> Result<ApiAnswer> {
-        self.terminate_membership_activity(&inputs::TypedInput::to_json(input)?)
+    /// Any call with its typed input ([`inputs`]): the input's JSON form sent
+    /// to the call's JSON method ([`inputs::TypedInput::CALL`]), so both forms
+    /// share one validation and one outbox key.
+    pub fn call_typed<I: inputs::TypedInput>(&self, input: &I) -> Result<ApiAnswer> {
+        (I::CALL)(self, &input.to_json()?)
     }
     /// See [`WechatClient::refresh_certificates`].
     pub fn refresh_certificates(&self) -> Result<usize> {
