@@ -137,14 +137,7 @@ impl IssueCardClient {
     /// spent (the entry stays pending).
     pub fn complete_issue_card(&self, prepared: Prepared, reply: Reply) -> Result<Progress<IssuedCard>> {
         prepared.check_kind(OUTBOX_KIND, "prepare_issue_card")?;
-        let request_id = serde_json::from_slice::<serde_json::Value>(prepared.entry_body())
-            .ok()
-            .and_then(|v| {
-                v.get("requestId")
-                    .and_then(serde_json::Value::as_str)
-                    .map(str::to_string)
-            })
-            .unwrap_or_default();
+        let request_id = request_id_in(prepared.entry_body()).unwrap_or_default();
         self.engine
             .complete(prepared, reply, &self.delivery())
             .map_err(|e| e.with_request_id(&request_id))?
@@ -205,12 +198,7 @@ impl IssueCardClient {
             .outbox_get(&id)
             .ok()
             .flatten()
-            .and_then(|entry| serde_json::from_slice::<serde_json::Value>(&entry.body).ok())
-            .and_then(|v| {
-                v.get("requestId")
-                    .and_then(serde_json::Value::as_str)
-                    .map(str::to_string)
-            });
+            .and_then(|entry| request_id_in(&entry.body));
         match request_id {
             Some(r) => e.with_request_id(&r),
             None => e,
@@ -225,6 +213,12 @@ impl IssueCardClient {
     fn delivery(&self) -> IssueCardDelivery<'_> {
         IssueCardDelivery { config: &self.config }
     }
+}
+
+/// The `requestId` of a stored issueCard body.
+fn request_id_in(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v.get("requestId")?.as_str().map(str::to_string)
 }
 
 /// The caller's view of a final entry.

@@ -172,10 +172,7 @@ impl cardbridge_http_response {
     /// `OutParam::write(cardbridge_http_response::into_raw(..))`; the pointer
     /// must be released with [`cardbridge_http_response_free`].
     pub fn into_raw(response: HttpResponse) -> *mut cardbridge_http_response {
-        to_box_ptr(OwnedResponse {
-            response,
-            diagnosis: None,
-        })
+        Self::into_raw_diagnosed(response, None)
     }
 
     /// [`Self::into_raw`] for a refusal with its signature diagnosis

@@ -10,9 +10,9 @@ use crate::error::{Error, ErrorKind};
 use crate::ffi::alipayplus::cardbridge_alipayplus;
 use crate::ffi::bytes::{cardbridge_bytes, cardbridge_header, header_view};
 use crate::ffi::error::{cardbridge_error, cardbridge_result};
-use crate::ffi::handle::{Castable, OutParam, OwnershipBox, free_box};
+use crate::ffi::handle::{Castable, OutParam, OwnershipBox, bytes_arg, free_box, headers_arg};
 use crate::ffi::wechatpay::{answer_json, cardbridge_wechatpay};
-use crate::http::{Header, HttpResponse};
+use crate::http::HttpResponse;
 use crate::outbox::{Prepared, Progress, Purpose, Reply};
 use std::ffi::c_char;
 
@@ -210,13 +210,27 @@ pub extern "C" fn cardbridge_prepared_free(prepared: *mut cardbridge_prepared) {
     })
 }
 
-/// The caller's reply as the engine takes it.
-fn reply(reply: u32, status: u16, headers: Vec<Header>, body: &[u8]) -> crate::Result<Reply> {
+/// The caller's reply as the engine takes it; `status`, `headers` and `body`
+/// are read only for `CARDBRIDGE_REPLY_ANSWERED`.
+///
+/// # Safety
+/// `headers` is valid for `headers_len` views and `body` for `body_len`
+/// bytes (either may be NULL when its length is 0).
+unsafe fn reply_arg(
+    reply: u32,
+    status: u16,
+    headers: *const cardbridge_header,
+    headers_len: usize,
+    body: *const u8,
+    body_len: usize,
+) -> crate::Result<Reply> {
     Ok(match reply {
         CARDBRIDGE_REPLY_ANSWERED => Reply::Answered(HttpResponse {
             status,
-            headers,
-            body: body.to_vec(),
+            // SAFETY: as this function's contract.
+            headers: unsafe { headers_arg(headers, headers_len, "headers") }?,
+            // SAFETY: as this function's contract.
+            body: unsafe { bytes_arg(body, body_len, "body") }?.to_vec(),
         }),
         CARDBRIDGE_REPLY_NOT_SENT => Reply::NotSent,
         CARDBRIDGE_REPLY_NO_ANSWER => Reply::NoAnswer,
@@ -343,13 +357,8 @@ pub extern "C" fn cardbridge_alipayplus_issue_card_complete(
         let alipayplus = try_ref!(alipayplus);
         let response_out = try_out!(response_out);
         let prepared_out = try_out!(prepared_out);
-        let answer = if reply == CARDBRIDGE_REPLY_ANSWERED {
-            let headers = try_headers!(headers, headers_len);
-            let body = try_bytes!(body, body_len);
-            self::reply(reply, status, headers, body)?
-        } else {
-            self::reply(reply, 0, Vec::new(), &[])?
-        };
+        // SAFETY: the export's contract says `headers` and `body` are valid for their lengths.
+        let answer = unsafe { reply_arg(reply, status, headers, headers_len, body, body_len) }?;
         let step = alipayplus.complete_issue_card(*prepared, answer)?;
         write_step(step, |card| Ok(card.response_body), response_out, prepared_out)
     })
@@ -435,13 +444,8 @@ pub extern "C" fn cardbridge_wechatpay_confirm_complete(
         let wechatpay = try_ref!(wechatpay);
         let answer_out = try_out!(answer_out);
         let prepared_out = try_out!(prepared_out);
-        let answer = if reply == CARDBRIDGE_REPLY_ANSWERED {
-            let headers = try_headers!(headers, headers_len);
-            let body = try_bytes!(body, body_len);
-            self::reply(reply, status, headers, body)?
-        } else {
-            self::reply(reply, 0, Vec::new(), &[])?
-        };
+        // SAFETY: the export's contract says `headers` and `body` are valid for their lengths.
+        let answer = unsafe { reply_arg(reply, status, headers, headers_len, body, body_len) }?;
         let step = wechatpay.complete_confirm(*prepared, answer)?;
         write_step(step, answer_json, answer_out, prepared_out)
     })
