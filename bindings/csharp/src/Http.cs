@@ -21,19 +21,9 @@ namespace CardBridge
             try
             {
                 Status = NativeMethods.cardbridge_http_response_status(handle);
-                var count = Interop.ToLong(NativeMethods.cardbridge_http_response_header_count(handle));
-                var headers = new List<KeyValuePair<string, string>>();
-                for (long i = 0; i < count; i++)
-                {
-                    NativeHeader h;
-                    IntPtr error;
-                    var rc = NativeMethods.cardbridge_http_response_header(handle, (UIntPtr)(ulong)i, out h, out error);
-                    CardbridgeException.Check(rc, error);
-                    // The views point into the native response: decode them while it is alive.
-                    headers.Add(new KeyValuePair<string, string>(Utf8.Decode(h.Name, h.NameLen),
-                        Utf8.Decode(h.Value, h.ValueLen)));
-                }
-                Headers = new ReadOnlyCollection<KeyValuePair<string, string>>(headers);
+                Headers = Interop.Headers(NativeMethods.cardbridge_http_response_header_count(handle),
+                    (UIntPtr i, out NativeHeader h, out IntPtr e) =>
+                        NativeMethods.cardbridge_http_response_header(handle, i, out h, out e));
                 byte* data;
                 UIntPtr len;
                 IntPtr err;

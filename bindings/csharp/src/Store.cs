@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Collections.ObjectModel;
 
 namespace CardBridge
 {
@@ -166,6 +168,25 @@ namespace CardBridge
         {
             var v = n.ToUInt64();
             return v > long.MaxValue ? long.MaxValue : (long)v;
+        }
+
+        /// <summary>One native accessor of header number <c>index</c> (a response's or a prepared request's).</summary>
+        internal delegate uint HeaderAt(UIntPtr index, out NativeHeader header, out IntPtr error);
+
+        /// <summary>Decodes <paramref name="count"/> native header views through <paramref name="at"/>; the
+        /// views point into the native object, so this runs while it is alive.</summary>
+        internal static unsafe ReadOnlyCollection<KeyValuePair<string, string>> Headers(UIntPtr count, HeaderAt at)
+        {
+            var n = ToLong(count);
+            var headers = new List<KeyValuePair<string, string>>();
+            for (long i = 0; i < n; i++)
+            {
+                NativeHeader h;
+                IntPtr error;
+                CardbridgeException.Check(at((UIntPtr)(ulong)i, out h, out error), error);
+                headers.Add(new KeyValuePair<string, string>(Utf8.Decode(h.Name, h.NameLen), Utf8.Decode(h.Value, h.ValueLen)));
+            }
+            return new ReadOnlyCollection<KeyValuePair<string, string>>(headers);
         }
     }
 }

@@ -89,18 +89,9 @@ namespace CardBridge
                 Method = View(NativeMethods.cardbridge_prepared_method, handle);
                 Url = View(NativeMethods.cardbridge_prepared_url, handle);
                 OutboxId = View(NativeMethods.cardbridge_prepared_outbox_id, handle);
-                var count = Interop.ToLong(NativeMethods.cardbridge_prepared_header_count(handle));
-                var headers = new List<KeyValuePair<string, string>>();
-                for (long i = 0; i < count; i++)
-                {
-                    NativeHeader h;
-                    IntPtr error;
-                    var rc = NativeMethods.cardbridge_prepared_header(handle, (UIntPtr)(ulong)i, out h, out error);
-                    CardbridgeException.Check(rc, error);
-                    headers.Add(new KeyValuePair<string, string>(Utf8.Decode(h.Name, h.NameLen),
-                        Utf8.Decode(h.Value, h.ValueLen)));
-                }
-                Headers = new ReadOnlyCollection<KeyValuePair<string, string>>(headers);
+                Headers = Interop.Headers(NativeMethods.cardbridge_prepared_header_count(handle),
+                    (UIntPtr i, out NativeHeader h, out IntPtr e) =>
+                        NativeMethods.cardbridge_prepared_header(handle, i, out h, out e));
                 byte* data;
                 UIntPtr len;
                 IntPtr err;
