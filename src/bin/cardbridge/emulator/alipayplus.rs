@@ -106,7 +106,7 @@ pub enum Fault {
     /// Answer `S` `SUCCESS`, signed, but without `cardNo`; not processed.
     SuccessWithoutCardNo,
     /// Process the request as if a proxy on the way had re-serialised its
-    /// JSON body with spaces (`{"a": 1}`): the signature no longer verifies
+    /// JSON body ([`super::Alteration::ReserializedBody`]): the signature no longer verifies
     /// and the refusal echoes the string-to-sign built from the altered body.
     BodyReencodedInTransit,
 }
@@ -190,10 +190,7 @@ impl Platform {
             Some(Fault::Unsigned) => Action::Respond(self.process(request, Signing::Unsigned)),
             Some(Fault::BadSignature) => Action::Respond(self.process(request, Signing::Corrupted)),
             Some(Fault::BodyReencodedInTransit) => {
-                let mut altered = request.clone();
-                if let Ok(v) = serde_json::from_slice::<Value>(&request.body) {
-                    altered.body = spaced_json(&v).into_bytes();
-                }
+                let altered = super::Alteration::ReserializedBody.apply(request);
                 let body = match self.check(&altered) {
                     Ok(request_id) => self.issue(&request_id),
                     Err(refusal) => refusal,
@@ -348,22 +345,6 @@ fn corrupt_signature(b64: &str) -> String {
             b64_encode(&raw)
         }
         _ => "AAAA".into(),
-    }
-}
-
-/// JSON with a space after every `:` and `,` (what some proxies and
-/// frameworks emit when they re-serialise a body).
-fn spaced_json(v: &Value) -> String {
-    match v {
-        Value::Object(m) => {
-            let items: Vec<String> = m
-                .iter()
-                .map(|(k, v)| format!("{}: {}", Value::String(k.clone()), spaced_json(v)))
-                .collect();
-            format!("{{{}}}", items.join(", "))
-        }
-        Value::Array(a) => format!("[{}]", a.iter().map(spaced_json).collect::<Vec<_>>().join(", ")),
-        other => other.to_string(),
     }
 }
 

@@ -43,6 +43,37 @@ pub use alipayplus::{
 pub use brand::{sample_event, sample_point_exchange_coupon, sample_sync_user_point};
 pub use server::{Action, HttpServer, MAX_BODY_BYTES, text_response};
 pub use wechatpay::{
-    Alteration, CallbackTamper, PlatformCertificate, RandomFaults, SAMPLE_BRAND_ID, WechatEmulatorConfig, WechatFault,
+    CallbackTamper, PlatformCertificate, RandomFaults, SAMPLE_BRAND_ID, WechatEmulatorConfig, WechatFault,
     WechatPayEmulator, WechatPayHandler, sample_user_card_create,
 };
+
+/// How a proxy or web framework on the way changes a request before the
+/// platform verifies it (`WechatFault::Altered`, Alipay+ `Fault::BodyReencodedInTransit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alteration {
+    /// The JSON body is parsed and pretty-printed again (equal after parsing,
+    /// not byte-equal).
+    ReserializedBody,
+    /// Every `-` of the query string arrives percent-encoded (`%2D`).
+    ReencodedQuery,
+}
+
+impl Alteration {
+    /// The request as it arrives.
+    pub fn apply(self, request: &cardbridge::http::HttpRequest) -> cardbridge::http::HttpRequest {
+        let mut altered = request.clone();
+        match self {
+            Alteration::ReserializedBody => {
+                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&request.body) {
+                    altered.body = serde_json::to_vec_pretty(&v).unwrap_or_else(|_| request.body.clone());
+                }
+            }
+            Alteration::ReencodedQuery => {
+                if let Some((path, query)) = request.target.split_once('?') {
+                    altered.target = format!("{path}?{}", query.replace('-', "%2D"));
+                }
+            }
+        }
+        altered
+    }
+}

@@ -36,6 +36,7 @@
 //! `METHOD_NOT_ALLOWED` answers for unknown URLs and methods, the other
 //! messages and every `detail` are the emulator's own.
 
+use super::Alteration;
 use super::server::{Action, HttpServer};
 use cardbridge::crypto::aead::ApiV3Key;
 use cardbridge::crypto::keys::{PrivateKey, PublicKey};
@@ -172,35 +173,6 @@ pub enum WechatFault {
     /// A proxy or web framework changes the request on its way in: the
     /// platform verifies (and echoes in its `SIGN_ERROR`) what arrived.
     Altered(Alteration),
-}
-
-/// How [`WechatFault::Altered`] changes a request in transit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Alteration {
-    /// The JSON body is parsed and pretty-printed again (equal after parsing,
-    /// not byte-equal).
-    ReserializedBody,
-    /// Every `-` of the query string arrives percent-encoded (`%2D`).
-    ReencodedQuery,
-}
-
-impl Alteration {
-    fn apply(self, request: &HttpRequest) -> HttpRequest {
-        let mut altered = request.clone();
-        match self {
-            Alteration::ReserializedBody => {
-                if let Ok(v) = serde_json::from_slice::<Value>(&request.body) {
-                    altered.body = serde_json::to_vec_pretty(&v).unwrap_or_else(|_| request.body.clone());
-                }
-            }
-            Alteration::ReencodedQuery => {
-                if let Some((path, query)) = request.target.split_once('?') {
-                    altered.target = format!("{path}?{}", query.replace('-', "%2D"));
-                }
-            }
-        }
-        altered
-    }
 }
 
 /// How [`WechatPayEmulator::callback`] spoils a callback.
