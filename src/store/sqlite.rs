@@ -332,7 +332,7 @@ fn migrate(conn: &mut Connection, shown: &str) -> Result<()> {
 struct SqliteBatch;
 
 impl Batch<Conn> for SqliteBatch {
-    fn run_batch(conn: &mut Conn, jobs: Vec<Job<Conn>>) -> Vec<Result<Box<dyn std::any::Any + Send>>> {
+    fn run_batch(conn: &mut Conn, mut jobs: Vec<Job<Conn>>) -> Vec<Result<Box<dyn std::any::Any + Send>>> {
         const OP: &str = "write";
         let durable = jobs.iter().any(|j| j.durable);
         let all_fail = |n: usize, e: &Error| (0..n).map(|_| Err(e.clone())).collect::<Vec<_>>();
@@ -353,9 +353,10 @@ impl Batch<Conn> for SqliteBatch {
             return all_fail(jobs.len(), &sql(OP)(e));
         }
         // One job alone needs no savepoint: its failure rolls the transaction back.
-        if let [_] = jobs[..] {
-            let job = jobs.into_iter().next().map(|j| j.run);
-            let r = job.map_or_else(|| Err(Error::internal("store: write", "no job")), |run| run(conn));
+        if jobs.len() == 1
+            && let Some(job) = jobs.pop()
+        {
+            let r = (job.run)(conn);
             let end = if r.is_ok() { "COMMIT" } else { "ROLLBACK" };
             if let Err(e) = run(&conn.c, end) {
                 let _ = run(&conn.c, "ROLLBACK");
