@@ -19,7 +19,6 @@ use crate::validate::Path;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::fmt;
 
 /// Rule text of a duplicate member.
@@ -31,14 +30,18 @@ enum Step {
     Index(usize),
 }
 
-/// Walks a document without building it, refusing duplicate members. On a
-/// duplicate, `found` receives the path to it (built while unwinding).
+/// The member name `serde_json` (with `arbitrary_precision`) gives a number
+/// it hands over as its exact text (`serde_json::number::TOKEN`, not public).
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// Builds a document in one pass, refusing duplicate members. On a duplicate,
+/// `found` receives the path to it (built while unwinding).
 #[derive(Clone, Copy)]
-struct DuplicateCheck<'a> {
+struct Build<'a> {
     found: &'a RefCell<Option<Vec<Step>>>,
 }
 
-impl DuplicateCheck<'_> {
+impl Build<'_> {
     fn push(&self, step: Step) {
         if let Some(path) = self.found.borrow_mut().as_mut() {
             path.push(step);
@@ -46,73 +49,89 @@ impl DuplicateCheck<'_> {
     }
 }
 
-impl<'de> DeserializeSeed<'de> for DuplicateCheck<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+impl<'de> DeserializeSeed<'de> for Build<'_> {
+    type Value = Value;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for DuplicateCheck<'_> {
-    type Value = ();
+impl<'de> Visitor<'de> for Build<'_> {
+    type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value")
     }
-    fn visit_bool<E>(self, _: bool) -> std::result::Result<(), E> {
-        Ok(())
+    fn visit_bool<E>(self, b: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(b))
     }
-    fn visit_i64<E>(self, _: i64) -> std::result::Result<(), E> {
-        Ok(())
+    fn visit_i64<E>(self, n: i64) -> std::result::Result<Value, E> {
+        Ok(Value::from(n))
     }
-    fn visit_u64<E>(self, _: u64) -> std::result::Result<(), E> {
-        Ok(())
+    fn visit_u64<E>(self, n: u64) -> std::result::Result<Value, E> {
+        Ok(Value::from(n))
     }
-    fn visit_f64<E>(self, _: f64) -> std::result::Result<(), E> {
-        Ok(())
+    fn visit_f64<E>(self, n: f64) -> std::result::Result<Value, E> {
+        Ok(Value::from(n))
     }
-    fn visit_str<E>(self, _: &str) -> std::result::Result<(), E> {
-        Ok(())
+    fn visit_str<E>(self, s: &str) -> std::result::Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
     }
-    fn visit_unit<E>(self) -> std::result::Result<(), E> {
-        Ok(())
+    fn visit_string<E>(self, s: String) -> std::result::Result<Value, E> {
+        Ok(Value::String(s))
     }
-    fn visit_none<E>(self) -> std::result::Result<(), E> {
-        Ok(())
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
     }
-    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+    fn visit_none<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
         d.deserialize_any(self)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
-        let mut index = 0;
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
+        let mut items = Vec::new();
         loop {
             match seq.next_element_seed(self) {
-                Ok(Some(())) => index += 1,
-                Ok(None) => return Ok(()),
+                Ok(Some(v)) => items.push(v),
+                Ok(None) => return Ok(Value::Array(items)),
                 Err(e) => {
-                    self.push(Step::Index(index));
+                    self.push(Step::Index(items.len()));
                     return Err(e);
                 }
             }
         }
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
-        // SipHash: an object with many keys cannot be made slow to check.
-        let mut seen = HashSet::new();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
+        let mut members = serde_json::Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if let Err(e) = map.next_value_seed(self) {
-                self.push(Step::Key(key));
-                return Err(e);
+            if members.is_empty() && key == NUMBER_TOKEN {
+                // A number, as its exact text: parsed the way serde_json's own `Value` does.
+                let text: String = map.next_value()?;
+                return text.parse().map(Value::Number).map_err(de::Error::custom);
             }
-            if seen.contains(&key) {
-                *self.found.borrow_mut() = Some(vec![Step::Key(key)]);
-                return Err(de::Error::custom(DUPLICATE_RULE));
+            let value = match map.next_value_seed(self) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.push(Step::Key(key));
+                    return Err(e);
+                }
+            };
+            // The map's own index finds a repeated name (its hasher is SipHash: an object
+            // with many members cannot be made slow to check).
+            match members.entry(key) {
+                serde_json::map::Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+                serde_json::map::Entry::Occupied(slot) => {
+                    *self.found.borrow_mut() = Some(vec![Step::Key(slot.key().clone())]);
+                    return Err(de::Error::custom(DUPLICATE_RULE));
+                }
             }
-            seen.insert(key);
         }
-        Ok(())
+        Ok(Value::Object(members))
     }
 }
 
@@ -152,16 +171,13 @@ pub fn parse_body(bytes: &[u8], root: &Path) -> Result<Value> {
 fn parse_inner(bytes: &[u8], root: &Path, not_json: &str) -> Result<Value> {
     let found = RefCell::new(None);
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let checked = DuplicateCheck { found: &found }
+    let built = Build { found: &found }
         .deserialize(&mut de)
-        .and_then(|()| de.end());
-    if let Err(e) = checked {
-        return Err(match found.into_inner() {
-            Some(steps) => duplicate_error(root, steps),
-            None => syntax_error(root, not_json, &e),
-        });
-    }
-    serde_json::from_slice(bytes).map_err(|e| syntax_error(root, not_json, &e))
+        .and_then(|v| de.end().map(|()| v));
+    built.map_err(|e| match found.into_inner() {
+        Some(steps) => duplicate_error(root, steps),
+        None => syntax_error(root, not_json, &e),
+    })
 }
 
 fn syntax_error(root: &Path, not_json: &str, e: &serde_json::Error) -> Error {

@@ -41,7 +41,12 @@ impl Path {
 
     /// The path of member `key` of this object: `root.key`.
     pub fn key(&self, key: &str) -> Self {
-        Path(format!("{}.{key}", self.0))
+        // Built by hand, not `format!`: every validated member makes one.
+        let mut p = String::with_capacity(self.0.len() + 1 + key.len());
+        p.push_str(&self.0);
+        p.push('.');
+        p.push_str(key);
+        Path(p)
     }
 
     /// The path of element `index` of this array: `root[index]`.
@@ -178,12 +183,15 @@ impl<'a> Object<'a> {
 
     /// A required string member of at most `max_chars` characters (if given).
     pub fn required_str(&self, key: &str, max_chars: Option<usize>) -> Result<&'a str> {
-        let path = self.field(key);
-        let s = as_str(self.required(key)?, &path)?;
-        if let Some(max) = max_chars {
-            check_max_chars(&path, s, max)?;
+        // The path is only built for an error: valid input costs no allocation here.
+        let s = self
+            .required(key)?
+            .as_str()
+            .ok_or_else(|| self.field(key).error("must be a string", None))?;
+        match max_chars {
+            Some(max) if s.len() > max => check_max_chars(&self.field(key), s, max).map(|()| s),
+            _ => Ok(s),
         }
-        Ok(s)
     }
 
     /// An optional string member of at most `max_chars` characters (if given).
@@ -196,12 +204,15 @@ impl<'a> Object<'a> {
 
     /// A required array member of at most `max_elements` elements (if given).
     pub fn required_array(&self, key: &str, max_elements: Option<usize>) -> Result<&'a [Value]> {
-        let path = self.field(key);
-        let items = as_array(self.required(key)?, &path)?;
-        if let Some(max) = max_elements {
-            check_max_elements(&path, items, max)?;
+        let items = self
+            .required(key)?
+            .as_array()
+            .map(Vec::as_slice)
+            .ok_or_else(|| self.field(key).error("must be an array", None))?;
+        match max_elements {
+            Some(max) if items.len() > max => check_max_elements(&self.field(key), items, max).map(|()| items),
+            _ => Ok(items),
         }
-        Ok(items)
     }
 
     /// An optional array member of at most `max_elements` elements (if given).

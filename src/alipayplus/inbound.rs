@@ -406,27 +406,26 @@ impl InboundHandler {
         if pending.finished {
             return Err(Error::new(ErrorKind::AlreadyUsed, "this call was already finished"));
         }
-        let body = build_answer(pending.api, decision)?;
-        let status = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|v| {
-                v.pointer("/result/resultStatus")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .unwrap_or_default();
-        let mut body = body;
+        let (body, mut outcome) = build_answer(pending.api, decision)?;
+        // Signed before the durable commit, while the CPU is still busy with this call (as a
+        // hand-written handler would): the commit's flush then ends the call instead of
+        // separating it from the signature. Nothing leaves before the commit returns.
+        let mut response = self.respond(&pending.uri, body, now_ms);
         if let Some(c) = &pending.claim {
-            if status == "U" {
+            if outcome.status == "U" {
                 // Best effort: when the store is unreachable the claim is freed by its lease
                 // expiry instead, and `U` must still reach the platform so that it asks again.
                 let _ = c.store.release_inbound(&c.key, c.ticket.token);
             } else {
                 // Durable before it is sent: a crash after this replays the same answer.
-                let completed = c.store.complete_inbound(&c.key, c.ticket.token, &body, now_ms);
+                let completed = c.store.complete_inbound(&c.key, c.ticket.token, &response.body, now_ms);
                 match completed.inspect_err(|e| obs::store_error(&self.metrics, "complete_inbound", e))? {
                     Completion::Stored => {}
-                    Completion::AlreadyDone(stored) => body = stored,
+                    Completion::AlreadyDone(stored) => {
+                        // Another delivery decided first: its answer, signed afresh.
+                        outcome = Outcome::of(&stored);
+                        response = self.respond(&pending.uri, stored, now_ms);
+                    }
                     Completion::Lost => {
                         return Err(Error::new(
                             ErrorKind::ClaimLost,
@@ -438,8 +437,8 @@ impl InboundHandler {
             }
         }
         pending.finished = true;
-        self.observe_answer(pending, &body);
-        Ok(self.respond(&pending.uri, body, now_ms))
+        self.observe_answer(pending, &outcome);
+        Ok(response)
     }
 
     /// An answer saying "unknown, call again" for a pending call the host
@@ -454,21 +453,8 @@ impl InboundHandler {
     }
 
     /// Counts and logs the answer `finish` gives.
-    fn observe_answer(&self, pending: &PendingCall, body: &[u8]) {
-        let result = serde_json::from_slice::<Value>(body).ok();
-        let text = |p: &str| {
-            result
-                .as_ref()
-                .and_then(|v| v.pointer(p))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
-        let status = match text("/result/resultStatus").as_deref() {
-            Some("S") => "S",
-            Some("F") => "F",
-            Some("U") => "U",
-            _ => "?",
-        };
+    fn observe_answer(&self, pending: &PendingCall, outcome: &Outcome) {
+        let status = outcome.status;
         self.metrics.inbound(pending.api.name(), status);
         let level = if status == "S" { Level::Info } else { Level::Warn };
         obs::event(level, TARGET, "inbound answer", || {
@@ -477,10 +463,7 @@ impl InboundHandler {
                 f.push(("request_id", obs::Value::Id(Id::new(&r.request_id))));
             }
             f.push(("result", obs::Value::Label(status)));
-            f.push((
-                "result_code",
-                obs::Value::Id(Id::new(&text("/result/resultCode").unwrap_or_default())),
-            ));
+            f.push(("result_code", obs::Value::Id(Id::new(&outcome.code))));
             f.push(("redelivered", obs::Value::Bool(pending.redelivered())));
             f.push(("latency_ms", obs::Value::Int(obs::elapsed_ms(pending.started))));
             f
@@ -533,30 +516,53 @@ fn parse_request(api: InboundApi, body: &[u8]) -> Result<InboundRequest> {
     })
 }
 
-/// Checks the host's decision and serialises the answer body.
-fn build_answer(api: InboundApi, decision: &[u8]) -> Result<Vec<u8>> {
+/// The result an answer carries, for metrics and logs.
+struct Outcome {
+    /// `S`, `F`, `U`, or `?` for a stored answer that cannot be read.
+    status: &'static str,
+    code: String,
+}
+
+impl Outcome {
+    /// The result of an answer stored earlier (read back from its body).
+    fn of(body: &[u8]) -> Self {
+        let result = serde_json::from_slice::<Value>(body).ok();
+        let text = |p: &str| result.as_ref().and_then(|v| v.pointer(p)).and_then(Value::as_str);
+        let status = match text("/result/resultStatus") {
+            Some("S") => "S",
+            Some("F") => "F",
+            Some("U") => "U",
+            _ => "?",
+        };
+        Outcome {
+            status,
+            code: text("/result/resultCode").unwrap_or_default().to_string(),
+        }
+    }
+}
+
+/// Checks the host's decision and serialises the answer body; also returns
+/// the result it carries.
+fn build_answer(api: InboundApi, decision: &[u8]) -> Result<(Vec<u8>, Outcome)> {
     let root = format!("{}Response", api.name());
     let value = crate::json::parse_strict(decision, &crate::validate::Path::root(&root))?;
     let Value::Object(mut map) = value else {
         return Err(Error::validation(root, "must be a JSON object", None));
     };
-    let result = match map.shift_remove("result") {
-        None => serde_json::to_value(ResultInfo::success()).map_err(|e| Error::internal("answer", e))?,
+    let (result, outcome) = match map.shift_remove("result") {
+        None => (
+            serde_json::to_value(ResultInfo::success()).map_err(|e| Error::internal("answer", e))?,
+            Outcome {
+                status: "S",
+                code: "SUCCESS".to_string(),
+            },
+        ),
         Some(Value::Object(mut r)) => {
-            let status = r
-                .get("resultStatus")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let code = r
-                .get("resultCode")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let allowed: &[&str] = match status.as_str() {
-                "S" => &["SUCCESS"],
-                "F" => &["PROCESS_FAIL", "PARAM_ILLEGAL", "ACCESS_DENIED"],
-                "U" => &["UNKNOWN_EXCEPTION"],
+            let text = |key: &str| r.get(key).and_then(Value::as_str).unwrap_or_default();
+            let (status, allowed): (&'static str, &[&str]) = match text("resultStatus") {
+                "S" => ("S", &["SUCCESS"]),
+                "F" => ("F", &["PROCESS_FAIL", "PARAM_ILLEGAL", "ACCESS_DENIED"]),
+                "U" => ("U", &["UNKNOWN_EXCEPTION"]),
                 _ => {
                     return Err(Error::validation(
                         format!("{root}.result.resultStatus"),
@@ -565,6 +571,7 @@ fn build_answer(api: InboundApi, decision: &[u8]) -> Result<Vec<u8>> {
                     ));
                 }
             };
+            let code = text("resultCode").to_string();
             if !allowed.contains(&code.as_str()) {
                 return Err(Error::validation(
                     format!("{root}.result.resultCode"),
@@ -576,22 +583,24 @@ fn build_answer(api: InboundApi, decision: &[u8]) -> Result<Vec<u8>> {
                 let t = truncate_message(m);
                 r.insert("resultMessage".into(), Value::String(t));
             }
-            Value::Object(r)
+            (Value::Object(r), Outcome { status, code })
         }
         Some(_) => return Err(Error::validation(format!("{root}.result"), "must be an object", None)),
     };
     let mut ordered = Map::new();
     ordered.insert("result".into(), result);
     ordered.extend(map);
-    let bytes = serde_json::to_vec(&Value::Object(ordered)).map_err(|e| Error::internal("answer", e))?;
+    let value = Value::Object(ordered);
     let d = Direction::Outbound;
-    // Parse into the typed response (validates every limit) and serialise compactly.
-    match api {
-        InboundApi::NotifyCardRegistration => {
-            model::to_json(&model::parse::<NotifyCardRegistrationResponse>(&bytes, d)?, d)
-        }
-        InboundApi::InquireCardDetail => model::to_json(&model::parse::<InquireCardDetailResponse>(&bytes, d)?, d),
-        InboundApi::UpdateCardDetail => model::to_json(&model::parse::<UpdateCardDetailResponse>(&bytes, d)?, d),
-        InboundApi::InquireMemberAssets => model::to_json(&model::parse::<InquireMemberAssetsResponse>(&bytes, d)?, d),
+    // Into the typed response (validates every limit), then compact JSON.
+    fn typed<T: model::Payload>(v: Value, d: Direction) -> Result<Vec<u8>> {
+        model::to_json(&model::from_json_value::<T>(v, d)?, d)
     }
+    let body = match api {
+        InboundApi::NotifyCardRegistration => typed::<NotifyCardRegistrationResponse>(value, d),
+        InboundApi::InquireCardDetail => typed::<InquireCardDetailResponse>(value, d),
+        InboundApi::UpdateCardDetail => typed::<UpdateCardDetailResponse>(value, d),
+        InboundApi::InquireMemberAssets => typed::<InquireMemberAssetsResponse>(value, d),
+    }?;
+    Ok((body, outcome))
 }

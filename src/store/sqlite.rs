@@ -438,24 +438,29 @@ fn get_entry(conn: &Connection, id: &str) -> rusqlite::Result<Option<OutboxEntry
         .optional()
 }
 
+/// A new key is taken by one insert; only a key already there is read (and
+/// taken over when its claim was released or has expired).
 fn claim(conn: &Connection, key: &str, fingerprint: &str, now_ms: i64, lease_ms: i64) -> rusqlite::Result<Claim> {
     let lease_until = now_ms.saturating_add(lease_ms);
-    let existing: Option<(i64, i64, Option<Vec<u8>>, String)> = conn
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO inbound (key, fingerprint, generation, lease_until_ms, response, created_ms, updated_ms)
+             VALUES (?1, ?2, 1, ?3, NULL, ?4, ?4) ON CONFLICT (key) DO NOTHING",
+        )?
+        .execute(params![key, fingerprint, lease_until, now_ms])?;
+    if inserted == 1 {
+        return Ok(Claim::Claimed(ClaimTicket { token: 1 }));
+    }
+    let (generation, lease_until_ms, response, stored_fingerprint): (i64, i64, Option<Vec<u8>>, String) = conn
         .prepare_cached("SELECT generation, lease_until_ms, response, fingerprint FROM inbound WHERE key = ?1")?
-        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .optional()?;
-    Ok(match existing {
+        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    Ok(match response {
+        Some(response) => Claim::Done {
+            response,
+            fingerprint: stored_fingerprint,
+        },
+        None if now_ms < lease_until_ms => Claim::InFlight,
         None => {
-            conn.prepare_cached(
-                "INSERT INTO inbound (key, fingerprint, generation, lease_until_ms, response, created_ms, updated_ms)
-                 VALUES (?1, ?2, 1, ?3, NULL, ?4, ?4)",
-            )?
-            .execute(params![key, fingerprint, lease_until, now_ms])?;
-            Claim::Claimed(ClaimTicket { token: 1 })
-        }
-        Some((_, _, Some(response), fingerprint)) => Claim::Done { response, fingerprint },
-        Some((_, lease_until_ms, None, _)) if now_ms < lease_until_ms => Claim::InFlight,
-        Some((generation, _, None, _)) => {
             // Expired or released: the previous holder is presumed gone; take over.
             conn.prepare_cached(
                 "UPDATE inbound SET fingerprint = ?2, generation = ?3, lease_until_ms = ?4, updated_ms = ?5
@@ -467,27 +472,28 @@ fn claim(conn: &Connection, key: &str, fingerprint: &str, now_ms: i64, lease_ms:
     })
 }
 
+/// One upsert stores the answer when this claim still holds the key (or the
+/// row is gone); otherwise the row says whether another delivery decided.
 fn complete(conn: &Connection, key: &str, token: i64, response: &[u8], now_ms: i64) -> rusqlite::Result<Completion> {
-    let existing: Option<(i64, Option<Vec<u8>>)> = conn
-        .prepare_cached("SELECT generation, response FROM inbound WHERE key = ?1")?
-        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+    let stored = conn
+        .prepare_cached(
+            "INSERT INTO inbound AS i (key, fingerprint, generation, lease_until_ms, response, created_ms, updated_ms)
+             VALUES (?1, '', max(?2, 1), 0, ?3, ?4, ?4)
+             ON CONFLICT (key) DO UPDATE SET response = excluded.response, updated_ms = excluded.updated_ms
+                WHERE i.response IS NULL AND i.generation = ?2",
+        )?
+        .execute(params![key, token, response, now_ms])?;
+    if stored == 1 {
+        return Ok(Completion::Stored);
+    }
+    let existing: Option<Option<Vec<u8>>> = conn
+        .prepare_cached("SELECT response FROM inbound WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
         .optional()?;
     Ok(match existing {
-        None => {
-            conn.prepare_cached(
-                "INSERT INTO inbound (key, fingerprint, generation, lease_until_ms, response, created_ms, updated_ms)
-                 VALUES (?1, '', ?2, 0, ?3, ?4, ?4)",
-            )?
-            .execute(params![key, token.max(1), response, now_ms])?;
-            Completion::Stored
-        }
-        Some((_, Some(stored))) => Completion::AlreadyDone(stored),
-        Some((generation, None)) if generation != token => Completion::Lost,
-        Some(_) => {
-            conn.prepare_cached("UPDATE inbound SET response = ?2, updated_ms = ?3 WHERE key = ?1")?
-                .execute(params![key, response, now_ms])?;
-            Completion::Stored
-        }
+        Some(Some(stored)) => Completion::AlreadyDone(stored),
+        // Taken over by a later claim that has not decided yet: nothing was stored.
+        _ => Completion::Lost,
     })
 }
 
