@@ -451,6 +451,29 @@ mod tests {
         );
     }
 
+    #[test]
+    fn one_pass_builds_what_serde_json_builds() {
+        let doc = r#"{"a":[1,-2.5e-3,true,null,{"b":"x\u00e9\n\"y\""}],"c":{},"d":[],"e":"中","f":18446744073709551616,"g":{"h":[[[]]]}}"#.as_bytes();
+        let ours = parse_strict(doc, &root()).unwrap();
+        let theirs: Value = serde_json::from_slice(doc).unwrap();
+        assert_eq!(ours, theirs);
+        assert_eq!(serde_json::to_vec(&ours).unwrap(), serde_json::to_vec(&theirs).unwrap());
+    }
+
+    #[test]
+    fn deep_nesting_is_a_clean_error() {
+        for open in [b'[', b'{'] {
+            let doc: Vec<u8> = if open == b'[' {
+                vec![b'['; 100_000]
+            } else {
+                b"{\"a\":".repeat(100_000)
+            };
+            let e = parse_strict(&doc, &root()).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidJson);
+            assert!(e.message().contains("recursion limit"), "{}", e.message());
+        }
+    }
+
     static RETRY: [Member; 1] = [Member::optional("max_attempts", Shape::U32)];
     static CONFIG: [Member; 4] = [
         Member::required("client_id", Shape::Str),

@@ -83,10 +83,12 @@ pub fn sign_base64(
 /// The `Signature` header value we emit: no spaces, keys in documented order,
 /// upper-case percent escapes.
 pub fn header_value(key_version: &str, signature_b64: &str) -> String {
-    format!(
-        "algorithm=RSA256,keyVersion={key_version},signature={}",
-        utf8_percent_encode(signature_b64, NON_ALPHANUMERIC)
-    )
+    let mut v = String::with_capacity(40 + key_version.len() + signature_b64.len() * 3 / 2);
+    v.push_str("algorithm=RSA256,keyVersion=");
+    v.push_str(key_version);
+    v.push_str(",signature=");
+    v.extend(utf8_percent_encode(signature_b64, NON_ALPHANUMERIC));
+    v
 }
 
 /// A parsed `Signature` header. `Debug` hides the signature.

@@ -34,6 +34,8 @@ struct Queue<C> {
     waiting: Vec<(u64, Job<C>)>,
     done: HashMap<u64, Result<Output>>,
     leader: bool,
+    /// Callers asleep on `wake` (a lone caller skips the wake-up system call).
+    sleepers: usize,
 }
 
 /// The queue and the leader protocol for a backend connection `C`.
@@ -68,6 +70,7 @@ impl<C> GroupCommit<C> {
                 waiting: Vec::new(),
                 done: HashMap::new(),
                 leader: false,
+                sleepers: 0,
             }),
             wake: Condvar::new(),
             max_batch: max_batch.max(1),
@@ -103,7 +106,9 @@ impl<C> GroupCommit<C> {
                 });
             }
             if q.leader {
+                q.sleepers += 1;
                 q = self.wake.wait(q).map_err(|_| poisoned())?;
+                q.sleepers -= 1;
                 continue;
             }
             q.leader = true;
@@ -114,7 +119,9 @@ impl<C> GroupCommit<C> {
             q = self.queue.lock().map_err(|_| poisoned())?;
             q.done.extend(results);
             q.leader = false;
-            self.wake.notify_all();
+            if q.sleepers > 0 {
+                self.wake.notify_all();
+            }
         }
     }
 
