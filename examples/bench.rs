@@ -18,6 +18,13 @@
 //!    bare verify + AES-GCM decrypt + OAEP decrypt + SQLite commit (cached
 //!    prepared statement).
 //!
+//!    Two more rows take these apart: the same notification on the in-memory
+//!    store next to bare verify + sign (what the library's own code costs, no
+//!    storage), and the notification next to its primitives plus one bare
+//!    lease write (an uncommitted-to-disk SQLite insert, `synchronous=NORMAL`):
+//!    the claim that keeps two deliveries of one requestId from both reaching
+//!    a host is a write of its own, which the bare formula leaves out.
+//!
 //! Each bare side does the same primitive work as its row, no less: the
 //! signature checks, the encryptions and the durable commits the library
 //! cannot avoid; it leaves out only what cardbridge adds (parsing,
@@ -52,7 +59,7 @@ use cardbridge::crypto::aead::ApiV3Key;
 use cardbridge::crypto::keys::PrivateKey;
 use cardbridge::crypto::{b64_decode_strict, b64_encode, oaep, rsa};
 use cardbridge::http::HttpRequest;
-use cardbridge::store::{SqliteStore, Store};
+use cardbridge::store::{MemoryStore, SqliteStore, Store};
 use cardbridge::validate::Path;
 use cardbridge::wechatpay::keyring::KeyRing;
 use cardbridge::wechatpay::model::{WireOptions, prepare_confirm};
@@ -141,6 +148,9 @@ fn main() {
     let answer = br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"Success"}}"#;
     let answer_content = signature::content_to_sign("POST", TARGET, "BENCH_CLIENT", TIME, answer);
     let bare_db = bare_database(&dir.join("bare.db"));
+    let lease_db = bare_database(&dir.join("lease.db"));
+    lease_db.pragma_update(None, "synchronous", "NORMAL").expect("normal");
+    let memory_ap = AlipayPlus::new(config.clone(), Some(Arc::new(MemoryStore::new()))).expect("integration");
     let now = chrono::Utc::now().timestamp_millis();
 
     // WeChat Pay: our merchant key, WeChat's key (public half configured by id), APIv3 key.
@@ -176,7 +186,7 @@ fn main() {
     let wx_now = chrono::Utc::now().timestamp();
 
     let insert = "INSERT INTO t (k, v) VALUES (?1, ?2)";
-    let mut samples: [Vec<Duration>; 10] = Default::default();
+    let mut samples: [Vec<Duration>; 12] = Default::default();
     for (i, notification) in notifications.iter().enumerate() {
         let round = [
             time(|| {
@@ -204,6 +214,19 @@ fn main() {
                     panic!("expected a host decision")
                 };
                 std::hint::black_box(ap.finish(&mut pending, b"{}", now).expect("finish"));
+            }),
+            time(|| {
+                let Begin::Decide(mut pending) = memory_ap.begin(notification, now) else {
+                    panic!("expected a host decision")
+                };
+                std::hint::black_box(memory_ap.finish(&mut pending, b"{}", now).expect("finish"));
+            }),
+            time(|| {
+                lease_db
+                    .prepare_cached(insert)
+                    .expect("prepared")
+                    .execute(rusqlite::params![format!("lease-{i}"), &answer[..]])
+                    .expect("lease write");
             }),
             time(|| {
                 let mut enc = |_: &Path, clear: &str| oaep::encrypt(&wechat_public, clear.as_bytes());
@@ -253,6 +276,8 @@ fn main() {
         commit,
         verify_request,
         handle,
+        handle_in_memory,
+        lease_write,
         confirm,
         bare_confirm,
         callback,
@@ -286,6 +311,16 @@ fn main() {
         verify_request + sign_answer + commit,
     );
     row(
+        "  same, in-memory store, vs verify + sign",
+        handle_in_memory,
+        verify_request + sign_answer,
+    );
+    row(
+        "  same, vs verify + sign + commit + bare lease write",
+        handle,
+        verify_request + sign_answer + commit + lease_write,
+    );
+    row(
         "WeChat confirm signed (2 OAEP fields) vs 2 OAEP + sign",
         confirm,
         bare_confirm,
@@ -294,6 +329,11 @@ fn main() {
         "WeChat callback handled vs verify+GCM+OAEP+commit",
         callback,
         bare_callback,
+    );
+    println!(
+        "{:<52} {:>8.1} µs",
+        "bare lease write (SQLite insert, synchronous=NORMAL)",
+        micros(lease_write)
     );
     primitive_scaling(&merchant, &platform_public, &notification_signatures[0], iterations);
     let sqlite_store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.join("throughput.db")).expect("store"));
@@ -671,8 +711,6 @@ fn postgres_rows(
         ))
         .expect("bench schema");
     let dsn = format!("{base} options='-c search_path={schema}'");
-    let store = Arc::new(cardbridge::store::PostgresStore::open(&dsn).expect("postgres store"));
-    let ap = Arc::new(AlipayPlus::new(config.clone(), Some(store)).expect("integration"));
     let driver = PlatformDriver::new(platform.clone(), "BENCH_CLIENT", "1");
     let notify = |tag: &str, i: usize| {
         driver
@@ -685,7 +723,11 @@ fn postgres_rows(
             .expect("req")
     };
     let answer = br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"Success"}}"#;
-    let insert = admin
+    let mut bare = base
+        .parse::<postgres::Config>()
+        .and_then(|c| c.connect(postgres::NoTls))
+        .expect("bare connection");
+    let insert = bare
         .prepare(&format!("INSERT INTO {schema}.t (k, v) VALUES ($1, $2)"))
         .expect("prepare");
     let now = chrono::Utc::now().timestamp_millis();
@@ -695,6 +737,54 @@ fn postgres_rows(
         };
         std::hint::black_box(ap.finish(&mut pending, b"{}", now).expect("finish"));
     };
+    // WAL flushes the server made (pg_stat_wal, PostgreSQL 14+; server-wide, so
+    // the WAL writer's periodic flushes and any other client count too).
+    let wal_syncs = |admin: &mut postgres::Client| {
+        admin
+            .query_one("SELECT wal_sync FROM pg_stat_wal", &[])
+            .ok()
+            .map(|r| r.get::<_, i64>(0))
+    };
+    // Backends report their counts at most once a second while busy, after
+    // 10 s when idle, and when they exit. So this runs before any other
+    // connection of ours has counts to report (the timed loop's commits would
+    // land in it), on a store of its own closed before reading, and a reading
+    // counts as settled once it held for more than a second.
+    let settled = |admin: &mut postgres::Client| {
+        let mut last = wal_syncs(admin);
+        let mut same = 0;
+        for _ in 0..40 {
+            std::thread::sleep(Duration::from_millis(250));
+            let now = wal_syncs(admin);
+            same = if now == last { same + 1 } else { 0 };
+            last = now;
+            if same == 5 {
+                break;
+            }
+        }
+        last
+    };
+    // The schema's migrations first, on a store closed at once.
+    drop(cardbridge::store::PostgresStore::open(&dsn).expect("postgres store"));
+    let flush_requests: Vec<_> = (0..iterations).map(|i| notify("flush", i)).collect();
+    let before = settled(&mut admin);
+    {
+        let store = Arc::new(cardbridge::store::PostgresStore::open(&dsn).expect("postgres store"));
+        let flush_ap = AlipayPlus::new(config.clone(), Some(store)).expect("integration");
+        for req in &flush_requests {
+            handle_one(&flush_ap, req);
+        }
+    }
+    match (before, settled(&mut admin)) {
+        (Some(a), Some(b)) => println!(
+            "{:<52} {:>8.2}    (pg_stat_wal.wal_sync over {iterations})",
+            "PostgreSQL: WAL flushes per notification",
+            (b - a) as f64 / iterations as f64
+        ),
+        _ => println!("PostgreSQL: WAL flushes per notification: pg_stat_wal not readable"),
+    }
+    let store = Arc::new(cardbridge::store::PostgresStore::open(&dsn).expect("postgres store"));
+    let ap = Arc::new(AlipayPlus::new(config.clone(), Some(store)).expect("integration"));
     let requests: Vec<_> = (0..iterations + WARMUP).map(|i| notify("seq", i)).collect();
     let mut samples: [Vec<Duration>; 3] = Default::default();
     for (i, req) in requests.iter().enumerate() {
@@ -704,7 +794,7 @@ fn postgres_rows(
             }),
             time(|| {
                 let key = format!("bare-{i}");
-                admin.execute(&insert, &[&key, &&answer[..]]).expect("commit");
+                bare.execute(&insert, &[&key, &&answer[..]]).expect("commit");
             }),
             time(|| handle_one(&ap, req)),
         ];
@@ -727,45 +817,6 @@ fn postgres_rows(
         micros(sign + commit),
         handle.as_secs_f64() / (sign + commit).as_secs_f64()
     );
-    // WAL flushes the server made (pg_stat_wal, PostgreSQL 14+; server-wide, so
-    // the WAL writer's periodic flushes and any other client count too).
-    let wal_syncs = |admin: &mut postgres::Client| {
-        admin
-            .query_one("SELECT wal_sync FROM pg_stat_wal", &[])
-            .ok()
-            .map(|r| r.get::<_, i64>(0))
-    };
-    // Backends report their counts when idle, at most once a second, and when
-    // they exit: the loop runs on a store of its own, closed before reading.
-    let settled = |admin: &mut postgres::Client| {
-        let mut last = wal_syncs(admin);
-        for _ in 0..20 {
-            std::thread::sleep(Duration::from_millis(250));
-            let now = wal_syncs(admin);
-            if now == last {
-                break;
-            }
-            last = now;
-        }
-        last
-    };
-    let flush_requests: Vec<_> = (0..iterations).map(|i| notify("flush", i)).collect();
-    let before = settled(&mut admin);
-    {
-        let store = Arc::new(cardbridge::store::PostgresStore::open(&dsn).expect("postgres store"));
-        let flush_ap = AlipayPlus::new(config.clone(), Some(store)).expect("integration");
-        for req in &flush_requests {
-            handle_one(&flush_ap, req);
-        }
-    }
-    match (before, settled(&mut admin)) {
-        (Some(a), Some(b)) => println!(
-            "{:<52} {:>8.2}    (pg_stat_wal.wal_sync over {iterations})",
-            "PostgreSQL: WAL flushes per notification",
-            (b - a) as f64 / iterations as f64
-        ),
-        _ => println!("PostgreSQL: WAL flushes per notification: pg_stat_wal not readable"),
-    }
     throughput_row(
         "PostgreSQL: notifications, 8 concurrent callers",
         &ap,

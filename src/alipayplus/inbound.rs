@@ -406,11 +406,7 @@ impl InboundHandler {
         if pending.finished {
             return Err(Error::new(ErrorKind::AlreadyUsed, "this call was already finished"));
         }
-        let (body, mut outcome) = build_answer(pending.api, decision)?;
-        // Signed before the durable commit, while the CPU is still busy with this call (as a
-        // hand-written handler would): the commit's flush then ends the call instead of
-        // separating it from the signature. Nothing leaves before the commit returns.
-        let mut response = self.respond(&pending.uri, body, now_ms);
+        let (mut body, mut outcome) = build_answer(pending.api, decision)?;
         if let Some(c) = &pending.claim {
             if outcome.status == "U" {
                 // Best effort: when the store is unreachable the claim is freed by its lease
@@ -418,13 +414,12 @@ impl InboundHandler {
                 let _ = c.store.release_inbound(&c.key, c.ticket.token);
             } else {
                 // Durable before it is sent: a crash after this replays the same answer.
-                let completed = c.store.complete_inbound(&c.key, c.ticket.token, &response.body, now_ms);
+                let completed = c.store.complete_inbound(&c.key, c.ticket.token, &body, now_ms);
                 match completed.inspect_err(|e| obs::store_error(&self.metrics, "complete_inbound", e))? {
                     Completion::Stored => {}
                     Completion::AlreadyDone(stored) => {
-                        // Another delivery decided first: its answer, signed afresh.
                         outcome = Outcome::of(&stored);
-                        response = self.respond(&pending.uri, stored, now_ms);
+                        body = stored;
                     }
                     Completion::Lost => {
                         return Err(Error::new(
@@ -438,7 +433,7 @@ impl InboundHandler {
         }
         pending.finished = true;
         self.observe_answer(pending, &outcome);
-        Ok(response)
+        Ok(self.respond(&pending.uri, body, now_ms))
     }
 
     /// An answer saying "unknown, call again" for a pending call the host
