@@ -72,6 +72,14 @@ const WARMUP: usize = 20;
 const TIME: &str = "2026-11-23T10:00:00.000+00:00";
 const TARGET: &str = "/v2/pds/memberships/notifyCardRegistration";
 
+/// One notification through `begin` and `finish`, the host accepting.
+fn handle_notification(ap: &AlipayPlus, req: &HttpRequest, now: i64) {
+    let Begin::Decide(mut pending) = ap.begin(req, now) else {
+        panic!("expected a host decision")
+    };
+    std::hint::black_box(ap.finish(&mut pending, b"{}", now).expect("finish"));
+}
+
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
@@ -210,16 +218,10 @@ fn main() {
                 assert!(rsa::verify_sha256(&platform_public, content, raw));
             }),
             time(|| {
-                let Begin::Decide(mut pending) = ap.begin(notification, now) else {
-                    panic!("expected a host decision")
-                };
-                std::hint::black_box(ap.finish(&mut pending, b"{}", now).expect("finish"));
+                handle_notification(&ap, notification, now);
             }),
             time(|| {
-                let Begin::Decide(mut pending) = memory_ap.begin(notification, now) else {
-                    panic!("expected a host decision")
-                };
-                std::hint::black_box(memory_ap.finish(&mut pending, b"{}", now).expect("finish"));
+                handle_notification(&memory_ap, notification, now);
             }),
             time(|| {
                 lease_db
@@ -461,10 +463,7 @@ fn fsync_probe(kind: &str, n: usize) {
                     let ap = &ap;
                     s.spawn(move || {
                         for req in batch {
-                            let Begin::Decide(mut call) = ap.begin(req, now) else {
-                                panic!("expected a decision")
-                            };
-                            ap.finish(&mut call, b"{}", now).expect("finish");
+                            handle_notification(ap, req, now);
                         }
                     });
                 }
@@ -482,10 +481,7 @@ fn fsync_probe(kind: &str, n: usize) {
                 let req = driver
                     .request(TARGET, &sample_registration(&format!("P-{i}")), TIME, Tamper::None)
                     .expect("req");
-                let Begin::Decide(mut call) = ap.begin(&req, now) else {
-                    panic!("expected a decision")
-                };
-                ap.finish(&mut call, b"{}", now).expect("finish");
+                handle_notification(&ap, &req, now);
             }
             grown = wal_size() - before;
         }
@@ -603,10 +599,7 @@ fn throughput_row(label: &str, ap: &Arc<AlipayPlus>, driver: &PlatformDriver, it
                 let ap = ap.clone();
                 s.spawn(move || {
                     for r in batch {
-                        let Begin::Decide(mut pending) = ap.begin(r, now) else {
-                            panic!("expected a host decision")
-                        };
-                        std::hint::black_box(ap.finish(&mut pending, b"{}", now).expect("finish"));
+                        handle_notification(&ap, r, now);
                     }
                 });
             }
@@ -731,12 +724,6 @@ fn postgres_rows(
         .prepare(&format!("INSERT INTO {schema}.t (k, v) VALUES ($1, $2)"))
         .expect("prepare");
     let now = chrono::Utc::now().timestamp_millis();
-    let handle_one = |ap: &AlipayPlus, req: &HttpRequest| {
-        let Begin::Decide(mut pending) = ap.begin(req, now) else {
-            panic!("expected a host decision")
-        };
-        std::hint::black_box(ap.finish(&mut pending, b"{}", now).expect("finish"));
-    };
     // WAL flushes the server made (pg_stat_wal, PostgreSQL 14+; server-wide, so
     // the WAL writer's periodic flushes and any other client count too).
     let wal_syncs = |admin: &mut postgres::Client| {
@@ -772,7 +759,7 @@ fn postgres_rows(
         let store = Arc::new(cardbridge::store::PostgresStore::open(&dsn).expect("postgres store"));
         let flush_ap = AlipayPlus::new(config.clone(), Some(store)).expect("integration");
         for req in &flush_requests {
-            handle_one(&flush_ap, req);
+            handle_notification(&flush_ap, req, now);
         }
     }
     match (before, settled(&mut admin)) {
@@ -796,7 +783,7 @@ fn postgres_rows(
                 let key = format!("bare-{i}");
                 bare.execute(&insert, &[&key, &&answer[..]]).expect("commit");
             }),
-            time(|| handle_one(&ap, req)),
+            time(|| handle_notification(&ap, req, now)),
         ];
         if i >= WARMUP {
             for (s, d) in samples.iter_mut().zip(round) {

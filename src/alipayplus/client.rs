@@ -307,13 +307,8 @@ fn with_sign_diagnosis(verdict: Verdict, target: &str, sent: &Outgoing, clock_of
     let Verdict::Failed { result, remote, note } = verdict else {
         return verdict;
     };
-    let request = HttpRequest {
-        method: sent.method.clone(),
-        target: target.to_string(),
-        headers: sent.headers.clone(),
-        body: sent.body.clone(),
-    };
     let mut result = result;
+    let request = sent.as_received_at(target.to_string());
     let diagnosis = match crate::diagnose::alipay_sign_refusal(&request, &result) {
         Some(d) => Some(d.with_clock(clock_offset_ms)),
         // A refusal of the request itself (not a business one) may be the clock.

@@ -57,6 +57,19 @@ pub struct Outgoing {
     pub body: Vec<u8>,
 }
 
+impl Outgoing {
+    /// This request as the server received it at `target` (path and query):
+    /// what an echoed string-to-sign is compared with.
+    pub fn as_received_at(&self, target: String) -> crate::http::HttpRequest {
+        crate::http::HttpRequest {
+            method: self.method.clone(),
+            target,
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+        }
+    }
+}
+
 impl std::fmt::Debug for Outgoing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Outgoing")

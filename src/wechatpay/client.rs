@@ -999,13 +999,7 @@ fn with_sign_diagnosis(verdict: Verdict, sent: &Outgoing, clock_offset_ms: Optio
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_string(),
         };
-        let request = crate::http::HttpRequest {
-            method: sent.method.clone(),
-            target,
-            headers: sent.headers.clone(),
-            body: sent.body.clone(),
-        };
-        crate::diagnose::wechat_sign_error(&request, &result)
+        crate::diagnose::wechat_sign_error(&sent.as_received_at(target), &result)
     });
     let diagnosis = match echoed {
         Some(d) => Some(d.with_clock(clock_offset_ms)),
